@@ -1,0 +1,67 @@
+"""The flat parameter arena: every weight of a model is a view into one array.
+
+One contiguous `params` buffer and its twin `grads` make the allreduce one call,
+the optimizer a few vectorised NumPy calls, and the checkpoint one dataset.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Variable:
+    """A named weight. `value` and `grad` are arrays (views into an arena once built)."""
+
+    __slots__ = ("name", "value", "grad", "trainable", "regularizer", "constraint")
+
+    def __init__(self, name, value, trainable=True, regularizer=None, constraint=None):
+        self.name = name
+        self.value = value
+        self.grad = np.zeros_like(value) if trainable else None
+        self.trainable = trainable
+        self.regularizer = regularizer
+        self.constraint = constraint
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+    def assign(self, array) -> None:
+        """Copy `array` into the weight in place (keeps arena views valid)."""
+        self.value[...] = array
+
+    def numpy(self):
+        return self.value.copy()
+
+    def __repr__(self):
+        return f"<Variable {self.name} shape={self.shape} dtype={self.value.dtype}>"
+
+
+class Arena:
+    """Packs variables into one flat `params` array (and `grads` when trainable).
+
+    After construction each variable's `value` (and `grad`) is a view into the
+    flat arrays, so writing a layer's gradient writes the arena.
+    """
+
+    def __init__(self, variables, dtype, with_grads: bool = True):
+        self.variables = list(variables)
+        self.dtype = np.dtype(dtype)
+        sizes = [int(v.value.size) for v in self.variables]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
+        total = int(self.offsets[-1])
+        self.params = np.empty(total, dtype=self.dtype)
+        self.grads = np.zeros(total, dtype=self.dtype) if with_grads else None
+        for v, start, size in zip(self.variables, self.offsets[:-1], sizes):
+            view = self.params[start:start + size].reshape(v.value.shape)
+            view[...] = v.value
+            v.value = view
+            if with_grads:
+                v.grad = self.grads[start:start + size].reshape(view.shape)
+
+    @property
+    def size(self) -> int:
+        return int(self.params.size)
+
+    def segments(self):
+        """(start, stop) of each variable in the flat arrays, in arena order."""
+        return list(zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist()))

@@ -1,0 +1,2 @@
+"""Layers by family; `from distdl.layers import Dense` as in Keras."""
+from .base import Layer, RunContext, SymbolicTensor, deserialize, serialize

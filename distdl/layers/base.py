@@ -1,0 +1,231 @@
+"""The `Layer` base: weights, build, forward/backward, config, and symbolic calls.
+
+Conventions every layer follows (shapes exclude the batch axis unless noted):
+- `build(input_shape)` creates weights with `add_weight`; `compute_output_shape`
+  maps input shape(s) to output shape(s).
+- `forward(x, training)` returns the output and keeps what backward needs in
+  `self.cache`; `backward(dy)` returns dx and *overwrites* each trainable
+  variable's `grad` (the model accumulates for shared layers).
+- Multi-input layers take and return lists; multi-output layers do too.
+- Randomness and cross-rank sums come from `self.ctx` (a `RunContext` shared by
+  the whole model), never from MPI directly.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .. import backend
+from ..arena import Variable
+from ..errors import ConfigError, ShapeError
+
+_LAYER_CLASSES: dict[str, type] = {}
+_NAME_COUNTS: dict[str, int] = {}
+
+
+def snake_case(name: str) -> str:
+    """`Conv2D` -> `conv2d`, `BatchNormalization` -> `batch_normalization` (Keras rules)."""
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+def unique_name(prefix: str) -> str:
+    """Keras-style auto names: dense, dense_1, dense_2, ..."""
+    n = _NAME_COUNTS.get(prefix, 0)
+    _NAME_COUNTS[prefix] = n + 1
+    return prefix if n == 0 else f"{prefix}_{n}"
+
+
+def reset_names() -> None:
+    """Forget auto-name counters (like `keras.backend.clear_session`)."""
+    _NAME_COUNTS.clear()
+
+
+class RunContext:
+    """Per-step facts a layer may need: seed/step/rows for randomness, a cross-rank sum.
+
+    `row_start` is the global index (within the global batch) of this rank's first
+    row and `global_rows` the global batch size, so random masks can be drawn for
+    exactly this rank's slice. `sum_across_ranks(buf)` sums a float64 buffer in
+    place over all ranks (identity in one process).
+    """
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+        self.step = 0
+        self.row_start = 0
+        self.global_rows = 0
+        self.sum_across_ranks = _identity
+
+
+def _identity(buf):
+    return buf
+
+
+DEFAULT_CONTEXT = RunContext()
+
+
+class SymbolicTensor:
+    """A placeholder for a layer output in the functional API (shape excludes batch)."""
+
+    def __init__(self, shape, layer=None, inputs=(), index=0, dtype=None):
+        self.shape = tuple(shape)
+        self.layer = layer          # producing layer (an InputLayer for model inputs)
+        self.inputs = list(inputs)  # SymbolicTensors fed to `layer`
+        self.index = index          # which output of a multi-output layer
+        self.dtype = dtype or backend.floatx()
+
+    def __repr__(self):
+        return f"<SymbolicTensor shape=(None, {', '.join(map(str, self.shape))}) from {getattr(self.layer, 'name', None)}>"
+
+
+class Layer:
+    """Base class for all layers (see module docstring for the contract)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _LAYER_CLASSES[cls.__name__] = cls
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
+                 input_dim=None, batch_input_shape=None, activity_regularizer=None, **kwargs):
+        if kwargs:
+            raise ConfigError(f"{type(self).__name__} got unknown argument(s): {', '.join(sorted(kwargs))}.")
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable = trainable
+        self.dtype = str(np.dtype(dtype or backend.floatx()))
+        if batch_input_shape is not None:
+            input_shape = tuple(batch_input_shape)[1:]
+        if input_dim is not None:
+            input_shape = (int(input_dim),)
+        self.declared_input_shape = tuple(input_shape) if input_shape is not None else None
+        from .. import regularizers
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.variables: list[Variable] = []
+        self.built = False
+        self.input_shape = None
+        self.output_shape = None
+        self.cache = None
+        self.ctx = DEFAULT_CONTEXT
+        self.stream_id = 0
+
+    # ----- weights -------------------------------------------------------
+    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True,
+                   regularizer=None, constraint=None, rng=None) -> Variable:
+        """Create, initialise and register a weight; returns its `Variable`."""
+        from .. import constraints, initializers, regularizers, utils
+        init = initializers.get(initializer)
+        value = np.asarray(init(tuple(shape), dtype=self.dtype, rng=rng or utils.init_rng()),
+                           dtype=self.dtype)
+        var = Variable(f"{self.name}/{name}", value, trainable=trainable and self.trainable,
+                       regularizer=regularizers.get(regularizer),
+                       constraint=constraints.get(constraint))
+        self.variables.append(var)
+        return var
+
+    @property
+    def weights(self):
+        """Trainable variables first, then non-trainable (Keras order)."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    @property
+    def trainable_weights(self):
+        return [v for v in self.variables if v.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        return [v for v in self.variables if not v.trainable]
+
+    def get_weights(self):
+        return [v.value.copy() for v in self.weights]
+
+    def set_weights(self, arrays):
+        ws = self.weights
+        if len(arrays) != len(ws):
+            raise ShapeError(f"Layer {self.name!r} expects {len(ws)} weight arrays, got {len(arrays)}.")
+        for v, a in zip(ws, arrays):
+            a = np.asarray(a)
+            if a.shape != v.shape:
+                raise ShapeError(f"Layer {self.name!r} weight {v.name!r} has shape {v.shape}, "
+                                 f"got an array of shape {a.shape}.")
+            v.assign(a)
+
+    def count_params(self) -> int:
+        return int(sum(v.value.size for v in self.variables))
+
+    # ----- shapes and build ---------------------------------------------
+    def build(self, input_shape):
+        """Create weights for `input_shape` (batch axis excluded)."""
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def ensure_built(self, input_shape):
+        """Build once; later calls must bring a compatible input shape."""
+        if not self.built:
+            self.input_shape = _freeze(input_shape)
+            self.build(self.input_shape)
+            self.output_shape = _freeze(self.compute_output_shape(self.input_shape))
+            self.built = True
+        return self.output_shape
+
+    # ----- computation ---------------------------------------------------
+    def forward(self, x, training=False):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def __call__(self, inputs, training=False):
+        """Symbolic call (functional API) on SymbolicTensors, else an eager forward."""
+        flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if flat and all(isinstance(t, SymbolicTensor) for t in flat):
+            shape = [t.shape for t in flat] if isinstance(inputs, (list, tuple)) else flat[0].shape
+            out_shape = self.ensure_built(shape) if not self.built else _freeze(self.compute_output_shape(_freeze(shape)))
+            if isinstance(out_shape, list):
+                return [SymbolicTensor(s, self, flat, i) for i, s in enumerate(out_shape)]
+            return SymbolicTensor(out_shape, self, flat, 0)
+        if isinstance(inputs, (list, tuple)):
+            arrays = [np.asarray(a, dtype=self.dtype) for a in inputs]
+            self.ensure_built([a.shape[1:] for a in arrays])
+            return self.forward(arrays, training=training)
+        x = np.asarray(inputs, dtype=self.dtype)
+        self.ensure_built(x.shape[1:])
+        return self.forward(x, training=training)
+
+    # ----- config --------------------------------------------------------
+    def get_config(self) -> dict:
+        cfg = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self.declared_input_shape is not None:
+            cfg["input_shape"] = list(self.declared_input_shape)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _freeze(shape):
+    """Normalise a shape (or list of shapes) to tuples of ints."""
+    if isinstance(shape, list):
+        return [_freeze(s) for s in shape]
+    return tuple(int(d) for d in shape)
+
+
+def layer_class(name: str) -> type:
+    """Look up a layer class by its class name (for configs)."""
+    from ..errors import unknown_name
+    if name not in _LAYER_CLASSES:
+        raise unknown_name("layer", name, _LAYER_CLASSES)
+    return _LAYER_CLASSES[name]
+
+
+def serialize(layer: Layer) -> dict:
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(spec: dict) -> Layer:
+    return layer_class(spec["class_name"]).from_config(dict(spec.get("config", {})))

@@ -1,0 +1,47 @@
+"""Small Keras utilities: `to_categorical`, `set_random_seed`, and the seeded generators."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DataError
+
+_state = {"seed": None, "init_rng": np.random.default_rng()}
+
+
+def set_random_seed(seed: int) -> None:
+    """Make initialization, shuffling and dropout reproducible (bitwise, run after run)."""
+    seed = int(seed)
+    _state["seed"] = seed
+    _state["init_rng"] = np.random.default_rng(seed)
+    np.random.seed(seed % (2 ** 32))
+
+
+def init_rng() -> np.random.Generator:
+    """The generator that weight initializers draw from."""
+    return _state["init_rng"]
+
+
+def training_seed() -> int:
+    """Seed for data order and dropout: the one given to `set_random_seed`, else a fresh one."""
+    if _state["seed"] is None:
+        _state["seed"] = int(np.random.default_rng().integers(2 ** 31))
+    return _state["seed"]
+
+
+def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
+    """One-hot encode integer labels: shape (n,) -> (n, num_classes)."""
+    y = np.asarray(y)
+    if y.ndim > 1 and y.shape[-1] == 1:
+        y = y.reshape(y.shape[:-1])
+    if y.size and (not np.issubdtype(y.dtype, np.integer)):
+        if not np.all(np.equal(np.mod(y, 1), 0)):
+            raise DataError("to_categorical needs integer labels; got non-integer values.")
+        y = y.astype(np.int64)
+    if num_classes is None:
+        num_classes = int(y.max()) + 1 if y.size else 0
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        bad = int(y[(y < 0) | (y >= num_classes)].flat[0])
+        raise DataError(f"Label {bad} is outside [0, {num_classes}).")
+    out = np.zeros(y.shape + (num_classes,), dtype=dtype)
+    np.put_along_axis(out, y[..., None].astype(np.int64), 1, axis=-1)
+    return out

@@ -1,0 +1,1 @@
+"""distdlrun: the mpirun launcher for distdl (installed as `distdl_launch`)."""
