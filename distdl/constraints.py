@@ -1,0 +1,136 @@
+"""Weight constraints by Keras name: `MaxNorm`, `NonNeg`, `UnitNorm`, `MinMaxNorm`.
+
+A constraint maps a weight to its projected value, `c(w) -> w'`; the training
+loop applies it after each optimizer step with `var.value[...] = c(var.value)`.
+Norms are taken along `axis` (Keras default 0: per output unit of a Dense kernel)
+with Keras's epsilon 1e-7 in the denominator.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import ConfigError, unknown_name
+
+EPSILON = 1e-7
+
+
+def _norms(w: np.ndarray, axis) -> np.ndarray:
+    axis = tuple(axis) if isinstance(axis, (list, tuple)) else axis
+    return np.sqrt(np.sum(np.square(w), axis=axis, keepdims=True))
+
+
+class Constraint:
+    """Base: the identity projection."""
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        return w
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Constraint":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.get_config()})"
+
+
+class MaxNorm(Constraint):
+    """Rescale slices whose norm along `axis` exceeds `max_value` down to it."""
+
+    def __init__(self, max_value: float = 2.0, axis: int | list[int] = 0):
+        self.max_value, self.axis = max_value, axis
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        w = np.asarray(w)
+        norms = _norms(w, self.axis)
+        desired = np.clip(norms, 0, self.max_value)
+        return (w * (desired / (EPSILON + norms))).astype(w.dtype, copy=False)
+
+    def get_config(self) -> dict:
+        return {"max_value": self.max_value, "axis": self.axis}
+
+
+class NonNeg(Constraint):
+    """Zero out negative entries."""
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        w = np.asarray(w)
+        return w * (w >= 0).astype(w.dtype)
+
+
+class UnitNorm(Constraint):
+    """Scale slices along `axis` to unit norm."""
+
+    def __init__(self, axis: int | list[int] = 0):
+        self.axis = axis
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        w = np.asarray(w)
+        return (w / (EPSILON + _norms(w, self.axis))).astype(w.dtype, copy=False)
+
+    def get_config(self) -> dict:
+        return {"axis": self.axis}
+
+
+class MinMaxNorm(Constraint):
+    """Move slice norms into [min_value, max_value]; `rate` < 1 moves only part of the way."""
+
+    def __init__(self, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0,
+                 axis: int | list[int] = 0):
+        self.min_value, self.max_value, self.rate, self.axis = min_value, max_value, rate, axis
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        w = np.asarray(w)
+        norms = _norms(w, self.axis)
+        desired = self.rate * np.clip(norms, self.min_value, self.max_value) + (1 - self.rate) * norms
+        return (w * (desired / (EPSILON + norms))).astype(w.dtype, copy=False)
+
+    def get_config(self) -> dict:
+        return {"min_value": self.min_value, "max_value": self.max_value,
+                "rate": self.rate, "axis": self.axis}
+
+
+max_norm, non_neg, unit_norm, min_max_norm = MaxNorm, NonNeg, UnitNorm, MinMaxNorm
+
+_ALL: dict[str, type] = {"Constraint": Constraint, "MaxNorm": MaxNorm, "NonNeg": NonNeg,
+                         "UnitNorm": UnitNorm, "MinMaxNorm": MinMaxNorm, "max_norm": MaxNorm,
+                         "non_neg": NonNeg, "unit_norm": UnitNorm, "min_max_norm": MinMaxNorm}
+
+
+def serialize(constraint: Constraint | None) -> dict | None:
+    """{'class_name': ..., 'config': ...} as Keras writes it (None stays None)."""
+    if constraint is None:
+        return None
+    return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
+
+
+def deserialize(config: dict) -> Constraint:
+    """Inverse of `serialize`; accepts class names and snake_case aliases."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ConfigError(f"A constraint config must be a dict with 'class_name', got {config!r}.")
+    name = config["class_name"]
+    if name not in _ALL:
+        raise unknown_name("constraint", name, _ALL)
+    try:
+        return _ALL[name].from_config(dict(config.get("config") or {}))
+    except TypeError as exc:
+        raise ConfigError(f"Bad config for constraint {name!r}: {exc}.") from None
+
+
+def get(identifier: Any) -> Constraint | Callable | None:
+    """A constraint from None, a name, a config dict, an instance or a callable."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        return deserialize({"class_name": identifier, "config": {}})
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Constraint):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise ConfigError(f"Could not interpret constraint identifier {identifier!r}.")

@@ -1,0 +1,333 @@
+"""Weight initializers by Keras 3 name, drawing from a given `numpy.random.Generator`.
+
+Every initializer is a callable `init(shape, dtype=None, rng=None) -> ndarray`.
+An initializer built with `seed=` is deterministic on its own (same values on
+every call); otherwise it draws from `rng` (the model passes `utils.init_rng()`).
+Values are drawn in float64 and cast, so float32 and float64 weights agree.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from . import backend
+from .errors import ConfigError, ShapeError, unknown_name
+
+# Keras's correction so that a normal truncated at 2 stddev keeps the wanted stddev.
+_TRUNC_STD_CORRECTION = 0.87962566103423978
+
+
+def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(fan_in, fan_out) as in Keras: 2-D (in, out); conv (..., in, out) x receptive field."""
+    shape = tuple(int(d) for d in shape)
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _truncated_normal(rng: np.random.Generator, shape, mean: float, stddev: float) -> np.ndarray:
+    """Normal draws with values beyond 2 stddev redrawn (vectorised over the bad ones)."""
+    out = rng.standard_normal(shape)
+    bad = np.abs(out) > 2.0
+    while bad.any():
+        out[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(out) > 2.0
+    out *= stddev
+    out += mean
+    return out
+
+
+class Initializer:
+    """Base: subclasses implement `_sample(shape, rng) -> float64 array`."""
+
+    def __init__(self, seed: int | None = None):
+        self.seed = seed
+
+    def _rng(self, rng: np.random.Generator | None) -> np.random.Generator:
+        if self.seed is not None:
+            return np.random.default_rng(int(self.seed))
+        if rng is None:
+            from .utils import init_rng
+            return init_rng()
+        return rng
+
+    def __call__(self, shape, dtype=None, rng: np.random.Generator | None = None) -> np.ndarray:
+        shape = tuple(int(d) for d in shape)
+        dtype = np.dtype(dtype or backend.floatx())
+        return np.asarray(self._sample(shape, self._rng(rng)), dtype=dtype)
+
+    def _sample(self, shape, rng):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Initializer":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.get_config()})"
+
+
+class Zeros(Initializer):
+    """All zeros (Keras's bias default)."""
+
+    def __init__(self):
+        super().__init__(None)
+
+    def _sample(self, shape, rng):
+        return np.zeros(shape)
+
+    def get_config(self) -> dict:
+        return {}
+
+
+class Ones(Zeros):
+    """All ones (BatchNormalization gamma)."""
+
+    def _sample(self, shape, rng):
+        return np.ones(shape)
+
+
+class Constant(Initializer):
+    """Every entry equal to `value`."""
+
+    def __init__(self, value: float = 0.0):
+        super().__init__(None)
+        self.value = value
+
+    def _sample(self, shape, rng):
+        return np.full(shape, float(self.value))
+
+    def get_config(self) -> dict:
+        return {"value": self.value}
+
+
+class RandomNormal(Initializer):
+    """Normal(mean, stddev)."""
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def _sample(self, shape, rng):
+        return rng.normal(self.mean, self.stddev, size=shape)
+
+    def get_config(self) -> dict:
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class TruncatedNormal(RandomNormal):
+    """Normal(mean, stddev) with draws beyond 2 stddev redrawn."""
+
+    def _sample(self, shape, rng):
+        return _truncated_normal(rng, shape, self.mean, self.stddev)
+
+
+class RandomUniform(Initializer):
+    """Uniform on [minval, maxval)."""
+
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
+        super().__init__(seed)
+        self.minval, self.maxval = minval, maxval
+
+    def _sample(self, shape, rng):
+        return rng.uniform(self.minval, self.maxval, size=shape)
+
+    def get_config(self) -> dict:
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+class VarianceScaling(Initializer):
+    """Keras VarianceScaling: variance `scale / n` with n = fan_in, fan_out or their mean."""
+
+    _MODES = ("fan_in", "fan_out", "fan_avg")
+    _DISTS = ("truncated_normal", "untruncated_normal", "uniform")
+
+    def __init__(self, scale: float = 1.0, mode: str = "fan_in",
+                 distribution: str = "truncated_normal", seed: int | None = None):
+        super().__init__(seed)
+        if not scale > 0:
+            raise ConfigError(f"VarianceScaling scale must be positive, got {scale!r}.")
+        if mode not in self._MODES:
+            raise unknown_name("VarianceScaling mode", mode, self._MODES)
+        distribution = str(distribution).lower()
+        if distribution == "normal":  # Keras accepts the legacy alias
+            distribution = "truncated_normal"
+        if distribution not in self._DISTS:
+            raise unknown_name("VarianceScaling distribution", distribution, self._DISTS)
+        self.scale, self.mode, self.distribution = scale, mode, distribution
+
+    def _sample(self, shape, rng):
+        fan_in, fan_out = compute_fans(shape)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
+        scale = self.scale / max(1.0, n)
+        if self.distribution == "truncated_normal":
+            return _truncated_normal(rng, shape, 0.0, math.sqrt(scale) / _TRUNC_STD_CORRECTION)
+        if self.distribution == "untruncated_normal":
+            return rng.normal(0.0, math.sqrt(scale), size=shape)
+        limit = math.sqrt(3.0 * scale)
+        return rng.uniform(-limit, limit, size=shape)
+
+    def get_config(self) -> dict:
+        return {"scale": self.scale, "mode": self.mode,
+                "distribution": self.distribution, "seed": self.seed}
+
+
+class _FixedVarianceScaling(VarianceScaling):
+    """A VarianceScaling preset whose config is only the seed (as in Keras)."""
+
+    _PRESET: tuple[float, str, str] = (1.0, "fan_in", "truncated_normal")
+
+    def __init__(self, seed: int | None = None):
+        super().__init__(*self._PRESET, seed=seed)
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+
+class GlorotUniform(_FixedVarianceScaling):
+    """Uniform with limit sqrt(6 / (fan_in + fan_out)) (Dense and Conv default)."""
+    _PRESET = (1.0, "fan_avg", "uniform")
+
+
+class GlorotNormal(_FixedVarianceScaling):
+    """Truncated normal with stddev sqrt(2 / (fan_in + fan_out)) / .8796."""
+    _PRESET = (1.0, "fan_avg", "truncated_normal")
+
+
+class HeUniform(_FixedVarianceScaling):
+    """Uniform with limit sqrt(6 / fan_in)."""
+    _PRESET = (2.0, "fan_in", "uniform")
+
+
+class HeNormal(_FixedVarianceScaling):
+    """Truncated normal with stddev sqrt(2 / fan_in) / .8796."""
+    _PRESET = (2.0, "fan_in", "truncated_normal")
+
+
+class LecunUniform(_FixedVarianceScaling):
+    """Uniform with limit sqrt(3 / fan_in)."""
+    _PRESET = (1.0, "fan_in", "uniform")
+
+
+class LecunNormal(_FixedVarianceScaling):
+    """Truncated normal with stddev sqrt(1 / fan_in) / .8796."""
+    _PRESET = (1.0, "fan_in", "truncated_normal")
+
+
+class Orthogonal(Initializer):
+    """A (semi-)orthogonal matrix times `gain`, over (prod(shape[:-1]), shape[-1])."""
+
+    def __init__(self, gain: float = 1.0, seed: int | None = None):
+        super().__init__(seed)
+        self.gain = gain
+
+    def _sample(self, shape, rng):
+        if len(shape) < 2:
+            raise ShapeError(f"Orthogonal initializer needs a shape of rank >= 2, got {shape}.")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))  # makes the decomposition unique (uniform over orthogonal matrices)
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).reshape(shape)
+
+    def get_config(self) -> dict:
+        return {"gain": self.gain, "seed": self.seed}
+
+
+class Identity(Initializer):
+    """`gain` times the identity matrix (2-D shapes only; rectangular allowed)."""
+
+    def __init__(self, gain: float = 1.0):
+        super().__init__(None)
+        self.gain = gain
+
+    def _sample(self, shape, rng):
+        if len(shape) != 2:
+            raise ShapeError(f"Identity initializer needs a 2-D shape, got {shape}.")
+        return self.gain * np.eye(*shape)
+
+    def get_config(self) -> dict:
+        return {"gain": self.gain}
+
+
+_CLASSES: dict[str, type] = {c.__name__: c for c in (
+    Zeros, Ones, Constant, RandomNormal, TruncatedNormal, RandomUniform, VarianceScaling,
+    GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal,
+    Orthogonal, Identity)}
+_ALIASES: dict[str, type] = {
+    "zeros": Zeros, "zero": Zeros, "ones": Ones, "one": Ones, "constant": Constant,
+    "random_normal": RandomNormal, "normal": RandomNormal, "truncated_normal": TruncatedNormal,
+    "random_uniform": RandomUniform, "uniform": RandomUniform,
+    "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform,
+    "glorot_normal": GlorotNormal, "he_uniform": HeUniform, "he_normal": HeNormal,
+    "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal, "orthogonal": Orthogonal,
+    "OrthogonalInitializer": Orthogonal, "identity": Identity, "IdentityInitializer": Identity,
+}
+_ALL = {**_CLASSES, **_ALIASES}
+
+# Keras-style function aliases: `initializers.glorot_uniform(seed=1)`.
+zeros, ones, constant = Zeros, Ones, Constant
+random_normal, truncated_normal, random_uniform = RandomNormal, TruncatedNormal, RandomUniform
+variance_scaling, orthogonal, identity = VarianceScaling, Orthogonal, Identity
+glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
+he_uniform, he_normal, lecun_uniform, lecun_normal = HeUniform, HeNormal, LecunUniform, LecunNormal
+
+
+def _accepting_rng(fn: Callable) -> Callable:
+    """Wrap a Keras-style user function `fn(shape, dtype=None)` so it accepts `rng=`."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return fn
+    if any(p.name == "rng" or p.kind is p.VAR_KEYWORD for p in params):
+        return fn
+
+    def init(shape, dtype=None, rng=None):
+        return fn(shape, dtype=dtype)
+    return init
+
+
+def serialize(initializer: Initializer) -> dict:
+    """{'class_name': ..., 'config': ...} as Keras writes it."""
+    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+
+
+def deserialize(config: dict) -> Initializer:
+    """Inverse of `serialize`; accepts Keras class names and snake_case aliases."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ConfigError(f"An initializer config must be a dict with 'class_name', got {config!r}.")
+    name = config["class_name"]
+    if name not in _ALL:
+        raise unknown_name("initializer", name, _ALL)
+    try:
+        return _ALL[name].from_config(dict(config.get("config") or {}))
+    except TypeError as exc:
+        raise ConfigError(f"Bad config for initializer {name!r}: {exc}.") from None
+
+
+def get(identifier: Any) -> Callable | None:
+    """An initializer from a name, {class_name, config} dict, instance, class or callable."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        return deserialize({"class_name": identifier, "config": {}})
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()
+    if callable(identifier):
+        return _accepting_rng(identifier)
+    raise ConfigError(f"Could not interpret initializer identifier {identifier!r}.")

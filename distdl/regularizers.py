@@ -1,0 +1,155 @@
+"""Weight penalties by Keras name: `L1`, `L2`, `L1L2` (and `l1`, `l2`, `l1_l2`).
+
+A regularizer gives the penalty `l1 * sum|w| + l2 * sum w^2` added to the loss and
+its gradient `l1 * sign(w) + 2 * l2 * w`, which the training loop adds into the
+weight's gradient buffer. Weight constraints live in `distdl.constraints`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import ConfigError, unknown_name
+
+
+def _check_factor(name: str, value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Regularization factor {name} must be a number, got {value!r}.") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"Regularization factor {name} must be finite and >= 0, got {value!r}.")
+    return value
+
+
+class Regularizer:
+    """Base: `__call__(w) -> float` penalty, `gradient(w, out=None)` its derivative."""
+
+    def __call__(self, w: np.ndarray) -> float:
+        return 0.0
+
+    def gradient(self, w: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        if out is None:
+            return np.zeros_like(w)
+        out[...] = 0
+        return out
+
+    def add_gradient(self, w: np.ndarray, grad: np.ndarray) -> None:
+        """Add the penalty's gradient into `grad` in place (shape of `w`)."""
+        grad += self.gradient(w)
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Regularizer":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.get_config()})"
+
+
+class L1L2(Regularizer):
+    """Penalty `l1 * sum|w| + l2 * sum w^2` (Keras defaults l1=0, l2=0)."""
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0):
+        self.l1 = _check_factor("l1", l1)
+        self.l2 = _check_factor("l2", l2)
+
+    def __call__(self, w: np.ndarray) -> float:
+        w = np.asarray(w)
+        total = 0.0
+        if self.l1:
+            total += self.l1 * float(np.sum(np.abs(w)))
+        if self.l2:
+            total += self.l2 * float(np.sum(np.square(w)))
+        return total
+
+    def gradient(self, w: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """`l1 * sign(w) + 2 * l2 * w`, written into `out` when given (same shape as w)."""
+        w = np.asarray(w)
+        if out is None:
+            out = np.empty_like(w)
+        if self.l1:
+            np.sign(w, out=out)
+            out *= self.l1
+            if self.l2:
+                out += (2.0 * self.l2) * w
+        else:
+            np.multiply(w, 2.0 * self.l2, out=out)
+        return out
+
+    def add_gradient(self, w: np.ndarray, grad: np.ndarray) -> None:
+        """Add `l1 * sign(w) + 2 * l2 * w` into `grad` in place."""
+        if self.l1:
+            grad += self.l1 * np.sign(w)
+        if self.l2:
+            grad += (2.0 * self.l2) * w
+
+    def get_config(self) -> dict:
+        return {"l1": self.l1, "l2": self.l2}
+
+
+class L1(L1L2):
+    """Penalty `l1 * sum|w|` (Keras default l1=0.01)."""
+
+    def __init__(self, l1: float = 0.01):
+        super().__init__(l1=l1, l2=0.0)
+
+    def get_config(self) -> dict:
+        return {"l1": self.l1}
+
+
+class L2(L1L2):
+    """Penalty `l2 * sum w^2` (Keras default l2=0.01)."""
+
+    def __init__(self, l2: float = 0.01):
+        super().__init__(l1=0.0, l2=l2)
+
+    def get_config(self) -> dict:
+        return {"l2": self.l2}
+
+
+# Keras 3 aliases: `regularizers.l2(0.001)` builds an L2; `l1_l2` is `L1L2` (defaults 0.0).
+l1, l2, l1_l2 = L1, L2, L1L2
+
+
+_ALL: dict[str, Callable] = {"Regularizer": Regularizer, "L1": L1, "L2": L2, "L1L2": L1L2,
+                             "l1": L1, "l2": L2, "l1_l2": L1L2}
+
+
+def serialize(regularizer: Regularizer | None) -> dict | None:
+    """{'class_name': ..., 'config': ...} as Keras writes it (None stays None)."""
+    if regularizer is None:
+        return None
+    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+
+
+def deserialize(config: dict) -> Regularizer:
+    """Inverse of `serialize`; accepts class names and snake_case aliases."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ConfigError(f"A regularizer config must be a dict with 'class_name', got {config!r}.")
+    name = config["class_name"]
+    if name not in _ALL:
+        raise unknown_name("regularizer", name, _ALL)
+    try:
+        return _ALL[name].from_config(dict(config.get("config") or {}))
+    except TypeError as exc:
+        raise ConfigError(f"Bad config for regularizer {name!r}: {exc}.") from None
+
+
+def get(identifier: Any) -> Regularizer | Callable | None:
+    """A regularizer from None, a name ('l1', 'l2', 'l1_l2'), a config dict or an instance."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        return deserialize({"class_name": identifier, "config": {}})
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise ConfigError(f"Could not interpret regularizer identifier {identifier!r}.")
