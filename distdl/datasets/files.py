@@ -1,0 +1,407 @@
+"""Loaders for user data files: NumPy `.npz`, HDF5 (lazily, row by row) and MNIST-format IDX.
+
+Persistence layer: arrays and files only, no model classes. Every problem with a file is a
+`DataError` whose one sentence names the file; a bad loader spec is a `ConfigError`.
+"""
+from __future__ import annotations
+
+import copy
+import gzip
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..backend import floatx
+from ..errors import ConfigError, DataError, unknown_name
+from ..utils import to_categorical
+from .shipped import load_breast_cancer, load_digits
+
+Pair = tuple[Any, Any]
+
+
+def _existing_file(path: str | Path, what: str) -> Path:
+    """Return `path` as a Path, or raise DataError if it is not an existing regular file."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"{what} file {p} does not exist.")
+    if not p.is_file():
+        raise DataError(f"{what} path {p} is not a regular file.")
+    return p
+
+
+def _check_lengths(path: Path, xk: str, x: Any, yk: str, y: Any) -> None:
+    if len(x) != len(y):
+        raise DataError(f"In {path}, {xk!r} has {len(x)} rows but {yk!r} has {len(y)}; "
+                        "x and y must have the same length.")
+
+
+def _split_keys(x: str, y: str) -> list[str]:
+    return [f"{x}_train", f"{y}_train", f"{x}_test", f"{y}_test"]
+
+
+# ------------------------------------------------------------------------------------ npz
+
+def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> Pair:
+    """Load arrays from an `.npz` archive (never unpickling anything).
+
+    If the archive holds `x_key` and `y_key` (default "x"/"y"), returns one set `(x, y)`.
+    Otherwise, if it holds `{x_key}_train`, `{y_key}_train`, `{x_key}_test`, `{y_key}_test`
+    (Keras's `mnist.npz` layout), returns `(x_train, y_train), (x_test, y_test)`.
+    """
+    p = _existing_file(path, "npz")
+    if not zipfile.is_zipfile(p):
+        raise DataError(f"{p} is not an .npz archive (not a zip file).")
+    try:
+        with np.load(p, allow_pickle=False) as f:
+            names = list(f.files)
+            keys = [x_key, y_key] if {x_key, y_key} <= set(names) else _split_keys(x_key, y_key)
+            missing = [k for k in keys if k not in names]
+            if missing:
+                raise DataError(
+                    f"{p} has neither keys {x_key!r}/{y_key!r} nor {'/'.join(map(repr, keys))}; "
+                    f"its keys are: {', '.join(map(repr, names)) or 'none'}.")
+            arrays = [f[k] for k in keys]
+    except DataError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"{p} could not be read as an .npz archive of plain arrays ({e}).") from None
+    for k, a in zip(keys, arrays):
+        if not isinstance(a, np.ndarray):
+            raise DataError(f"In {p}, {k!r} is not a NumPy array (not an .npy member).")
+        if a.ndim == 0:
+            raise DataError(f"In {p}, {k!r} is a scalar; expected an array with one row per sample.")
+    for i in range(0, len(keys), 2):
+        _check_lengths(p, keys[i], arrays[i], keys[i + 1], arrays[i + 1])
+    if len(arrays) == 2:
+        return arrays[0], arrays[1]
+    return (arrays[0], arrays[1]), (arrays[2], arrays[3])
+
+
+# ----------------------------------------------------------------------------------- HDF5
+
+def _h5_datasets(f: Any) -> list[str]:
+    """Paths of every dataset in an open HDF5 file, for error messages."""
+    import h5py
+
+    found: list[str] = []
+    f.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset) else None)
+    return found
+
+
+def _open_h5(path: str | Path) -> tuple[Path, Any]:
+    import h5py
+
+    p = _existing_file(path, "HDF5")
+    if not h5py.is_hdf5(p):
+        raise DataError(f"{p} is not an HDF5 file.")
+    try:
+        return p, h5py.File(p, "r")
+    except OSError as e:
+        raise DataError(f"{p} could not be opened as HDF5 ({e}).") from None
+
+
+class H5Array:
+    """A lazy, read-only array over one HDF5 dataset; indexing reads only the rows asked for.
+
+    Rows are indexed along axis 0 by an int, a slice, a boolean mask or an integer array in
+    any order (with repeats); `np.asarray(a)` reads everything. The file is opened on first
+    read and kept open until `close()` (each MPI rank opens its own handle).
+    """
+
+    def __init__(self, path: str | Path, dataset: str):
+        import h5py
+
+        self._file: Any = None
+        self._ds: Any = None
+        p, f = _open_h5(path)
+        try:
+            obj = f.get(dataset)
+            if not isinstance(obj, h5py.Dataset):
+                what = "is a group, not a dataset" if obj is not None else "does not exist"
+                raise DataError(f"In {p}, dataset {dataset!r} {what}; its datasets are: "
+                                f"{', '.join(map(repr, _h5_datasets(f))) or 'none'}.")
+            if obj.ndim == 0:
+                raise DataError(f"In {p}, dataset {dataset!r} is a scalar; expected one row per sample.")
+            if obj.dtype.kind not in "biufc":
+                raise DataError(f"In {p}, dataset {dataset!r} has non-numeric dtype {obj.dtype}.")
+            shape, self._dtype = tuple(int(d) for d in obj.shape), np.dtype(obj.dtype)
+        finally:
+            f.close()
+        self.path, self.dataset = p, dataset
+        self._start, self._n, self._row_shape = 0, shape[0], shape[1:]
+
+    # array protocol -------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self._n,) + self._row_shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def ndim(self) -> int:
+        return 1 + len(self._row_shape)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __repr__(self) -> str:
+        return f"H5Array({str(self.path)!r}, {self.dataset!r}, shape={self.shape}, dtype={self.dtype})"
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+    # lazy views -------------------------------------------------------------------------
+    def _view(self, start: int, n: int, row_shape: tuple[int, ...]) -> "H5Array":
+        view = copy.copy(self)
+        view._file = view._ds = None  # a view opens its own handle
+        view._start, view._n, view._row_shape = start, n, row_shape
+        return view
+
+    def row_range(self, start: int, stop: int) -> "H5Array":
+        """Rows [start, stop) as another lazy H5Array (for a train/test cut without reading)."""
+        start, stop, _ = slice(start, stop).indices(self._n)
+        return self._view(self._start + start, max(stop - start, 0), self._row_shape)
+
+    def with_flat_rows(self) -> "H5Array":
+        """The same rows flattened: shape (n, prod(row_shape)), still lazy."""
+        return self._view(self._start, self._n, (int(np.prod(self._row_shape)),))
+
+    def close(self) -> None:
+        """Close the file handle (reopened automatically by the next read)."""
+        if self._file is not None:
+            self._file.close()
+        self._file = self._ds = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: h5py may already be gone
+            pass
+
+    # reading --------------------------------------------------------------------------
+    def _read(self, key: Any, count: int) -> np.ndarray:
+        """Read stored rows `key` (an int, slice or increasing index array) as (count,)+row_shape."""
+        if self._ds is None:
+            _, self._file = _open_h5(self.path)
+            self._ds = self._file[self.dataset]
+        return np.asarray(self._ds[key]).reshape((count,) + self._row_shape)
+
+    def _row_indices(self, index: Any) -> np.ndarray:
+        """Normalise a mask or integer index array to non-negative int64 row numbers."""
+        n = self._n
+        idx = np.asarray(index)
+        if idx.dtype == bool:
+            if idx.shape != (n,):
+                raise IndexError(f"boolean index of shape {idx.shape} does not match {self!r}.")
+            return np.flatnonzero(idx)
+        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+            raise IndexError(f"{self!r} rows take an int, a slice or a 1-D integer array, "
+                             f"not {idx.dtype} of shape {idx.shape}.")
+        idx = idx.astype(np.int64)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"row indices must be in [-{n}, {n}) for {self!r}.")
+        return np.where(idx < 0, idx + n, idx)
+
+    def _rows(self, index: Any) -> np.ndarray:
+        n, s = self._n, self._start
+        if isinstance(index, (int, np.integer)) and not isinstance(index, (bool, np.bool_)):
+            i = int(index)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for {self!r}.")
+            return self._read(s + i % n, 1)[0]
+        if isinstance(index, slice):
+            start, stop, step = index.indices(n)
+            if step > 0:
+                count = len(range(start, stop, step))
+                if count == 0:
+                    return np.empty((0,) + self._row_shape, self._dtype)
+                return self._read(slice(s + start, s + stop, step), count)
+            index = np.arange(start, stop, step)
+        idx = self._row_indices(index)
+        if idx.size == 0:
+            return np.empty((0,) + self._row_shape, self._dtype)
+        # h5py reads only increasing, unique indices: read those, then undo sort and dedup.
+        uniq, inverse = np.unique(idx, return_inverse=True)
+        return self._read(uniq + s, len(uniq))[inverse.reshape(-1)]
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        """Read rows (first index) then apply any further indices to the in-memory result."""
+        if not isinstance(index, tuple):
+            return self._rows(index)
+        if not index:
+            return self[:]
+        rows = self._rows(index[0])
+        if isinstance(index[0], (int, np.integer)):
+            return rows[index[1:]]
+        return rows[(slice(None),) + index[1:]]
+
+
+def load_hdf5(path: str | Path, x: str = "x", y: str = "y") -> Pair:
+    """Open datasets of an HDF5 file as lazy `H5Array`s (nothing is read yet).
+
+    If the file holds datasets `x` and `y`, returns `(X, Y)`; otherwise, if it holds
+    `{x}_train`, `{y}_train`, `{x}_test`, `{y}_test`, returns `(X_train, Y_train), (X_test, Y_test)`.
+    """
+    p, f = _open_h5(path)
+    try:
+        names = _h5_datasets(f)
+    finally:
+        f.close()
+    keys = [x, y] if {x, y} <= set(names) else _split_keys(x, y)
+    missing = [k for k in keys if k not in names]
+    if missing:
+        raise DataError(f"{p} has neither datasets {x!r}/{y!r} nor {'/'.join(map(repr, keys))}; "
+                        f"its datasets are: {', '.join(map(repr, names)) or 'none'}.")
+    arrays = [H5Array(p, k) for k in keys]
+    for i in range(0, len(keys), 2):
+        _check_lengths(p, keys[i], arrays[i], keys[i + 1], arrays[i + 1])
+    if len(arrays) == 2:
+        return arrays[0], arrays[1]
+    return (arrays[0], arrays[1]), (arrays[2], arrays[3])
+
+
+# ------------------------------------------------------------------------------------ IDX
+
+# IDX type codes (third magic byte) -> big-endian element type.
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_NAMES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Parse one IDX file (optionally gzipped): magic 0x0000, type code, ndim, big-endian dims."""
+    p = _existing_file(path, "IDX")
+    try:
+        raw = p.read_bytes()
+        raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw  # gzip magic
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(f"{p} could not be decompressed as gzip ({e}).") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES or raw[3] == 0:
+        raise DataError(f"{p} has a bad IDX magic number {raw[:4].hex() or 'empty'}; "
+                        "expected 00 00 <type 08/09/0b/0c/0d/0e> <ndim>.")
+    dtype, ndim = np.dtype(_IDX_TYPES[raw[2]]), raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{p} is truncated inside its IDX header ({len(raw)} bytes).")
+    dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    count = int(np.prod(dims))
+    if len(raw) != header + count * dtype.itemsize:
+        raise DataError(f"{p} holds {len(raw) - header} data bytes but its IDX header {dims} "
+                        f"needs {count * dtype.itemsize}.")
+    data = np.frombuffer(raw, dtype, count=count, offset=header).reshape(dims)
+    return data.astype(dtype.newbyteorder("="))
+
+
+def _find_idx(folder: Path, name: str) -> Path:
+    dotted = name.replace("-idx", ".idx")  # some mirrors write 'train-images.idx3-ubyte'
+    for cand in (name, name + ".gz", dotted, dotted + ".gz"):
+        if (folder / cand).is_file():
+            return folder / cand
+    raise DataError(f"{folder} has no IDX file {name} (or {name}.gz).")
+
+
+def load_idx(folder: str | Path) -> Pair:
+    """Load MNIST-format IDX files from a folder: `(x_train, y_train), (x_test, y_test)`.
+
+    Images become floatx in [0, 1] (uint8 pixels / 255; other types are cast unscaled);
+    labels become int64.
+    """
+    d = Path(folder).expanduser()
+    if not d.is_dir():
+        raise DataError(f"IDX folder {d} does not exist or is not a folder.")
+    out = []
+    for split in ("train", "test"):
+        xp, yp = (_find_idx(d, n) for n in _IDX_NAMES[split])
+        x, y = read_idx(xp), read_idx(yp)
+        if y.ndim != 1:
+            raise DataError(f"{yp} should hold 1-D labels but has shape {y.shape}.")
+        _check_lengths(d, xp.name, x, yp.name, y)
+        dt = floatx()
+        x = x.astype(dt) / np.asarray(255, dt) if x.dtype == np.uint8 else x.astype(dt)
+        out.append((x, y.astype(np.int64)))
+    return out[0], out[1]
+
+
+# --------------------------------------------------------------------- spec (TOML configs)
+
+_SHIPPED = {"digits": load_digits, "breast_cancer": load_breast_cancer}
+_FORMATS = ("npz", "hdf5", "idx")
+_OPTIONS = {"name", "format", "path", "x", "y", "flatten", "one_hot", "num_classes", "test_split"}
+
+
+def _cut(a: Any, start: int, stop: int) -> Any:
+    return a.row_range(start, stop) if isinstance(a, H5Array) else a[start:stop]
+
+
+def _flat(x: Any) -> Any:
+    if isinstance(x, H5Array):
+        return x.with_flat_rows()
+    return np.reshape(x, (len(x), -1))
+
+
+def _by_format(spec: dict, base_dir: str | Path) -> Pair:
+    fmt = spec["format"]
+    if fmt not in _FORMATS:
+        raise unknown_name("data format", fmt, _FORMATS)
+    if "path" not in spec:
+        raise ConfigError(f"Data spec with format {fmt!r} needs a 'path'.")
+    path = Path(str(spec["path"])).expanduser()
+    path = path if path.is_absolute() else Path(base_dir) / path
+    if fmt == "idx":
+        return load_idx(path)
+    x, y = str(spec.get("x", "x")), str(spec.get("y", "y"))
+    got = load_npz(path, x, y) if fmt == "npz" else load_hdf5(path, x, y)
+    if isinstance(got[0], tuple):
+        return got
+    # One set in the file: hold out the last `test_split` fraction (as Keras's validation_split).
+    frac = spec.get("test_split", 0.0)
+    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac < 1:
+        raise ConfigError(f"Data option 'test_split' must be a number in [0, 1), not {frac!r}.")
+    n = len(got[0])
+    cut = n - int(round(n * frac))
+    return ((_cut(got[0], 0, cut), _cut(got[1], 0, cut)),
+            (_cut(got[0], cut, n), _cut(got[1], cut, n)))
+
+
+def load(spec: dict, base_dir: str | Path = ".") -> Pair:
+    """Load the data a TOML config names: `(x_train, y_train), (x_test, y_test)`.
+
+    `spec` is `{"name": "digits" | "breast_cancer"}` or `{"format": "npz" | "hdf5" | "idx",
+    "path": ..., "x": key, "y": key}` (paths relative to `base_dir`), plus optional
+    `"flatten": true` (x to (n, -1)), `"one_hot": true` (y to one-hot, `"num_classes"` or
+    max label + 1), and, for a file holding one x/y set, `"test_split"`: the last fraction of
+    rows becomes the test set (default 0: an empty test set).
+    """
+    if not isinstance(spec, dict):
+        raise ConfigError(f"Data spec must be a table (dict), not {type(spec).__name__}.")
+    for key in spec:
+        if key not in _OPTIONS:
+            raise unknown_name("data option", key, _OPTIONS)
+    for key in ("flatten", "one_hot"):
+        if not isinstance(spec.get(key, False), bool):
+            raise ConfigError(f"Data option {key!r} must be true or false, not {spec[key]!r}.")
+    if ("name" in spec) == ("format" in spec):
+        raise ConfigError("Data spec needs exactly one of 'name' (a shipped dataset) or 'format' "
+                          f"(one of {', '.join(_FORMATS)}).")
+    if "name" in spec:
+        if spec["name"] not in _SHIPPED:
+            raise unknown_name("dataset", spec["name"], _SHIPPED)
+        (x, y), (xt, yt) = _SHIPPED[spec["name"]]()
+    else:
+        (x, y), (xt, yt) = _by_format(spec, base_dir)
+    if spec.get("flatten", False):
+        x, xt = _flat(x), _flat(xt)
+    if spec.get("one_hot", False):
+        y, yt = np.asarray(y), np.asarray(yt)
+        k = spec.get("num_classes")
+        if k is None:
+            k = int(max(y.max(initial=-1), yt.max(initial=-1))) + 1
+        elif isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(f"Data option 'num_classes' must be a positive integer, not {k!r}.")
+        y, yt = to_categorical(y, k, floatx()), to_categorical(yt, k, floatx())
+    return (x, y), (xt, yt)
