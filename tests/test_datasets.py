@@ -318,5 +318,10 @@ def test_load_spec_bad_options(tmp_path):
     np.savez(tmp_path / "one.npz", x=x, y=y)
     with pytest.raises(ConfigError, match=r"'test_split' must be a number in \[0, 1\), not 1.5"):
         datasets.load({"format": "npz", "path": "one.npz", "test_split": 1.5}, base_dir=tmp_path)
+    np.savez(tmp_path / "two.npz", x_train=x, y_train=y, x_test=x, y_test=y)
+    with pytest.raises(ConfigError, match=r"two\.npz already holds a train/test split"):
+        datasets.load({"format": "npz", "path": "two.npz", "test_split": 0.1}, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"'test_split' applies only to npz/hdf5"):
+        datasets.load({"name": "digits", "test_split": 0.1})
     with pytest.raises(DataError, match=r"gone\.npz does not exist"):
         datasets.load({"format": "npz", "path": "gone.npz"}, base_dir=tmp_path)

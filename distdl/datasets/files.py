@@ -37,8 +37,24 @@ def _check_lengths(path: Path, xk: str, x: Any, yk: str, y: Any) -> None:
                         "x and y must have the same length.")
 
 
-def _split_keys(x: str, y: str) -> list[str]:
-    return [f"{x}_train", f"{y}_train", f"{x}_test", f"{y}_test"]
+def _pick_keys(path: Path, names: list[str], x: str, y: str, kind: str) -> list[str]:
+    """[x, y] if both exist, else the four `{x}_train ... {y}_test` names, else a DataError."""
+    if {x, y} <= set(names):
+        return [x, y]
+    keys = [f"{x}_train", f"{y}_train", f"{x}_test", f"{y}_test"]
+    if not set(keys) <= set(names):
+        raise DataError(f"{path} has neither {kind} {x!r}/{y!r} nor {'/'.join(map(repr, keys))}; "
+                        f"its {kind} are: {', '.join(map(repr, names)) or 'none'}.")
+    return keys
+
+
+def _pairs(path: Path, keys: list[str], arrays: list) -> Pair:
+    """Check each x/y pair's lengths; return (x, y) or ((x_train, y_train), (x_test, y_test))."""
+    for i in range(0, len(keys), 2):
+        _check_lengths(path, keys[i], arrays[i], keys[i + 1], arrays[i + 1])
+    if len(arrays) == 2:
+        return arrays[0], arrays[1]
+    return (arrays[0], arrays[1]), (arrays[2], arrays[3])
 
 
 # ------------------------------------------------------------------------------------ npz
@@ -55,13 +71,7 @@ def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> Pair:
         raise DataError(f"{p} is not an .npz archive (not a zip file).")
     try:
         with np.load(p, allow_pickle=False) as f:
-            names = list(f.files)
-            keys = [x_key, y_key] if {x_key, y_key} <= set(names) else _split_keys(x_key, y_key)
-            missing = [k for k in keys if k not in names]
-            if missing:
-                raise DataError(
-                    f"{p} has neither keys {x_key!r}/{y_key!r} nor {'/'.join(map(repr, keys))}; "
-                    f"its keys are: {', '.join(map(repr, names)) or 'none'}.")
+            keys = _pick_keys(p, list(f.files), x_key, y_key, "keys")
             arrays = [f[k] for k in keys]
     except DataError:
         raise
@@ -72,11 +82,7 @@ def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> Pair:
             raise DataError(f"In {p}, {k!r} is not a NumPy array (not an .npy member).")
         if a.ndim == 0:
             raise DataError(f"In {p}, {k!r} is a scalar; expected an array with one row per sample.")
-    for i in range(0, len(keys), 2):
-        _check_lengths(p, keys[i], arrays[i], keys[i + 1], arrays[i + 1])
-    if len(arrays) == 2:
-        return arrays[0], arrays[1]
-    return (arrays[0], arrays[1]), (arrays[2], arrays[3])
+    return _pairs(p, keys, arrays)
 
 
 # ----------------------------------------------------------------------------------- HDF5
@@ -252,17 +258,8 @@ def load_hdf5(path: str | Path, x: str = "x", y: str = "y") -> Pair:
         names = _h5_datasets(f)
     finally:
         f.close()
-    keys = [x, y] if {x, y} <= set(names) else _split_keys(x, y)
-    missing = [k for k in keys if k not in names]
-    if missing:
-        raise DataError(f"{p} has neither datasets {x!r}/{y!r} nor {'/'.join(map(repr, keys))}; "
-                        f"its datasets are: {', '.join(map(repr, names)) or 'none'}.")
-    arrays = [H5Array(p, k) for k in keys]
-    for i in range(0, len(keys), 2):
-        _check_lengths(p, keys[i], arrays[i], keys[i + 1], arrays[i + 1])
-    if len(arrays) == 2:
-        return arrays[0], arrays[1]
-    return (arrays[0], arrays[1]), (arrays[2], arrays[3])
+    keys = _pick_keys(p, names, x, y, "datasets")
+    return _pairs(p, keys, [H5Array(p, k) for k in keys])
 
 
 # ------------------------------------------------------------------------------------ IDX
@@ -357,6 +354,8 @@ def _by_format(spec: dict, base_dir: str | Path) -> Pair:
     x, y = str(spec.get("x", "x")), str(spec.get("y", "y"))
     got = load_npz(path, x, y) if fmt == "npz" else load_hdf5(path, x, y)
     if isinstance(got[0], tuple):
+        if "test_split" in spec:
+            raise ConfigError(f"{path} already holds a train/test split; remove 'test_split'.")
         return got
     # One set in the file: hold out the last `test_split` fraction (as Keras's validation_split).
     frac = spec.get("test_split", 0.0)
@@ -388,6 +387,8 @@ def load(spec: dict, base_dir: str | Path = ".") -> Pair:
     if ("name" in spec) == ("format" in spec):
         raise ConfigError("Data spec needs exactly one of 'name' (a shipped dataset) or 'format' "
                           f"(one of {', '.join(_FORMATS)}).")
+    if "test_split" in spec and spec.get("format") not in ("npz", "hdf5"):
+        raise ConfigError("Data option 'test_split' applies only to npz/hdf5 files holding one x/y set.")
     if "name" in spec:
         if spec["name"] not in _SHIPPED:
             raise unknown_name("dataset", spec["name"], _SHIPPED)
