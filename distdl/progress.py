@@ -1,0 +1,273 @@
+"""The Keras-style progress line, printed by rank 0 only.
+
+`Progbar` draws `12/50 ━━━━━━━━━━━━━━━━━━━━ 3s 40ms/step - loss: 0.1234` (verbose=1:
+redrawn in place with `\\r` on a terminal, printed once at the end otherwise) or
+`50/50 - 2s - 40ms/step - loss: 0.1234` (verbose=2: one line at the end).
+`ProgbarLogger` is the callback that drives it from `fit`, `evaluate` and `predict`.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import time
+from typing import Any, Callable, Iterable, TextIO
+
+from .callbacks_base import Callback
+
+_BOLD, _GREEN, _GREY, _RESET = "\x1b[1m", "\x1b[32m", "\x1b[37m", "\x1b[0m"
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def _bar_chars(stream: Any, dynamic: bool) -> tuple[str, str]:
+    """Characters for the done and to-do parts of the bar, falling back to ASCII."""
+    done, todo = ("━", "━") if dynamic else ("━", "─")  # a terminal tells them apart by colour
+    try:
+        (done + todo).encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return "=", "."
+    return done, todo
+
+
+def format_value(value: Any) -> str:
+    """A metric as Keras prints it: 4 decimals, or scientific notation when tiny."""
+    if not isinstance(value, numbers.Real):
+        return str(value)
+    value = float(value)
+    return f"{value:.4f}" if abs(value) > 1e-3 else f"{value:.4e}"
+
+
+def format_time_per_unit(seconds: float, unit_name: str) -> str:
+    """A step duration as ` 1s/step`, ` 35ms/step` or ` 120us/step`."""
+    if seconds >= 1 or seconds == 0:
+        return f" {seconds:.0f}s/{unit_name}"
+    if seconds >= 1e-3:
+        return f" {seconds * 1e3:.0f}ms/{unit_name}"
+    return f" {seconds * 1e6:.0f}us/{unit_name}"
+
+
+def format_eta(seconds: float) -> str:
+    """Remaining time as `12s`, `3:05` or `1:02:03`."""
+    if seconds > 3600:
+        return f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
+    if seconds > 60:
+        return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+    return f"{int(seconds)}s"
+
+
+class Progbar:
+    """A progress bar for `target` steps (None when unknown), shown on rank 0 only.
+
+    Metrics not in `stateful_metrics` are averaged over the steps seen, as Keras
+    does; stateful ones are shown as given. `interval` (seconds) throttles the
+    in-place redraws on a terminal; `clock` is there so tests can fix the time.
+    """
+
+    def __init__(self, target: int | None, verbose: int = 1,
+                 stateful_metrics: Iterable[str] | None = None, width: int = 30,
+                 interval: float = 0.05, stream: TextIO | None = None, rank: int = 0,
+                 unit_name: str = "step", clock: Callable[[], float] = time.monotonic) -> None:
+        self.target = target
+        self.verbose = verbose
+        self.stateful_metrics = set(stateful_metrics or ())
+        self.width = width
+        self.interval = interval
+        self.stream = stream if stream is not None else sys.stdout
+        self.rank = rank
+        self.unit_name = unit_name
+        self._clock = clock
+        self._dynamic = _isatty(self.stream)
+        self._chars = _bar_chars(self.stream, self._dynamic)
+        self._values: dict[str, list] = {}  # name -> [sum or value, count]
+        self._order: list[str] = []
+        self._seen = 0
+        self._start = clock()
+        self._last_update = -math.inf
+        self._time_after_first_step: float | None = None
+        self._prev_width = 0
+
+    def update(self, current: int, values: Iterable[tuple[str, Any]] | None = None,
+               finalize: bool | None = None) -> None:
+        """Record `values` (name, value) at step `current` and redraw if it is time to."""
+        if finalize is None:
+            finalize = self.target is not None and current >= self.target
+        for name, value in values or ():
+            if name not in self._order:
+                self._order.append(name)
+            if name in self.stateful_metrics or finalize:
+                self._values[name] = [value, 1]
+            else:
+                weight = max(current - self._seen, 1)
+                total = self._values.setdefault(name, [0.0, 0])
+                total[0] += value * weight
+                total[1] += weight
+        self._seen = current
+        now = self._clock()
+        per_unit = self._step_duration(current, now)
+        if self.rank != 0 or self.verbose not in (1, 2):
+            return
+        if self.verbose == 1:
+            self._draw_live(current, now, per_unit, finalize)
+        elif finalize and self.target:
+            self._draw_summary(current, now, per_unit)
+
+    def add(self, n: int, values: Iterable[tuple[str, Any]] | None = None) -> None:
+        """Advance by `n` steps."""
+        self.update(self._seen + n, values)
+
+    def _step_duration(self, current: int, now: float) -> float:
+        # The first step (setup, caches) is left out of the estimate once there are more.
+        if not current:
+            return 0.0
+        if self._time_after_first_step is not None and current > 1:
+            per_unit = (now - self._time_after_first_step) / (current - 1)
+        else:
+            per_unit = (now - self._start) / current
+        if current == 1:
+            self._time_after_first_step = now
+        return per_unit
+
+    def _metrics_text(self) -> str:
+        parts = []
+        for name in self._order:
+            total, count = self._values[name]
+            value = total / max(1, count) if isinstance(total, numbers.Real) else total
+            parts.append(f" - {name}: {format_value(value)}")
+        return "".join(parts)
+
+    def _draw_live(self, current: int, now: float, per_unit: float, finalize: bool) -> None:
+        """verbose=1: redraw in place on a terminal; elsewhere only the final line."""
+        if not finalize and (not self._dynamic or now - self._last_update < self.interval):
+            return
+        self._last_update = now
+        if self.target:
+            digits = int(math.log10(self.target)) + 1
+            count = f"{current:{digits}d}/{self.target}"
+            filled = min(self.width, int(self.width * current / self.target))
+            done, todo = self._chars[0] * filled, self._chars[1] * (self.width - filled)
+            plain = f"{count} {done}{todo}"
+            styled = (f"{_BOLD}{count}{_RESET} {_GREEN}{done}{_RESET}{_GREY}{todo}{_RESET}"
+                      if self._dynamic else plain)
+        else:
+            plain = styled = f"{current:7d}/Unknown"
+        if self.target and not finalize:
+            timing = format_eta(per_unit * (self.target - current))
+        else:
+            timing = f"{now - self._start:.0f}s"
+        rest = format_time_per_unit(per_unit, self.unit_name) + self._metrics_text()
+        width = len(plain) + 1 + len(timing) + len(rest)
+        line = styled + (f" {_BOLD}{timing}{_RESET}" if self._dynamic else f" {timing}") + rest
+        if self._dynamic:
+            line = "\r" + line + " " * max(0, self._prev_width - width)
+        self._prev_width = width
+        self._write(line + ("\n" if finalize else ""))
+
+    def _draw_summary(self, current: int, now: float, per_unit: float) -> None:
+        """verbose=2: one line per epoch, `N/N - 1s - 3ms/step - loss: ...`."""
+        digits = int(math.log10(self.target)) + 1
+        line = (f"{current:{digits}d}/{self.target} - {now - self._start:.0f}s -"
+                f"{format_time_per_unit(per_unit, self.unit_name)}{self._metrics_text()}\n")
+        self._write(line)
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+
+class ProgbarLogger(Callback):
+    """The callback that prints the progress bar and the `Epoch 3/10` header (rank 0).
+
+    Inside `fit`, validation runs silently and its `val_` metrics join the epoch's
+    final line; `evaluate` and `predict` get a bar of their own.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__()
+        self.stream = stream
+        self.progbar: Progbar | None = None
+        self.seen = 0
+        self.target: int | None = None
+        self.verbose = 1
+        self.epochs = 1
+        self._called_in_fit = False
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        super().set_params(params)
+        verbose = params.get("verbose", 1)
+        self.verbose = 1 if verbose == "auto" else int(verbose)
+        self.epochs = params.get("epochs", 1) or 1
+        self.target = params.get("steps")
+
+    def _out(self) -> TextIO:
+        return self.stream if self.stream is not None else sys.stdout
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._called_in_fit = True  # validation inside fit stays silent
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._called_in_fit = False
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        if not self._called_in_fit:
+            self._reset()
+
+    def on_predict_begin(self, logs: dict | None = None) -> None:
+        self._reset()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._reset()
+        if self.verbose and self.epochs > 1 and self.rank == 0:
+            out = self._out()
+            out.write(f"Epoch {epoch + 1}/{self.epochs}\n")
+            out.flush()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._update(batch, logs)
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if not self._called_in_fit:
+            self._update(batch, logs)
+
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._update(batch, None)  # predictions are not metrics
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._finalize(logs)
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        if not self._called_in_fit:
+            self._finalize(logs)
+
+    def on_predict_end(self, logs: dict | None = None) -> None:
+        self._finalize(logs)
+
+    def _reset(self) -> None:
+        self.seen = 0
+        self.progbar = None
+
+    def _bar(self) -> Progbar:
+        if self.progbar is None:
+            self.progbar = Progbar(self.target, verbose=self.verbose, stream=self._out(),
+                                   rank=self.rank)
+        return self.progbar
+
+    def _update(self, batch: int, logs: dict | None) -> None:
+        bar = self._bar()
+        self.seen = batch + 1
+        if self.verbose == 1:
+            logs = logs or {}
+            # The loop's batch logs are already running epoch averages: show them as they are.
+            bar.stateful_metrics.update(logs)
+            bar.update(self.seen, list(logs.items()), finalize=False)
+
+    def _finalize(self, logs: dict | None) -> None:
+        bar = self._bar()
+        if bar.target is None:
+            bar.target = self.seen
+        bar.update(bar.target, list((logs or {}).items()), finalize=True)
