@@ -1,0 +1,180 @@
+"""Learning-rate schedules (Keras 3 names and formulas): callables of the step count.
+
+Also importable as `distdl.optimizers.schedules`, as in Keras. An optimizer whose
+`learning_rate` is a schedule uses `schedule(optimizer.iterations)` each step.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .errors import ConfigError, unknown_name
+
+
+class LearningRateSchedule:
+    """Base: `__call__(step) -> float`, plus `get_config`/`from_config`."""
+
+    def __call__(self, step) -> float:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: dict) -> "LearningRateSchedule":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.get_config()})"
+
+
+def _positive(cls_name: str, arg: str, value) -> float:
+    if not float(value) > 0:
+        raise ConfigError(f"{cls_name} argument {arg} must be positive, got {value!r}.")
+    return value
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """`lr0 * decay_rate ** (step / decay_steps)`, the exponent floored when `staircase`."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
+                 staircase: bool = False, name: str = "ExponentialDecay"):
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = _positive("ExponentialDecay", "decay_steps", decay_steps)
+        self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
+
+    def __call__(self, step) -> float:
+        p = float(step) / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return float(self.initial_learning_rate * self.decay_rate ** p)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class InverseTimeDecay(LearningRateSchedule):
+    """`lr0 / (1 + decay_rate * step / decay_steps)` (step / decay_steps floored when `staircase`)."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
+                 staircase: bool = False, name: str = "InverseTimeDecay"):
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = _positive("InverseTimeDecay", "decay_steps", decay_steps)
+        self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
+
+    def __call__(self, step) -> float:
+        p = float(step) / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return float(self.initial_learning_rate / (1.0 + self.decay_rate * p))
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """`values[0]` while step <= boundaries[0], `values[i+1]` while step <= boundaries[i+1], ..."""
+
+    def __init__(self, boundaries: list, values: list, name: str = "PiecewiseConstant"):
+        if len(values) != len(boundaries) + 1:
+            raise ConfigError(f"PiecewiseConstantDecay needs one more value than boundaries; got "
+                              f"{len(boundaries)} boundaries and {len(values)} values.")
+        self.boundaries, self.values, self.name = list(boundaries), list(values), name
+
+    def __call__(self, step) -> float:
+        step = float(step)
+        for boundary, value in zip(self.boundaries, self.values):
+            if step <= boundary:
+                return float(value)
+        return float(self.values[-1])
+
+    def get_config(self) -> dict:
+        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
+
+
+class PolynomialDecay(LearningRateSchedule):
+    """`(lr0 - end) * (1 - step / decay_steps) ** power + end`; with `cycle`, decay_steps grows."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int,
+                 end_learning_rate: float = 0.0001, power: float = 1.0, cycle: bool = False,
+                 name: str = "PolynomialDecay"):
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = _positive("PolynomialDecay", "decay_steps", decay_steps)
+        self.end_learning_rate, self.power, self.cycle, self.name = end_learning_rate, power, cycle, name
+
+    def __call__(self, step) -> float:
+        step, steps = float(step), float(self.decay_steps)
+        if self.cycle:
+            steps *= 1.0 if step == 0 else math.ceil(step / steps)
+        else:
+            step = min(step, steps)
+        frac = 1.0 - step / steps
+        return float((self.initial_learning_rate - self.end_learning_rate) * frac ** self.power
+                     + self.end_learning_rate)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "end_learning_rate": self.end_learning_rate, "power": self.power,
+                "cycle": self.cycle, "name": self.name}
+
+
+class CosineDecay(LearningRateSchedule):
+    """Optional linear warmup to `warmup_target`, then cosine decay to `alpha` x the start."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0,
+                 name: str = "CosineDecay", warmup_target: float | None = None,
+                 warmup_steps: int = 0):
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = _positive("CosineDecay", "decay_steps", decay_steps)
+        self.alpha, self.name = alpha, name
+        self.warmup_target, self.warmup_steps = warmup_target, warmup_steps
+
+    def _decay(self, step: float, start_lr: float) -> float:
+        cosine = 0.5 * (1.0 + math.cos(math.pi * step / self.decay_steps))
+        return start_lr * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def __call__(self, step) -> float:
+        step = float(step)
+        if self.warmup_target is None:
+            return float(self._decay(min(step, self.decay_steps), self.initial_learning_rate))
+        step = min(step, self.decay_steps + self.warmup_steps)
+        if step < self.warmup_steps:
+            delta = self.warmup_target - self.initial_learning_rate
+            return float(delta * step / self.warmup_steps + self.initial_learning_rate)
+        return float(self._decay(step - self.warmup_steps, self.warmup_target))
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "alpha": self.alpha, "name": self.name, "warmup_target": self.warmup_target,
+                "warmup_steps": self.warmup_steps}
+
+
+_ALL = {c.__name__: c for c in (ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay,
+                                PolynomialDecay, CosineDecay)}
+
+
+def serialize(schedule: LearningRateSchedule) -> dict:
+    """{'class_name': ..., 'config': ...} (JSON-able)."""
+    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+
+
+def deserialize(config: dict) -> LearningRateSchedule:
+    """Inverse of `serialize`; also reads Keras's form (extra 'module' and 'registered_name')."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ConfigError(f"A learning-rate schedule config must be a dict with 'class_name', got {config!r}.")
+    name = config["class_name"]
+    if name not in _ALL:
+        raise unknown_name("learning-rate schedule", name, _ALL)
+    try:
+        return _ALL[name].from_config(dict(config.get("config") or {}))
+    except TypeError as exc:
+        raise ConfigError(f"Bad config for learning-rate schedule {name!r}: {exc}.") from None
+
+
+def get(identifier: Any) -> LearningRateSchedule:
+    """A schedule from an instance or a config dict."""
+    if isinstance(identifier, LearningRateSchedule):
+        return identifier
+    return deserialize(identifier)
