@@ -33,8 +33,6 @@ _NOOP_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequen
 class Optimizer:
     """Base: learning rate (float or schedule), clipping, weight decay, state, config."""
 
-    slot_names: tuple[str, ...] = ()  # per-variable slots, in Keras's creation order
-
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.001,
                  weight_decay: float | None = None, clipnorm: float | None = None,
                  clipvalue: float | None = None, global_clipnorm: float | None = None,
@@ -177,8 +175,13 @@ class Optimizer:
     def _init_slots(self, shape: tuple, dtype) -> dict[str, np.ndarray]:
         return {name: np.zeros(shape, dtype=dtype) for name in self._active_slots()}
 
+    @property
+    def slot_names(self) -> tuple[str, ...]:
+        """Names of the per-variable slots, in the order Keras creates them for one variable."""
+        return self._active_slots()
+
     def _active_slots(self) -> tuple[str, ...]:
-        return self.slot_names
+        return ()
 
     def _step(self, w, g, slots, s, lr: float, t: int) -> None:
         raise NotImplementedError
@@ -359,12 +362,14 @@ class Adagrad(Optimizer):
     """`acc += g^2; w -= lr g / sqrt(acc + eps)`, acc starting at `initial_accumulator_value`."""
 
     _default_name = "adagrad"
-    slot_names = ("accumulator",)
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value: float = 0.1,
                  epsilon: float = 1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
+
+    def _active_slots(self):
+        return ("accumulator",)
 
     def _init_slots(self, shape, dtype):
         return {"accumulator": np.full(shape, self.initial_accumulator_value, dtype=dtype)}

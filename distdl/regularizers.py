@@ -36,9 +36,9 @@ class Regularizer:
         out[...] = 0
         return out
 
-    def add_gradient(self, w: np.ndarray, grad: np.ndarray) -> None:
-        """Add the penalty's gradient into `grad` in place (shape of `w`)."""
-        grad += self.gradient(w)
+    def add_gradient(self, w: np.ndarray, grad: np.ndarray, scratch: np.ndarray | None = None) -> None:
+        """Add the penalty's gradient into `grad` in place; `scratch` (shape of w) avoids a temporary."""
+        grad += self.gradient(w, out=scratch)
 
     def get_config(self) -> dict:
         return {}
@@ -72,21 +72,17 @@ class L1L2(Regularizer):
         w = np.asarray(w)
         if out is None:
             out = np.empty_like(w)
-        if self.l1:
+        if self.l1 and self.l2:  # (l1 / (2 l2) sign(w) + w) 2 l2, with no temporary
+            np.sign(w, out=out)
+            out *= self.l1 / (2.0 * self.l2)
+            out += w
+            out *= 2.0 * self.l2
+        elif self.l1:
             np.sign(w, out=out)
             out *= self.l1
-            if self.l2:
-                out += (2.0 * self.l2) * w
         else:
             np.multiply(w, 2.0 * self.l2, out=out)
         return out
-
-    def add_gradient(self, w: np.ndarray, grad: np.ndarray) -> None:
-        """Add `l1 * sign(w) + 2 * l2 * w` into `grad` in place."""
-        if self.l1:
-            grad += self.l1 * np.sign(w)
-        if self.l2:
-            grad += (2.0 * self.l2) * w
 
     def get_config(self) -> dict:
         return {"l1": self.l1, "l2": self.l2}

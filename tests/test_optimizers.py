@@ -198,7 +198,7 @@ def test_state_round_trip_continues_identically(make):
     opt = make()
     params = run_arena(opt, GRADS[:2], dtype=np.float32)
     state, it, saved = opt.get_state(), opt.iterations, params.copy()
-    assert set(state) == set(opt._active_slots()) and all(a.shape == (7,) for a in state.values())
+    assert list(state) == list(opt.slot_names) and all(a.shape == (7,) for a in state.values())
     opt.update(params, GRADS[2].astype(np.float32))
     fresh = make()
     fresh.build(7, np.float32, SEGMENTS)
@@ -265,3 +265,15 @@ def test_amsgrad_keeps_the_largest_velocity():
     np.testing.assert_allclose(ams, ref_adam(np.zeros(1), grads, 0.1, b2=0.5, amsgrad=True), rtol=1e-12)
     np.testing.assert_allclose(plain, ref_adam(np.zeros(1), grads, 0.1, b2=0.5), rtol=1e-12)
     assert abs(ams[0] - plain[0]) > 1e-3
+
+
+def test_slot_names_follow_keras_order():
+    assert optimizers.SGD().slot_names == ()
+    assert optimizers.SGD(momentum=0.9).slot_names == ("momentum",)
+    assert optimizers.Adam(amsgrad=True).slot_names == ("momentum", "velocity", "velocity_hat")
+    assert optimizers.RMSprop(momentum=0.5, centered=True).slot_names == (
+        "velocity", "momentum", "average_gradient")
+    assert optimizers.Adagrad().slot_names == ("accumulator",)
+    opt = optimizers.Adagrad(initial_accumulator_value=0.5)
+    opt.build(4, "float32")
+    np.testing.assert_array_equal(opt.get_state()["accumulator"], np.full(4, 0.5, np.float32))

@@ -28,6 +28,9 @@ def test_gradient_by_hand_and_out():
     grad = np.ones_like(W)
     reg.add_gradient(W, grad)
     np.testing.assert_allclose(grad, 1.0 + expected)
+    scratch = np.empty_like(W)
+    reg.add_gradient(W, grad, scratch)
+    np.testing.assert_allclose(grad, 1.0 + 2 * expected)
     np.testing.assert_allclose(regularizers.L2(0.5).gradient(W), W)
     np.testing.assert_allclose(regularizers.L1(0.5).gradient(W), 0.5 * np.sign(W))
 
