@@ -69,12 +69,14 @@ DEFAULT_CONTEXT = RunContext()
 class SymbolicTensor:
     """A placeholder for a layer output in the functional API (shape excludes batch)."""
 
-    def __init__(self, shape, layer=None, inputs=(), index=0, dtype=None):
+    def __init__(self, shape, layer=None, inputs=(), index=0, dtype=None, list_input=False):
         self.shape = tuple(shape)
         self.layer = layer          # producing layer (an InputLayer for model inputs)
         self.inputs = list(inputs)  # SymbolicTensors fed to `layer`
         self.index = index          # which output of a multi-output layer
         self.dtype = dtype or backend.floatx()
+        self.list_input = list_input  # the layer was called with a list of tensors
+        self.siblings = None          # all outputs of the same call, for multi-output layers
 
     def __repr__(self):
         return f"<SymbolicTensor shape=(None, {', '.join(map(str, self.shape))}) from {getattr(self.layer, 'name', None)}>"
@@ -108,6 +110,7 @@ class Layer:
         self.cache = None
         self.ctx = DEFAULT_CONTEXT
         self.stream_id = 0
+        self.reuse_buffers = True  # False when a layer is called more than once per step
 
     # ----- weights -------------------------------------------------------
     def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True,
@@ -182,9 +185,13 @@ class Layer:
         if flat and all(isinstance(t, SymbolicTensor) for t in flat):
             shape = [t.shape for t in flat] if isinstance(inputs, (list, tuple)) else flat[0].shape
             out_shape = self.ensure_built(shape) if not self.built else _freeze(self.compute_output_shape(_freeze(shape)))
+            listed = isinstance(inputs, (list, tuple))
             if isinstance(out_shape, list):
-                return [SymbolicTensor(s, self, flat, i) for i, s in enumerate(out_shape)]
-            return SymbolicTensor(out_shape, self, flat, 0)
+                outs = [SymbolicTensor(s, self, flat, i, list_input=listed) for i, s in enumerate(out_shape)]
+                for t in outs:
+                    t.siblings = outs
+                return outs
+            return SymbolicTensor(out_shape, self, flat, 0, list_input=listed)
         if isinstance(inputs, (list, tuple)):
             arrays = [np.asarray(a, dtype=self.dtype) for a in inputs]
             self.ensure_built([a.shape[1:] for a in arrays])

@@ -1,0 +1,88 @@
+"""The `distdl` command: train, evaluate, predict, resume, inspect, info.
+
+Errors a user can fix are printed as one sentence (no traceback unless --debug)
+and the command exits 2; only rank 0 prints.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+
+import click
+
+from .errors import DistdlError
+
+
+def _env_rank() -> int:
+    for key in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        if key in os.environ:
+            return int(os.environ[key])
+    return 0
+
+
+def friendly(fn):
+    """Run a command; DistdlError -> one sentence on stderr and exit 2 (traceback with --debug)."""
+    @functools.wraps(fn)
+    def wrapper(*args, debug=False, **kwargs):
+        if debug:
+            os.environ["DISTDL_DEBUG"] = "1"
+        try:
+            return fn(*args, **kwargs)
+        except DistdlError as e:
+            from . import comm as comm_mod
+            rank = _env_rank()
+            started = comm_mod._world is not None and comm_mod._world.size > 1
+            if debug:
+                traceback.print_exc()
+            elif rank == 0 or started:
+                prefix = f"[rank {rank}] " if started and rank else ""
+                click.echo(f"{prefix}error: {e}", err=True)
+            sys.stderr.flush()
+            if started and getattr(e, "rank_local", False):
+                comm_mod._world.abort(2)
+            sys.exit(2)
+    return click.option("--debug", is_flag=True, help="Show full tracebacks.")(wrapper)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="distdl")
+def main():
+    """distdl: Keras-style deep learning on NumPy, data-parallel over MPI."""
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--epochs", type=int, default=None, help="Override [training].epochs.")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None,
+              help="Write checkpoints here (every epoch unless [checkpoint].save_freq says otherwise).")
+@click.option("--resume", default=None, help="'auto' (newest valid checkpoint in --checkpoint-dir) or a checkpoint path.")
+@friendly
+def train(config, epochs, checkpoint_dir, resume):
+    """Train the model described by the TOML CONFIG (data-parallel under mpirun)."""
+    from .run import train_from_config
+    train_from_config(config, epochs=epochs, checkpoint_dir=checkpoint_dir, resume=resume)
+
+
+@main.command()
+@friendly
+def info():
+    """Show the MPI library, world size, rank-to-host map and BLAS threads per rank."""
+    import numpy as np
+    from .comm import world
+    comm = world()
+    desc = comm.describe()
+    if comm.rank == 0:
+        click.echo(f"distdl {__import__('distdl').__version__}, numpy {np.__version__}")
+        click.echo(f"MPI library: {desc['library']}")
+        if "mpi_version" in desc:
+            click.echo(f"MPI standard: {desc['mpi_version']}")
+        click.echo(f"world size: {desc['size']}")
+        for r, host in desc["hosts"].items():
+            threads = desc.get("blas_threads", {}).get(r, os.environ.get("OMP_NUM_THREADS", "default"))
+            click.echo(f"  rank {r}: host {host}, BLAS threads {threads}")
+
+
+if __name__ == "__main__":
+    main()

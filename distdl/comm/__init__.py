@@ -1,0 +1,33 @@
+"""Communicators: `SerialComm` for one process, `MPIComm` under an MPI launcher.
+
+`world()` picks one. mpi4py is imported only by `distdl.comm.mpi`, lazily, so
+single-process use needs no MPI library at all.
+"""
+from __future__ import annotations
+
+import os
+
+from .base import Communicator, SerialComm
+
+_MPI_ENV = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
+_world = None
+
+
+def launched_by_mpi() -> bool:
+    """True when an MPI launcher (Hydra, Open MPI, Intel MPI, PMIx) started this process."""
+    return any(k in os.environ for k in _MPI_ENV)
+
+
+def world() -> Communicator:
+    """The world communicator: MPI when launched by mpirun/mpiexec, else a size-1 SerialComm."""
+    global _world
+    if _world is None:
+        if launched_by_mpi():
+            from .mpi import MPIComm
+            _world = MPIComm()
+        else:
+            _world = SerialComm()
+    return _world
+
+
+__all__ = ["Communicator", "SerialComm", "world", "launched_by_mpi"]

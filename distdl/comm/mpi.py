@@ -1,0 +1,158 @@
+"""`MPIComm`: the only module that imports mpi4py. Buffer-based calls only, no pickle.
+
+An uncaught exception on any rank prints that rank's traceback once and calls
+MPI_Abort, so no other rank is left waiting in a collective. With
+`DISTDL_STALL_TIMEOUT=<s>` a watchdog ends the job when one collective waits
+longer than that.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+
+import numpy as np
+
+from ..errors import CommError
+
+
+class MPIComm:
+    """Communicator over MPI_COMM_WORLD (or a given mpi4py communicator)."""
+
+    def __init__(self, comm=None):
+        from mpi4py import MPI
+        self._MPI = MPI
+        self._comm = comm or MPI.COMM_WORLD
+        self.rank = self._comm.Get_rank()
+        self.size = self._comm.Get_size()
+        _install_abort_hook(self)
+        self._watch = _Watchdog.from_env(self.rank)
+
+    # ----- collectives on buffers ------------------------------------------
+    def allreduce_sum(self, buf):
+        with self._watch("allreduce"):
+            self._comm.Allreduce(self._MPI.IN_PLACE, buf, op=self._MPI.SUM)
+        return buf
+
+    def bcast(self, buf, root=0):
+        with self._watch("broadcast"):
+            self._comm.Bcast(buf, root=root)
+        return buf
+
+    def allgather_rows(self, local, counts):
+        row = int(np.prod(local.shape[1:], dtype=np.int64))
+        out = np.empty((int(sum(counts)),) + local.shape[1:], dtype=local.dtype)
+        sizes = [c * row for c in counts]
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
+        with self._watch("allgather"):
+            self._comm.Allgatherv(np.ascontiguousarray(local),
+                                  [out, (sizes, offsets), self._MPI._typedict[local.dtype.char]])
+        return out
+
+    # ----- small JSON objects (bytes on the wire, never pickle) ------------
+    def bcast_obj(self, obj, root=0):
+        data = np.frombuffer(json.dumps(obj).encode(), dtype=np.uint8) if self.rank == root else None
+        n = np.array([0 if data is None else data.size], dtype=np.int64)
+        self.bcast(n, root)
+        buf = data.copy() if data is not None else np.empty(int(n[0]), dtype=np.uint8)
+        self.bcast(buf, root)
+        return json.loads(buf.tobytes().decode())
+
+    def allgather_obj(self, obj):
+        data = np.frombuffer(json.dumps(obj).encode(), dtype=np.uint8)
+        counts = np.zeros(self.size, dtype=np.int64)
+        counts[self.rank] = data.size
+        self.allreduce_sum(counts)
+        allb = self.allgather_rows(data, counts.tolist())
+        out, start = [], 0
+        for c in counts.tolist():
+            out.append(json.loads(allb[start:start + c].tobytes().decode()))
+            start += c
+        return out
+
+    def barrier(self):
+        with self._watch("barrier"):
+            self._comm.Barrier()
+
+    def abort(self, code=1):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._comm.Abort(code)
+
+    def describe(self) -> dict:
+        """MPI library, world size, rank-to-host map and BLAS threads per rank."""
+        threads = os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS") or "default"
+        info = self.allgather_obj({"host": socket.gethostname(), "threads": threads})
+        lib = self._MPI.Get_library_version().strip().splitlines()[0]
+        return {"library": lib, "mpi_version": "%d.%d" % self._MPI.Get_version(), "size": self.size,
+                "hosts": {str(r): i["host"] for r, i in enumerate(info)},
+                "blas_threads": {str(r): i["threads"] for r, i in enumerate(info)}}
+
+
+def _install_abort_hook(comm: MPIComm) -> None:
+    """Make an uncaught exception on any rank abort the whole job, printing it once."""
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        if issubclass(kind, (KeyboardInterrupt, SystemExit)):
+            previous(kind, value, tb)
+        else:
+            from ..errors import DistdlError
+            if isinstance(value, DistdlError) and not os.environ.get("DISTDL_DEBUG"):
+                text = f"{kind.__name__}: {value}\n"
+            else:
+                text = "".join(traceback.format_exception(kind, value, tb))
+            sys.stderr.write(f"[rank {comm.rank}] {text.rstrip()}\n"
+                             f"[rank {comm.rank}] aborting the MPI job.\n")
+        sys.stderr.flush()
+        code = value.code if isinstance(value, SystemExit) and isinstance(value.code, int) else 1
+        if comm.size > 1 and not (issubclass(kind, SystemExit) and code == 0):
+            comm._comm.Abort(code or 1)
+
+    sys.excepthook = hook
+
+
+class _Watchdog:
+    """Ends the process if one collective waits longer than the stall timeout."""
+
+    def __init__(self, rank: int, timeout: float | None):
+        self.rank = rank
+        self.timeout = timeout
+        self._op = None
+        self._since = 0.0
+        if timeout:
+            threading.Thread(target=self._run, daemon=True, name="distdl-stall-watch").start()
+
+    @classmethod
+    def from_env(cls, rank):
+        raw = os.environ.get("DISTDL_STALL_TIMEOUT", "").strip()
+        try:
+            timeout = float(raw) if raw else None
+        except ValueError:
+            raise CommError(f"DISTDL_STALL_TIMEOUT must be a number of seconds, not {raw!r}.")
+        return cls(rank, timeout if timeout and timeout > 0 else None)
+
+    def __call__(self, op):
+        self._next = op
+        return self
+
+    def __enter__(self):
+        self._since = time.monotonic()
+        self._op = self._next
+
+    def __exit__(self, *exc):
+        self._op = None
+
+    def _run(self):
+        while True:
+            time.sleep(min(1.0, self.timeout / 4))
+            op = self._op
+            if op is not None and time.monotonic() - self._since > self.timeout:
+                sys.stderr.write(f"[rank {self.rank}] stalled: one {op} has waited more than "
+                                 f"{self.timeout:g} s (DISTDL_STALL_TIMEOUT); ending the job.\n")
+                sys.stderr.flush()
+                os._exit(3)

@@ -1,0 +1,39 @@
+"""Global-batch data order: one permutation per (seed, epoch), contiguous per-rank slices.
+
+The order never depends on the number of ranks, so N ranks walk the same global
+batches as one process and a checkpoint resumes on any number of ranks.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def epoch_order(seed: int, epoch: int, n: int, shuffle: bool = True) -> np.ndarray:
+    """Row order for one epoch: a permutation drawn from (seed, epoch), or 0..n-1."""
+    if not shuffle:
+        return np.arange(n)
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
+
+
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of every global batch; the last one may be partial."""
+    return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+
+def rank_slice(rows: int, rank: int, size: int) -> tuple[int, int]:
+    """This rank's contiguous share of `rows`; shares differ by at most one row."""
+    base, extra = divmod(rows, size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
+def rank_counts(rows: int, size: int) -> list[int]:
+    """Rows held by each rank for a block of `rows` split by `rank_slice`."""
+    return [b - a for a, b in (rank_slice(rows, r, size) for r in range(size))]
+
+
+def take_rows(array, index: np.ndarray):
+    """Rows `index` of an array or of a lazy array (e.g. an HDF5 dataset view)."""
+    if isinstance(array, np.ndarray):
+        return array[index]
+    return np.asarray(array[index])

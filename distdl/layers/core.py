@@ -1,0 +1,247 @@
+"""Core layers: Input, Dense, Activation, Dropout, Flatten, Reshape."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import activations
+from ..errors import ConfigError, ShapeError
+from .base import Layer, SymbolicTensor
+
+
+class InputLayer(Layer):
+    """The source of a model input; passes data through unchanged."""
+
+    def __init__(self, shape=None, batch_size=None, name=None, dtype=None, input_shape=None, **kw):
+        shape = shape if shape is not None else input_shape
+        if shape is None:
+            raise ConfigError("Input needs a shape, e.g. Input(shape=(64,)).")
+        super().__init__(name=name, dtype=dtype, input_shape=tuple(shape), **kw)
+        self.ensure_built(self.declared_input_shape)
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.declared_input_shape)}
+
+
+def Input(shape=None, batch_size=None, name=None, dtype=None) -> SymbolicTensor:
+    """A symbolic model input of `shape` (batch axis excluded), as `keras.Input`."""
+    if shape is None:
+        raise ConfigError("Input needs a shape, e.g. Input(shape=(64,)).")
+    layer = InputLayer(shape=tuple(shape), name=name, dtype=dtype)
+    return SymbolicTensor(layer.output_shape, layer, [], 0, layer.dtype)
+
+
+class _ActivationMixin:
+    """Applies `self.activation` after a linear map and undoes it in backward."""
+
+    def _activate(self, z):
+        act = self.activation
+        if act.name == "linear":
+            return z, None
+        y = act.forward(z, out=None if act.uses_input else z)
+        return y, (z if act.uses_input else None)
+
+    def _deactivate(self, dy, z, y):
+        act = self.activation
+        if act.name == "linear":
+            return dy
+        return act.backward(dy, z, y)
+
+
+class Dense(_ActivationMixin, Layer):
+    """`y = activation(x @ kernel + bias)` on the last axis; kernel (in, units)."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        if int(units) <= 0:
+            raise ConfigError(f"Dense units must be a positive integer, got {units!r}.")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.init = dict(kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        self._out = None
+
+    def build(self, input_shape):
+        if len(input_shape) < 1:
+            raise ShapeError(f"Dense layer {self.name!r} needs inputs with a feature axis, got shape {input_shape}.")
+        i = self.init
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), i["kernel_initializer"],
+                                      regularizer=i["kernel_regularizer"], constraint=i["kernel_constraint"])
+        self.bias = (self.add_weight("bias", (self.units,), i["bias_initializer"],
+                                     regularizer=i["bias_regularizer"], constraint=i["bias_constraint"])
+                     if self.use_bias else None)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def forward(self, x, training=False):
+        shape = x.shape
+        x2 = x.reshape(-1, shape[-1])
+        rows = x2.shape[0]
+        if training and self.reuse_buffers:  # one output buffer reused across steps
+            if self._out is None or self._out.shape[0] != rows or self._out.dtype != x2.dtype:
+                self._out = np.empty((rows, self.units), dtype=self.kernel.value.dtype)
+            z = np.matmul(x2, self.kernel.value, out=self._out)
+        else:
+            z = x2 @ self.kernel.value
+        if self.bias is not None:
+            z += self.bias.value
+        y, zkeep = self._activate(z)
+        self.cache = (x2, zkeep, y, shape)
+        return y.reshape(shape[:-1] + (self.units,))
+
+    def backward(self, dy):
+        x2, z, y, shape = self.cache
+        dz = self._deactivate(dy.reshape(-1, self.units), z, y)
+        return self.backward_preactivation(dz)
+
+    def backward_preactivation(self, dz):
+        """Backward from the gradient w.r.t. the pre-activation (fused loss gradients)."""
+        x2, _, _, shape = self.cache
+        dz = dz.reshape(-1, self.units)
+        np.matmul(x2.T, dz, out=self.kernel.grad)
+        if self.bias is not None:
+            np.sum(dz, axis=0, out=self.bias.grad)
+        return (dz @ self.kernel.value.T).reshape(shape)
+
+    def get_config(self):
+        from .. import constraints, initializers, regularizers
+        cfg = super().get_config()
+        i = self.init
+        ser = lambda mod, v: None if v is None else mod.serialize(mod.get(v))
+        cfg.update(units=self.units, activation=activations.serialize(self.activation), use_bias=self.use_bias,
+                   kernel_initializer=ser(initializers, i["kernel_initializer"]),
+                   bias_initializer=ser(initializers, i["bias_initializer"]),
+                   kernel_regularizer=ser(regularizers, i["kernel_regularizer"]),
+                   bias_regularizer=ser(regularizers, i["bias_regularizer"]),
+                   kernel_constraint=ser(constraints, i["kernel_constraint"]),
+                   bias_constraint=ser(constraints, i["bias_constraint"]))
+        return cfg
+
+
+class Activation(_ActivationMixin, Layer):
+    """Applies an activation function by Keras name."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def forward(self, x, training=False):
+        act = self.activation
+        y = act.forward(x)
+        self.cache = (x if act.uses_input else None, y)
+        return y
+
+    def backward(self, dy):
+        x, y = self.cache
+        return self.activation.backward(dy, x, y)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["activation"] = activations.serialize(self.activation)
+        return cfg
+
+
+class Dropout(Layer):
+    """Zeroes a `rate` fraction of inputs in training and scales the rest by 1/(1-rate).
+
+    The mask is a function of (seed, layer, step, global row), drawn with a
+    counter-based Philox generator advanced to this rank's first row, so every
+    rank count gives the same masks (design decision 3).
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= float(rate) < 1:
+            raise ConfigError(f"Dropout rate must be in [0, 1), got {rate!r}.")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+
+    def _mask(self, shape, dtype):
+        ctx = self.ctx
+        row = int(np.prod(shape[1:], dtype=np.int64))
+        first = ctx.row_start * row
+        key = (int(ctx.seed) & (2 ** 64 - 1)) | ((int(self.seed or 0) & (2 ** 64 - 1)) << 64)
+        bits = np.random.Philox(key=key, counter=[0, ctx.step, self.stream_id, 0])
+        bits.advance(first // 4)
+        u = np.random.Generator(bits).random(first % 4 + shape[0] * row)[first % 4:]
+        keep = (u >= self.rate).reshape(shape)
+        return keep.astype(dtype) * dtype.type(1.0 / (1.0 - self.rate))
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0:
+            self.cache = None
+            return x
+        shape = x.shape if self.noise_shape is None else (x.shape[0],) + tuple(
+            x.shape[i + 1] if d is None else d for i, d in enumerate(self.noise_shape[1:]))
+        self.cache = self._mask(shape, x.dtype)
+        return x * self.cache
+
+    def backward(self, dy):
+        return dy if self.cache is None else dy * self.cache
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(rate=self.rate, noise_shape=list(self.noise_shape) if self.noise_shape else None, seed=self.seed)
+        return cfg
+
+
+class Flatten(Layer):
+    """Reshapes (batch, ...) to (batch, prod(...))."""
+
+    def compute_output_shape(self, input_shape):
+        return (int(np.prod(input_shape, dtype=np.int64)),)
+
+    def forward(self, x, training=False):
+        self.cache = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy):
+        return dy.reshape(self.cache)
+
+
+class Reshape(Layer):
+    """Reshapes the non-batch axes to `target_shape` (one entry may be -1)."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def compute_output_shape(self, input_shape):
+        size = int(np.prod(input_shape, dtype=np.int64))
+        target = list(self.target_shape)
+        if target.count(-1) > 1:
+            raise ShapeError(f"Reshape layer {self.name!r}: at most one -1 in target_shape {self.target_shape}.")
+        known = int(np.prod([d for d in target if d != -1], dtype=np.int64))
+        if -1 in target:
+            if known == 0 or size % known:
+                raise ShapeError(f"Reshape layer {self.name!r} cannot reshape {tuple(input_shape)} to {self.target_shape}.")
+            target[target.index(-1)] = size // known
+        elif known != size:
+            raise ShapeError(f"Reshape layer {self.name!r} cannot reshape {tuple(input_shape)} "
+                             f"({size} values) to {self.target_shape} ({known} values).")
+        return tuple(target)
+
+    def forward(self, x, training=False):
+        self.cache = x.shape
+        return x.reshape((x.shape[0],) + self.output_shape)
+
+    def backward(self, dy):
+        return dy.reshape(self.cache)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["target_shape"] = list(self.target_shape)
+        return cfg
+
+

@@ -1,0 +1,344 @@
+"""`Sequential` and functional `Model`: building, compiling, weights, summary and saving.
+
+The loops behind `fit` / `evaluate` / `predict` live in `distdl.training`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import optimizers as optimizers_mod
+from .arena import Arena
+from .errors import ConfigError, ShapeError
+from .graph import Chain, Graph
+from .layers.base import Layer, RunContext, SymbolicTensor, deserialize, serialize, unique_name
+from .layers.core import InputLayer
+from .objectives import build_objectives, compile_config
+
+
+class Model:
+    """A functional model: `Model(inputs, outputs)` over symbolic tensors from `Input`."""
+
+    def __init__(self, inputs=None, outputs=None, name=None):
+        self.name = name or unique_name("functional" if inputs is not None else "model")
+        self.ctx = RunContext()
+        self.optimizer = None
+        self.objectives = None
+        self.stop_training = False
+        self.history = None
+        self.built = False
+        self.comm = None
+        self._compile_args = None
+        self.params = self.grads = self.state = None
+        if inputs is not None:
+            ins = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+            outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+            for t in ins + outs:
+                if not isinstance(t, SymbolicTensor):
+                    raise ConfigError(f"Model inputs and outputs must come from distdl.layers.Input and "
+                                      f"layer calls, got {type(t).__name__}.")
+            self._inputs, self._outputs = ins, outs
+            self.executor = Graph(ins, outs)
+            self.layers = [t.layer for t in ins] + self.executor.layers
+            self._finish_build()
+
+    # ----- structure -----------------------------------------------------
+    @property
+    def input_shapes(self):
+        return [t.shape for t in self._inputs]
+
+    @property
+    def output_layers(self):
+        return [t.layer for t in self._outputs]
+
+    @property
+    def output_shapes(self):
+        return [t.shape for t in self._outputs]
+
+    def _finish_build(self):
+        """Pack every weight into the arenas and hand each layer the shared context."""
+        for i, layer in enumerate(self.layers):
+            layer.ctx = self.ctx
+            layer.stream_id = i
+        variables = [v for layer in self.layers for v in layer.variables]
+        dtype = self.layers[-1].dtype if self.layers else "float32"
+        self.trainable_arena = Arena([v for v in variables if v.trainable], dtype)
+        self.state_arena = Arena([v for v in variables if not v.trainable], dtype, with_grads=False)
+        self.params, self.grads = self.trainable_arena.params, self.trainable_arena.grads
+        self.state = self.state_arena.params
+        self.regularized = [v for v in self.trainable_arena.variables if v.regularizer is not None]
+        self.constrained = [v for v in self.trainable_arena.variables if v.constraint is not None]
+        self.built = True
+        if self._compile_args is not None:
+            self._resolve_compile()
+
+    def connections(self) -> dict:
+        """Layer name -> names of the layers feeding it (functional models only)."""
+        if not isinstance(getattr(self, "executor", None), Graph):
+            return {}
+        conn = {}
+        for n in self.executor.nodes:
+            conn.setdefault(n.layer.name, []).extend(
+                f"{t.layer.name}[{t.index}]" if t.siblings else t.layer.name for t in n.inputs)
+        return conn
+
+    # ----- compile ---------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
+        """Set the optimizer, loss(es), metrics and loss weights, as in Keras."""
+        unsupported = set(kwargs) - {"run_eagerly", "jit_compile", "steps_per_execution", "weighted_metrics"}
+        if unsupported:
+            raise ConfigError(f"compile got unknown argument(s): {', '.join(sorted(unsupported))}.")
+        self.optimizer = optimizers_mod.get(optimizer)
+        self._compile_args = (loss, metrics, loss_weights)
+        self.compile_config = compile_config(loss, metrics, loss_weights)
+        self.compile_config["optimizer"] = optimizers_mod.serialize(self.optimizer)
+        if self.built:
+            self._resolve_compile()
+        else:  # deferred Sequential: at least check the names now
+            from . import losses, metrics as metrics_mod
+            for lo in loss.values() if isinstance(loss, dict) else (loss if isinstance(loss, (list, tuple)) else [loss]):
+                losses.get(lo)
+            for m in metrics or []:
+                if not isinstance(m, (list, tuple, dict)):
+                    metrics_mod.get(m)
+
+    def _resolve_compile(self):
+        loss, metrics, loss_weights = self._compile_args
+        self.objectives = build_objectives(self.output_layers, loss, metrics, loss_weights)
+        self.optimizer.build(self.params.size, self.params.dtype, self.trainable_arena.segments())
+
+    @property
+    def compiled(self) -> bool:
+        return self._compile_args is not None
+
+    @property
+    def metrics_names(self) -> list[str]:
+        names = ["loss"]
+        if self.objectives and len(self.objectives) > 1:
+            names += [o.log_name("loss") for o in self.objectives]
+        for o in self.objectives or []:
+            names += [o.log_name(m.name) for m in o.metrics]
+        return names
+
+    # ----- training entry points (see distdl.training) ----------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_update=1, comm=None):
+        """Train for `epochs` epochs (the final epoch's index); returns the `History`."""
+        from .training import fit
+        return fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                   validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
+                   class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
+                   steps_per_update=steps_per_update, comm=comm)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 callbacks=None, return_dict=False, comm=None):
+        """Loss and metrics over (x, y): `[loss, *metrics]`, or a dict with return_dict."""
+        from .training import evaluate
+        return evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
+                        callbacks=callbacks, return_dict=return_dict, comm=comm)
+
+    def predict(self, x, batch_size=None, verbose="auto", callbacks=None, comm=None):
+        """Model outputs for `x` (every rank gets all rows, in order)."""
+        from .training import predict
+        return predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks, comm=comm)
+
+    def __call__(self, x, training=False):
+        """Eager forward on arrays (like calling a Keras model on a tensor)."""
+        from .training import as_input_list
+        xs = as_input_list(self, x, check=True)
+        outs = self.executor.forward(xs, training=training)
+        return outs[0] if len(outs) == 1 else outs
+
+    # ----- weights -------------------------------------------------------
+    @property
+    def weights(self):
+        return [v for layer in self.layers for v in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        return [v for layer in self.layers for v in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        return [v for layer in self.layers for v in layer.non_trainable_weights]
+
+    def get_weights(self) -> list:
+        return [v.value.copy() for v in self.weights]
+
+    def set_weights(self, arrays) -> None:
+        ws = self.weights
+        if len(arrays) != len(ws):
+            raise ShapeError(f"Model {self.name!r} has {len(ws)} weight arrays, got {len(arrays)}.")
+        for v, a in zip(ws, arrays):
+            a = np.asarray(a)
+            if a.shape != v.shape:
+                raise ShapeError(f"Weight {v.name!r} has shape {v.shape}, got an array of shape {a.shape}.")
+        for v, a in zip(ws, arrays):
+            v.assign(a)
+
+    def count_params(self) -> int:
+        return int(sum(layer.count_params() for layer in self.layers))
+
+    def dtype_itemsize(self) -> int:
+        return np.dtype(self.params.dtype).itemsize if self.params is not None else 4
+
+    def get_layer(self, name=None, index=None) -> Layer:
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ConfigError(f"No layer named {name!r}; layers are: {', '.join(l.name for l in self.layers)}.")
+
+    def summary(self, line_length=None, print_fn=None):
+        """Print the Keras-style table (rank 0 only under MPI)."""
+        self._require_built("summary")
+        from .summary import summary_lines
+        text = "\n".join(summary_lines(self, line_length))
+        if print_fn is not None:
+            print_fn(text)
+        elif (self.comm.rank if self.comm is not None else 0) == 0:
+            print(text)
+
+    def _require_built(self, what):
+        if not self.built and getattr(self, "_pending_input", None) is not None:
+            self.build()
+        if not self.built:
+            raise ConfigError(f"Model {self.name!r} is not built yet: give the first layer an input_shape "
+                              f"(or add an Input) or call fit/predict before {what}().")
+
+    # ----- config ----------------------------------------------------------
+    def get_config(self) -> dict:
+        """Architecture as JSON-able data: layers plus the calls that connect them."""
+        index = {}
+        calls = []
+        for t in self._inputs:
+            index[id(t)] = (len(calls), 0)
+            calls.append({"layer": t.layer.name, "inputs": [], "list_input": False})
+        for n in self.executor.nodes:
+            for j, t in enumerate(n.outputs):
+                index[id(t)] = (len(calls), j)
+            calls.append({"layer": n.layer.name, "inputs": [list(index[id(t)]) for t in n.inputs],
+                          "list_input": n.list_input})
+        return {"name": self.name, "layers": [serialize(layer) for layer in self.layers], "calls": calls,
+                "inputs": [list(index[id(t)]) for t in self._inputs],
+                "outputs": [list(index[id(t)]) for t in self._outputs]}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        if "calls" not in config:
+            return Sequential.from_config(config)
+        layers = {spec["config"]["name"]: deserialize(spec) for spec in config["layers"]}
+        produced = []
+        for call in config["calls"]:
+            layer = layers[call["layer"]]
+            if isinstance(layer, InputLayer):
+                out = SymbolicTensor(layer.output_shape, layer, [], 0, layer.dtype)
+            else:
+                args = [produced[i][j] for i, j in call["inputs"]]
+                out = layer(args if call["list_input"] else args[0])
+            produced.append(out if isinstance(out, list) else [out])
+        pick = lambda refs: [produced[i][j] for i, j in refs]
+        return Model(pick(config["inputs"]), pick(config["outputs"]), name=config.get("name"))
+
+    # ----- saving (HDF5; see distdl.saving) ---------------------------------
+    def save(self, filepath, overwrite=True):
+        """Write the whole model (architecture, weights, optimizer state) to an HDF5 file."""
+        from .saving import save_model
+        save_model(self, filepath)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Weights only; a `.weights.h5` path gets the Keras 3 layout."""
+        from .saving import save_weights
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        """Load weights from a distdl checkpoint or a Keras 3 `.weights.h5` file."""
+        from .saving import load_weights
+        load_weights(self, filepath)
+
+
+class Sequential(Model):
+    """A linear stack of layers (`add` them, or pass a list)."""
+
+    def __init__(self, layers=None, name=None):
+        super().__init__(name=name or unique_name("sequential"))
+        self.layers = []
+        self._pending_input = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer):
+        """Append a layer (or an `Input` tensor as the first element)."""
+        if self.built:
+            raise ConfigError(f"Sequential model {self.name!r} is already built; add layers before "
+                              f"compiling or training it.")
+        if isinstance(layer, SymbolicTensor):
+            layer = layer.layer
+        if not isinstance(layer, Layer):
+            raise ConfigError(f"Sequential.add takes a Layer, got {type(layer).__name__}.")
+        if isinstance(layer, InputLayer):
+            if self.layers:
+                raise ConfigError("An Input can only be the first element of a Sequential model.")
+            self._pending_input = layer.declared_input_shape
+            return
+        if not self.layers and self._pending_input is None and layer.declared_input_shape is not None:
+            self._pending_input = layer.declared_input_shape
+        self.layers.append(layer)
+
+    def pop(self):
+        if self.built:
+            raise ConfigError("Cannot pop layers from a built Sequential model.")
+        return self.layers.pop()
+
+    def build(self, input_shape=None):
+        """Build every layer for samples of `input_shape` (batch axis excluded)."""
+        if self.built:
+            return
+        if input_shape is None and self._pending_input is None:
+            raise ConfigError(f"Sequential model {self.name!r} does not know its input shape: give the first "
+                              f"layer input_shape=... or add an Input.")
+        shape = tuple(input_shape if input_shape is not None else self._pending_input)
+        if not self.layers:
+            raise ConfigError(f"Sequential model {self.name!r} has no layers.")
+        self._input_shape = shape
+        for layer in self.layers:
+            shape = layer.ensure_built(shape)
+        self.executor = Chain(self.layers)
+        self._finish_build()
+
+    @property
+    def input_shapes(self):
+        return [self._input_shape]
+
+    @property
+    def output_layers(self):
+        return [self.layers[-1]]
+
+    @property
+    def output_shapes(self):
+        return [self.layers[-1].output_shape]
+
+    def compile(self, *args, **kwargs):
+        if not self.built and (self._pending_input is not None):
+            self.build()
+        super().compile(*args, **kwargs)
+
+    def get_config(self):
+        cfg = {"name": self.name, "layers": [serialize(layer) for layer in self.layers]}
+        if self.built:
+            cfg["input_shape"] = list(self._input_shape)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict):
+        model = cls([deserialize(spec) for spec in config["layers"]], name=config.get("name"))
+        if config.get("input_shape") is not None:
+            model.build(tuple(config["input_shape"]))
+        return model
+
+
+def load_model(filepath, compile=True):
+    """Rebuild a model saved with `model.save` (architecture, weights, optimizer state)."""
+    from .saving import load_model as _load
+    return _load(filepath, compile=compile)

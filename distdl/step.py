@@ -1,0 +1,183 @@
+"""One training or evaluation step on this rank's rows, and the sums that make it global.
+
+Per step: forward, per-output losses weighted by 1 / (global rows x loss
+elements per row), backward into the gradient arena, one allreduce of the arena,
+one small allreduce of [loss sums | metric state deltas | preemption flag],
+regularization gradients added once, then the optimizer over the whole arena.
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+import numpy as np
+
+
+def sync_start(model, comm) -> None:
+    """Every rank starts from rank 0's weights, state and optimizer state."""
+    if comm.size == 1:
+        return
+    comm.bcast(model.params)
+    comm.bcast(model.state)
+    opt = model.optimizer
+    for arr in opt.get_state().values():
+        comm.bcast(arr)
+    opt.iterations = int(comm.bcast_obj(int(opt.iterations)))
+
+
+class StepRunner:
+    """Runs train/eval batches for one model and keeps the epoch's global running sums."""
+
+    def __init__(self, model, comm, steps_per_update=1):
+        self.model, self.comm, self.k = model, comm, steps_per_update
+        self.objs = model.objectives
+        self.metrics = [(o, m) for o in self.objs for m in o.metrics]
+        sizes = [m.state_size for _, m in self.metrics]
+        self.n_out = len(self.objs)
+        # buffer: [rows, activity, loss_sum per output, metric deltas..., preempt flag]
+        self.offsets = np.concatenate([[2 + self.n_out], 2 + self.n_out + np.cumsum(sizes)]).astype(int)
+        self.buf = np.zeros(int(self.offsets[-1]) + 1)
+        self.totals = np.zeros_like(self.buf)
+        self.acc = np.zeros_like(model.grads) if steps_per_update > 1 else None
+        self.preempt_signal = 0
+
+    def start_epoch(self):
+        self.totals.fill(0)
+        for _, m in self.metrics:
+            m.reset_state()
+
+    # ----- losses ----------------------------------------------------------
+    def _losses_and_grads(self, outs, ys, w, grad_rows, want_grads):
+        """Fill the loss sums of `self.buf`; return output gradients (or None)."""
+        douts = []
+        for i, (obj, out, y) in enumerate(zip(self.objs, outs, ys)):
+            per = obj.loss.call(y, out)
+            per_row = int(np.prod(per.shape[1:], dtype=np.int64))
+            wb = np.ones(per.shape, dtype=per.dtype) if w is None else np.broadcast_to(
+                w.reshape((-1,) + (1,) * (per.ndim - 1)), per.shape).astype(per.dtype)
+            self.buf[2 + i] = float(np.sum(per * wb)) / per_row if per.size else 0.0
+            if want_grads:
+                wb = wb * (obj.weight / (grad_rows * per_row))
+                douts.append(obj.loss.gradient_logits(y, out, wb) if obj.fused else obj.loss.gradient(y, out, wb))
+        return douts
+
+    def _metric_deltas(self, outs, ys, w, reset):
+        for (obj, m), a, b in zip(self.metrics, self.offsets[:-1], self.offsets[1:]):
+            i = self.objs.index(obj)
+            if reset:
+                m.reset_state()
+            if len(outs[i]):
+                m.update_state(ys[i], outs[i], sample_weight=w)
+            self.buf[a:b] = m.get_state() if reset else 0.0
+
+    def _logs(self, totals, rows, reg, n_batches=None):
+        """Global logs from summed totals; `rows` normalises per-output loss sums."""
+        logs = {}
+        loss = reg + (totals[1] / n_batches if n_batches else 0.0)
+        per_out = []
+        for i, obj in enumerate(self.objs):
+            li = totals[2 + i] / max(rows, 1)
+            per_out.append(li)
+            loss += obj.weight * li
+        logs["loss"] = float(loss)
+        if self.n_out > 1:
+            for obj, li in zip(self.objs, per_out):
+                logs[obj.log_name("loss")] = float(li)
+        for (obj, m), a, b in zip(self.metrics, self.offsets[:-1], self.offsets[1:]):
+            m.set_state(totals[a:b])
+            logs[obj.log_name(m.name)] = float(m.result())
+        return logs
+
+    def _penalty(self):
+        return float(sum(v.regularizer(v.value) for v in self.model.regularized))
+
+    # ----- training ----------------------------------------------------------
+    def train_batch(self, xs, ys, w, rows, group_rows, last_in_group=True):
+        """One global batch (this rank's rows of it); returns the epoch's running logs."""
+        model, comm = self.model, self.comm
+        ex = model.executor
+        reg = self._penalty()
+        outs = ex.forward(xs, training=True)
+        self.buf.fill(0.0)
+        douts = self._losses_and_grads(outs, ys, w, group_rows, True)
+        self.buf[1] = ex.activity_loss
+        self._metric_deltas(outs, ys, w, reset=True)
+        self.buf[-1] = self.preempt_signal
+        ex.backward(douts, [o.fused for o in self.objs])
+        if self.acc is not None:
+            self.acc += model.grads
+            if not last_in_group:
+                self._sum_small(comm)
+                return self._after_batch(rows, reg)
+            model.grads[...] = self.acc
+            self.acc.fill(0)
+        if comm.size > 1:
+            comm.allreduce_sum(model.grads)
+        self._sum_small(comm)
+        for v in model.regularized:
+            v.grad += v.regularizer.gradient(v.value)
+        model.optimizer.update(model.params, model.grads)
+        for v in model.constrained:
+            v.value[...] = v.constraint(v.value)
+        return self._after_batch(rows, reg)
+
+    def _sum_small(self, comm):
+        if comm.size > 1:
+            comm.allreduce_sum(self.buf)
+
+    def _after_batch(self, rows, reg):
+        self.buf[0] = rows
+        batch = self._logs(self.buf, rows, reg, n_batches=1)
+        # epoch loss: batch losses averaged with batch-size weights (Keras's Mean metric)
+        self.totals[0] += rows
+        self.totals[1] += batch["loss"] * rows
+        self.totals[2:-1] += self.buf[2:-1]
+        self.totals[-1] = self.buf[-1]
+        logs = self._logs(self.totals, self.totals[0], 0.0)
+        logs["loss"] = float(self.totals[1] / self.totals[0])
+        return logs
+
+    # ----- evaluation ------------------------------------------------------
+    def eval_batch(self, xs, ys, w):
+        outs = self.model.executor.forward(xs, training=False)
+        self.buf.fill(0.0)
+        self._losses_and_grads(outs, ys, w, 1, False)
+        self.totals[1] += self.model.executor.activity_loss
+        self.totals[2:2 + self.n_out] += self.buf[2:2 + self.n_out]
+        self._metric_deltas(outs, ys, w, reset=False)
+
+    def finish_eval(self, n, n_batches):
+        """Sum the evaluation totals across ranks and return the global logs."""
+        for (obj, m), a, b in zip(self.metrics, self.offsets[:-1], self.offsets[1:]):
+            self.totals[a:b] = m.get_state()
+        if self.comm.size > 1:
+            self.comm.allreduce_sum(self.totals)
+        return self._logs(self.totals, n, self._penalty(), n_batches=n_batches)
+
+    # ----- preemption (SIGTERM / SIGINT) -------------------------------------
+    @contextlib.contextmanager
+    def preemption_guard(self):
+        """Turn SIGTERM/SIGINT into a flag so the step finishes and all ranks stop together."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        def handler(signum, frame):
+            self.preempt_signal = signum
+        old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def check_preemption(self, cbs):
+        """After a step: if any rank was signalled, save through callbacks and exit 128+signal."""
+        signum = int(self.totals[-1]) if self.comm.size > 1 else self.preempt_signal
+        if signum:
+            for cb in cbs.callbacks:
+                if hasattr(cb, "save_now"):
+                    cb.save_now()
+            if self.comm.rank == 0:
+                print(f"Stopped by signal {signum}; state saved where a checkpoint callback is set.", flush=True)
+            raise SystemExit(128 + signum)

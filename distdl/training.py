@@ -1,0 +1,179 @@
+"""The `fit` / `evaluate` / `predict` loops, data-parallel through a Communicator.
+
+Global-batch semantics (design decision 2): each global batch is split in
+contiguous per-rank slices; every rank backpropagates the sum of its per-sample
+losses scaled by 1 / (global rows), one allreduce sums the gradient arena and
+one small allreduce sums loss and metric totals, so N ranks follow the
+single-process trajectory and every rank sees the same global logs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import utils
+from .comm import world
+from .data import batch_bounds, epoch_order, rank_counts, rank_slice, take_rows
+from .errors import ConfigError, DataError
+from .inputs import (as_input_list, as_target_list, check_finite, check_lengths, row_weights,
+                     split_validation)
+from .step import StepRunner, sync_start
+
+
+def _comm(model, comm):
+    model.comm = comm or model.comm or world()
+    return model.comm
+
+
+def _verbose(verbose):
+    return 1 if verbose == "auto" else int(verbose)
+
+
+def _require_compiled(model, what):
+    if not model.compiled:
+        raise ConfigError(f"Call compile() on model {model.name!r} before {what}().")
+
+
+def prepare(model, x, y, sample_weight=None, class_weight=None):
+    """Checked data: (xs, ys, row weights or None, n)."""
+    xs = as_input_list(model, x)
+    for i, a in enumerate(xs):
+        check_finite("x" if len(xs) == 1 else f"x[{i}]", a)
+    ys = as_target_list(model, y)
+    n = check_lengths(xs, ys, [sample_weight])
+    w = row_weights(model, ys, sample_weight, class_weight)
+    return xs, ys, w, n
+
+
+def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+        validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+        steps_per_update=1, comm=None):
+    """Train `model`; see `Model.fit`."""
+    from .callbacks import CallbackList
+    _require_compiled(model, "fit")
+    comm = _comm(model, comm)
+    batch_size = int(batch_size or 32)
+    if batch_size < 1 or int(steps_per_update) < 1:
+        raise ConfigError("batch_size and steps_per_update must be positive integers.")
+    xs, ys, w, n = prepare(model, x, y, sample_weight, class_weight)
+    val = None
+    if validation_data is not None:
+        vx, vy, *vw = validation_data
+        val = prepare(model, vx, vy, vw[0] if vw else None)
+    elif validation_split:
+        (*train, w_tr), (*valid, w_va) = split_validation(xs + ys + [w], validation_split)
+        xs, ys, w = train[:len(xs)], train[len(xs):], w_tr
+        val = (valid[:len(xs)], valid[len(xs):], w_va, len(valid[0]))
+        n = len(xs[0])
+    if n == 0:
+        raise DataError("No training rows: x is empty.")
+    seed = comm.bcast_obj(utils.training_seed()) if comm.size > 1 else utils.training_seed()
+    model.ctx.seed = seed
+    sync_start(model, comm)
+    runner = StepRunner(model, comm, int(steps_per_update))
+    bounds = batch_bounds(n, batch_size)
+    cbs = CallbackList(callbacks, add_history=True, add_progbar=_verbose(verbose) != 0, model=model,
+                       verbose=_verbose(verbose), epochs=epochs, steps=len(bounds),
+                       rank=comm.rank, world_size=comm.size)
+    model.stop_training = False
+    model.train_state = {"epoch": initial_epoch, "step": 0, "seed": seed, "batch_size": batch_size}
+    cbs.on_train_begin()
+    start_step = model.train_state.pop("resume_step", 0)  # set by BackupAndRestore on resume
+    epoch_logs = {}
+    with runner.preemption_guard():
+        for epoch in range(model.train_state["epoch"], epochs):
+            model.train_state["epoch"] = epoch
+            cbs.on_epoch_begin(epoch)
+            order = epoch_order(seed, epoch, n, shuffle)
+            if start_step == 0:
+                runner.start_epoch()
+            logs = {}
+            for b in range(start_step, len(bounds)):
+                s, e = bounds[b]
+                cbs.on_train_batch_begin(b)
+                a, z = rank_slice(e - s, comm.rank, comm.size)
+                idx = order[s + a:s + z]
+                group_start = b - b % runner.k
+                group_rows = bounds[min(group_start + runner.k, len(bounds)) - 1][1] - bounds[group_start][0]
+                model.ctx.step = epoch * len(bounds) + b
+                model.ctx.row_start, model.ctx.global_rows = a, e - s
+                logs = runner.train_batch([take_rows(t, idx) for t in xs], [take_rows(t, idx) for t in ys],
+                                          None if w is None else w[idx], e - s, group_rows,
+                                          last_in_group=(b + 1) % runner.k == 0 or b + 1 == len(bounds))
+                model.train_state["step"] = b + 1
+                cbs.on_train_batch_end(b, logs)
+                runner.check_preemption(cbs)
+                if model.stop_training:
+                    break
+            start_step = 0
+            epoch_logs = dict(logs)
+            if val is not None:
+                vlogs = _evaluate_arrays(model, comm, *val, batch_size)
+                epoch_logs.update({"val_" + k: v for k, v in vlogs.items()})
+            model.train_state.update(epoch=epoch + 1, step=0)
+            cbs.on_epoch_end(epoch, epoch_logs)
+            if model.stop_training:
+                break
+    cbs.on_train_end(epoch_logs)
+    return model.history
+
+
+def _evaluate_arrays(model, comm, xs, ys, w, n, batch_size, cbs=None):
+    """Global loss and metrics over all rows; each rank takes a contiguous block."""
+    a, z = rank_slice(n, comm.rank, comm.size)
+    local_batch = max(1, -(-batch_size // comm.size))
+    runner = StepRunner(model, comm, 1)
+    runner.start_epoch()
+    steps = 0
+    for s in range(a, z, local_batch):
+        e = min(s + local_batch, z)
+        if cbs:
+            cbs.on_test_batch_begin(steps)
+        idx = np.arange(s, e)
+        runner.eval_batch([take_rows(t, idx) for t in xs], [take_rows(t, idx) for t in ys],
+                          None if w is None else w[s:e])
+        if cbs:
+            cbs.on_test_batch_end(steps, {})
+        steps += 1
+    return runner.finish_eval(n, max(1, -(-n // batch_size)))
+
+
+def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, callbacks=None,
+             return_dict=False, comm=None):
+    """See `Model.evaluate`."""
+    from .callbacks import CallbackList
+    _require_compiled(model, "evaluate")
+    comm = _comm(model, comm)
+    xs, ys, w, n = prepare(model, x, y, sample_weight)
+    batch_size = int(batch_size or 32)
+    steps = len(range(0, rank_counts(n, comm.size)[comm.rank], max(1, -(-batch_size // comm.size))))
+    cbs = CallbackList(callbacks, add_history=False, add_progbar=_verbose(verbose) != 0, model=model,
+                       verbose=_verbose(verbose), epochs=1, steps=steps, rank=comm.rank, world_size=comm.size)
+    cbs.on_test_begin()
+    logs = _evaluate_arrays(model, comm, xs, ys, w, n, batch_size, cbs)
+    cbs.on_test_end(logs)
+    if return_dict:
+        return logs
+    values = [logs[k] for k in model.metrics_names]
+    return values[0] if len(values) == 1 else values
+
+
+def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None):
+    """See `Model.predict`: rows are sharded, every rank returns all rows in order."""
+    comm = _comm(model, comm)
+    xs = as_input_list(model, x)
+    for i, a in enumerate(xs):
+        check_finite("x" if len(xs) == 1 else f"x[{i}]", a)
+    n = check_lengths(xs)
+    a, z = rank_slice(n, comm.rank, comm.size)
+    step = int(batch_size or 32)
+    parts = []
+    for s in range(a, z, step):
+        idx = np.arange(s, min(s + step, z))
+        parts.append([o.copy() for o in model.executor.forward([take_rows(t, idx) for t in xs], False)])
+    if not parts:  # no rows here: still join the gather with correctly shaped empties
+        parts.append([np.empty((0,) + tuple(s), dtype=model.params.dtype) for s in model.output_shapes])
+    outs = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
+    if comm.size > 1:
+        counts = rank_counts(n, comm.size)
+        outs = [comm.allgather_rows(np.ascontiguousarray(o), counts) for o in outs]
+    return outs[0] if len(outs) == 1 else outs
