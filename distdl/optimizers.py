@@ -188,8 +188,12 @@ class Optimizer:
 
     # ----- state and config ----------------------------------------------
     def get_state(self) -> dict[str, np.ndarray]:
-        """The arena-path slots by name (copies); `iterations` is saved separately."""
-        return {name: arr.copy() for name, arr in self._slots.items()}
+        """The arena-path slots by name, in `slot_names` order; `iterations` is kept separately.
+
+        These are the live arrays (so a broadcast into them updates the optimizer);
+        copy them to keep a snapshot across further updates.
+        """
+        return dict(self._slots)
 
     def set_state(self, state: dict) -> None:
         """Restore slots from `get_state` (and `iterations` if the dict has it); checks shapes."""

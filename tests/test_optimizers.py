@@ -197,7 +197,8 @@ def test_schedule_drives_learning_rate_and_float_replaces_it():
 def test_state_round_trip_continues_identically(make):
     opt = make()
     params = run_arena(opt, GRADS[:2], dtype=np.float32)
-    state, it, saved = opt.get_state(), opt.iterations, params.copy()
+    state = {k: v.copy() for k, v in opt.get_state().items()}
+    it, saved = opt.iterations, params.copy()
     assert list(state) == list(opt.slot_names) and all(a.shape == (7,) for a in state.values())
     opt.update(params, GRADS[2].astype(np.float32))
     fresh = make()
@@ -277,3 +278,12 @@ def test_slot_names_follow_keras_order():
     opt = optimizers.Adagrad(initial_accumulator_value=0.5)
     opt.build(4, "float32")
     np.testing.assert_array_equal(opt.get_state()["accumulator"], np.full(4, 0.5, np.float32))
+
+
+def test_get_state_returns_live_arrays():
+    opt = optimizers.SGD(0.1, momentum=0.9)
+    params = np.zeros(3)
+    opt.build(3, np.float64)
+    opt.get_state()["momentum"][...] = 1.0  # e.g. a broadcast from rank 0 into the slot
+    opt.update(params, np.zeros(3))
+    np.testing.assert_allclose(params, [0.9, 0.9, 0.9])
