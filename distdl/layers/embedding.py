@@ -1,0 +1,84 @@
+"""Embedding: integer indices (batch, ...) -> rows of a (input_dim, output_dim) table."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from .base import Layer
+
+
+def _ser(module, obj):
+    return obj if obj is None or isinstance(obj, (str, dict)) else module.serialize(obj)
+
+
+class Embedding(Layer):
+    """Looks up `embeddings[index]` for every index; output shape input_shape + (output_dim,).
+
+    `mask_zero` is kept in the config for Keras compatibility but no mask is
+    propagated to later layers (they see every step).
+    """
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
+                 embeddings_constraint=None, mask_zero=False, input_length=None, **kwargs):
+        super().__init__(**kwargs)
+        if int(input_dim) <= 0 or int(output_dim) <= 0:
+            raise ConfigError(f"Embedding input_dim and output_dim must be positive integers, "
+                              f"got {input_dim!r} and {output_dim!r}.")
+        self.input_dim = int(input_dim)
+        self.output_dim = int(output_dim)
+        self.embeddings_initializer = embeddings_initializer
+        self.embeddings_regularizer = embeddings_regularizer
+        self.embeddings_constraint = embeddings_constraint
+        self.mask_zero = bool(mask_zero)
+        if input_length is not None and self.declared_input_shape is None:   # Keras 2 argument
+            self.declared_input_shape = (int(input_length),)
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                          self.embeddings_initializer, regularizer=self.embeddings_regularizer,
+                                          constraint=self.embeddings_constraint)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def _indices(self, x) -> np.ndarray:
+        """Validated int64 indices; float arrays must hold whole numbers."""
+        x = np.asarray(x)
+        if np.issubdtype(x.dtype, np.integer):
+            idx = x.astype(np.int64, copy=False)
+        else:
+            idx = x.astype(np.int64)
+            if x.size and not np.array_equal(idx, x):
+                bad = x.flat[int(np.flatnonzero(idx.ravel() != x.ravel())[0])]
+                raise DataError(f"Embedding layer {self.name!r} needs integer indices, got {bad!r}.")
+        if idx.size:
+            lo, hi = int(idx.min()), int(idx.max())
+            if lo < 0 or hi >= self.input_dim:
+                bad = lo if lo < 0 else hi
+                raise DataError(f"Embedding layer {self.name!r} got index {bad}, outside "
+                                f"[0, input_dim={self.input_dim}).")
+        return idx
+
+    def forward(self, x, training=False):
+        idx = self._indices(x)
+        self.cache = idx
+        return np.take(self.embeddings.value, idx, axis=0)
+
+    def backward(self, dy):
+        """Scatter-add dy into the embeddings grad; indices get a zero gradient."""
+        idx = self.cache
+        if self.embeddings.trainable:
+            g = self.embeddings.grad
+            g.fill(0)
+            np.add.at(g, idx.ravel(), np.asarray(dy, dtype=g.dtype).reshape(-1, self.output_dim))
+        return np.zeros(idx.shape, dtype=self.dtype)
+
+    def get_config(self):
+        from .. import constraints, initializers, regularizers
+        cfg = super().get_config()
+        cfg.update(input_dim=self.input_dim, output_dim=self.output_dim,
+                   embeddings_initializer=_ser(initializers, self.embeddings_initializer),
+                   embeddings_regularizer=_ser(regularizers, self.embeddings_regularizer),
+                   embeddings_constraint=_ser(constraints, self.embeddings_constraint),
+                   mask_zero=self.mask_zero)
+        return cfg

@@ -1,0 +1,294 @@
+"""Recurrent layers: SimpleRNN, LSTM and GRU with Keras 3 weights, gate orders and defaults.
+
+Inputs are (batch, timesteps, features). Each layer owns `kernel` (features, G*units),
+`recurrent_kernel` (units, G*units) and `bias`, created in that order (Keras's
+`cell/vars` order). The input projection of every step is one GEMM before the
+time loop (time loops live in `rnn_cells`), and the kernel gradient one GEMM after it.
+Masking (Embedding's `mask_zero`) is not applied: every step of every sample is processed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import activations
+from ..errors import ConfigError, ShapeError
+from . import rnn_cells
+from .base import Layer
+
+
+def _ser(module, obj):
+    """Config form of an initializer/regularizer/constraint: None, names and dicts stay as given."""
+    return obj if obj is None or isinstance(obj, (str, dict)) else module.serialize(obj)
+
+
+class _RNN(Layer):
+    """Shared machinery: config, input checks, time-major projection, outputs and upstream gradients."""
+
+    _gates = 1         # gate blocks in the kernel (LSTM 4, GRU 3)
+    _n_states = 1      # states returned with return_state (LSTM 2: h and c)
+
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0,
+                 return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        cls = type(self).__name__
+        if int(units) <= 0:
+            raise ConfigError(f"{cls} units must be a positive integer, got {units!r}.")
+        if stateful:
+            raise ConfigError(f"{cls} layer {self.name!r}: stateful=True is not supported.")
+        for arg, val in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if float(val) != 0.0:
+                raise ConfigError(f"{cls} layer {self.name!r}: {arg}={val} is not supported (only 0.0); "
+                                  f"use a Dropout layer before or after it.")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.unroll = bool(unroll)   # accepted for Keras compatibility; the loop is the same either way
+        self.seed = seed
+        self.init = dict(kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                         recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
+                         kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+                         bias_constraint=bias_constraint)
+        self.bias = None
+        self._fwd_bufs: dict = {}    # per-step arrays reused across training steps
+        self._bwd_bufs: dict = {}    # scratch for backpropagation through time
+
+    # ----- weights and shapes ---------------------------------------------
+    def _bias_shape(self):
+        return (self._gates * self.units,)
+
+    def build(self, input_shape):
+        if len(input_shape) != 2:
+            raise ShapeError(f"{type(self).__name__} layer {self.name!r} expects inputs of shape "
+                             f"(batch, timesteps, features), got (batch, {', '.join(map(str, input_shape))}).")
+        i, g = self.init, self._gates * self.units
+        self.kernel = self.add_weight("kernel", (input_shape[-1], g), i["kernel_initializer"],
+                                      regularizer=i["kernel_regularizer"], constraint=i["kernel_constraint"])
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, g), i["recurrent_initializer"],
+                                                regularizer=i["recurrent_regularizer"],
+                                                constraint=i["recurrent_constraint"])
+        if self.use_bias:
+            self.bias = self.add_weight("bias", self._bias_shape(), i["bias_initializer"],
+                                        regularizer=i["bias_regularizer"], constraint=i["bias_constraint"])
+
+    def compute_output_shape(self, input_shape):
+        out = (input_shape[0], self.units) if self.return_sequences else (self.units,)
+        if self.return_state:
+            return [out] + [(self.units,)] * self._n_states
+        return out
+
+    def _input_bias(self, grad=False):
+        """The bias (or its gradient) added to the input projection; None without bias."""
+        if self.bias is None:
+            return None
+        return self.bias.grad if grad else self.bias.value
+
+    # ----- forward -----------------------------------------------------------
+    def forward(self, x, training=False):
+        x = np.asarray(x, dtype=self.dtype)
+        feat = self.kernel.shape[0]
+        if x.ndim != 3 or x.shape[2] != feat:
+            raise ShapeError(f"{type(self).__name__} layer {self.name!r} expects inputs of shape "
+                             f"(batch, timesteps, {feat}), got {x.shape}.")
+        B, T, _ = x.shape
+        xt = x.transpose(1, 0, 2)
+        X = np.ascontiguousarray(xt[::-1] if self.go_backwards else xt).reshape(T * B, feat)
+        bufs = self._fwd_bufs if (training and self.reuse_buffers) else {}
+        g = self._gates * self.units
+        z = rnn_cells._buffer(bufs, "xz", (T * B, g), x.dtype)
+        np.matmul(X, self.kernel.value, out=z)
+        b = self._input_bias()
+        if b is not None:
+            z += b
+        z = z.reshape(T, B, g)
+        states, extra = self._recur(z, bufs)   # [H] or [H, C], each (T+1, B, u)
+        self.cache = {"X": X, "z": z, "states": states, "B": B, "T": T, **extra}
+        H = states[0]
+        out = (np.ascontiguousarray(H[1:].transpose(1, 0, 2)) if self.return_sequences
+               else H[T].copy())
+        if self.return_state:
+            return [out] + [s[T].copy() for s in states]
+        return out
+
+    def _state_arrays(self, bufs, n, T, B, dtype):
+        """n zero-initialised (T+1, B, u) state sequences."""
+        out = []
+        for k in range(n):
+            a = rnn_cells._buffer(bufs, f"state{k}", (T + 1, B, self.units), dtype)
+            a[0] = 0
+            out.append(a)
+        return out
+
+    # ----- backward ----------------------------------------------------------
+    def backward(self, dy):
+        c = self.cache
+        B, T, u = c["B"], c["T"], self.units
+        dtype = c["z"].dtype
+        if self.return_state:
+            dy = list(dy)
+            d_out, d_states = dy[0], dy[1:]
+        else:
+            d_out, d_states = dy, []
+        d_last = [np.zeros((B, u), dtype) for _ in range(self._n_states)]
+        dh_seq = None
+        if d_out is not None:
+            if self.return_sequences:
+                dh_seq = np.ascontiguousarray(np.asarray(d_out, dtype).transpose(1, 0, 2))
+            else:
+                d_last[0] += d_out
+        for acc, d in zip(d_last, d_states):
+            if d is not None:
+                acc += d
+        dxz = self._bptt(dh_seq, d_last)
+        dxz = dxz.reshape(T * B, dxz.shape[-1])
+        X = c["X"]
+        if self.kernel.trainable:
+            np.matmul(X.T, dxz, out=self.kernel.grad)
+        bg = self._input_bias(grad=True) if (self.bias is not None and self.bias.trainable) else None
+        if bg is not None:
+            np.sum(dxz, axis=0, out=bg)
+        dx = (dxz @ self.kernel.value.T).reshape(T, B, self.kernel.shape[0])
+        if self.go_backwards:
+            dx = dx[::-1]
+        return np.ascontiguousarray(dx.transpose(1, 0, 2))
+
+    def _recurrent_grad(self, H, dpre):
+        """recurrent_kernel grad = sum_t h_{t-1}^T dpre_t as one GEMM over all steps."""
+        if self.recurrent_kernel.trainable:
+            T, B, u = dpre.shape[0], H.shape[1], self.units
+            np.matmul(H[:T].reshape(T * B, u).T, dpre.reshape(T * B, dpre.shape[-1]), out=self.recurrent_kernel.grad)
+
+    # ----- config ------------------------------------------------------------
+    def get_config(self):
+        from .. import constraints, initializers, regularizers
+        cfg = super().get_config()
+        i = self.init
+        cfg.update(units=self.units, activation=activations.serialize(self.activation), use_bias=self.use_bias)
+        for k in ("kernel", "recurrent", "bias"):
+            cfg[f"{k}_initializer"] = _ser(initializers, i[f"{k}_initializer"])
+            cfg[f"{k}_regularizer"] = _ser(regularizers, i[f"{k}_regularizer"])
+            cfg[f"{k}_constraint"] = _ser(constraints, i[f"{k}_constraint"])
+        cfg.update(dropout=0.0, recurrent_dropout=0.0, return_sequences=self.return_sequences,
+                   return_state=self.return_state, go_backwards=self.go_backwards, stateful=False,
+                   unroll=self.unroll, seed=self.seed)
+        return cfg
+
+
+class SimpleRNN(_RNN):
+    """Fully-connected RNN: h_t = activation(x_t W + h_{t-1} U + b)."""
+
+    def _recur(self, z, bufs):
+        T, B, _ = z.shape
+        (H,) = self._state_arrays(bufs, 1, T, B, z.dtype)
+        pre = rnn_cells.simple_forward(z, self.recurrent_kernel.value, self.activation, H, bufs)
+        return [H], {"pre": pre}
+
+    def _bptt(self, dh_seq, d_last):
+        H = self.cache["states"][0]
+        dpre = rnn_cells.simple_backward(dh_seq, d_last[0], self.recurrent_kernel.value, self.activation,
+                                         self.cache["pre"], H, self._bwd_bufs)
+        self._recurrent_grad(H, dpre)
+        return dpre
+
+
+class LSTM(_RNN):
+    """Long short-term memory, Keras gate order i, f, c, o; forget-gate bias starts at 1."""
+
+    _gates = 4
+    _n_states = 2
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", unit_forget_bias=True, **kwargs):
+        super().__init__(units, activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
+                         recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.bias is not None and self.unit_forget_bias:
+            self.bias.value[self.units:2 * self.units] = 1
+
+    def _recur(self, z, bufs):
+        T, B, _ = z.shape
+        H, C = self._state_arrays(bufs, 2, T, B, z.dtype)
+        TC = rnn_cells._buffer(bufs, "tc", (T, B, self.units), z.dtype)
+        pre = rnn_cells.lstm_forward(z, self.recurrent_kernel.value, self.activation,
+                                     self.recurrent_activation, H, C, TC, bufs)
+        return [H, C], {"pre": pre, "tc": TC}
+
+    def _bptt(self, dh_seq, d_last):
+        H, C = self.cache["states"]
+        dz = rnn_cells.lstm_backward(dh_seq, d_last[0], d_last[1], self.recurrent_kernel.value,
+                                     self.activation, self.recurrent_activation, self.cache["z"],
+                                     self.cache["pre"], H, C, self.cache["tc"], self._bwd_bufs)
+        self._recurrent_grad(H, dz)
+        return dz
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(recurrent_activation=activations.serialize(self.recurrent_activation),
+                   unit_forget_bias=self.unit_forget_bias)
+        return cfg
+
+
+class GRU(_RNN):
+    """Gated recurrent unit, Keras gate order z, r, h; `reset_after=True` has bias (2, 3u)."""
+
+    _gates = 3
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", reset_after=True, **kwargs):
+        super().__init__(units, activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
+                         recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.reset_after = bool(reset_after)
+
+    def _bias_shape(self):
+        g = 3 * self.units
+        return (2, g) if self.reset_after else (g,)
+
+    def _input_bias(self, grad=False):
+        arr = super()._input_bias(grad)
+        return arr[0] if (arr is not None and self.reset_after) else arr
+
+    def _recur(self, z, bufs):
+        T, B, _ = z.shape
+        (H,) = self._state_arrays(bufs, 1, T, B, z.dtype)
+        HR = rnn_cells._buffer(bufs, "hr", (T, B, self.units), z.dtype)
+        b_rec = self.bias.value[1] if (self.bias is not None and self.reset_after) else None
+        pre = rnn_cells.gru_forward(z, self.recurrent_kernel.value, b_rec, self.activation,
+                                    self.recurrent_activation, H, HR, self.reset_after, bufs)
+        return [H], {"pre": pre, "hr": HR}
+
+    def _bptt(self, dh_seq, d_last):
+        H = self.cache["states"][0]
+        U = self.recurrent_kernel.value
+        dxz, drec = rnn_cells.gru_backward(dh_seq, d_last[0], U, self.activation, self.recurrent_activation,
+                                           self.cache["z"], self.cache["pre"], H, self.cache["hr"], self.reset_after,
+                                           self._bwd_bufs)
+        if self.reset_after:
+            self._recurrent_grad(H, drec)
+            if self.bias is not None and self.bias.trainable:
+                np.sum(drec.reshape(-1, drec.shape[-1]), axis=0, out=self.bias.grad[1])
+        elif self.recurrent_kernel.trainable:
+            T, B, u = dxz.shape[0], H.shape[1], self.units
+            g = self.recurrent_kernel.grad
+            g[:, :2 * u] = H[:T].reshape(T * B, u).T @ dxz[:, :, :2 * u].reshape(T * B, 2 * u)
+            g[:, 2 * u:] = self.cache["hr"].reshape(T * B, u).T @ dxz[:, :, 2 * u:].reshape(T * B, u)
+        return dxz
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(recurrent_activation=activations.serialize(self.recurrent_activation),
+                   reset_after=self.reset_after)
+        return cfg

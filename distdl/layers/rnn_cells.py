@@ -1,0 +1,209 @@
+"""Time loops of the recurrent cells (SimpleRNN, LSTM, GRU), forward and backpropagation through time.
+
+Every array is time-major: `xz` (T, B, G*u) holds the input projections of all
+steps (one GEMM done by the layer, input bias included), `H` (T+1, B, u) the
+hidden states with H[0] the initial state. The only Python loop is over time;
+each step is one recurrent GEMM plus in-place elementwise work on preallocated
+buffers. Backward functions return the gradient with respect to `xz` (and the
+gates' recurrent pre-activations where they differ), so the layer turns them
+into weight gradients with one GEMM over all steps.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _pre_store(acts, shape, dtype):
+    """A buffer for pre-activations, only when an activation's derivative needs its input."""
+    return np.empty(shape, dtype) if any(a.uses_input for a in acts) else None
+
+
+def _buffer(cache: dict, key: str, shape, dtype) -> np.ndarray:
+    """A reusable scratch array: reallocated only when the shape or dtype changes."""
+    buf = cache.get(key)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = cache[key] = np.empty(shape, dtype)
+    return buf
+
+
+# ----- SimpleRNN: h_t = act(xz_t + h_{t-1} U) ---------------------------------
+def simple_forward(xz, U, act, H, bufs):
+    """Run the SimpleRNN recurrence; `xz` becomes the pre-activations, H is filled. Returns pre or None."""
+    T, B, u = xz.shape
+    tmp = _buffer(bufs, "s_tmp", (B, u), xz.dtype)
+    for t in range(T):
+        np.matmul(H[t], U, out=tmp)
+        xz[t] += tmp
+        act.forward(xz[t], out=H[t + 1])
+    return xz if act.uses_input else None
+
+
+def simple_backward(dh_seq, dh, U, act, pre, H, bufs):
+    """BPTT for SimpleRNN. `dh` (B, u) is the upstream gradient of the last state (updated in place).
+
+    Returns dpre (T, B, u), the gradient of the pre-activations (= of xz).
+    """
+    T = H.shape[0] - 1
+    dpre = _buffer(bufs, "s_dpre", (T,) + dh.shape, dh.dtype)
+    for t in range(T - 1, -1, -1):
+        if dh_seq is not None:
+            dh += dh_seq[t]
+        act.backward(dh, None if pre is None else pre[t], H[t + 1], out=dpre[t])
+        np.matmul(dpre[t], U.T, out=dh)
+    return dpre
+
+
+# ----- LSTM (Keras gate order i, f, c, o) --------------------------------------
+def lstm_forward(z, U, act, rec, H, C, TC, bufs):
+    """LSTM recurrence. `z` (T, B, 4u) holds xz on entry and the activated gates on exit.
+
+    C (T+1, B, u) receives the cell states, TC (T, B, u) act(c_t). Returns the
+    gate pre-activations (or None when no activation needs them).
+    """
+    T, B, g4 = z.shape
+    u = g4 // 4
+    tmp4 = _buffer(bufs, "l_tmp4", (B, g4), z.dtype)
+    tmp = _buffer(bufs, "l_tmp", (B, u), z.dtype)
+    pre = _pre_store((act, rec), z.shape, z.dtype)
+    for t in range(T):
+        zt = z[t]
+        np.matmul(H[t], U, out=tmp4)
+        zt += tmp4
+        if pre is not None:
+            pre[t] = zt
+        rec.forward(zt[:, :2 * u], out=zt[:, :2 * u])
+        act.forward(zt[:, 2 * u:3 * u], out=zt[:, 2 * u:3 * u])
+        rec.forward(zt[:, 3 * u:], out=zt[:, 3 * u:])
+        np.multiply(zt[:, u:2 * u], C[t], out=C[t + 1])
+        np.multiply(zt[:, :u], zt[:, 2 * u:3 * u], out=tmp)
+        C[t + 1] += tmp
+        act.forward(C[t + 1], out=TC[t])
+        np.multiply(zt[:, 3 * u:], TC[t], out=H[t + 1])
+    return pre
+
+
+def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs):
+    """BPTT for LSTM. `dh`, `dc` (B, u) hold the last step's upstream gradients (updated in place).
+
+    Returns dz (T, B, 4u), the gradient of the gate pre-activations (= of xz).
+    """
+    T, B, g4 = gates.shape
+    u = g4 // 4
+    dz = _buffer(bufs, "l_dz", gates.shape, gates.dtype)
+    raw = _buffer(bufs, "l_raw", (B, g4), gates.dtype)
+    tmp = _buffer(bufs, "l_btmp", (B, u), gates.dtype)
+    tmp2 = _buffer(bufs, "l_btmp2", (B, u), gates.dtype)
+    ifs, cs, os_ = slice(0, 2 * u), slice(2 * u, 3 * u), slice(3 * u, g4)
+    for t in range(T - 1, -1, -1):
+        if dh_seq is not None:
+            dh += dh_seq[t]
+        gt = gates[t]
+        i, f, g, o = gt[:, :u], gt[:, u:2 * u], gt[:, cs], gt[:, os_]
+        np.multiply(dh, TC[t], out=raw[:, os_])                 # d o
+        np.multiply(dh, o, out=tmp)                             # d act(c)
+        act.backward(tmp, C[t + 1], TC[t], out=tmp2)
+        dc += tmp2
+        np.multiply(dc, g, out=raw[:, :u])                      # d i
+        np.multiply(dc, C[t], out=raw[:, u:2 * u])              # d f
+        np.multiply(dc, i, out=raw[:, cs])                      # d g
+        dc *= f
+        pt = None if pre is None else pre[t]
+        rec.backward(raw[:, ifs], None if pt is None else pt[:, ifs], gt[:, ifs], out=dz[t][:, ifs])
+        act.backward(raw[:, cs], None if pt is None else pt[:, cs], g, out=dz[t][:, cs])
+        rec.backward(raw[:, os_], None if pt is None else pt[:, os_], o, out=dz[t][:, os_])
+        np.matmul(dz[t], U.T, out=dh)
+    return dz
+
+
+# ----- GRU (Keras gate order z, r, h) -----------------------------------------
+def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs):
+    """GRU recurrence. `z` (T, B, 3u) holds xz on entry and the activated gates z, r, hh on exit.
+
+    reset_after: hh = act(xz_h + r * (h U_h + b_rec_h)), HR[t] stores h U_h + b_rec_h;
+    else hh = act(xz_h + (r * h) U_h), HR[t] stores r * h. Returns pre-activations or None.
+    """
+    T, B, g3 = z.shape
+    u = g3 // 3
+    pre = _pre_store((act, rec), z.shape, z.dtype)
+    tmp = _buffer(bufs, "g_tmp", (B, u), z.dtype)
+    if reset_after:
+        rec3 = _buffer(bufs, "g_rec3", (B, g3), z.dtype)
+    else:
+        rec2 = _buffer(bufs, "g_rec2", (B, 2 * u), z.dtype)
+        U_zr, U_h = np.ascontiguousarray(U[:, :2 * u]), np.ascontiguousarray(U[:, 2 * u:])
+    for t in range(T):
+        zt = z[t]
+        zr, hh = zt[:, :2 * u], zt[:, 2 * u:]
+        if reset_after:
+            np.matmul(H[t], U, out=rec3)
+            if b_rec is not None:
+                rec3 += b_rec
+            zr += rec3[:, :2 * u]
+            HR[t] = rec3[:, 2 * u:]
+        else:
+            np.matmul(H[t], U_zr, out=rec2)
+            zr += rec2
+        if pre is not None:
+            pre[t, :, :2 * u] = zr
+        rec.forward(zr, out=zr)
+        r = zt[:, u:2 * u]
+        if reset_after:
+            np.multiply(r, HR[t], out=tmp)
+        else:
+            np.multiply(r, H[t], out=HR[t])
+            np.matmul(HR[t], U_h, out=tmp)
+        hh += tmp
+        if pre is not None:
+            pre[t, :, 2 * u:] = hh
+        act.forward(hh, out=hh)
+        np.subtract(H[t], hh, out=tmp)                  # h = hh + z (h_prev - hh)
+        tmp *= zt[:, :u]
+        np.add(hh, tmp, out=H[t + 1])
+    return pre
+
+
+def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs):
+    """BPTT for GRU. `dh` (B, u) holds the last state's upstream gradient (updated in place).
+
+    Returns (dxz, drec): gradients of xz (T, B, 3u) and, for reset_after, of the
+    recurrent pre-activations h U + b_rec (T, B, 3u); drec is None otherwise.
+    """
+    T, B, g3 = gates.shape
+    u = g3 // 3
+    dxz = _buffer(bufs, "g_dxz", gates.shape, gates.dtype)
+    drec = _buffer(bufs, "g_drec", gates.shape, gates.dtype) if reset_after else None
+    raw = _buffer(bufs, "g_raw", (B, g3), gates.dtype)
+    tmp = _buffer(bufs, "g_btmp", (B, u), gates.dtype)
+    tmp2 = _buffer(bufs, "g_btmp2", (B, u), gates.dtype)
+    if not reset_after:
+        U_zr, U_h = np.ascontiguousarray(U[:, :2 * u]), np.ascontiguousarray(U[:, 2 * u:])
+    zrs, hs = slice(0, 2 * u), slice(2 * u, g3)
+    for t in range(T - 1, -1, -1):
+        if dh_seq is not None:
+            dh += dh_seq[t]
+        gt = gates[t]
+        zg, r, hh = gt[:, :u], gt[:, u:2 * u], gt[:, hs]
+        pt = None if pre is None else pre[t]
+        np.subtract(H[t], hh, out=raw[:, :u])
+        raw[:, :u] *= dh                                        # d z
+        np.subtract(1, zg, out=raw[:, hs])
+        raw[:, hs] *= dh                                        # d hh
+        dxh = dxz[t][:, hs]
+        act.backward(raw[:, hs], None if pt is None else pt[:, hs], hh, out=dxh)
+        if reset_after:
+            np.multiply(dxh, HR[t], out=raw[:, u:2 * u])        # d r
+            np.multiply(dxh, r, out=drec[t][:, hs])
+        else:
+            np.matmul(dxh, U_h.T, out=tmp2)                     # d (r * h_prev)
+            np.multiply(tmp2, H[t], out=raw[:, u:2 * u])        # d r
+            tmp2 *= r
+        rec.backward(raw[:, zrs], None if pt is None else pt[:, zrs], gt[:, zrs], out=dxz[t][:, zrs])
+        np.multiply(dh, zg, out=tmp)
+        if reset_after:
+            drec[t][:, zrs] = dxz[t][:, zrs]
+            np.matmul(drec[t], U.T, out=dh)
+        else:
+            np.matmul(dxz[t][:, zrs], U_zr.T, out=dh)
+            dh += tmp2
+        dh += tmp
+    return dxz, drec

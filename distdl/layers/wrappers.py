@@ -1,0 +1,218 @@
+"""Layer wrappers: TimeDistributed (a layer on every time step) and Bidirectional (an RNN both ways)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError, ShapeError
+from .base import DEFAULT_CONTEXT, Layer, deserialize, serialize
+
+
+class _Wrapper(Layer):
+    """Shares its inner layers' variables and run context."""
+
+    def __init__(self, **kwargs):
+        self._inner: list[Layer] = []
+        super().__init__(**kwargs)
+
+    @property
+    def ctx(self):
+        return self._ctx
+
+    @ctx.setter
+    def ctx(self, value):
+        self._ctx = value
+        for layer in getattr(self, "_inner", []):
+            layer.ctx = value
+
+    def _adopt(self, *layers):
+        self._inner = list(layers)
+        for layer in layers:
+            layer.ctx = getattr(self, "_ctx", DEFAULT_CONTEXT)
+
+    def _collect_variables(self):
+        self.variables = [v for layer in self._inner for v in layer.variables]
+
+
+class TimeDistributed(_Wrapper):
+    """Applies `layer` to every step of (batch, T, ...) by folding T into the batch axis."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(layer, Layer):
+            raise ConfigError(f"TimeDistributed needs a Layer instance, got {type(layer).__name__}.")
+        self.layer = layer
+        self._adopt(layer)
+
+    def build(self, input_shape):
+        if isinstance(input_shape, list) or len(input_shape) < 2:
+            raise ShapeError(f"TimeDistributed layer {self.name!r} needs inputs of shape "
+                             f"(batch, timesteps, ...), got {input_shape}.")
+        self.layer.ensure_built(tuple(input_shape[1:]))
+        self._collect_variables()
+
+    def compute_output_shape(self, input_shape):
+        inner = self.layer.compute_output_shape(tuple(input_shape[1:]))
+        return (input_shape[0],) + tuple(inner)
+
+    def forward(self, x, training=False):
+        B, T = x.shape[:2]
+        y = self.layer.forward(x.reshape((B * T,) + x.shape[2:]), training=training)
+        self.cache = (B, T, x.shape)
+        return y.reshape((B, T) + y.shape[1:])
+
+    def backward(self, dy):
+        B, T, xshape = self.cache
+        dx = self.layer.backward(dy.reshape((B * T,) + dy.shape[2:]))
+        return None if dx is None else dx.reshape(xshape)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["layer"] = serialize(self.layer)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = deserialize(config["layer"])
+        return cls(**config)
+
+
+_MERGE_MODES = ("concat", "sum", "mul", "ave")
+
+
+def _renamed_copy(layer: Layer, prefix: str, **overrides) -> Layer:
+    """A fresh layer built from `layer`'s config, named prefix + name (Keras's forward_/backward_)."""
+    spec = serialize(layer)
+    cfg = dict(spec["config"])
+    name = cfg.get("name", layer.name)
+    cfg["name"] = prefix + (name[len(prefix):] if name.startswith(prefix) else name)
+    cfg.update(overrides)
+    return deserialize({"class_name": spec["class_name"], "config": cfg})
+
+
+class Bidirectional(_Wrapper):
+    """Runs an RNN forwards and a go_backwards copy, merging their outputs.
+
+    merge_mode: 'concat' (last axis), 'sum', 'mul', 'ave', or None (a list [forward, backward]).
+    Weights: the forward layer's, then the backward layer's. With return_state the
+    outputs are [merged..., forward states..., backward states...].
+    """
+
+    def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(layer, Layer) or not hasattr(layer, "go_backwards"):
+            raise ConfigError(f"Bidirectional needs a recurrent layer, got {type(layer).__name__}.")
+        if merge_mode is not None and merge_mode not in _MERGE_MODES:
+            raise ConfigError(f"Bidirectional merge_mode must be one of {', '.join(_MERGE_MODES)} or None, "
+                              f"got {merge_mode!r}.")
+        self.merge_mode = merge_mode
+        self.forward_layer = _renamed_copy(layer, "forward_")
+        self._custom_backward = backward_layer is not None
+        if backward_layer is None:
+            self.backward_layer = _renamed_copy(layer, "backward_", go_backwards=not layer.go_backwards)
+        else:
+            for attr in ("return_sequences", "return_state"):
+                if getattr(backward_layer, attr) != getattr(layer, attr):
+                    raise ConfigError(f"Bidirectional layer {self.name!r}: backward_layer {attr}="
+                                      f"{getattr(backward_layer, attr)} differs from the forward layer's.")
+            if backward_layer.go_backwards == layer.go_backwards:
+                raise ConfigError(f"Bidirectional layer {self.name!r}: backward_layer must have the opposite "
+                                  f"go_backwards of the forward layer.")
+            self.backward_layer = backward_layer
+        self.return_sequences = layer.return_sequences
+        self.return_state = layer.return_state
+        self._adopt(self.forward_layer, self.backward_layer)
+
+    def build(self, input_shape):
+        self.forward_layer.ensure_built(input_shape)
+        self.backward_layer.ensure_built(input_shape)
+        self._collect_variables()
+
+    def _merge_shape(self, a, b):
+        if self.merge_mode == "concat":
+            return tuple(a[:-1]) + (a[-1] + b[-1],)
+        return tuple(a)
+
+    def compute_output_shape(self, input_shape):
+        f = self.forward_layer.compute_output_shape(input_shape)
+        b = self.backward_layer.compute_output_shape(input_shape)
+        fo, fs = (f[0], list(f[1:])) if self.return_state else (f, [])
+        bo, bs = (b[0], list(b[1:])) if self.return_state else (b, [])
+        outs = [fo, bo] if self.merge_mode is None else [self._merge_shape(fo, bo)]
+        if self.return_state or self.merge_mode is None:
+            return outs + fs + bs
+        return outs[0]
+
+    def forward(self, x, training=False):
+        f = self.forward_layer.forward(x, training=training)
+        b = self.backward_layer.forward(x, training=training)
+        fo, fs = (f[0], f[1:]) if self.return_state else (f, [])
+        bo, bs = (b[0], b[1:]) if self.return_state else (b, [])
+        if self.return_sequences:
+            bo = bo[:, ::-1]                 # back to input time order
+        self.cache = (fo, bo)
+        m = self.merge_mode
+        if m is None:
+            outs = [fo, np.ascontiguousarray(bo)]
+        elif m == "concat":
+            outs = [np.concatenate([fo, bo], axis=-1)]
+        elif m == "sum":
+            outs = [fo + bo]
+        elif m == "mul":
+            outs = [fo * bo]
+        else:
+            outs = [(fo + bo) * 0.5]
+        if self.return_state or m is None:
+            return outs + list(fs) + list(bs)
+        return outs[0]
+
+    def backward(self, dy):
+        fo, bo = self.cache
+        m = self.merge_mode
+        dys = list(dy) if (self.return_state or m is None) else [dy]
+        n_out = 2 if m is None else 1
+        d_outs, d_states = dys[:n_out], dys[n_out:]
+        ns = len(d_states) // 2
+        if m is None:
+            dfo, dbo = d_outs
+        else:
+            d = d_outs[0]
+            if d is None:
+                dfo = dbo = None
+            elif m == "concat":
+                k = fo.shape[-1]
+                dfo, dbo = d[..., :k], d[..., k:]
+            elif m == "sum":
+                dfo, dbo = d, d
+            elif m == "mul":
+                dfo, dbo = d * bo, d * fo
+            else:
+                dfo = dbo = d * 0.5
+        if dbo is not None and self.return_sequences:
+            dbo = dbo[:, ::-1]
+        df = [dfo] + d_states[:ns] if self.return_state else dfo
+        db = [dbo] + d_states[ns:] if self.return_state else dbo
+        df = self._fill_none(df, fo)
+        db = self._fill_none(db, bo)
+        return self.forward_layer.backward(df) + self.backward_layer.backward(db)
+
+    def _fill_none(self, d, like):
+        """A zero gradient where the upstream gave None for the main output (states may stay None)."""
+        if isinstance(d, list):
+            return [np.zeros_like(like) if d[0] is None else np.ascontiguousarray(d[0])] + d[1:]
+        return np.zeros_like(like) if d is None else np.ascontiguousarray(d)
+
+    def get_config(self):
+        cfg = super().get_config()
+        inner = serialize(self.forward_layer)
+        cfg.update(layer=inner, merge_mode=self.merge_mode,
+                   backward_layer=serialize(self.backward_layer) if self._custom_backward else None)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = deserialize(config["layer"])
+        if config.get("backward_layer") is not None:
+            config["backward_layer"] = deserialize(config["backward_layer"])
+        return cls(**config)
