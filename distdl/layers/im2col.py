@@ -1,0 +1,179 @@
+"""Sliding windows shared by convolution and pooling: padding arithmetic, im2col, col2im.
+
+Everything works on channels-last 4-D arrays (N, H, W, C); the 1-D layers view
+(N, L, C) as (N, 1, L, C), so one implementation serves both ranks.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..errors import ConfigError, ShapeError, unknown_name
+
+PADDINGS = ("valid", "same")
+
+
+def normalize_tuple(value, n: int, arg: str, layer: str) -> tuple[int, ...]:
+    """An int or a length-`n` sequence of positive ints -> tuple (Keras's `standardize_tuple`)."""
+    try:
+        t = (int(value),) * n if np.isscalar(value) else tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        t = ()
+    if len(t) != n or any(v <= 0 for v in t):
+        raise ConfigError(f"Layer {layer!r}: {arg} must be a positive int or a tuple of {n} "
+                          f"positive ints, got {value!r}.")
+    return t
+
+
+def normalize_padding(padding, layer: str, valid=PADDINGS) -> str:
+    """'valid' / 'same' (any case; 'causal' where the caller allows it)."""
+    p = str(padding).lower()
+    if p not in valid:
+        raise unknown_name(f"padding for layer {layer!r}:", padding, valid)
+    return p
+
+
+def check_data_format(data_format, layer: str) -> None:
+    """Only channels_last is implemented (Keras's default)."""
+    if data_format not in (None, "channels_last"):
+        raise ConfigError(f"Layer {layer!r} supports data_format='channels_last' only, got {data_format!r}.")
+
+
+def output_length(length: int, window: int, stride: int, padding: str, dilation: int = 1) -> int:
+    """Keras's output size along one axis (<= 0 means the window does not fit)."""
+    if padding == "valid":
+        return (length - dilation * (window - 1) - 1) // stride + 1
+    return (length + stride - 1) // stride  # 'same' and 'causal'
+
+
+def pad_amounts(length: int, window: int, stride: int, padding: str,
+                dilation: int = 1) -> tuple[int, int]:
+    """(before, after) padding along one axis; TF's 'same' split puts the extra one after."""
+    eff = dilation * (window - 1) + 1
+    if padding == "valid":
+        return 0, 0
+    if padding == "causal":
+        return eff - 1, 0
+    total = max((output_length(length, window, stride, padding) - 1) * stride + eff - length, 0)
+    return total // 2, total - total // 2
+
+
+def _held_refs_baseline() -> int:
+    store = {0: np.empty(0)}
+    buf = store.get(0)
+    return sys.getrefcount(buf)
+
+
+_FREE_REFS = _held_refs_baseline()
+
+
+class Workspace:
+    """Scratch buffers reused across steps of the same shape (saves allocation and page faults).
+
+    A buffer is handed out again only when nothing outside the workspace still
+    references it (checked by reference count), so an output a caller kept, or a
+    cache a model saved for a shared layer, is never overwritten.
+    """
+
+    def __init__(self):
+        self._bufs: dict[str, np.ndarray] = {}
+
+    def get(self, key: str, shape: tuple[int, ...], dtype, fill=None) -> np.ndarray:
+        """A C-contiguous array of `shape`/`dtype`, set to `fill` when given."""
+        buf = self._bufs.get(key)
+        if (buf is None or buf.shape != shape or buf.dtype != dtype
+                or sys.getrefcount(buf) > _FREE_REFS):
+            buf = np.empty(shape, dtype=dtype)
+            self._bufs[key] = buf
+        if fill is not None:
+            buf.fill(fill)
+        return buf
+
+    def clear(self) -> None:
+        self._bufs.clear()
+
+
+class Geometry:
+    """Window arithmetic of one conv/pool call on an (N, H, W, C) input.
+
+    kernel, strides, dilation and pads are (h, w) pairs; pads are ((top, bottom), (left, right)).
+    """
+
+    def __init__(self, in_shape, kernel, strides, dilation, padding: str, layer: str):
+        n, h, w, c = in_shape
+        self.in_shape = tuple(in_shape)
+        self.kernel, self.strides, self.dilation = tuple(kernel), tuple(strides), tuple(dilation)
+        self.out_hw = tuple(output_length(d, k, s, padding, r)
+                            for d, k, s, r in zip((h, w), kernel, strides, dilation))
+        if min(self.out_hw) <= 0:
+            eff = tuple(r * (k - 1) + 1 for k, r in zip(kernel, dilation))
+            raise ShapeError(f"Layer {layer!r}: window {eff} is larger than the input "
+                             f"{(h, w)} with padding={padding!r} (input shape {tuple(in_shape[1:])}).")
+        self.pads = tuple(pad_amounts(d, k, s, padding, r)
+                          for d, k, s, r in zip((h, w), kernel, strides, dilation))
+        self.padded_shape = (n, h + sum(self.pads[0]), w + sum(self.pads[1]), c)
+
+    @property
+    def padded(self) -> bool:
+        return any(self.pads[0]) or any(self.pads[1])
+
+    def offset_slices(self):
+        """For each kernel offset (row-major), the slice of the padded input it reads."""
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.strides, self.dilation
+        ho, wo = self.out_hw
+        for i in range(kh):
+            for j in range(kw):
+                yield (slice(None), slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
+                       slice(j * dw, j * dw + sw * (wo - 1) + 1, sw), slice(None))
+
+    def pad(self, x: np.ndarray, ws: Workspace, key: str, value=0.0) -> np.ndarray:
+        """x with its 'same'/'causal' border filled by `value` (x itself when unpadded)."""
+        if not self.padded:
+            return x
+        (t, b), (l, r) = self.pads
+        _, h, w, _ = x.shape
+        xp = ws.get(key, self.padded_shape, x.dtype)
+        xp[:, :t] = value
+        xp[:, t + h:] = value
+        xp[:, t:t + h, :l] = value
+        xp[:, t:t + h, l + w:] = value
+        xp[:, t:t + h, l:l + w] = x
+        return xp
+
+    def unpad(self, dxp: np.ndarray) -> np.ndarray:
+        """The interior of a padded-input gradient (a view)."""
+        if not self.padded:
+            return dxp
+        (t, _), (l, _) = self.pads
+        _, h, w, _ = self.in_shape
+        return dxp[:, t:t + h, l:l + w]
+
+    def im2col(self, xp: np.ndarray, ws: Workspace) -> np.ndarray:
+        """Padded input (N, Hp, Wp, C) -> windows as rows (N*Ho*Wo, kh*kw*C), contiguous."""
+        n, _, _, c = xp.shape
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.strides, self.dilation
+        ho, wo = self.out_hw
+        if (kh, kw, sh, sw) == (1, 1, 1, 1) and xp.flags.c_contiguous:
+            return xp.reshape(n * ho * wo, c)  # 1x1 convolution: the input already is im2col
+        s = xp.strides
+        win = as_strided(xp, shape=(n, ho, wo, kh, kw, c),
+                         strides=(s[0], s[1] * sh, s[2] * sw, s[1] * dh, s[2] * dw, s[3]),
+                         writeable=False)
+        cols = ws.get("cols", (n * ho * wo, kh * kw * c), xp.dtype)
+        np.copyto(cols.reshape(n, ho, wo, kh, kw, c), win)
+        return cols
+
+    def col2im(self, dcols: np.ndarray, ws: Workspace) -> np.ndarray:
+        """Window-row gradients (N*Ho*Wo, kh*kw*C) -> input gradient (N, H, W, C), summing overlaps."""
+        n, _, _, c = self.in_shape
+        ho, wo = self.out_hw
+        kh, kw = self.kernel
+        d6 = dcols.reshape(n, ho, wo, kh, kw, c)
+        if (kh, kw) == (1, 1) and self.strides == (1, 1) and not self.padded:
+            return d6.reshape(self.in_shape)
+        dxp = ws.get("dxp", self.padded_shape, dcols.dtype, fill=0)
+        for k, sl in enumerate(self.offset_slices()):
+            dxp[sl] += d6[:, :, :, k // kw, k % kw, :]
+        return self.unpad(dxp)

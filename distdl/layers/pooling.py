@@ -1,0 +1,227 @@
+"""Max and average pooling (1-D and 2-D, channels_last) and their global forms.
+
+Windowed pooling loops over the pool's kernel offsets (pool_h * pool_w strided
+slices, never over samples or pixels). Max pooling sends each window's gradient
+to its first maximum in row-major order, as TensorFlow's MaxPoolGrad does; 'same'
+average pooling divides by the number of real (unpadded) values in each window.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from .base import Layer
+from .im2col import Geometry, Workspace, check_data_format, normalize_padding, normalize_tuple, output_length
+
+
+class _Pooling(Layer):
+    """Shared windowed pooling of rank 1 or 2 (subclasses set `rank` and `_mode`)."""
+
+    rank = 2
+    _mode = "max"
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        check_data_format(data_format, self.name)
+        self.pool_size = normalize_tuple(pool_size, self.rank, "pool_size", self.name)
+        self.strides = (self.pool_size if strides is None
+                        else normalize_tuple(strides, self.rank, "strides", self.name))
+        self.padding = normalize_padding(padding, self.name)
+        self._ws = Workspace()
+        self._geom: Geometry | None = None
+        self._counts = None
+
+    def _as_2d(self, t: tuple) -> tuple:
+        return t if self.rank == 2 else (1,) + tuple(t)
+
+    def _check_input(self, shape) -> None:
+        if len(shape) != self.rank + 1:
+            raise ShapeError(f"Layer {self.name!r} ({type(self).__name__}) expects inputs of shape "
+                             f"(batch, {'steps' if self.rank == 1 else 'height, width'}, channels), "
+                             f"got input shape {tuple(shape)} (batch axis excluded).")
+
+    def compute_output_shape(self, input_shape):
+        self._check_input(input_shape)
+        spatial = tuple(input_shape[:-1])
+        out = tuple(output_length(d, p, s, self.padding)
+                    for d, p, s in zip(spatial, self.pool_size, self.strides))
+        if min(out) <= 0:
+            raise ShapeError(f"Layer {self.name!r}: pool_size {self.pool_size} is larger than the input "
+                             f"{spatial} with padding='valid' (input shape {tuple(input_shape)}).")
+        return out + (int(input_shape[-1]),)
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+
+    def _geometry(self, x4_shape) -> Geometry:
+        if self._geom is None or self._geom.in_shape != tuple(x4_shape):
+            self._geom = Geometry(x4_shape, self._as_2d(self.pool_size), self._as_2d(self.strides),
+                                  (1, 1), self.padding, self.name)
+            self._counts = None
+        return self._geom
+
+    def _window_counts(self, g: Geometry, dtype):
+        """Real (unpadded) values per window: a scalar for 'valid', (Ho, Wo, 1) for 'same'."""
+        if not g.padded:
+            return dtype.type(np.prod(g.kernel))
+        if self._counts is None or self._counts.dtype != dtype:
+            per_axis = []
+            for size, k, s, (before, _), o in zip(g.in_shape[1:3], g.kernel, g.strides, g.pads, g.out_hw):
+                start = np.arange(o) * s - before
+                per_axis.append(np.minimum(start + k, size) - np.maximum(start, 0))
+            self._counts = np.multiply.outer(*per_axis).astype(dtype)[:, :, None]
+        return self._counts
+
+    def forward(self, x, training=False):
+        """x (N, [H,] W, C) -> y (N, [Ho,] Wo, C)."""
+        self._check_input(x.shape[1:])
+        self.cache = None
+        n, c = x.shape[0], x.shape[-1]
+        x4 = x if self.rank == 2 else x.reshape(n, 1, x.shape[1], c)
+        g = self._geometry(x4.shape)
+        fill = -np.inf if self._mode == "max" else 0.0
+        xp = g.pad(x4, self._ws, "xp", fill)
+        y = self._ws.get("y", (n,) + g.out_hw + (c,), x.dtype)
+        for k, sl in enumerate(g.offset_slices()):
+            if k == 0:
+                np.copyto(y, xp[sl])
+            elif self._mode == "max":
+                np.maximum(y, xp[sl], out=y)
+            else:
+                y += xp[sl]
+        if self._mode == "avg":
+            y /= self._window_counts(g, y.dtype)
+        self.cache = (g, xp, y, x.shape)
+        return y.reshape((n,) + g.out_hw[2 - self.rank:] + (c,))
+
+    def backward(self, dy):
+        """dy (N, [Ho,] Wo, C) -> dx (N, [H,] W, C)."""
+        g, xp, y, xshape = self.cache
+        dy = dy.reshape(y.shape)
+        dxp = self._ws.get("dxp", g.padded_shape, dy.dtype, fill=0)
+        if self._mode == "avg":
+            share = dy / self._window_counts(g, dy.dtype)
+            for sl in g.offset_slices():
+                dxp[sl] += share
+        else:
+            taken = self._ws.get("taken", y.shape, np.bool_, fill=False)
+            hit = self._ws.get("hit", y.shape, np.bool_)
+            part = self._ws.get("part", y.shape, dy.dtype)
+            for sl in g.offset_slices():
+                np.equal(xp[sl], y, out=hit)
+                np.greater(hit, taken, out=hit)  # hit and not yet taken: first maximum wins
+                taken |= hit
+                np.multiply(dy, hit, out=part)
+                dxp[sl] += part
+        return g.unpad(dxp).reshape(xshape)
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.update(pool_size=list(self.pool_size), strides=list(self.strides), padding=self.padding,
+                   data_format="channels_last")
+        return cfg
+
+
+class MaxPooling1D(_Pooling):
+    """Max over windows of `pool_size` steps; input (batch, steps, channels)."""
+    rank, _mode = 1, "max"
+
+
+class MaxPooling2D(_Pooling):
+    """Max over `pool_size` windows; input (batch, height, width, channels)."""
+    rank, _mode = 2, "max"
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class AveragePooling1D(_Pooling):
+    """Mean over windows of `pool_size` steps; input (batch, steps, channels)."""
+    rank, _mode = 1, "avg"
+
+
+class AveragePooling2D(_Pooling):
+    """Mean over `pool_size` windows; input (batch, height, width, channels)."""
+    rank, _mode = 2, "avg"
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class _GlobalPooling(Layer):
+    """Reduce all spatial axes: (N, *spatial, C) -> (N, C), or (N, 1.., C) with keepdims."""
+
+    rank = 2
+    _mode = "avg"
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        check_data_format(data_format, self.name)
+        self.keepdims = bool(keepdims)
+
+    def _check_input(self, shape) -> None:
+        if len(shape) != self.rank + 1:
+            raise ShapeError(f"Layer {self.name!r} ({type(self).__name__}) expects inputs of rank "
+                             f"{self.rank + 2} (batch axis included), got input shape {tuple(shape)} "
+                             f"(batch axis excluded).")
+
+    def compute_output_shape(self, input_shape):
+        self._check_input(input_shape)
+        c = int(input_shape[-1])
+        return (1,) * self.rank + (c,) if self.keepdims else (c,)
+
+    def forward(self, x, training=False):
+        self._check_input(x.shape[1:])
+        axes = tuple(range(1, self.rank + 1))
+        if self._mode == "avg":
+            y = np.mean(x, axis=axes, keepdims=True)
+            self.cache = x.shape
+        else:
+            y = np.max(x, axis=axes, keepdims=True)
+            self.cache = (x, y)
+        return y if self.keepdims else y.reshape(x.shape[0], x.shape[-1])
+
+    def backward(self, dy):
+        if self._mode == "avg":
+            shape = self.cache
+            scale = 1.0 / np.prod(shape[1:-1])
+            dy = dy.reshape((shape[0],) + (1,) * self.rank + shape[-1:])
+            return np.broadcast_to(dy * dy.dtype.type(scale), shape).copy()
+        x, y = self.cache
+        dy = dy.reshape(y.shape)
+        # tf.reduce_max's gradient: split equally among tied maxima
+        hit = (x == y).astype(dy.dtype)
+        ties = np.sum(hit, axis=tuple(range(1, self.rank + 1)), keepdims=True)
+        hit *= dy / np.maximum(ties, 1)
+        return hit
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.update(data_format="channels_last", keepdims=self.keepdims)
+        return cfg
+
+
+class GlobalAveragePooling1D(_GlobalPooling):
+    """Mean over steps: (batch, steps, channels) -> (batch, channels)."""
+    rank, _mode = 1, "avg"
+
+
+class GlobalAveragePooling2D(_GlobalPooling):
+    """Mean over height and width: (batch, h, w, channels) -> (batch, channels)."""
+    rank, _mode = 2, "avg"
+
+
+class GlobalMaxPooling1D(_GlobalPooling):
+    """Max over steps: (batch, steps, channels) -> (batch, channels)."""
+    rank, _mode = 1, "max"
+
+
+class GlobalMaxPooling2D(_GlobalPooling):
+    """Max over height and width: (batch, h, w, channels) -> (batch, channels)."""
+    rank, _mode = 2, "max"
+
+
+MaxPool1D, MaxPool2D = MaxPooling1D, MaxPooling2D
+AvgPool1D, AvgPool2D = AveragePooling1D, AveragePooling2D
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
