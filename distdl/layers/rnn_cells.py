@@ -12,6 +12,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import activations
+
+
+def _activate(act, x) -> None:
+    """Apply `act` to x in place; sigmoid as 0.5 * tanh(0.5 x) + 0.5 (no temporaries, never overflows)."""
+    if type(act) is activations.Sigmoid:
+        x *= 0.5
+        np.tanh(x, out=x)
+        x *= 0.5
+        x += 0.5
+    else:
+        act.forward(x, out=x)
+
 
 def _pre_store(acts, shape, dtype):
     """A buffer for pre-activations, only when an activation's derivative needs its input."""
@@ -71,9 +84,9 @@ def lstm_forward(z, U, act, rec, H, C, TC, bufs):
         zt += tmp4
         if pre is not None:
             pre[t] = zt
-        rec.forward(zt[:, :2 * u], out=zt[:, :2 * u])
-        act.forward(zt[:, 2 * u:3 * u], out=zt[:, 2 * u:3 * u])
-        rec.forward(zt[:, 3 * u:], out=zt[:, 3 * u:])
+        _activate(rec, zt[:, :2 * u])
+        _activate(act, zt[:, 2 * u:3 * u])
+        _activate(rec, zt[:, 3 * u:])
         np.multiply(zt[:, u:2 * u], C[t], out=C[t + 1])
         np.multiply(zt[:, :u], zt[:, 2 * u:3 * u], out=tmp)
         C[t + 1] += tmp
@@ -145,7 +158,7 @@ def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs):
             zr += rec2
         if pre is not None:
             pre[t, :, :2 * u] = zr
-        rec.forward(zr, out=zr)
+        _activate(rec, zr)
         r = zt[:, u:2 * u]
         if reset_after:
             np.multiply(r, HR[t], out=tmp)
@@ -155,7 +168,7 @@ def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs):
         hh += tmp
         if pre is not None:
             pre[t, :, 2 * u:] = hh
-        act.forward(hh, out=hh)
+        _activate(act, hh)
         np.subtract(H[t], hh, out=tmp)                  # h = hh + z (h_prev - hh)
         tmp *= zt[:, :u]
         np.add(hh, tmp, out=H[t + 1])
