@@ -147,7 +147,8 @@ def _to_json(value, label: str, path: str) -> str:
     try:
         return json.dumps(value, default=_json_default)
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"Cannot save checkpoint {path!r}: field {label} is not JSON-able ({e}).") from e
+        raise CheckpointError(
+            f"Cannot save checkpoint {path!r}: field {label} is not JSON-able ({e}).") from e
 
 
 # ---------------------------------------------------------------- layout checks

@@ -1,0 +1,209 @@
+"""Keras 3 `.weights.h5` files: the layout `keras.Model.save_weights` writes and `load_weights` reads.
+
+Layout (Keras 3 `saving_lib.H5IOStore`): an empty root `vars` group for the model itself, then
+`layers/<snake_case(ClassName)>[_1, _2, ...]/vars/<i>` per layer of `model.layers`, numbered per
+class in model order, datasets "0", "1", ... in Keras variable order (trainable, then
+non-trainable). Recurrent layers keep their weights on the cell (`layers/lstm/cell/vars/<i>`,
+with an empty `layers/lstm/vars`); Bidirectional on two wrapped layers
+(`layers/bidirectional/forward_layer/cell/vars/<i>` and `.../backward_layer/cell/vars/<i>`).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import h5py
+import numpy as np
+
+from distdl.checkpoint import atomic_h5_write
+from distdl.errors import CheckpointError
+from distdl.layers.base import snake_case
+
+# Sub-paths below a layer's group where its weights live, for layers that do not hold them
+# directly; the arrays are split evenly between the sub-paths, in order.
+_WEIGHT_OWNERS: dict[str, tuple[str, ...]] = {
+    "SimpleRNN": ("cell",),
+    "LSTM": ("cell",),
+    "GRU": ("cell",),
+    "Bidirectional": ("forward_layer/cell", "backward_layer/cell"),
+}
+
+
+def keras_group_names(class_names: Sequence[str]) -> list[str]:
+    """Keras's per-class numbering: [Dense, Conv2D, Dense] -> [dense, conv2d, dense_1]."""
+    counts: dict[str, int] = {}
+    out = []
+    for cls in class_names:
+        base = snake_case(cls)
+        n = counts.get(base, 0)
+        counts[base] = n + 1
+        out.append(base if n == 0 else f"{base}_{n}")
+    return out
+
+
+def weight_groups(class_name: str, group: str, n_arrays: int) -> list[tuple[str, int]]:
+    """[(vars group path, number of arrays in it)] for one layer, e.g. ("layers/lstm/cell/vars", 3)."""
+    owners = _WEIGHT_OWNERS.get(class_name, ("",))
+    if n_arrays % len(owners):
+        raise CheckpointError(
+            f"Layer group {group!r} ({class_name}) has {n_arrays} arrays, which do not split evenly "
+            f"between {', '.join(owners)}.")
+    per = n_arrays // len(owners)
+    root = f"layers/{group}"
+    return [(f"{root}/{sub}/vars" if sub else f"{root}/vars", per) for sub in owners]
+
+
+def _empty_parents(class_name: str, group: str) -> list[str]:
+    """The empty `vars` groups Keras writes for the wrapper objects above the weight owners."""
+    paths = [f"layers/{group}/vars"]
+    for sub in _WEIGHT_OWNERS.get(class_name, ()):
+        parts = sub.split("/")
+        paths += [f"layers/{group}/{'/'.join(parts[:i])}/vars" for i in range(1, len(parts))]
+    return paths
+
+
+def write_keras_weights(path: str | os.PathLike, layers: Sequence[tuple[str, Sequence[np.ndarray]]],
+                        optimizer_vars: Sequence[np.ndarray] | None = None) -> None:
+    """Write `[(class_name, arrays in Keras variable order)]` (the model's layers in order) atomically.
+
+    Pass the layers of Keras's `model.layers` (a Sequential's InputLayer is not among them).
+    `optimizer_vars`, when given, go to `optimizer/vars/<i>` in Keras's order: iterations (int),
+    learning_rate, then per trainable variable its slots (Adam: momentum, velocity); without it
+    the group is left out, which Keras accepts with a warning.
+    """
+    spath = os.fspath(path)
+    names = keras_group_names([cls for cls, _ in layers])
+    plan = []
+    for (cls, arrays), group in zip(layers, names):
+        arrays = [np.asarray(a) for a in arrays]
+        for i, a in enumerate(arrays):
+            if a.dtype.kind not in "fiub":
+                raise CheckpointError(f"Cannot write {spath!r}: array {i} of layer group {group!r} "
+                                      f"({cls}) has non-numeric dtype {a.dtype}.")
+        slots, start = [], 0
+        for vars_path, n in weight_groups(cls, group, len(arrays)):
+            slots.append((vars_path, arrays[start:start + n]))
+            start += n
+        plan.append((_empty_parents(cls, group), slots))
+    if optimizer_vars is not None:
+        plan.append(([], [("optimizer/vars", [np.asarray(a) for a in optimizer_vars])]))
+
+    def write(f: h5py.File) -> None:
+        f.create_group("vars")  # the model's own (empty) variable group
+        f.create_group("layers")
+        for parents, slots in plan:
+            for p in parents:
+                f.require_group(p)
+            for vars_path, arrays in slots:
+                g = f.require_group(vars_path)
+                for i, a in enumerate(arrays):
+                    g.create_dataset(str(i), data=a)
+
+    atomic_h5_write(spath, write, "weights file")
+
+
+def _open(path: str) -> h5py.File:
+    if not os.path.isfile(path):
+        raise CheckpointError(f"Weights file {path!r} does not exist.")
+    if not h5py.is_hdf5(path):
+        raise CheckpointError(f"Weights file {path!r} is not an HDF5 file.")
+    try:
+        return h5py.File(path, "r")
+    except Exception as e:
+        raise CheckpointError(f"Weights file {path!r} is truncated or damaged (HDF5: {e}).") from e
+
+
+def _layers_root(f: h5py.File, path: str) -> h5py.Group | None:
+    """The group holding per-layer groups; Keras 2.13 files call it `_layer_checkpoint_dependencies`."""
+    for key in ("layers", "_layer_checkpoint_dependencies"):
+        if isinstance(f.get(key), h5py.Group):
+            return f[key]
+    if "model_weights" in f or "layer_names" in f.attrs:
+        raise CheckpointError(f"Weights file {path!r} is a legacy Keras 2 .h5 file; save it again with "
+                              "Keras 3 as .weights.h5.")
+    return None
+
+
+def _has_datasets(group: h5py.Group) -> bool:
+    found = []
+    group.visititems(lambda _, obj: found.append(1) if isinstance(obj, h5py.Dataset) else None)
+    return bool(found)
+
+
+def read_keras_weights(path: str | os.PathLike,
+                       layers: Sequence[tuple[str, Sequence[tuple]]]) -> list[list[np.ndarray]]:
+    """Read the arrays for `[(class_name, expected shapes)]`; returns one list of arrays per layer.
+
+    Weightless layers may or may not have a group in the file. Any missing group, wrong count or
+    wrong shape, and any weights in the file that no layer takes, raise CheckpointError naming
+    the file, the group and both shapes.
+    """
+    spath = os.fspath(path)
+    with _open(spath) as f:
+        try:
+            return _read_layers(f, spath, layers)
+        except CheckpointError:
+            raise
+        except Exception as e:  # a read past the end of a cut file surfaces here
+            raise CheckpointError(f"Weights file {spath!r} is truncated or damaged (HDF5: {e}).") from e
+
+
+def _read_layers(f: h5py.File, spath: str,
+                 layers: Sequence[tuple[str, Sequence[tuple]]]) -> list[list[np.ndarray]]:
+    names = keras_group_names([cls for cls, _ in layers])
+    out: list[list[np.ndarray]] = []
+    root = _layers_root(f, spath)
+    prefix = root.name.lstrip("/") if root is not None else "layers"
+    for index, ((cls, shapes), group) in enumerate(zip(layers, names)):
+        shapes = [tuple(int(d) for d in s) for s in shapes]
+        who = f"layer {index} ({cls})"
+        arrays: list[np.ndarray] = []
+        start = 0
+        for vars_path, n in weight_groups(cls, group, len(shapes)):
+            vars_path = prefix + vars_path[len("layers"):]
+            want = shapes[start:start + n]
+            start += n
+            node = f.get(vars_path)
+            if node is None:
+                if want:
+                    raise CheckpointError(
+                        f"Weights file {spath!r} has no group {vars_path!r} for {who}, which needs "
+                        f"shapes {want}.")
+                continue
+            keys = sorted(node.keys(), key=lambda k: (len(k), k))
+            if keys != [str(i) for i in range(n)]:
+                got = [tuple(node[k].shape) for k in keys if isinstance(node[k], h5py.Dataset)]
+                raise CheckpointError(
+                    f"Weights file {spath!r} group {vars_path!r} holds {len(keys)} arrays with shapes "
+                    f"{got}, but {who} expects {n} with shapes {want}.")
+            for i, shape in enumerate(want):
+                ds = node[str(i)]
+                if not isinstance(ds, h5py.Dataset) or tuple(ds.shape) != shape:
+                    got = tuple(ds.shape) if isinstance(ds, h5py.Dataset) else "a group"
+                    raise CheckpointError(
+                        f"Weights file {spath!r} dataset '{vars_path}/{i}' has shape {got}, "
+                        f"but {who} expects {shape}.")
+                arrays.append(ds[()])
+        out.append(arrays)
+    if root is not None:
+        extra = [k for k in root if k not in set(names)
+                 and (not isinstance(root[k], h5py.Group) or _has_datasets(root[k]))]
+        if extra:
+            raise CheckpointError(
+                f"Weights file {spath!r} holds weights under '{prefix}/{extra[0]}' that match no layer "
+                f"of the model (its groups would be {names}).")
+    return out
+
+
+def read_keras_optimizer_vars(path: str | os.PathLike) -> list[np.ndarray]:
+    """The arrays under `optimizer/vars` in index order ([] when the file has none)."""
+    spath = os.fspath(path)
+    with _open(spath) as f:
+        node = f.get("optimizer/vars")
+        if node is None:
+            return []
+        try:
+            return [node[k][()] for k in sorted(node.keys(), key=int)]
+        except (ValueError, OSError, AttributeError) as e:
+            raise CheckpointError(
+                f"Weights file {spath!r} has an unreadable 'optimizer/vars' group ({e}).") from e
