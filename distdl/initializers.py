@@ -20,9 +20,16 @@ from .errors import ConfigError, ShapeError, unknown_name
 _TRUNC_STD_CORRECTION = 0.87962566103423978
 
 
-def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """(fan_in, fan_out) as in Keras: 2-D (in, out); conv (..., in, out) x receptive field."""
+def compute_fans(shape: tuple[int, ...], input_axes: list[int] | None = None,
+                 output_axes: list[int] | None = None) -> tuple[int, int]:
+    """(fan_in, fan_out) as in Keras: 2-D (in, out); conv (..., in, out) x receptive field.
+
+    With both `input_axes` and `output_axes` (Keras 3.x), the fans are the products
+    of those axes' sizes.
+    """
     shape = tuple(int(d) for d in shape)
+    if input_axes is not None and output_axes is not None:
+        return (math.prod(shape[a] for a in input_axes), math.prod(shape[a] for a in output_axes))
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
@@ -154,8 +161,10 @@ class VarianceScaling(Initializer):
     _DISTS = ("truncated_normal", "untruncated_normal", "uniform")
 
     def __init__(self, scale: float = 1.0, mode: str = "fan_in",
-                 distribution: str = "truncated_normal", seed: int | None = None):
+                 distribution: str = "truncated_normal", seed: int | None = None,
+                 input_axes: list[int] | None = None, output_axes: list[int] | None = None):
         super().__init__(seed)
+        self.input_axes, self.output_axes = input_axes, output_axes
         if not scale > 0:
             raise ConfigError(f"VarianceScaling scale must be positive, got {scale!r}.")
         if mode not in self._MODES:
@@ -168,7 +177,7 @@ class VarianceScaling(Initializer):
         self.scale, self.mode, self.distribution = scale, mode, distribution
 
     def _sample(self, shape, rng):
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         scale = self.scale / max(1.0, n)
         if self.distribution == "truncated_normal":
@@ -179,8 +188,8 @@ class VarianceScaling(Initializer):
         return rng.uniform(-limit, limit, size=shape)
 
     def get_config(self) -> dict:
-        return {"scale": self.scale, "mode": self.mode,
-                "distribution": self.distribution, "seed": self.seed}
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                "seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 class _FixedVarianceScaling(VarianceScaling):
@@ -188,11 +197,12 @@ class _FixedVarianceScaling(VarianceScaling):
 
     _PRESET: tuple[float, str, str] = (1.0, "fan_in", "truncated_normal")
 
-    def __init__(self, seed: int | None = None):
-        super().__init__(*self._PRESET, seed=seed)
+    def __init__(self, seed: int | None = None, input_axes: list[int] | None = None,
+                 output_axes: list[int] | None = None):
+        super().__init__(*self._PRESET, seed=seed, input_axes=input_axes, output_axes=output_axes)
 
     def get_config(self) -> dict:
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 class GlorotUniform(_FixedVarianceScaling):

@@ -12,7 +12,6 @@ overwrite (in the arena path `g` is the gradient buffer the loop refills).
 """
 from __future__ import annotations
 
-import math
 import sys
 from typing import Any, Iterable
 
@@ -58,7 +57,7 @@ class Optimizer:
         self._segments: list[tuple[int, int]] = []
         self._scratch: np.ndarray | None = None
         self._pending_state: dict | None = None
-        self._var_state: dict[int, tuple[dict, np.ndarray, np.ndarray]] = {}
+        self._var_state: dict[int, tuple[np.ndarray, dict, np.ndarray, np.ndarray]] = {}
 
     _default_name = "optimizer"
 
@@ -124,10 +123,10 @@ class Optimizer:
                 raise ConfigError(f"apply_gradients needs float NumPy arrays or Variables, got {type(w).__name__}.")
             if np.shape(g) != w.shape:
                 raise ShapeError(f"Gradient of shape {np.shape(g)} does not match its variable's shape {w.shape}.")
-            if id(w) not in self._var_state:
-                self._var_state[id(w)] = (self._init_slots(w.shape, w.dtype),
+            if id(w) not in self._var_state:  # holding w keeps its id from being reused
+                self._var_state[id(w)] = (w, self._init_slots(w.shape, w.dtype),
                                           np.empty_like(w), np.empty_like(w))
-            slots, gbuf, s = self._var_state[id(w)]
+            _, slots, gbuf, s = self._var_state[id(w)]
             np.copyto(gbuf, g, casting="same_kind")
             states.append((slots, gbuf, s))
         lr = self.current_learning_rate()
@@ -142,6 +141,10 @@ class Optimizer:
                 v.value[...] = constraint(v.value)
         self.iterations += 1
         return self.iterations
+
+    def apply(self, grads: list, trainable_variables: list) -> int:
+        """Keras 3's `apply(grads, trainable_variables)`: same as `apply_gradients`."""
+        return self.apply_gradients(zip(grads, trainable_variables))
 
     # ----- shared pieces -------------------------------------------------
     def _clip(self, grads: list[np.ndarray], scratch: list[np.ndarray]) -> None:
@@ -281,7 +284,10 @@ class Adam(Optimizer):
 
     def _step(self, w, g, slots, s, lr, t):
         m, v = slots["momentum"], slots["velocity"]
-        alpha = lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        # scalars in the weights' dtype, as Keras computes them (matches its float32 numbers)
+        dt = w.dtype.type
+        one = dt(1.0)
+        alpha = dt(lr) * np.sqrt(one - dt(self.beta_2) ** dt(t)) / (one - dt(self.beta_1) ** dt(t))
         np.subtract(g, m, out=s)
         s *= 1.0 - self.beta_1
         m += s

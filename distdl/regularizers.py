@@ -113,7 +113,7 @@ l1, l2, l1_l2 = L1, L2, L1L2
 
 
 _ALL: dict[str, Callable] = {"Regularizer": Regularizer, "L1": L1, "L2": L2, "L1L2": L1L2,
-                             "l1": L1, "l2": L2, "l1_l2": L1L2}
+                             "l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2}
 
 
 def serialize(regularizer: Regularizer | None) -> dict | None:

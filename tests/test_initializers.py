@@ -20,6 +20,17 @@ def test_compute_fans(shape, fans):
     assert initializers.compute_fans(shape) == fans
 
 
+def test_explicit_fan_axes():
+    assert initializers.compute_fans((2, 3, 4, 5), input_axes=[0, 1], output_axes=[2, 3]) == (6, 20)
+    w = initializers.HeUniform(input_axes=[0, 1], output_axes=[2])((10, 30, 7), rng=rng())
+    limit = math.sqrt(6 / 300)
+    assert np.abs(w).max() <= limit and np.abs(w).max() > 0.95 * limit
+    # the config Keras 3 writes for glorot_uniform loads back
+    keras_cfg = {"module": "keras.initializers", "class_name": "GlorotUniform",
+                 "config": {"seed": None, "input_axes": None, "output_axes": None}, "registered_name": None}
+    assert isinstance(initializers.get(keras_cfg), initializers.GlorotUniform)
+
+
 @pytest.mark.parametrize("name,limit", [
     ("glorot_uniform", math.sqrt(6 / (200 + 300))),
     ("he_uniform", math.sqrt(6 / 200)),

@@ -256,6 +256,8 @@ def test_apply_gradients_on_variables_applies_constraints():
     assert opt.iterations == 1
     with pytest.raises(ShapeError):
         opt.apply_gradients([(np.ones(3), var)])
+    w = np.array([1.0])
+    assert opt.apply([np.array([0.25])], [w]) == 2 and w[0] == 0.75
 
 
 def test_amsgrad_keeps_the_largest_velocity():

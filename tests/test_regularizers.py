@@ -16,6 +16,7 @@ def test_penalties_by_hand():
     assert regularizers.get("l2")(W) == pytest.approx(0.14)  # Keras default 0.01
     assert regularizers.get("l1")(W) == pytest.approx(0.06)
     assert regularizers.get("l1_l2")(W) == 0.0  # Keras 3: L1L2 defaults to 0, 0
+    assert isinstance(regularizers.get("l1l2"), regularizers.L1L2)  # Keras 3's own snake name
 
 
 def test_gradient_by_hand_and_out():
