@@ -205,8 +205,44 @@ def test_rnn_shape_errors_name_the_layer():
     layer = built(GRU(2, name="g"), (3, 4))
     with pytest.raises(ShapeError, match=r"'g'.*\(batch, timesteps, 4\), got \(2, 3, 5\)"):
         layer.forward(np.zeros((2, 3, 5)))
-    with pytest.raises(ConfigError, match="dropout"):
-        LSTM(3, dropout=0.5)
+    with pytest.raises(ConfigError, match=r"dropout must be in \[0, 1\), got 1.5"):
+        LSTM(3, dropout=1.5)
+
+
+# ----- dropout (input mask per sample shared by all steps; recurrent mask on h_{t-1} before U) --
+@pytest.mark.parametrize("layer", [
+    SimpleRNN(3, dtype=F64, dropout=0.4, recurrent_dropout=0.3, return_sequences=True),
+    LSTM(3, dtype=F64, dropout=0.4, recurrent_dropout=0.3),
+    GRU(3, dtype=F64, dropout=0.4, recurrent_dropout=0.3, go_backwards=True),
+    GRU(3, dtype=F64, dropout=0.4, recurrent_dropout=0.3, reset_after=False, return_sequences=True)])
+def test_dropout_gradients(layer):
+    rng = np.random.default_rng(13)
+    built(layer, (3, 4), rng)
+    x = rng.normal(size=(5, 3, 4))
+    check_layer(layer, x, training=True)
+    assert np.any(layer.cache["in_mask"] == 0) and np.any(layer.cache["rec_mask"] == 0)
+
+
+def test_input_dropout_is_one_mask_per_sample_and_off_at_inference():
+    rng = np.random.default_rng(14)
+    drop = built(LSTM(3, dtype=F64, dropout=0.5, return_sequences=True), (4, 6), rng)
+    plain = built(LSTM(3, dtype=F64, return_sequences=True), (4, 6))
+    plain.set_weights(drop.get_weights())
+    x = rng.normal(size=(3, 4, 6))
+    np.testing.assert_array_equal(drop(x, training=False), plain(x))
+    y = drop(x, training=True)
+    mask = drop.cache["in_mask"]
+    assert mask.shape == (3, 6) and set(np.unique(mask)) == {0.0, 2.0}
+    np.testing.assert_allclose(y, plain(x * mask[:, None, :]), rtol=1e-12)
+
+
+def test_dropout_masks_depend_on_global_rows_not_on_rank():
+    layer = built(GRU(2, dropout=0.5, recurrent_dropout=0.5), (2, 8))
+    full = layer._dropout_mask(1, 0.5, 5, 8)
+    layer.ctx = type(layer.ctx)(seed=layer.ctx.seed)
+    layer.ctx.row_start = 3
+    np.testing.assert_array_equal(layer._dropout_mask(1, 0.5, 2, 8), full[3:])
+    assert not np.array_equal(layer._dropout_mask(2, 0.5, 2, 8), full[3:])
 
 
 @pytest.mark.parametrize("layer", [
@@ -284,6 +320,18 @@ def test_bidirectional_rejects_bad_arguments():
         Bidirectional(LSTM(2), merge_mode="max")
     with pytest.raises(ConfigError, match="go_backwards"):
         Bidirectional(LSTM(2), backward_layer=LSTM(2))
+
+
+def test_bidirectional_passes_context_and_draws_distinct_masks():
+    rng = np.random.default_rng(15)
+    bi = built(Bidirectional(LSTM(2, dtype=F64, dropout=0.5, recurrent_dropout=0.5), dtype=F64), (3, 6), rng)
+    ctx = type(bi.ctx)(seed=7)
+    bi.ctx, bi.stream_id = ctx, 4
+    assert bi.forward_layer.ctx is ctx and bi.backward_layer.stream_id == 4
+    x = rng.normal(size=(4, 3, 6))
+    bi(x, training=True)
+    assert not np.array_equal(bi.forward_layer.cache["in_mask"], bi.backward_layer.cache["in_mask"])
+    check_layer(bi, x, training=True)
 
 
 def test_time_distributed_applies_per_step():

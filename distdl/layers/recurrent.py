@@ -32,7 +32,7 @@ class _RNN(Layer):
                  recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0,
                  return_sequences=False, return_state=False, go_backwards=False, stateful=False,
-                 unroll=False, seed=None, **kwargs):
+                 unroll=False, seed=None, use_cudnn="auto", implementation=2, **kwargs):
         super().__init__(**kwargs)
         cls = type(self).__name__
         if int(units) <= 0:
@@ -40,16 +40,18 @@ class _RNN(Layer):
         if stateful:
             raise ConfigError(f"{cls} layer {self.name!r}: stateful=True is not supported.")
         for arg, val in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if float(val) != 0.0:
-                raise ConfigError(f"{cls} layer {self.name!r}: {arg}={val} is not supported (only 0.0); "
-                                  f"use a Dropout layer before or after it.")
+            if not 0.0 <= float(val) < 1.0:
+                raise ConfigError(f"{cls} layer {self.name!r}: {arg} must be in [0, 1), got {val!r}.")
+        self.dropout = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
         self.units = int(units)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
-        self.unroll = bool(unroll)   # accepted for Keras compatibility; the loop is the same either way
+        # unroll, use_cudnn and implementation only choose Keras kernels: accepted, same math here
+        self.unroll = bool(unroll)
         self.seed = seed
         self.init = dict(kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
                          bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
@@ -101,6 +103,11 @@ class _RNN(Layer):
         xt = x.transpose(1, 0, 2)
         X = np.ascontiguousarray(xt[::-1] if self.go_backwards else xt).reshape(T * B, feat)
         bufs = self._fwd_bufs if (training and self.reuse_buffers) else {}
+        in_mask = self._dropout_mask(1, self.dropout, B, feat) if training and self.dropout else None
+        if in_mask is not None:
+            X = X * np.tile(in_mask, (T, 1))    # one mask per sample, shared by all steps (Keras)
+        self._rec_mask = (self._dropout_mask(2, self.recurrent_dropout, B, self.units)
+                          if training and self.recurrent_dropout else None)
         g = self._gates * self.units
         z = rnn_cells._buffer(bufs, "xz", (T * B, g), x.dtype)
         np.matmul(X, self.kernel.value, out=z)
@@ -109,7 +116,8 @@ class _RNN(Layer):
             z += b
         z = z.reshape(T, B, g)
         states, extra = self._recur(z, bufs)   # [H] or [H, C], each (T+1, B, u)
-        self.cache = {"X": X, "z": z, "states": states, "B": B, "T": T, **extra}
+        self.cache = {"X": X, "z": z, "states": states, "B": B, "T": T, "in_mask": in_mask,
+                      "rec_mask": self._rec_mask, **extra}
         H = states[0]
         out = (np.ascontiguousarray(H[1:].transpose(1, 0, 2)) if self.return_sequences
                else H[T].copy())
@@ -155,15 +163,33 @@ class _RNN(Layer):
         if bg is not None:
             np.sum(dxz, axis=0, out=bg)
         dx = (dxz @ self.kernel.value.T).reshape(T, B, self.kernel.shape[0])
+        if c["in_mask"] is not None:
+            dx *= c["in_mask"]
         if self.go_backwards:
             dx = dx[::-1]
         return np.ascontiguousarray(dx.transpose(1, 0, 2))
 
+    def _dropout_mask(self, lane: int, rate: float, rows: int, width: int) -> np.ndarray:
+        """Keep-mask scaled by 1/(1-rate), shape (rows, width), a function of (seed, layer, step,
+        global row) as in `Dropout`: each rank draws exactly its slice of the global batch."""
+        ctx = self.ctx
+        first = ctx.row_start * width
+        key = (int(ctx.seed) & (2 ** 64 - 1)) | ((int(self.seed or 0) & (2 ** 64 - 1)) << 64)
+        lane += getattr(self, "lane_offset", 0)   # Bidirectional gives its backward copy other lanes
+        bits = np.random.Philox(key=key, counter=[0, ctx.step, self.stream_id, lane])
+        bits.advance(first // 4)
+        u = np.random.Generator(bits).random(first % 4 + rows * width)[first % 4:]
+        keep = (u >= rate).reshape(rows, width).astype(self.dtype)
+        keep *= 1.0 / (1.0 - rate)
+        return keep
+
     def _recurrent_grad(self, H, dpre):
-        """recurrent_kernel grad = sum_t h_{t-1}^T dpre_t as one GEMM over all steps."""
+        """recurrent_kernel grad = sum_t (m * h_{t-1})^T dpre_t as one GEMM over all steps
+        (m the recurrent dropout mask, if any)."""
         if self.recurrent_kernel.trainable:
             T, B, u = dpre.shape[0], H.shape[1], self.units
-            np.matmul(H[:T].reshape(T * B, u).T, dpre.reshape(T * B, dpre.shape[-1]), out=self.recurrent_kernel.grad)
+            Hp = H[:T] if self.cache["rec_mask"] is None else H[:T] * self.cache["rec_mask"]
+            np.matmul(Hp.reshape(T * B, u).T, dpre.reshape(T * B, dpre.shape[-1]), out=self.recurrent_kernel.grad)
 
     # ----- config ------------------------------------------------------------
     def get_config(self):
@@ -175,7 +201,7 @@ class _RNN(Layer):
             cfg[f"{k}_initializer"] = _ser(initializers, i[f"{k}_initializer"])
             cfg[f"{k}_regularizer"] = _ser(regularizers, i[f"{k}_regularizer"])
             cfg[f"{k}_constraint"] = _ser(constraints, i[f"{k}_constraint"])
-        cfg.update(dropout=0.0, recurrent_dropout=0.0, return_sequences=self.return_sequences,
+        cfg.update(dropout=self.dropout, recurrent_dropout=self.recurrent_dropout, return_sequences=self.return_sequences,
                    return_state=self.return_state, go_backwards=self.go_backwards, stateful=False,
                    unroll=self.unroll, seed=self.seed)
         return cfg
@@ -187,13 +213,14 @@ class SimpleRNN(_RNN):
     def _recur(self, z, bufs):
         T, B, _ = z.shape
         (H,) = self._state_arrays(bufs, 1, T, B, z.dtype)
-        pre = rnn_cells.simple_forward(z, self.recurrent_kernel.value, self.activation, H, bufs)
+        pre = rnn_cells.simple_forward(z, self.recurrent_kernel.value, self.activation, H, bufs, self._rec_mask)
         return [H], {"pre": pre}
 
     def _bptt(self, dh_seq, d_last):
         H = self.cache["states"][0]
         dpre = rnn_cells.simple_backward(dh_seq, d_last[0], self.recurrent_kernel.value, self.activation,
-                                         self.cache["pre"], H, self._bwd_bufs)
+                                         self.cache["pre"], H, self._bwd_bufs,
+                                         self.cache["rec_mask"])
         self._recurrent_grad(H, dpre)
         return dpre
 
@@ -222,14 +249,15 @@ class LSTM(_RNN):
         H, C = self._state_arrays(bufs, 2, T, B, z.dtype)
         TC = rnn_cells._buffer(bufs, "tc", (T, B, self.units), z.dtype)
         pre = rnn_cells.lstm_forward(z, self.recurrent_kernel.value, self.activation,
-                                     self.recurrent_activation, H, C, TC, bufs)
+                                     self.recurrent_activation, H, C, TC, bufs, self._rec_mask)
         return [H, C], {"pre": pre, "tc": TC}
 
     def _bptt(self, dh_seq, d_last):
         H, C = self.cache["states"]
         dz = rnn_cells.lstm_backward(dh_seq, d_last[0], d_last[1], self.recurrent_kernel.value,
                                      self.activation, self.recurrent_activation, self.cache["z"],
-                                     self.cache["pre"], H, C, self.cache["tc"], self._bwd_bufs)
+                                     self.cache["pre"], H, C, self.cache["tc"], self._bwd_bufs,
+                                     self.cache["rec_mask"])
         self._recurrent_grad(H, dz)
         return dz
 
@@ -267,7 +295,7 @@ class GRU(_RNN):
         HR = rnn_cells._buffer(bufs, "hr", (T, B, self.units), z.dtype)
         b_rec = self.bias.value[1] if (self.bias is not None and self.reset_after) else None
         pre = rnn_cells.gru_forward(z, self.recurrent_kernel.value, b_rec, self.activation,
-                                    self.recurrent_activation, H, HR, self.reset_after, bufs)
+                                    self.recurrent_activation, H, HR, self.reset_after, bufs, self._rec_mask)
         return [H], {"pre": pre, "hr": HR}
 
     def _bptt(self, dh_seq, d_last):
@@ -275,7 +303,7 @@ class GRU(_RNN):
         U = self.recurrent_kernel.value
         dxz, drec = rnn_cells.gru_backward(dh_seq, d_last[0], U, self.activation, self.recurrent_activation,
                                            self.cache["z"], self.cache["pre"], H, self.cache["hr"], self.reset_after,
-                                           self._bwd_bufs)
+                                           self._bwd_bufs, self.cache["rec_mask"])
         if self.reset_after:
             self._recurrent_grad(H, drec)
             if self.bias is not None and self.bias.trainable:
@@ -283,7 +311,8 @@ class GRU(_RNN):
         elif self.recurrent_kernel.trainable:
             T, B, u = dxz.shape[0], H.shape[1], self.units
             g = self.recurrent_kernel.grad
-            g[:, :2 * u] = H[:T].reshape(T * B, u).T @ dxz[:, :, :2 * u].reshape(T * B, 2 * u)
+            Hp = H[:T] if self.cache["rec_mask"] is None else H[:T] * self.cache["rec_mask"]
+            g[:, :2 * u] = Hp.reshape(T * B, u).T @ dxz[:, :, :2 * u].reshape(T * B, 2 * u)
             g[:, 2 * u:] = self.cache["hr"].reshape(T * B, u).T @ dxz[:, :, 2 * u:].reshape(T * B, u)
         return dxz
 

@@ -31,6 +31,11 @@ def _pre_store(acts, shape, dtype):
     return np.empty(shape, dtype) if any(a.uses_input for a in acts) else None
 
 
+def _masked(h, mask, out):
+    """h * mask into `out` (the recurrent-dropout view of the previous state), or h itself."""
+    return h if mask is None else np.multiply(h, mask, out=out)
+
+
 def _buffer(cache: dict, key: str, shape, dtype) -> np.ndarray:
     """A reusable scratch array: reallocated only when the shape or dtype changes."""
     buf = cache.get(key)
@@ -40,18 +45,19 @@ def _buffer(cache: dict, key: str, shape, dtype) -> np.ndarray:
 
 
 # ----- SimpleRNN: h_t = act(xz_t + h_{t-1} U) ---------------------------------
-def simple_forward(xz, U, act, H, bufs):
+def simple_forward(xz, U, act, H, bufs, mask=None):
     """Run the SimpleRNN recurrence; `xz` becomes the pre-activations, H is filled. Returns pre or None."""
     T, B, u = xz.shape
     tmp = _buffer(bufs, "s_tmp", (B, u), xz.dtype)
+    hm = _buffer(bufs, "hm", (B, u), xz.dtype) if mask is not None else None
     for t in range(T):
-        np.matmul(H[t], U, out=tmp)
+        np.matmul(_masked(H[t], mask, hm), U, out=tmp)
         xz[t] += tmp
         act.forward(xz[t], out=H[t + 1])
     return xz if act.uses_input else None
 
 
-def simple_backward(dh_seq, dh, U, act, pre, H, bufs):
+def simple_backward(dh_seq, dh, U, act, pre, H, bufs, mask=None):
     """BPTT for SimpleRNN. `dh` (B, u) is the upstream gradient of the last state (updated in place).
 
     Returns dpre (T, B, u), the gradient of the pre-activations (= of xz).
@@ -63,11 +69,13 @@ def simple_backward(dh_seq, dh, U, act, pre, H, bufs):
             dh += dh_seq[t]
         act.backward(dh, None if pre is None else pre[t], H[t + 1], out=dpre[t])
         np.matmul(dpre[t], U.T, out=dh)
+        if mask is not None:
+            dh *= mask
     return dpre
 
 
 # ----- LSTM (Keras gate order i, f, c, o) --------------------------------------
-def lstm_forward(z, U, act, rec, H, C, TC, bufs):
+def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None):
     """LSTM recurrence. `z` (T, B, 4u) holds xz on entry and the activated gates on exit.
 
     C (T+1, B, u) receives the cell states, TC (T, B, u) act(c_t). Returns the
@@ -78,9 +86,10 @@ def lstm_forward(z, U, act, rec, H, C, TC, bufs):
     tmp4 = _buffer(bufs, "l_tmp4", (B, g4), z.dtype)
     tmp = _buffer(bufs, "l_tmp", (B, u), z.dtype)
     pre = _pre_store((act, rec), z.shape, z.dtype)
+    hm = _buffer(bufs, "hm", (B, u), z.dtype) if mask is not None else None
     for t in range(T):
         zt = z[t]
-        np.matmul(H[t], U, out=tmp4)
+        np.matmul(_masked(H[t], mask, hm), U, out=tmp4)
         zt += tmp4
         if pre is not None:
             pre[t] = zt
@@ -95,7 +104,7 @@ def lstm_forward(z, U, act, rec, H, C, TC, bufs):
     return pre
 
 
-def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs):
+def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=None):
     """BPTT for LSTM. `dh`, `dc` (B, u) hold the last step's upstream gradients (updated in place).
 
     Returns dz (T, B, 4u), the gradient of the gate pre-activations (= of xz).
@@ -125,11 +134,13 @@ def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs):
         act.backward(raw[:, cs], None if pt is None else pt[:, cs], g, out=dz[t][:, cs])
         rec.backward(raw[:, os_], None if pt is None else pt[:, os_], o, out=dz[t][:, os_])
         np.matmul(dz[t], U.T, out=dh)
+        if mask is not None:
+            dh *= mask
     return dz
 
 
 # ----- GRU (Keras gate order z, r, h) -----------------------------------------
-def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs):
+def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs, mask=None):
     """GRU recurrence. `z` (T, B, 3u) holds xz on entry and the activated gates z, r, hh on exit.
 
     reset_after: hh = act(xz_h + r * (h U_h + b_rec_h)), HR[t] stores h U_h + b_rec_h;
@@ -139,6 +150,7 @@ def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs):
     u = g3 // 3
     pre = _pre_store((act, rec), z.shape, z.dtype)
     tmp = _buffer(bufs, "g_tmp", (B, u), z.dtype)
+    hm = _buffer(bufs, "hm", (B, u), z.dtype) if mask is not None else None
     if reset_after:
         rec3 = _buffer(bufs, "g_rec3", (B, g3), z.dtype)
     else:
@@ -147,14 +159,15 @@ def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs):
     for t in range(T):
         zt = z[t]
         zr, hh = zt[:, :2 * u], zt[:, 2 * u:]
+        h = _masked(H[t], mask, hm)
         if reset_after:
-            np.matmul(H[t], U, out=rec3)
+            np.matmul(h, U, out=rec3)
             if b_rec is not None:
                 rec3 += b_rec
             zr += rec3[:, :2 * u]
             HR[t] = rec3[:, 2 * u:]
         else:
-            np.matmul(H[t], U_zr, out=rec2)
+            np.matmul(h, U_zr, out=rec2)
             zr += rec2
         if pre is not None:
             pre[t, :, :2 * u] = zr
@@ -163,7 +176,7 @@ def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs):
         if reset_after:
             np.multiply(r, HR[t], out=tmp)
         else:
-            np.multiply(r, H[t], out=HR[t])
+            np.multiply(r, h, out=HR[t])
             np.matmul(HR[t], U_h, out=tmp)
         hh += tmp
         if pre is not None:
@@ -175,7 +188,7 @@ def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs):
     return pre
 
 
-def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs):
+def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs, mask=None):
     """BPTT for GRU. `dh` (B, u) holds the last state's upstream gradient (updated in place).
 
     Returns (dxz, drec): gradients of xz (T, B, 3u) and, for reset_after, of the
@@ -188,6 +201,7 @@ def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs):
     raw = _buffer(bufs, "g_raw", (B, g3), gates.dtype)
     tmp = _buffer(bufs, "g_btmp", (B, u), gates.dtype)
     tmp2 = _buffer(bufs, "g_btmp2", (B, u), gates.dtype)
+    hm = _buffer(bufs, "g_hm", (B, u), gates.dtype) if mask is not None else None
     if not reset_after:
         U_zr, U_h = np.ascontiguousarray(U[:, :2 * u]), np.ascontiguousarray(U[:, 2 * u:])
     zrs, hs = slice(0, 2 * u), slice(2 * u, g3)
@@ -208,7 +222,7 @@ def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs):
             np.multiply(dxh, r, out=drec[t][:, hs])
         else:
             np.matmul(dxh, U_h.T, out=tmp2)                     # d (r * h_prev)
-            np.multiply(tmp2, H[t], out=raw[:, u:2 * u])        # d r
+            np.multiply(tmp2, _masked(H[t], mask, hm), out=raw[:, u:2 * u])   # d r
             tmp2 *= r
         rec.backward(raw[:, zrs], None if pt is None else pt[:, zrs], gt[:, zrs], out=dxz[t][:, zrs])
         np.multiply(dh, zg, out=tmp)
@@ -218,5 +232,7 @@ def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs):
         else:
             np.matmul(dxz[t][:, zrs], U_zr.T, out=dh)
             dh += tmp2
+        if mask is not None:                # only the paths through U saw the masked state
+            dh *= mask
         dh += tmp
     return dxz, drec

@@ -24,10 +24,21 @@ class _Wrapper(Layer):
         for layer in getattr(self, "_inner", []):
             layer.ctx = value
 
+    @property
+    def stream_id(self):
+        return self._stream_id
+
+    @stream_id.setter
+    def stream_id(self, value):
+        self._stream_id = value
+        for layer in getattr(self, "_inner", []):
+            layer.stream_id = value
+
     def _adopt(self, *layers):
         self._inner = list(layers)
         for layer in layers:
             layer.ctx = getattr(self, "_ctx", DEFAULT_CONTEXT)
+            layer.stream_id = getattr(self, "_stream_id", 0)
 
     def _collect_variables(self):
         self.variables = [v for layer in self._inner for v in layer.variables]
@@ -121,6 +132,7 @@ class Bidirectional(_Wrapper):
             self.backward_layer = backward_layer
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
+        self.backward_layer.lane_offset = 2     # its dropout masks differ from the forward copy's
         self._adopt(self.forward_layer, self.backward_layer)
 
     def build(self, input_shape):
