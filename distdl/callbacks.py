@@ -20,7 +20,7 @@ from .progress import ProgbarLogger
 __all__ = [
     "Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping",
     "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN",
-    "LambdaCallback",
+    "LambdaCallback", "ModelCheckpoint", "BackupAndRestore",
 ]
 
 
@@ -242,3 +242,5 @@ class LambdaCallback(Callback):
                     raise ConfigError(f"LambdaCallback's {name} must be callable, "
                                       f"got {type(fn).__name__}.")
                 setattr(self, name, fn)
+
+from .callbacks_checkpoint import BackupAndRestore, ModelCheckpoint  # noqa: E402

@@ -156,6 +156,10 @@ class Loss:
 
     @classmethod
     def from_config(cls, config: dict) -> "Loss":
+        """Build from get_config(); Keras's own 'dtype' and default 'axis' keys are accepted and dropped."""
+        config = {k: v for k, v in config.items() if k != "dtype"}
+        if config.pop("axis", -1) != -1:
+            raise ConfigError(f"Loss {cls.__name__} supports only axis=-1.")
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -558,26 +562,6 @@ squared_hinge = _per_sample(SquaredHinge, "squared_hinge")
 def huber(y_true, y_pred, delta: float = 1.0) -> np.ndarray:
     """Per-sample Huber loss."""
     return Huber(delta).call(y_true, y_pred)
-
-
-def log_cosh(y_true, y_pred):
-    return LogCosh().call(y_true, y_pred)
-
-
-def poisson(y_true, y_pred):
-    return Poisson().call(y_true, y_pred)
-
-
-def kl_divergence(y_true, y_pred):
-    return KLDivergence().call(y_true, y_pred)
-
-
-def hinge(y_true, y_pred):
-    return Hinge().call(y_true, y_pred)
-
-
-def squared_hinge(y_true, y_pred):
-    return SquaredHinge().call(y_true, y_pred)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits: bool = False,

@@ -105,7 +105,7 @@ class Metric:
 
     @classmethod
     def from_config(cls, config: dict) -> "Metric":
-        return cls(**config)
+        return cls(**{k: v for k, v in config.items() if k != "dtype"})  # Keras configs carry a dtype
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
@@ -189,7 +189,7 @@ class _Wrapped(MeanMetricWrapper):
 
     @classmethod
     def from_config(cls, config: dict) -> "Metric":
-        return cls(**config)
+        return cls(**{k: v for k, v in config.items() if k != "dtype"})
 
 
 class Accuracy(_Wrapped):

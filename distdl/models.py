@@ -150,12 +150,19 @@ class Model:
         return outs[0] if len(outs) == 1 else outs
 
     # ----- weights -------------------------------------------------------
+    def _maybe_build(self):
+        """Build a Sequential whose input shape is known (Keras builds it eagerly too)."""
+        if not self.built and getattr(self, "_pending_input", None) is not None:
+            self.build()
+
     @property
     def weights(self):
+        self._maybe_build()
         return [v for layer in self.layers for v in layer.weights]
 
     @property
     def trainable_weights(self):
+        self._maybe_build()
         return [v for layer in self.layers for v in layer.trainable_weights]
 
     @property
@@ -177,6 +184,7 @@ class Model:
             v.assign(a)
 
     def count_params(self) -> int:
+        self._maybe_build()
         return int(sum(layer.count_params() for layer in self.layers))
 
     def dtype_itemsize(self) -> int:
@@ -201,8 +209,7 @@ class Model:
             print(text)
 
     def _require_built(self, what):
-        if not self.built and getattr(self, "_pending_input", None) is not None:
-            self.build()
+        self._maybe_build()
         if not self.built:
             raise ConfigError(f"Model {self.name!r} is not built yet: give the first layer an input_shape "
                               f"(or add an Input) or call fit/predict before {what}().")

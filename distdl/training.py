@@ -76,8 +76,10 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
                        rank=comm.rank, world_size=comm.size)
     model.stop_training = False
     model.train_state = {"epoch": initial_epoch, "step": 0, "seed": seed, "batch_size": batch_size}
+    model._runner = runner
     cbs.on_train_begin()
-    start_step = model.train_state.pop("resume_step", 0)  # set by BackupAndRestore on resume
+    start_step = _apply_resume(model, runner)
+    seed = model.train_state["seed"]
     epoch_logs = {}
     with runner.preemption_guard():
         for epoch in range(model.train_state["epoch"], epochs):
@@ -115,6 +117,21 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
                 break
     cbs.on_train_end(epoch_logs)
     return model.history
+
+
+def _apply_resume(model, runner) -> int:
+    """Continue from what BackupAndRestore loaded: position, seed, history, epoch sums."""
+    resume = model.train_state.pop("resume", None)
+    if not resume:
+        return 0
+    model.ctx.seed = resume["seed"]
+    model.train_state.update(epoch=resume["epoch"], seed=resume["seed"])
+    if model.history is not None:
+        model.history.history = {k: list(v) for k, v in resume["history"].items()}
+        model.history.epoch = list(range(len(next(iter(resume["history"].values()), []))))
+    if resume["step"] and resume.get("totals") is not None:
+        runner.totals[...] = resume["totals"]
+    return int(resume["step"])
 
 
 def _evaluate_arrays(model, comm, xs, ys, w, n, batch_size, cbs=None):

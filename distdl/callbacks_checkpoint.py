@@ -1,0 +1,149 @@
+"""`ModelCheckpoint` and `BackupAndRestore`: saving during `fit`, and exact resume.
+
+A backup holds the position in the data (epoch, step within it, seed) and the
+epoch's running sums besides weights and optimizer state, so a resumed run —
+on the same or another number of ranks — continues exactly where it stopped.
+"""
+from __future__ import annotations
+
+import os
+
+from . import checkpoint as ckpt
+from .callbacks_base import Callback
+from .errors import ConfigError
+from .saving import checkpoint_data, restore, save_model, save_weights
+
+
+def _save_freq(value):
+    if value == "epoch" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        return value
+    raise ConfigError(f"save_freq must be 'epoch' or a positive number of steps, got {value!r}.")
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or its weights) every epoch or every `save_freq` steps, as Keras does."""
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__()
+        self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        self.mode, self.save_freq = mode, _save_freq(save_freq)
+        self.best = initial_value_threshold
+        self._steps = 0
+
+    def _better(self, value):
+        from .callbacks_monitor import monitor_direction
+        direction = monitor_direction(self, self.monitor, self.mode, self.model)
+        if self.best is None:
+            return True
+        return value < self.best if direction == "min" else value > self.best
+
+    def _save(self, epoch, logs, batch=None):
+        logs = logs or {}
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None:
+                self._say(f"ModelCheckpoint: '{self.monitor}' is not in the logs "
+                          f"({', '.join(sorted(logs))}); skipping.")
+                return
+            if not self._better(value):
+                return
+            self.best = value
+        try:
+            path = self.filepath.format(epoch=epoch + 1, batch=batch, **logs)
+        except (KeyError, IndexError, ValueError) as e:
+            raise ConfigError(f"ModelCheckpoint filepath {self.filepath!r} cannot be formatted: {e}.") from None
+        (save_weights if self.save_weights_only else save_model)(self.model, path)
+        if self.verbose:
+            self._say(f"Epoch {epoch + 1}: saved model to {path}")
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq != "epoch":
+            self._steps += 1
+            if self._steps % self.save_freq == 0:
+                self._save(self.model.train_state["epoch"], logs, batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, logs)
+
+
+class BackupAndRestore(Callback):
+    """Keras's fault-tolerance callback, exact: resume mid-epoch on any number of ranks.
+
+    Backups go to `backup_dir` every epoch or every `save_freq` steps (newest `keep`
+    kept). If the folder holds a backup that verifies when `fit` starts, training
+    continues from it; newer backups that do not verify are skipped with a warning.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True, keep=3, resume_from=None,
+                 run_config=None):
+        super().__init__()
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = _save_freq(save_freq)
+        self.delete_checkpoint = delete_checkpoint
+        if not isinstance(keep, int) or keep < 1:
+            raise ConfigError(f"BackupAndRestore keep must be a positive integer, got {keep!r}.")
+        self.keep = keep
+        self.resume_from = resume_from
+        self.run_config = run_config
+        self._steps = 0
+
+    def on_train_begin(self, logs=None):
+        path = self.resume_from
+        if path is None:
+            path, skipped = ckpt.latest_valid_checkpoint(self.backup_dir)
+            for bad, why in skipped:
+                self._say(f"warning: skipping checkpoint {bad}: {why}")
+        if path is None:
+            return
+        data = ckpt.load_checkpoint(path)
+        restore(self.model, data, path)
+        extra = data.extra or {}
+        self.model.train_state["resume"] = {
+            "epoch": data.epoch, "step": data.step, "seed": data.seed, "history": data.history,
+            "totals": extra.get("totals"), "epochs_seen": extra.get("epochs_seen", [])}
+        self._say(f"Resuming from {path} (epoch {data.epoch + 1}, step {data.step}).")
+
+    def _write(self, epoch, step, history):
+        model = self.model
+        runner = getattr(model, "_runner", None)
+        extra = {"totals": runner.totals.tolist() if runner is not None and step else None}
+        if self.run_config is not None:
+            extra["run_config"] = self.run_config
+        if model.comm is None or model.comm.rank == 0:
+            os.makedirs(self.backup_dir, exist_ok=True)
+            data = checkpoint_data(model, epoch=epoch, step=step, seed=model.train_state["seed"],
+                                   history=history, extra=extra)
+            ckpt.save_checkpoint(os.path.join(self.backup_dir, ckpt.checkpoint_name(epoch, step)), data)
+            ckpt.prune_checkpoints(self.backup_dir, self.keep)
+
+    def _history(self, epoch_logs=None):
+        h = self.model.history
+        hist = {k: list(v) for k, v in (h.history.items() if h is not None else [])}
+        for k, v in (epoch_logs or {}).items():
+            hist.setdefault(k, []).append(float(v))
+        return hist
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq != "epoch":
+            self._steps += 1
+            if self._steps % self.save_freq == 0:
+                self._write(self.model.train_state["epoch"], batch + 1, self._history())
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._write(epoch + 1, 0, self._history(logs))
+
+    def save_now(self):
+        """Called on preemption (SIGTERM/SIGINT) after the current step."""
+        st = self.model.train_state
+        self._write(st["epoch"], st["step"], self._history())
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and (self.model.comm is None or self.model.comm.rank == 0):
+            for p in ckpt.checkpoint_paths(self.backup_dir):
+                os.remove(p)
+
+

@@ -1,0 +1,126 @@
+"""Models to files and back: `save`, `load_model`, `save_weights`, `load_weights`.
+
+The file formats live in `distdl.checkpoint` (distdl's own HDF5 checkpoint) and
+`distdl.keras_format` (Keras 3 `.weights.h5`); this module maps models onto them.
+Only rank 0 writes; every rank may read (the checksum is verified on read).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from . import keras_format, utils
+from .errors import CheckpointError
+
+
+def _is_writer(model) -> bool:
+    return model.comm is None or model.comm.rank == 0
+
+
+def variable_layout(model) -> list[dict]:
+    return [{"name": v.name, "shape": list(v.shape), "trainable": bool(v.trainable)}
+            for layer in model.layers for v in layer.variables]
+
+
+def checkpoint_data(model, epoch=0, step=0, seed=0, history=None, extra=None) -> ckpt.CheckpointData:
+    """Everything needed to rebuild and continue `model`, as arrays and JSON-able dicts."""
+    opt = model.optimizer
+    return ckpt.CheckpointData(
+        model_config={"class_name": type(model).__name__, "config": model.get_config()},
+        variables=variable_layout(model), params=model.params.copy(), state=model.state.copy(),
+        compile_config=getattr(model, "compile_config", None),
+        optimizer_config=None if opt is None else {"class_name": type(opt).__name__, "config": opt.get_config()},
+        optimizer_state={} if opt is None else {k: v.copy() for k, v in opt.get_state().items()},
+        optimizer_iterations=0 if opt is None else int(opt.iterations),
+        epoch=int(epoch), step=int(step), seed=int(seed),
+        world_size=1 if model.comm is None else model.comm.size,
+        history=history or {}, rng_state={"init": utils.init_rng().bit_generator.state},
+        extra=extra or {})
+
+
+def _check_layout(model, data: ckpt.CheckpointData, path) -> None:
+    """The checkpoint's variables must match the model's, name by name and shape by shape."""
+    mine = variable_layout(model)
+    if len(mine) != len(data.variables):
+        raise CheckpointError(f"{path}: the checkpoint has {len(data.variables)} weight arrays but model "
+                              f"{model.name!r} has {len(mine)}.")
+    for a, b in zip(mine, data.variables):
+        if list(a["shape"]) != list(b["shape"]) or a["trainable"] != b["trainable"]:
+            raise CheckpointError(f"{path}: weight {a['name']!r} of layer {a['name'].split('/')[0]!r} has "
+                                  f"shape {tuple(a['shape'])} in the model but {tuple(b['shape'])} "
+                                  f"({b['name']!r}) in the checkpoint.")
+
+
+def restore(model, data: ckpt.CheckpointData, path, with_optimizer=True) -> None:
+    """Copy a checkpoint's weights, state (and optimizer state) into `model`."""
+    _check_layout(model, data, path)
+    model.params[...] = data.params
+    model.state[...] = data.state
+    if with_optimizer and model.optimizer is not None and data.optimizer_state:
+        model.optimizer.set_state(data.optimizer_state)
+        model.optimizer.iterations = int(data.optimizer_iterations)
+        lr = (data.optimizer_config or {}).get("config", {}).get("learning_rate")
+        if isinstance(lr, (int, float)):  # e.g. lowered by ReduceLROnPlateau before the save
+            model.optimizer.learning_rate = float(lr)
+
+
+def save_model(model, path) -> None:
+    """`model.save(path)`: architecture, weights, optimizer and its state, in one HDF5 file."""
+    model._require_built("save")
+    if _is_writer(model):
+        hist = model.history.history if model.history is not None else {}
+        ckpt.save_checkpoint(path, checkpoint_data(model, history=hist))
+
+
+def load_model(path, compile=True):
+    """Rebuild a model from `model.save`'s file, ready to continue training."""
+    from . import optimizers
+    from .models import Model, Sequential
+    data = ckpt.load_checkpoint(path)
+    spec = data.model_config
+    cls = Sequential if spec.get("class_name") == "Sequential" else Model
+    model = cls.from_config(spec["config"])
+    cc = data.compile_config
+    if compile and cc and cc.get("loss") is not None:
+        opt = optimizers.deserialize(data.optimizer_config) if data.optimizer_config else "rmsprop"
+        model.compile(optimizer=opt, loss=cc["loss"], metrics=cc.get("metrics"),
+                      loss_weights=cc.get("loss_weights"))
+    restore(model, data, path, with_optimizer=compile)
+    return model
+
+
+def _keras_layers(model):
+    from .layers.core import InputLayer
+    return [layer for layer in model.layers if not isinstance(layer, InputLayer)]
+
+
+def save_weights(model, path) -> None:
+    """Weights only: Keras 3 layout for `*.weights.h5`, else a distdl checkpoint."""
+    model._require_built("save_weights")
+    if not _is_writer(model):
+        return
+    if str(path).endswith(".weights.h5"):
+        keras_format.write_keras_weights(path, [(type(l).__name__, [v.value for v in l.weights])
+                                                for l in _keras_layers(model)])
+    else:
+        data = checkpoint_data(model)
+        data.optimizer_config, data.optimizer_state, data.optimizer_iterations = None, {}, 0
+        ckpt.save_checkpoint(path, data)
+
+
+def load_weights(model, path) -> None:
+    """Weights from a `.weights.h5` (Keras 3 layout) or from a distdl checkpoint."""
+    model._require_built("load_weights")
+    if not os.path.exists(path):
+        raise CheckpointError(f"Weights file {path} does not exist.")
+    if str(path).endswith(".weights.h5"):
+        layers = _keras_layers(model)
+        arrays = keras_format.read_keras_weights(path, [(type(l).__name__, [v.shape for v in l.weights])
+                                                        for l in layers])
+        for layer, values in zip(layers, arrays):
+            for v, a in zip(layer.weights, values):
+                v.assign(np.asarray(a, dtype=v.value.dtype))
+    else:
+        restore(model, ckpt.load_checkpoint(path), path, with_optimizer=False)

@@ -1,0 +1,234 @@
+"""Sequential / functional models in one process: Keras API, numbers and errors."""
+import numpy as np
+import pytest
+
+from distdl import utils
+from distdl.callbacks import Callback
+from distdl.datasets import load_breast_cancer, load_digits
+from distdl.errors import ConfigError, DataError, ShapeError
+from distdl.layers import Dense, Dropout, Flatten, Input
+from distdl.models import Model, Sequential
+
+
+def mlp(n_in=64, hidden=32, n_out=10, act="softmax", dropout=0.0):
+    layers = [Dense(hidden, activation="relu", input_shape=(n_in,))]
+    if dropout:
+        layers.append(Dropout(dropout))
+    layers.append(Dense(n_out, activation=act))
+    return Sequential(layers)
+
+
+def digits_flat():
+    (xt, yt), (xv, yv) = load_digits()
+    return xt.reshape(len(xt), -1), yt, xv.reshape(len(xv), -1), yv
+
+
+def test_keras_quickstart_script_trains_on_digits():
+    """The issue's script, verbatim but for imports: 10 epochs of Adam reach about 0.94."""
+    utils.set_random_seed(0)
+    x_train, y, x_test, yv = digits_flat()
+    y_train, y_test = utils.to_categorical(y, 10), utils.to_categorical(yv, 10)
+    model = Sequential()
+    model.add(Dense(units=64, activation="relu", input_dim=64))
+    model.add(Dense(units=10, activation="softmax"))
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    history = model.fit(x_train, y_train, epochs=10, batch_size=32, verbose=0)
+    score = model.evaluate(x_test, y_test, verbose=0)
+    assert score[1] >= 0.92, score
+    assert set(history.history) == {"loss", "accuracy"} and len(history.history["loss"]) == 10
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_digits_reaches_095_with_the_default_config_settings():
+    utils.set_random_seed(1)
+    x_train, y, x_test, yv = digits_flat()
+    model = mlp(64, 64, 10)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y, epochs=20, batch_size=32, verbose=0)
+    assert model.evaluate(x_test, yv, verbose=0)[1] >= 0.95
+
+
+def test_breast_cancer_binary_reaches_093():
+    utils.set_random_seed(1)
+    (xt, yt), (xv, yv) = load_breast_cancer()
+    model = mlp(30, 16, 1, "sigmoid", dropout=0.2)
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(xt, yt, epochs=30, batch_size=32, verbose=0)
+    loss, acc = model.evaluate(xv, yv, verbose=0)
+    assert acc >= 0.93, acc
+
+
+def test_history_keys_validation_and_weighted_epoch_loss():
+    utils.set_random_seed(2)
+    x, y, _, _ = digits_flat()
+    x, y = x[:203], y[:203]   # 182 train rows with split 0.1 -> batches 64, 64, 54
+
+    class Batches(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.rows, self.losses = [], []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.losses.append(logs["loss"])
+
+    rec = Batches()
+    model = mlp()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    h = model.fit(x, y, epochs=3, batch_size=64, validation_split=0.1, callbacks=[rec], verbose=0)
+    assert sorted(h.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert all(len(v) == 3 for v in h.history.values())
+    # running epoch loss after batch k is the size-weighted mean of batch losses so far
+    running = rec.losses
+    batch1 = running[0]
+    batch2 = (running[1] * 128 - batch1 * 64) / 64
+    batch3 = (running[2] * 182 - running[1] * 128) / 54
+    assert h.history["loss"][-1] == pytest.approx((batch1 * 64 + batch2 * 64 + batch3 * 54) / 182)
+    # validation numbers equal evaluate on the last 10% rows
+    val = model.evaluate(x[182:], y[182:], verbose=0, return_dict=True)
+    assert h.history["val_loss"][-1] == pytest.approx(val["loss"], rel=1e-5)
+    assert h.history["val_accuracy"][-1] == pytest.approx(val["accuracy"])
+
+
+def test_same_seed_gives_bitwise_identical_weights():
+    x, y, _, _ = digits_flat()
+
+    def run():
+        utils.set_random_seed(123)
+        model = mlp(dropout=0.3)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(x[:300], y[:300], epochs=2, batch_size=50, verbose=0)
+        return model.get_weights()
+
+    a, b = run(), run()
+    for wa, wb in zip(a, b):
+        assert wa.tobytes() == wb.tobytes()
+
+
+def test_fused_softmax_gradient_equals_unfused():
+    """A softmax output with CE gives the same gradients as a linear output + Activation."""
+    from distdl.layers import Activation
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 5)).astype(np.float64)
+    y = rng.integers(0, 3, 8)
+    fused = Sequential([Dense(3, activation="softmax", input_shape=(5,), dtype="float64")])
+    plain = Sequential([Dense(3, input_shape=(5,), dtype="float64"), Activation("softmax", dtype="float64")])
+    for m in (fused, plain):
+        m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    plain.set_weights(fused.get_weights())
+    assert fused.objectives[0].fused and not plain.objectives[0].fused
+    fused.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    plain.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(fused.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_summary_table_and_counts(capsys):
+    model = Sequential([Dense(64, activation="relu", input_shape=(64,)), Dense(10, activation="softmax")])
+    model.summary()
+    out = capsys.readouterr().out
+    assert "Layer (type)" in out and "Output Shape" in out and "Param #" in out
+    assert "(None, 64)" in out and "4,160" in out and "650" in out
+    assert "Total params: 4,810 (18.79 KB)" in out
+    assert "Trainable params: 4,810 (18.79 KB)" in out and "Non-trainable params: 0 (0 B)" in out
+    assert model.count_params() == 4810
+
+
+def test_get_set_weights_and_predict():
+    model = mlp(4, 3, 2)
+    ws = [np.full(w.shape, 0.1, dtype=np.float32) for w in model.get_weights()]
+    model.set_weights(ws)
+    out = model.predict(np.ones((5, 4), dtype=np.float32), verbose=0)
+    np.testing.assert_allclose(out, 0.5, rtol=1e-6)
+    with pytest.raises(ShapeError, match="shape"):
+        model.set_weights([np.zeros((2, 2))] + ws[1:])
+
+
+def test_functional_two_inputs_two_outputs_trains_and_names_losses():
+    utils.set_random_seed(3)
+    a, b = Input(shape=(4,), name="a"), Input(shape=(3,), name="b")
+    from distdl.layers.merge import Concatenate
+    h = Concatenate()([Dense(8, activation="relu")(a), Dense(8, activation="relu")(b)])
+    out1 = Dense(1, name="out1")(h)
+    out2 = Dense(3, activation="softmax", name="out2")(h)
+    model = Model([a, b], [out1, out2])
+    model.compile(optimizer="adam", loss={"out1": "mse", "out2": "sparse_categorical_crossentropy"},
+                  metrics={"out2": ["accuracy"]}, loss_weights=[0.5, 1.0])
+    rng = np.random.default_rng(0)
+    xa, xb = rng.standard_normal((64, 4)), rng.standard_normal((64, 3))
+    y1, y2 = xa.sum(1, keepdims=True), (xb[:, 0] > 0).astype(int) + (xb[:, 1] > 0)
+    h = model.fit([xa, xb], [y1, y2], epochs=30, batch_size=16, verbose=0)
+    assert sorted(h.history) == ["loss", "out1_loss", "out2_accuracy", "out2_loss"]
+    assert h.history["loss"][-1] < h.history["loss"][0]
+    last = {k: v[-1] for k, v in h.history.items()}
+    assert last["loss"] == pytest.approx(0.5 * last["out1_loss"] + last["out2_loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("case, error, words", [
+    ("lengths", DataError, "100 rows but y has 99"),
+    ("shape", ShapeError, "expects x of shape (None, 64)"),
+    ("label", DataError, "12"),
+    ("onehot", DataError, "width"),
+    ("nan", DataError, "row 7"),
+    ("split", DataError, "validation_split"),
+])
+def test_bad_input_errors_name_the_culprit(case, error, words):
+    model = mlp()
+    loss = "categorical_crossentropy" if case == "onehot" else "sparse_categorical_crossentropy"
+    model.compile(optimizer="adam", loss=loss)
+    x = np.zeros((100, 64), dtype=np.float32)
+    y = np.zeros(100, dtype=np.int64)
+    kwargs = {}
+    if case == "lengths":
+        y = y[:99]
+    elif case == "shape":
+        x = np.zeros((100, 8, 8), dtype=np.float32)
+    elif case == "label":
+        y[5] = 12
+    elif case == "onehot":
+        y = np.zeros((100, 9), dtype=np.float32)
+    elif case == "nan":
+        x[7, 3] = np.nan
+    elif case == "split":
+        kwargs["validation_split"] = 1.0
+    with pytest.raises(error) as e:
+        model.fit(x, y, verbose=0, **kwargs)
+    assert words in str(e.value)
+
+
+def test_fit_before_compile_and_unknown_names():
+    model = mlp()
+    with pytest.raises(ConfigError, match="compile"):
+        model.fit(np.zeros((2, 64)), np.zeros(2), verbose=0)
+    for kwargs, kind in [({"loss": "msee"}, "loss"), ({"loss": "mse", "optimizer": "adamm"}, "optimizer"),
+                         ({"loss": "mse", "metrics": ["acuracy"]}, "metric")]:
+        with pytest.raises(ConfigError, match="valid names"):
+            mlp().compile(**kwargs)
+
+
+def test_functional_graph_errors():
+    a, b = Input(shape=(4,)), Input(shape=(4,))
+    out = Dense(2)(a)
+    with pytest.raises(ConfigError, match="not connected"):
+        Model([a, b], out)
+    with pytest.raises(ConfigError, match="not among the model's inputs"):
+        Model(b, out)
+
+
+def test_shared_layer_accumulates_gradients():
+    """One Dense applied to two inputs gets the sum of both calls' gradients."""
+    from distdl.layers.merge import Add
+    a, b = Input(shape=(3,), dtype="float64"), Input(shape=(3,), dtype="float64")
+    shared = Dense(2, dtype="float64")
+    out = Add(dtype="float64")([shared(a), shared(b)])
+    model = Model([a, b], out)
+    model.compile(optimizer="sgd", loss="mse")
+    rng = np.random.default_rng(0)
+    xa, xb = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    y = rng.standard_normal((4, 2))
+    w0 = shared.kernel.value.copy()
+    b0 = shared.bias.value.copy()
+    model.fit([xa, xb], y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    pred = xa @ w0 + xb @ w0 + 2 * b0
+    dpred = 2 * (pred - y) / y.size
+    expected = w0 - 0.01 * (xa.T @ dpred + xb.T @ dpred)
+    np.testing.assert_allclose(shared.kernel.value, expected, rtol=1e-6)
+    assert len(model.layers) == 4  # two inputs, the shared Dense once, Add
