@@ -242,11 +242,14 @@ def test_dry_run_openmpi_command_oversubscribed(tmp_path, capsys, monkeypatch):
     (["-np", "2", "--", "no-such-program-xyz"], "'no-such-program-xyz' was not found"),
     (["-np", "2", "--checkpoint-dir", "RO/sub", "CFG"], "is not writable"),
     (["-np", "2", "--checkpoint-dir", "CFG", "CFG"], "is not a directory"),
+    (["-np", "2", "--checkpoint-dir", "CFG/sub", "CFG"], "cannot be created"),
     (["-np", "2", "-x", "1BAD=2", "CFG"], "'1BAD=2'"),
     (["-np", "2", "--min-np", "3", "CFG"], "--min-np 3 is larger than -np 2"),
     (["-np", "2", "--bogus", "CFG"], "No such option"),
 ])
 def test_bad_input_is_one_sentence_exit_2_nothing_started(tmp_path, config, capsys, args, culprit):
+    if "RO/sub" in args and os.geteuid() == 0:
+        pytest.skip("root may write anywhere: a read-only folder cannot be tested")
     mpirun = _fake_mpirun(tmp_path / "bin", "HYDRA build details:")
     readonly = tmp_path / "ro"
     readonly.mkdir()

@@ -1,0 +1,223 @@
+"""`distdlrun`: run a distdl config or any command on N MPI ranks, supervised.
+
+    distdlrun -np 4 configs/digits_mlp.toml                # distdl train CONFIG on 4 ranks
+    distdlrun -np 8 -H node1:4,node2:4 -- python train.py   # any command, multi-node
+    distdlrun -np 4 --dry-run configs/x.toml                # print the mpirun argv and exit
+
+Every bad input is one sentence on stderr and exit code 2, with nothing started.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from distdl.errors import ConfigError, DistdlError
+
+from . import hosts as hostmod
+from .mpirun import (MpirunOptions, build_argv, detect_impl, find_mpirun, format_hostfile,
+                     needs_hostfile, python_command, rank_env, blas_threads)
+from .supervise import Job, shrink_hosts
+
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class Plan:
+    """Everything resolved from the command line, before anything is started."""
+
+    np: int
+    hosts: list[hostmod.Host]
+    from_file: bool
+    config: str | None
+    command: list[str]
+    checkpoint_dir: str | None
+    resume: str | None
+    env: dict[str, str]
+    debug: bool
+
+
+def _check_writable_dir(path: str) -> None:
+    """Fail unless `path` is (or can be created as) a writable directory; creates nothing."""
+    p = Path(path).absolute()
+    probe = p
+    while not probe.exists():
+        probe = probe.parent
+    if probe == p and not p.is_dir():
+        raise ConfigError(f"--checkpoint-dir {path!r} exists but is not a directory.")
+    if not probe.is_dir():
+        raise ConfigError(f"--checkpoint-dir {path!r} cannot be created: {str(probe)!r} is not a directory.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"--checkpoint-dir {path!r} is not writable (no write permission on {str(probe)!r}).")
+
+
+def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not _ENV_KEY.match(key):
+            raise ConfigError(f"-x {pair!r} is not KEY=VALUE with a valid variable name.")
+        env[key] = value
+    return env
+
+
+def rank_command(plan: Plan, restart: bool) -> list[str]:
+    """What each rank runs; a restart of a config resumes from its newest good checkpoint."""
+    if plan.config is None:
+        return python_command(plan.command)
+    cmd = [sys.executable, "-m", "distdl.cli", "train", plan.config]
+    if plan.checkpoint_dir:
+        cmd += ["--checkpoint-dir", plan.checkpoint_dir]
+        resume = "auto" if restart else plan.resume
+        if resume:
+            cmd += ["--resume", resume]
+    if plan.debug:
+        cmd.append("--debug")
+    return cmd
+
+
+def make_plan(np: int | None, host_spec: str | None, hostfile: str | None, args: tuple[str, ...],
+              checkpoint_dir: str | None, resume: str | None, env_pairs: tuple[str, ...],
+              debug: bool, environ=os.environ) -> Plan:
+    """Validate the options (raising ConfigError with one sentence) into a Plan."""
+    if host_spec and hostfile:
+        raise ConfigError("Give hosts with -H or with --hostfile, not both.")
+    from_file = bool(hostfile)
+    if host_spec:
+        hosts = hostmod.parse_host_spec(host_spec)
+    elif hostfile:
+        hosts = hostmod.read_hostfile(hostfile)
+    else:
+        hosts = hostmod.slurm_hosts(environ) or []
+    if np is None:
+        ntasks = environ.get("SLURM_NTASKS", "")
+        if not (hosts and ntasks.isdigit()):
+            raise ConfigError("-np is required: how many ranks to start (e.g. -np 4).")
+        np = int(ntasks)
+    if np < 1:
+        raise ConfigError(f"-np must be at least 1, got {np}.")
+    if not args:
+        raise ConfigError("Nothing to run: give a CONFIG.toml or a command after -- (e.g. -- python train.py).")
+    config = None
+    command = list(args)
+    if len(args) == 1 and args[0].endswith(".toml"):
+        config, command = args[0], []
+        if not Path(config).is_file():
+            raise ConfigError(f"Config file {config!r} does not exist.")
+    elif shutil.which(args[0]) is None:
+        raise ConfigError(f"Command {args[0]!r} was not found or is not executable.")
+    if checkpoint_dir is not None:
+        if config is None:
+            raise ConfigError("--checkpoint-dir applies to a CONFIG run; a Python script resumes "
+                              "through its BackupAndRestore callback.")
+        _check_writable_dir(checkpoint_dir)
+    if resume is not None and (config is None or checkpoint_dir is None):
+        raise ConfigError("--resume needs a CONFIG and --checkpoint-dir.")
+    return Plan(np, hosts, from_file, config, command, checkpoint_dir, resume, _parse_env(env_pairs), debug)
+
+
+def _options(plan: Plan, np: int, hosts: list[hostmod.Host], impl: str, hostfile_path: str | None,
+             stall_timeout: float | None, restart: bool) -> MpirunOptions:
+    cores = hostmod.local_cores()
+    on_host = max(hostmod.ranks_per_host(hosts, np)) if hosts else np
+    slots = sum(h.slots for h in hosts) if hosts else cores
+    env = rank_env(os.environ, threads=blas_threads(cores, on_host), stall_timeout=stall_timeout,
+                   extra=plan.env)
+    return MpirunOptions(np=np, command=tuple(rank_command(plan, restart)), hosts=tuple(hosts),
+                         hostfile=hostfile_path if needs_hostfile(impl, hosts, plan.from_file) else None,
+                         env=env, oversubscribe=np > slots)
+
+
+@click.command(context_settings={"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]})
+@click.option("-np", "-n", "np", type=int, help="Number of ranks (inside SLURM: the allocation's tasks).")
+@click.option("-H", "--hosts", "host_spec", help="Hosts as host:slots,host:slots.")
+@click.option("--hostfile", help="File with one 'host', 'host:N' or 'host slots=N' per line.")
+@click.option("--mpirun", "mpirun_path", help="The mpirun/mpiexec to use (default: next to python, then PATH).")
+@click.option("--restarts", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Relaunch a failed job up to this many times.")
+@click.option("--min-np", type=click.IntRange(min=1), help="On restart, continue with fewer ranks (not below this) when a host is lost.")
+@click.option("--checkpoint-dir", help="Checkpoint folder for a CONFIG run; restarts resume from it.")
+@click.option("--resume", help="'auto' or a checkpoint path, passed to distdl train.")
+@click.option("--stall-timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Abort the job when one collective waits longer than this (seconds; 300 is sensible).")
+@click.option("--grace", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Seconds ranks get to checkpoint and exit after SIGTERM/SIGINT.")
+@click.option("-x", "--env", "env_pairs", multiple=True, help="KEY=VALUE to set on every rank (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Print the mpirun command and exit.")
+@click.option("--debug", is_flag=True, help="Show tracebacks; passed on to distdl train.")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def cli(np, host_spec, hostfile, mpirun_path, restarts, min_np, checkpoint_dir, resume, stall_timeout,
+        grace, env_pairs, dry_run, debug, args) -> int:
+    """Run CONFIG.toml (as `distdl train`) or `-- COMMAND...` on NP MPI ranks, supervised."""
+    plan = make_plan(np, host_spec, hostfile, args, checkpoint_dir, resume, env_pairs, debug)
+    if min_np is not None and min_np > plan.np:
+        raise ConfigError(f"--min-np {min_np} is larger than -np {plan.np}.")
+    mpirun = find_mpirun(mpirun_path)
+    impl = detect_impl(mpirun)
+    hosts, np_now = plan.hosts, plan.np
+    if dry_run:
+        path = None
+        if needs_hostfile(impl, hosts, plan.from_file):
+            fd, path = tempfile.mkstemp(prefix="distdlrun-", suffix=".hosts")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(format_hostfile(hosts, impl))
+        argv = build_argv(impl, mpirun, _options(plan, np_now, hosts, impl, path, stall_timeout, False))
+        click.echo(shlex.join(argv))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="distdlrun-") as tmp:
+        for attempt in range(restarts + 1):
+            path = os.path.join(tmp, f"hosts{attempt}")
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(format_hostfile(hosts, impl))
+            opts = _options(plan, np_now, hosts, impl, path, stall_timeout, restart=attempt > 0)
+            env = {**os.environ, **opts.env}
+            result = Job(build_argv(impl, mpirun, opts), env, np_now, grace=grace).run()
+            if result.code == 0 or result.stopped_by is not None:
+                return result.code
+            if attempt == restarts:
+                break
+            nxt = shrink_hosts(hosts, result.lost_hosts, np_now, min_np)
+            if nxt is None:
+                _say(f"host(s) {', '.join(sorted(result.lost_hosts))} lost and --min-np does not allow "
+                     f"fewer ranks; not restarting.")
+                break
+            hosts, np_now = nxt
+            resumes = (f", resuming from {plan.checkpoint_dir}" if plan.config and plan.checkpoint_dir
+                       else "")
+            _say(f"restart {attempt + 1} of {restarts}: relaunching on {np_now} ranks{resumes}.")
+        _say(f"job failed; exit code {result.code}.")
+        return result.code
+
+
+def _say(text: str) -> None:
+    click.echo(f"distdlrun: {text}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: returns the exit code (2 and one sentence for bad input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv[: argv.index("--") if "--" in argv else len(argv)]
+    try:
+        code = cli.main(args=argv, prog_name="distdlrun", standalone_mode=False)
+    except click.ClickException as exc:
+        _say(f"error: {exc.format_message()}")
+        return 2
+    except click.Abort:
+        return 130
+    except DistdlError as exc:
+        if debug:
+            raise
+        _say(f"error: {exc}")
+        return 2
+    return code if isinstance(code, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
