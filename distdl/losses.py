@@ -50,7 +50,8 @@ def _match_weights(w, shape: tuple, dtype, what: str = "sample_weight") -> np.nd
     try:
         return np.broadcast_to(w, shape)
     except ValueError:
-        raise ShapeError(f"{what} of shape {np.shape(w)} does not fit the per-sample loss shape {shape}.") from None
+        raise ShapeError(f"{what} of shape {np.shape(w)} does not fit the per-sample loss "
+                         f"shape {shape}.") from None
 
 
 def _model_width(output_shape) -> tuple[tuple, int]:
@@ -76,8 +77,8 @@ class Loss:
 
     def __init__(self, reduction: str | None = "sum_over_batch_size", name: str | None = None):
         if reduction not in _REDUCTIONS:
-            raise ConfigError(f"Unknown loss reduction {reduction!r}; valid values are: "
-                              "'sum_over_batch_size', 'sum', 'mean', 'mean_with_sample_weight', 'none', None.")
+            raise ConfigError(f"Unknown loss reduction {reduction!r}; valid values are: 'sum_over_batch_size', "
+                              "'sum', 'mean', 'mean_with_sample_weight', 'none', None.")
         self.reduction = reduction
         self.name = name or self.default_name
 
@@ -141,7 +142,7 @@ class Loss:
         return _align(y_true, yp)
 
     def check_targets(self, y_true, output_shape) -> None:
-        """Raise DataError when targets cannot match a model output of `output_shape` (batch axis optional)."""
+        """Raise DataError when targets cannot fit a model output of `output_shape` (batch axis optional)."""
         y = np.asarray(y_true)
         shape, width = _model_width(output_shape)
         per = y.shape[1:]
