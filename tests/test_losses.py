@@ -211,3 +211,27 @@ def test_get_serialize_deserialize():
         L.get(lambda a, b: a - b)
     with pytest.raises(ConfigError, match="no fused activation"):
         L.MeanSquaredError().gradient_logits([[1.0]], [[1.0]], [1.0])
+
+
+def test_extreme_logits_and_probabilities_stay_finite_without_warnings():
+    import warnings
+    z = np.array([[1e4, -1e4, 0.0]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for loss, y in ((L.BinaryCrossentropy(from_logits=True), [[1.0, 1.0, 0.0]]),
+                        (L.CategoricalCrossentropy(from_logits=True), [[0.0, 1.0, 0.0]]),
+                        (L.SparseCategoricalCrossentropy(from_logits=True), [1])):
+            v, g = loss(y, z), loss.gradient(y, z, np.ones(1, np.float32))
+            assert np.isfinite(v) and np.all(np.isfinite(g))
+        # BCE from logits: y=1 at z=-1e4 costs 1e4; CCE: logit gap 2e4
+        assert L.binary_crossentropy([[1.0]], np.float32([[-1e4]]), from_logits=True)[0] == pytest.approx(1e4)
+        assert L.categorical_crossentropy([[0, 1, 0]], z, from_logits=True)[0] == pytest.approx(2e4)
+
+
+def test_from_keras_config_drops_dtype_and_default_axis():
+    cfg = {"name": "bce", "reduction": "sum", "from_logits": True, "label_smoothing": 0.1,
+           "axis": -1, "dtype": "float32"}
+    loss = L.deserialize({"class_name": "BinaryCrossentropy", "config": cfg})
+    assert loss.from_logits and loss.label_smoothing == 0.1 and loss.reduction == "sum"
+    with pytest.raises(ConfigError, match="axis=-1"):
+        L.BinaryCrossentropy.from_config({**cfg, "axis": 1})
