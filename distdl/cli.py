@@ -66,6 +66,49 @@ def train(config, epochs, checkpoint_dir, resume):
 
 
 @main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--epochs", type=int, default=None, help="Train up to this epoch instead of the recorded one.")
+@friendly
+def resume(checkpoint, epochs):
+    """Continue the run that wrote CHECKPOINT, with the data and settings it recorded."""
+    from .run import resume_from_checkpoint
+    resume_from_checkpoint(checkpoint, epochs=epochs)
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--data", required=True, help="digits, breast_cancer, an .npz/.h5 file or an IDX folder.")
+@click.option("--batch-size", type=int, default=32)
+@friendly
+def evaluate(checkpoint, data, batch_size):
+    """Loss and metrics of the model in CHECKPOINT on --data (its test split when it has one)."""
+    from .run import evaluate_checkpoint
+    evaluate_checkpoint(checkpoint, data, batch_size)
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--data", required=True, help="digits, breast_cancer, an .npz/.h5 file or an IDX folder.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the .npy array.")
+@click.option("--batch-size", type=int, default=32)
+@friendly
+def predict(checkpoint, data, out, batch_size):
+    """Write the predictions of the model in CHECKPOINT for --data to a .npy file."""
+    from .run import predict_checkpoint
+    predict_checkpoint(checkpoint, data, out, batch_size)
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@friendly
+def inspect(checkpoint):
+    """Format version, position, world size, layers and parameter counts, checksum status."""
+    from .run import inspect_lines
+    for line in inspect_lines(checkpoint):
+        click.echo(line)
+
+
+@main.command()
 @friendly
 def info():
     """Show the MPI library, world size, rank-to-host map and BLAS threads per rank."""

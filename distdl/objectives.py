@@ -22,7 +22,7 @@ class Objective:
 
 def _per_output(value, names, what):
     """Spread a compile argument over outputs: one value, a list, or a dict by output name."""
-    if isinstance(value, dict):
+    if isinstance(value, dict) and "class_name" not in value:  # a dict keyed by output name
         unknown = set(value) - set(names)
         if unknown:
             raise ConfigError(f"compile {what} names unknown output(s) {sorted(unknown)}; outputs are {names}.")
@@ -41,7 +41,7 @@ def build_objectives(output_layers, loss, metrics, loss_weights) -> list[Objecti
         raise ConfigError("compile needs a loss, e.g. loss='categorical_crossentropy'.")
     per_loss = _per_output(loss, names, "losses")
     per_weight = _per_output(1.0 if loss_weights is None else loss_weights, names, "loss_weights")
-    if isinstance(metrics, dict):
+    if isinstance(metrics, dict) and "class_name" not in metrics:
         per_metrics = _per_output(metrics, names, "metrics")
     elif len(names) > 1 and metrics and all(isinstance(m, (list, tuple)) for m in metrics):
         per_metrics = list(metrics)
@@ -65,7 +65,9 @@ def build_objectives(output_layers, loss, metrics, loss_weights) -> list[Objecti
 def compile_config(loss, metrics, loss_weights) -> dict:
     """A JSON-able record of compile's arguments (for checkpoints); names only."""
     def ser(v, fn):
-        if isinstance(v, dict):
+        if isinstance(v, str):
+            return v
+        if isinstance(v, dict) and "class_name" not in v:
             return {k: ser(x, fn) for k, x in v.items()}
         if isinstance(v, (list, tuple)):
             return [ser(x, fn) for x in v]

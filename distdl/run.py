@@ -1,32 +1,154 @@
-"""Running a TOML config end to end: data, model, fit, and the final test score."""
+"""What the `distdl` commands do: train from a config, resume, evaluate, predict, inspect."""
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
 from . import utils
 from .comm import world
 from .config import build_model, load_config, load_data
+from .errors import CheckpointError, ConfigError
 
 
-def train_from_config(path, epochs=None, checkpoint_dir=None, resume=None):
-    """Train as the config says; prints the test loss and metrics (rank 0). Returns the model."""
-    cfg = load_config(path)
-    (x_train, y_train), (x_test, y_test) = load_data(cfg)
-    t = cfg.training
-    utils.set_random_seed(t.get("seed", 0))
-    model = build_model(cfg, np.shape(x_train)[1:])
-    comm = world()
-    callbacks = []
-    if checkpoint_dir or cfg.checkpoint.get("dir") or resume:
-        from .saving import checkpoint_callback
-        callbacks.append(checkpoint_callback(checkpoint_dir or cfg.checkpoint.get("dir"), cfg.checkpoint, resume))
-    model.fit(x_train, y_train, batch_size=t.get("batch_size", 32), epochs=epochs or t.get("epochs", 1),
+def _echo(comm, text):
+    if comm.rank == 0:
+        print(text, flush=True)
+
+
+def _backup_callback(directory, ckcfg, resume, run_config):
+    """BackupAndRestore for the CLI: keeps every checkpoint, resumes only when asked."""
+    from . import checkpoint as ckpt
+    from .callbacks import BackupAndRestore
+    if resume not in (None, "auto") and not os.path.isfile(resume):
+        raise CheckpointError(f"Checkpoint {resume} does not exist.")
+    if directory is None:
+        if resume == "auto":
+            raise ConfigError("--resume auto needs --checkpoint-dir (or [checkpoint].dir in the config).")
+        directory = os.path.dirname(os.path.abspath(resume))
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"Checkpoint folder {directory} cannot be created ({e.strerror}).") from None
+    if not os.access(directory, os.W_OK):
+        raise ConfigError(f"Checkpoint folder {directory} is not writable.")
+    if resume is None and ckpt.checkpoint_paths(directory):
+        raise ConfigError(f"Checkpoint folder {directory} already holds checkpoints; pass --resume auto "
+                          f"to continue from them, or choose an empty folder.")
+    return BackupAndRestore(directory, save_freq=ckcfg.get("save_freq", "epoch"), keep=ckcfg.get("keep", 3),
+                            delete_checkpoint=False, resume_from=None if resume in (None, "auto") else resume,
+                            run_config=run_config)
+
+
+def _fit_and_score(model, data, training, callbacks, epochs, comm):
+    (x_train, y_train), (x_test, y_test) = data
+    t = training
+    model.fit(x_train, y_train, batch_size=t.get("batch_size", 32), epochs=epochs,
               verbose=t.get("verbose", 2), validation_split=t.get("validation_split", 0.0),
               shuffle=t.get("shuffle", True), steps_per_update=t.get("steps_per_update", 1),
               callbacks=callbacks, comm=comm)
     if len(x_test):
         scores = model.evaluate(x_test, y_test, batch_size=t.get("batch_size", 32), verbose=0,
                                 return_dict=True, comm=comm)
-        if comm.rank == 0:
-            print("Test " + " - ".join(f"{k}: {v:.4f}" for k, v in scores.items()), flush=True)
+        _echo(comm, "Test " + " - ".join(f"{k}: {v:.4f}" for k, v in scores.items()))
+
+
+def train_from_config(path, epochs=None, checkpoint_dir=None, resume=None):
+    """Train as the config says; prints the test loss and metrics (rank 0). Returns the model."""
+    cfg = load_config(path)
+    data = load_data(cfg)
+    t = cfg.training
+    utils.set_random_seed(t.get("seed", 0))
+    model = build_model(cfg, np.shape(data[0][0])[1:])
+    comm = world()
+    callbacks = []
+    directory = checkpoint_dir or cfg.checkpoint.get("dir")
+    if directory and not os.path.isabs(directory) and not checkpoint_dir:
+        directory = os.path.join(cfg.base_dir, directory)
+    if directory or resume:
+        run_config = {"data": cfg.data, "base_dir": cfg.base_dir, "training": t,
+                      "checkpoint": cfg.checkpoint, "checkpoint_dir": os.path.abspath(directory or ".")}
+        callbacks.append(_backup_callback(directory, cfg.checkpoint, resume, run_config))
+    _fit_and_score(model, data, t, callbacks, epochs or t.get("epochs", 1), comm)
     return model
+
+
+def resume_from_checkpoint(path, epochs=None):
+    """Continue the run a checkpoint came from, with the data and settings it recorded."""
+    from . import checkpoint as ckpt
+    from .datasets import load
+    from .models import load_model
+    data = ckpt.load_checkpoint(path)
+    run = (data.extra or {}).get("run_config")
+    if not run:
+        raise CheckpointError(f"{path} was not written by `distdl train`, so it does not record its data "
+                              f"and settings; resume it from Python with BackupAndRestore instead.")
+    model = load_model(path)
+    comm = world()
+    callbacks = [_backup_callback(run["checkpoint_dir"], run.get("checkpoint", {}), path, run)]
+    t = run["training"]
+    _fit_and_score(model, load(run["data"], base_dir=run["base_dir"]), t, callbacks,
+                   epochs or t.get("epochs", 1), comm)
+    return model
+
+
+def data_spec(text: str) -> dict:
+    """--data: a shipped dataset name, an .npz / .h5 file, or a folder of IDX files."""
+    if text in ("digits", "breast_cancer"):
+        return {"name": text}
+    if os.path.isdir(text):
+        return {"format": "idx", "path": text}
+    lower = text.lower()
+    if lower.endswith(".npz"):
+        return {"format": "npz", "path": text}
+    if lower.endswith((".h5", ".hdf5")):
+        return {"format": "hdf5", "path": text}
+    raise ConfigError(f"--data {text!r} is not a dataset name (digits, breast_cancer), an .npz or .h5 file, "
+                      f"or a folder of IDX files.")
+
+
+def _model_and_data(checkpoint, data):
+    from .datasets import load
+    from .models import load_model
+    model = load_model(checkpoint)
+    (xt, yt), (xv, yv) = load(data_spec(data), base_dir=".")
+    x, y = (xv, yv) if len(xv) else (xt, yt)
+    want = tuple(model.input_shapes[0])
+    if tuple(np.shape(x)[1:]) != want and int(np.prod(np.shape(x)[1:])) == int(np.prod(want)):
+        x = np.asarray(x).reshape((len(x),) + want)  # e.g. 8x8 images into a 64-input MLP
+    return model, x, y
+
+
+def evaluate_checkpoint(checkpoint, data, batch_size=32):
+    model, x, y = _model_and_data(checkpoint, data)
+    comm = world()
+    scores = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True, comm=comm)
+    _echo(comm, " - ".join(f"{k}: {v:.4f}" for k, v in scores.items()))
+    return scores
+
+
+def predict_checkpoint(checkpoint, data, out, batch_size=32):
+    model, x, _ = _model_and_data(checkpoint, data)
+    comm = world()
+    pred = model.predict(x, batch_size=batch_size, verbose=0, comm=comm)
+    if comm.rank == 0:
+        np.save(out, pred if not isinstance(pred, list) else pred[0])
+        print(f"Wrote predictions of shape {np.shape(pred)} to {out}", flush=True)
+    return pred
+
+
+def inspect_lines(checkpoint) -> list[str]:
+    from . import checkpoint as ckpt
+    info = ckpt.inspect_checkpoint(checkpoint)
+    lines = [f"file: {info['path']}",
+             f"format version: {info['format_version']} (written by distdl {info['distdl_version']})",
+             f"position: epoch {info['epoch']}, step {info['step']} within it (seed {info['seed']})",
+             f"world size at save: {info['world_size']}",
+             f"optimizer: {info['optimizer']} after {info['optimizer_iterations']} updates",
+             f"checksum: {info['checksum']}",
+             f"parameters: {info['total_params']:,} ({info['trainable_params']:,} trainable, "
+             f"{info['non_trainable_params']:,} non-trainable, {info['dtype']})"]
+    for v in info["variables"]:
+        lines.append(f"  {v['name']:<40} {str(tuple(v['shape'])):<16} {v['params']:>10,}"
+                     f"{'' if v['trainable'] else '  (non-trainable)'}")
+    return lines
