@@ -31,7 +31,8 @@ def conv2d_ref(x, kernel, bias, strides=(1, 1), dilation=(1, 1), padding="valid"
     n, h, w, c = x.shape
     kh, kw, _, f = kernel.shape
     if padding == "same":
-        (t, b), (l, r) = (same_pads(h, kh, strides[0], dilation[0]), same_pads(w, kw, strides[1], dilation[1]))
+        (t, b) = same_pads(h, kh, strides[0], dilation[0])
+        (l, r) = same_pads(w, kw, strides[1], dilation[1])
         x = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)))
     hp, wp = x.shape[1:3]
     ho = (hp - (kh - 1) * dilation[0] - 1) // strides[0] + 1
@@ -306,3 +307,15 @@ def test_pool_larger_than_input_and_round_trip():
         GlobalAveragePooling2D(name="gp").ensure_built((5, 1))
     layer = AveragePooling2D((3, 2), strides=1, padding="same", name="ap")
     assert deserialize(serialize(layer)).get_config() == layer.get_config()
+
+
+def test_workspace_reuses_only_unreferenced_buffers():
+    from distdl.layers.im2col import Workspace
+    ws = Workspace()
+    a = ws.get("k", (3, 4), np.float32)
+    held = a[1:]  # a view keeps the buffer alive and in use
+    assert ws.get("k", (3, 4), np.float32) is not a
+    b = ws.get("k", (3, 4), np.float32)
+    b_id = id(b)
+    del b, held, a
+    assert id(ws.get("k", (3, 4), np.float32, fill=0)) == b_id  # nobody holds it: handed out again

@@ -234,9 +234,11 @@ class LayerNormalization(_NormBase):
         self._add_gamma_beta(tuple(int(input_shape[a - 1]) for a in self._norm_axes))
 
     def _check(self, x) -> None:
-        if x.shape[1:] != tuple(self.input_shape):
-            raise ShapeError(f"Layer {self.name!r} was built for inputs of shape {self.input_shape}, "
-                             f"got {tuple(x.shape[1:])}.")
+        """Rank and normalised dims must match the build; other dims (e.g. time) may vary."""
+        if x.ndim != len(self.input_shape) + 1 or any(
+                x.shape[a] != self.input_shape[a - 1] for a in self._norm_axes):
+            raise ShapeError(f"Layer {self.name!r} was built for inputs of shape {self.input_shape} "
+                             f"(normalising axes {list(self._norm_axes)}), got {tuple(x.shape[1:])}.")
 
     def forward(self, x, training=False):
         """x (N, ...) -> y of the same shape, normalised per sample over `axis`."""

@@ -104,15 +104,20 @@ class _Pooling(Layer):
             for sl in g.offset_slices():
                 dxp[sl] += share
         else:
+            # windows that do not overlap write disjoint slices: no accumulation needed
+            overlap = any(k > s for k, s in zip(g.kernel, g.strides))
             taken = self._ws.get("taken", y.shape, np.bool_, fill=False)
             hit = self._ws.get("hit", y.shape, np.bool_)
-            part = self._ws.get("part", y.shape, dy.dtype)
+            part = self._ws.get("part", y.shape, dy.dtype) if overlap else None
             for sl in g.offset_slices():
                 np.equal(xp[sl], y, out=hit)
                 np.greater(hit, taken, out=hit)  # hit and not yet taken: first maximum wins
                 taken |= hit
-                np.multiply(dy, hit, out=part)
-                dxp[sl] += part
+                if overlap:
+                    np.multiply(dy, hit, out=part)
+                    dxp[sl] += part
+                else:
+                    np.multiply(dy, hit, out=dxp[sl])
         return g.unpad(dxp).reshape(xshape)
 
     def get_config(self) -> dict:
