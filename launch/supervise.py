@@ -218,15 +218,26 @@ class Job:
             return JobResult(128 + stopped_by, stopped_by=stopped_by)
         missing = sorted(set(range(self.np)) - {r for r, s in self.ranks.items() if s.code is not None})
         if failed is None and rc != 0:
-            culprit = missing[0] if missing else None
-            if culprit is None:
+            if not missing:
                 self._say(f"mpirun {describe_exit(rc)}.")
                 return JobResult(rc if rc > 0 else 128 - rc)
-            failed = culprit
+            # MPI_Abort makes mpirun kill every rank, wrappers included, before they report.
+            aborted = [r for r in missing if r in self.ranks
+                       and any(b"MPI_Abort" in line for _, line in self.ranks[r].tail)]
+            if not aborted and len(missing) == self.np:
+                # Nobody reported: mpirun ended them all (an MPI_Abort whose message was lost, or
+                # mpirun itself failed); no single rank can be named.
+                self._say(f"mpirun ended the job before any rank reported how it ended "
+                          f"(an MPI_Abort, or a failure of mpirun itself); mpirun {describe_exit(rc)}.")
+                return JobResult(rc if rc > 0 else 1)
+            failed = (aborted or missing)[0]
             state = self.ranks.get(failed, RankState())
             where = f" on {state.host}" if state.host else ""
-            self._say(f"rank {failed}{where} ended without reporting (its process or host was lost); "
-                      f"mpirun {describe_exit(rc)}.")
+            why = "called MPI_Abort" if aborted else "ended without reporting (its process or host was lost)"
+            self._say(f"rank {failed}{where} {why}; mpirun {describe_exit(rc)}.")
+            if aborted:
+                self._show_tail(failed, state)
+                return JobResult(rc if rc > 0 else 1, failed_rank=failed)
         if failed is None:
             return JobResult(0)
         state = self.ranks.get(failed, RankState())
