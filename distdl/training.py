@@ -19,6 +19,10 @@ from .inputs import (as_input_list, as_target_list, check_finite, check_lengths,
 from .step import StepRunner, sync_start
 
 
+def _identity(buf):
+    return buf
+
+
 def _comm(model, comm):
     model.comm = comm or model.comm or world()
     return model.comm
@@ -68,6 +72,8 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
         raise DataError("No training rows: x is empty.")
     seed = comm.bcast_obj(utils.training_seed()) if comm.size > 1 else utils.training_seed()
     model.ctx.seed = seed
+    # BatchNormalization sums its batch statistics over the global batch
+    model.ctx.sum_across_ranks = comm.allreduce_sum if comm.size > 1 else _identity
     sync_start(model, comm)
     runner = StepRunner(model, comm, int(steps_per_update))
     bounds = batch_bounds(n, batch_size)

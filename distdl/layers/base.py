@@ -87,7 +87,8 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        _LAYER_CLASSES[cls.__name__] = cls
+        if not cls.__name__.startswith("_"):  # private bases are not user-facing layer types
+            _LAYER_CLASSES[cls.__name__] = cls
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  input_dim=None, batch_input_shape=None, activity_regularizer=None, **kwargs):
@@ -205,6 +206,9 @@ class Layer:
         cfg = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self.declared_input_shape is not None:
             cfg["input_shape"] = list(self.declared_input_shape)
+        if self.activity_regularizer is not None:
+            from .. import regularizers
+            cfg["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return cfg
 
     @classmethod
