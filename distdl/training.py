@@ -116,7 +116,7 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
             epoch_logs = dict(logs)
             if val is not None:
                 vlogs = _evaluate_arrays(model, comm, *val, batch_size)
-                epoch_logs.update({"val_" + k: v for k, v in vlogs.items()})
+                epoch_logs.update({"val_" + k: vlogs[k] for k in sorted(vlogs)})
             model.train_state.update(epoch=epoch + 1, step=0)
             cbs.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
@@ -187,12 +187,19 @@ def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None
     for i, a in enumerate(xs):
         check_finite("x" if len(xs) == 1 else f"x[{i}]", a)
     n = check_lengths(xs)
+    from .callbacks import CallbackList
     a, z = rank_slice(n, comm.rank, comm.size)
     step = int(batch_size or 32)
+    cbs = CallbackList(callbacks, add_progbar=_verbose(verbose) != 0, model=model, verbose=_verbose(verbose),
+                       epochs=1, steps=len(range(a, z, step)), rank=comm.rank, world_size=comm.size)
+    cbs.on_predict_begin()
     parts = []
-    for s in range(a, z, step):
+    for b, s in enumerate(range(a, z, step)):
+        cbs.on_predict_batch_begin(b)
         idx = np.arange(s, min(s + step, z))
         parts.append([o.copy() for o in model.executor.forward([take_rows(t, idx) for t in xs], False)])
+        cbs.on_predict_batch_end(b, {"outputs": parts[-1]})
+    cbs.on_predict_end()
     if not parts:  # no rows here: still join the gather with correctly shaped empties
         parts.append([np.empty((0,) + tuple(s), dtype=model.params.dtype) for s in model.output_shapes])
     outs = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]

@@ -108,9 +108,11 @@ def _install_abort_hook(comm: MPIComm) -> None:
                 text = "".join(traceback.format_exception(kind, value, tb))
             sys.stderr.write(f"[rank {comm.rank}] {text.rstrip()}\n"
                              f"[rank {comm.rank}] aborting the MPI job.\n")
+        sys.stdout.flush()
         sys.stderr.flush()
         code = value.code if isinstance(value, SystemExit) and isinstance(value.code, int) else 1
         if comm.size > 1 and not (issubclass(kind, SystemExit) and code == 0):
+            time.sleep(0.2)  # let the launcher read this rank's message before Hydra tears the job down
             comm._comm.Abort(code or 1)
 
     sys.excepthook = hook

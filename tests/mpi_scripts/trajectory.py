@@ -20,9 +20,10 @@ utils.set_random_seed(5 + 100 * comm.rank)  # ranks start apart: rank 0's weight
 rng = np.random.default_rng(0)
 x = rng.standard_normal((101, 6)).astype(dtype)            # 101 rows, batch 10: last batch has 1 row
 y = (x[:, 0] + x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 0.5)
-model = Sequential([Dense(16, activation="relu", input_shape=(6,)), Dropout(0.3),
+# an L2 penalty and AdamW's weight decay must enter the update once, not once per rank
+model = Sequential([Dense(16, activation="relu", input_shape=(6,), kernel_regularizer="l2"), Dropout(0.3),
                     Dense(3, activation="softmax")])
-model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.compile(optimizer="adamw", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 utils.set_random_seed(11)  # same data order / dropout seed everywhere
 hist = model.fit(x, y, batch_size=10, epochs=2, verbose=0, validation_split=0.2, steps_per_update=k)
 scores = model.evaluate(x, y, batch_size=7, verbose=0)

@@ -1,0 +1,46 @@
+"""Regularization and constraints enter training exactly as in Keras."""
+import numpy as np
+import pytest
+
+from distdl.layers import Dense
+from distdl.models import Sequential
+
+
+def _model(**dense_kwargs):
+    m = Sequential([Dense(3, input_shape=(4,), dtype="float64", **dense_kwargs)])
+    m.compile(optimizer="sgd", loss="mse")
+    return m
+
+
+def test_l2_kernel_penalty_is_added_to_the_loss_and_its_gradient():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 4)), rng.standard_normal((6, 3))
+    m = _model(kernel_regularizer={"class_name": "L2", "config": {"l2": 0.1}})
+    w0, b0 = m.get_weights()
+    h = m.fit(x, y, batch_size=6, epochs=1, shuffle=False, verbose=0)
+    pred = x @ w0 + b0
+    expected_loss = np.mean((pred - y) ** 2) + 0.1 * np.sum(w0 ** 2)
+    assert h.history["loss"][0] == pytest.approx(expected_loss, rel=1e-12)
+    grad_w = x.T @ (2 * (pred - y) / y.size) + 2 * 0.1 * w0
+    np.testing.assert_allclose(m.get_weights()[0], w0 - 0.01 * grad_w, rtol=1e-12)
+
+
+def test_activity_regularizer_penalises_the_output():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
+    m = _model(activity_regularizer="l1")
+    w0, b0 = m.get_weights()
+    h = m.fit(x, y, batch_size=5, epochs=1, shuffle=False, verbose=0)
+    pred = x @ w0 + b0
+    assert h.history["loss"][0] == pytest.approx(np.mean((pred - y) ** 2) + 0.01 * np.abs(pred).sum(), rel=1e-12)
+    dpred = 2 * (pred - y) / y.size + 0.01 * np.sign(pred)
+    np.testing.assert_allclose(m.get_weights()[0], w0 - 0.01 * x.T @ dpred, rtol=1e-12)
+
+
+def test_max_norm_constraint_holds_after_each_update():
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((32, 4)) * 10, rng.standard_normal((32, 3)) * 10
+    m = _model(kernel_constraint="max_norm")
+    m.fit(x, y, batch_size=8, epochs=3, verbose=0)
+    norms = np.sqrt((m.get_weights()[0] ** 2).sum(axis=0))
+    assert norms.max() <= 2.0 + 1e-9
