@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 train: $(STAMP)
-	$(VENV)/bin/distdl train configs/digits_mlp.toml
+	$(VENV)/bin/distdlrun -np 2 configs/digits_mlp.toml
 
 test: $(STAMP)
 	$(PY) -m pytest tests
