@@ -34,7 +34,7 @@ class ModelCheckpoint(Callback):
 
     def _better(self, value):
         from .callbacks_monitor import monitor_direction
-        direction = monitor_direction(self, self.monitor, self.mode, self.model)
+        direction = monitor_direction("ModelCheckpoint", self.monitor, self.mode, self.model)
         if self.best is None:
             return True
         return value < self.best if direction == "min" else value > self.best
@@ -51,7 +51,9 @@ class ModelCheckpoint(Callback):
                 return
             self.best = value
         try:
-            path = self.filepath.format(epoch=epoch + 1, batch=batch, **logs)
+            # Keras numbers epochs and batches from 1 in file names
+            path = self.filepath.format(epoch=epoch + 1, **({} if batch is None else {"batch": batch + 1}),
+                                        **logs)
         except (KeyError, IndexError, ValueError) as e:
             raise ConfigError(f"ModelCheckpoint filepath {self.filepath!r} cannot be formatted: {e}.") from None
         (save_weights if self.save_weights_only else save_model)(self.model, path)
@@ -93,9 +95,13 @@ class BackupAndRestore(Callback):
     def on_train_begin(self, logs=None):
         path = self.resume_from
         if path is None:
-            path, skipped = ckpt.latest_valid_checkpoint(self.backup_dir)
-            for bad, why in skipped:
-                self._say(f"warning: skipping checkpoint {bad}: {why}")
+            comm = self.model.comm
+            if comm is None or comm.rank == 0:
+                path, skipped = ckpt.latest_valid_checkpoint(self.backup_dir)
+                for bad, why in skipped:
+                    self._say(f"warning: skipping checkpoint {bad}: {why}")
+            if comm is not None and comm.size > 1:  # every rank must resume from the same file
+                path = comm.bcast_obj(path)
         if path is None:
             return
         data = ckpt.load_checkpoint(path)
@@ -142,6 +148,8 @@ class BackupAndRestore(Callback):
         self._write(st["epoch"], st["step"], self._history())
 
     def on_train_end(self, logs=None):
+        if not self.delete_checkpoint and self.save_freq != "epoch":
+            self.save_now()  # keep the final state too, not only the last multiple of save_freq
         if self.delete_checkpoint and (self.model.comm is None or self.model.comm.rank == 0):
             for p in ckpt.checkpoint_paths(self.backup_dir):
                 os.remove(p)

@@ -41,16 +41,26 @@ def checkpoint_data(model, epoch=0, step=0, seed=0, history=None, extra=None) ->
 
 
 def _check_layout(model, data: ckpt.CheckpointData, path) -> None:
-    """The checkpoint's variables must match the model's, name by name and shape by shape."""
+    """The checkpoint's variables must match the model's shape by shape; name the first that does not."""
     mine = variable_layout(model)
-    if len(mine) != len(data.variables):
-        raise CheckpointError(f"{path}: the checkpoint has {len(data.variables)} weight arrays but model "
-                              f"{model.name!r} has {len(mine)}.")
     for a, b in zip(mine, data.variables):
         if list(a["shape"]) != list(b["shape"]) or a["trainable"] != b["trainable"]:
-            raise CheckpointError(f"{path}: weight {a['name']!r} of layer {a['name'].split('/')[0]!r} has "
-                                  f"shape {tuple(a['shape'])} in the model but {tuple(b['shape'])} "
-                                  f"({b['name']!r}) in the checkpoint.")
+            what = "shape" if list(a["shape"]) != list(b["shape"]) else "trainability"
+            raise CheckpointError(
+                f"Checkpoint {os.fspath(path)!r} does not fit model {model.name!r}: layer "
+                f"{a['name'].rsplit('/', 1)[0]!r} weight {a['name']!r} has {what} {_describe(a)} in the "
+                f"model but {_describe(b)} in the checkpoint (weight {b['name']!r}).")
+    if len(mine) != len(data.variables):
+        extra = (mine if len(mine) > len(data.variables) else data.variables)[min(len(mine), len(data.variables))]
+        where = "model" if len(mine) > len(data.variables) else "checkpoint"
+        raise CheckpointError(
+            f"Checkpoint {os.fspath(path)!r} does not fit model {model.name!r}: the checkpoint has "
+            f"{len(data.variables)} weight arrays and the model {len(mine)}, the first unmatched being "
+            f"{extra['name']!r} {tuple(extra['shape'])} in the {where}.")
+
+
+def _describe(v: dict) -> str:
+    return str(tuple(v["shape"])) + ("" if v["trainable"] else " (non-trainable)")
 
 
 def restore(model, data: ckpt.CheckpointData, path, with_optimizer=True) -> None:
@@ -92,7 +102,11 @@ def load_model(path, compile=True):
 
 
 def _keras_layers(model):
+    """The layers of Keras's `model.layers`: a functional model lists its InputLayers, a Sequential not."""
     from .layers.core import InputLayer
+    from .models import Sequential
+    if not isinstance(model, Sequential):
+        return list(model.layers)
     return [layer for layer in model.layers if not isinstance(layer, InputLayer)]
 
 
