@@ -85,6 +85,8 @@ def resume_from_checkpoint(path, epochs=None):
                               f"and settings; resume it from Python with BackupAndRestore instead.")
     model = load_model(path)
     comm = world()
+    # new checkpoints go beside the one resumed from (the recorded folder may be elsewhere or gone)
+    run = dict(run, checkpoint_dir=os.path.dirname(os.path.abspath(path)))
     callbacks = [_backup_callback(run["checkpoint_dir"], run.get("checkpoint", {}), path, run)]
     t = run["training"]
     _fit_and_score(model, load(run["data"], base_dir=run["base_dir"]), t, callbacks,
