@@ -1,0 +1,80 @@
+"""Losses by Keras name: per-element values, Keras reductions, and the exact gradient.
+
+`call(y_true, y_pred)` gives one value per sample (the last axis reduced, shape y_pred.shape[:-1]).
+`gradient(y_true, y_pred, weights)` is dL/dy_pred for L = sum(call(...) * weights); the training
+loop passes weights that already hold 1/global_count and any sample weights, so the ranks' gradient
+sums add up to the global-batch gradient. Cross-entropies from probabilities also offer
+`gradient_logits`, the cheap fused gradient through the output layer's softmax / sigmoid.
+
+This package re-exports the whole API and holds the name registry (`get`, `serialize`, `deserialize`):
+`base` (Loss, reductions, helpers), `elementwise` (regression, Poisson, KL, hinge), `crossentropy`,
+and `functions` (the Keras-style per-sample functions and aliases).
+"""
+from __future__ import annotations
+
+from ..errors import ConfigError, unknown_name
+from .base import (_REDUCTIONS, EPSILON, Loss, _align, _as_float, _Elementwise, _first_bad, _match_weights,
+                   _model_width)
+from .crossentropy import BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy
+from .elementwise import (Hinge, Huber, KLDivergence, LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError,
+                          MeanSquaredError, MeanSquaredLogarithmicError, Poisson, SquaredHinge)
+from .functions import (KLD, MAE, MAPE, MSE, MSLE, _per_sample, binary_crossentropy, categorical_crossentropy,
+                        hinge, huber, kl_divergence, kld, log_cosh, mae, mape, mean_absolute_error,
+                        mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error, mse,
+                        msle, poisson, sparse_categorical_crossentropy, squared_hinge)
+
+_FUNCTIONS = {
+    mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
+    mean_absolute_percentage_error: MeanAbsolutePercentageError,
+    mean_squared_logarithmic_error: MeanSquaredLogarithmicError, huber: Huber, log_cosh: LogCosh,
+    poisson: Poisson, kl_divergence: KLDivergence, hinge: Hinge, squared_hinge: SquaredHinge,
+    binary_crossentropy: BinaryCrossentropy, categorical_crossentropy: CategoricalCrossentropy,
+    sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+}
+_CLASSES = {c.__name__: c for c in _FUNCTIONS.values()}
+_NAMES = {f.__name__: c for f, c in _FUNCTIONS.items()}
+_NAMES.update({a: _NAMES[f] for f, aliases in {
+    "mean_squared_error": ("mse", "MSE"), "mean_absolute_error": ("mae", "MAE"),
+    "mean_absolute_percentage_error": ("mape", "MAPE"),
+    "mean_squared_logarithmic_error": ("msle", "MSLE"), "huber": ("huber_loss",),
+    "log_cosh": ("logcosh",), "kl_divergence": ("kld", "KLD", "kullback_leibler_divergence"),
+    "binary_crossentropy": ("bce", "BCE"), "categorical_crossentropy": ("cce", "CCE"),
+}.items() for a in aliases})
+_NAMES.update(_CLASSES)
+
+
+def get(identifier) -> Loss | None:
+    """Resolve a Keras loss name or alias, a Loss class or instance, a module function, or a config dict."""
+    if identifier is None or isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if isinstance(identifier, str):
+        if identifier not in _NAMES:
+            raise unknown_name("loss", identifier, _NAMES)
+        return _NAMES[identifier]()
+    if callable(identifier) and identifier in _FUNCTIONS:
+        return _FUNCTIONS[identifier]()
+    if callable(identifier):
+        label = getattr(identifier, "__name__", repr(identifier))
+        raise ConfigError(f"Custom loss {label!r} needs a gradient: subclass distdl.losses.Loss "
+                          "and implement call and _grad.")
+    raise unknown_name("loss", repr(identifier), _NAMES)
+
+
+def serialize(loss) -> dict:
+    """{'class_name': ..., 'config': ...} for model configs."""
+    loss = get(loss)
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+def deserialize(config) -> Loss:
+    """Inverse of serialize; also accepts a plain name."""
+    if isinstance(config, str):
+        return get(config)
+    name = config.get("class_name") if isinstance(config, dict) else None
+    if name not in _CLASSES:
+        raise unknown_name("loss class", name, _CLASSES)
+    return _CLASSES[name].from_config(dict(config.get("config", {})))

@@ -1,0 +1,59 @@
+"""Keras-style loss functions: `mean_squared_error(y_true, y_pred)` and friends, giving per-sample
+values of the default-configured loss class, plus their short aliases (`mse`, `mae`, ...)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .crossentropy import BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy
+from .elementwise import (Hinge, Huber, KLDivergence, LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError,
+                          MeanSquaredError, MeanSquaredLogarithmicError, Poisson, SquaredHinge)
+
+
+def _per_sample(cls: type, name: str):
+    """A Keras-style function name -> per-sample values of the default-configured loss class."""
+    def fn(y_true, y_pred) -> np.ndarray:
+        return cls().call(y_true, y_pred)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Per-sample {name} (shape y_pred.shape[:-1]); see {cls.__name__}."
+    return fn
+
+
+mean_squared_error = _per_sample(MeanSquaredError, "mean_squared_error")
+mean_absolute_error = _per_sample(MeanAbsoluteError, "mean_absolute_error")
+mean_absolute_percentage_error = _per_sample(MeanAbsolutePercentageError, "mean_absolute_percentage_error")
+mean_squared_logarithmic_error = _per_sample(MeanSquaredLogarithmicError, "mean_squared_logarithmic_error")
+log_cosh = _per_sample(LogCosh, "log_cosh")
+poisson = _per_sample(Poisson, "poisson")
+kl_divergence = _per_sample(KLDivergence, "kl_divergence")
+hinge = _per_sample(Hinge, "hinge")
+squared_hinge = _per_sample(SquaredHinge, "squared_hinge")
+
+
+def huber(y_true, y_pred, delta: float = 1.0) -> np.ndarray:
+    """Per-sample Huber loss."""
+    return Huber(delta).call(y_true, y_pred)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits: bool = False,
+                        label_smoothing: float = 0.0) -> np.ndarray:
+    """Per-sample binary cross-entropy (mean over the last axis)."""
+    return BinaryCrossentropy(from_logits, label_smoothing).call(y_true, y_pred)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits: bool = False,
+                             label_smoothing: float = 0.0) -> np.ndarray:
+    """Per-sample categorical cross-entropy."""
+    return CategoricalCrossentropy(from_logits, label_smoothing).call(y_true, y_pred)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False,
+                                    ignore_class: int | None = None) -> np.ndarray:
+    """Per-sample cross-entropy against integer labels."""
+    return SparseCategoricalCrossentropy(from_logits, ignore_class).call(y_true, y_pred)
+
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+kld = KLD = kl_divergence
