@@ -63,7 +63,8 @@ def trace(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list[_
     order, state, nodes = [], {}, {}
 
     def node_of(t):
-        key = (id(t.layer), id(t.inputs))
+        # the outputs of one multi-output call share `siblings` but not their `inputs` list
+        key = (id(t.layer), id(t.siblings) if t.siblings is not None else id(t.inputs))
         if key not in nodes:
             outs = t.siblings or [t]
             nodes[key] = _Node(t.layer, t.inputs, outs, t.list_input, t.siblings is not None)
