@@ -72,13 +72,17 @@ class Model:
             self._resolve_compile()
 
     def connections(self) -> dict:
-        """Layer name -> names of the layers feeding it (functional models only)."""
+        """Layer name -> Keras's `layer[call][output]` for each tensor feeding it (functional only)."""
         if not isinstance(getattr(self, "executor", None), Graph):
             return {}
+        call_of, calls = {}, {}  # a shared layer's n-th call is its node n, as Keras numbers them
+        for n in self.executor.nodes:
+            calls[id(n.layer)] = calls.get(id(n.layer), -1) + 1
+            call_of.update((id(t), calls[id(n.layer)]) for t in n.outputs)
         conn = {}
         for n in self.executor.nodes:
             conn.setdefault(n.layer.name, []).extend(
-                f"{t.layer.name}[{t.index}]" if t.siblings else t.layer.name for t in n.inputs)
+                f"{t.layer.name}[{call_of.get(id(t), 0)}][{t.index}]" for t in n.inputs)
         return conn
 
     # ----- compile ---------------------------------------------------------
