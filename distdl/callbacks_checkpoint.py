@@ -91,6 +91,7 @@ class BackupAndRestore(Callback):
         self.resume_from = resume_from
         self.run_config = run_config
         self._steps = 0
+        self._due = False
 
     def on_train_begin(self, logs=None):
         path = self.resume_from
@@ -132,13 +133,23 @@ class BackupAndRestore(Callback):
             hist.setdefault(k, []).append(float(v))
         return hist
 
+    def _at_update_boundary(self, batch) -> bool:
+        """True when no gradient sum is pending (steps_per_update > 1 accumulates across steps)."""
+        runner = getattr(self.model, "_runner", None)
+        k = getattr(runner, "k", 1)
+        return k == 1 or (batch + 1) % k == 0 or batch + 1 == self.params.get("steps")
+
     def on_train_batch_end(self, batch, logs=None):
         if self.save_freq != "epoch":
             self._steps += 1
-            if self._steps % self.save_freq == 0:
+            self._due = self._due or self._steps % self.save_freq == 0
+            # a backup between two steps of one update would lose the pending gradient sum: wait for the update
+            if self._due and self._at_update_boundary(batch):
+                self._due = False
                 self._write(self.model.train_state["epoch"], batch + 1, self._history())
 
     def on_epoch_end(self, epoch, logs=None):
+        self._due = False
         if self.save_freq == "epoch":
             self._write(epoch + 1, 0, self._history(logs))
 

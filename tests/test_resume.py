@@ -88,3 +88,43 @@ def test_only_rank_zero_writes_checkpoints_under_mpi(tmp_path):
                      "ckpt-e0002-s000003.h5", "m-03.h5"]
     assert sorted(os.listdir(mc)) == ["m-01.h5", "m-02.h5", "m-03.h5"]
     assert ckpt.inspect_checkpoint(mc / "m-03.h5")["world_size"] == 3
+
+
+class _Boom(Exception):
+    pass
+
+
+def _inprocess_run(backup, crash_at=0, seed=11, steps_per_update=1):
+    """In one process: the ckpt_resume.py model, optionally stopped by an exception after `crash_at` steps."""
+    from distdl import utils
+    from distdl.callbacks import BackupAndRestore, LambdaCallback
+    from distdl.layers import Dense, Dropout
+    from distdl.models import Sequential
+    utils.set_random_seed(seed + 1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((53, 5)).astype("float32")
+    y = (x[:, 0] - x[:, 1] > 0).astype(np.int64)
+    model = Sequential([Dense(12, activation="relu", input_shape=(5,)), Dropout(0.4), Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    utils.set_random_seed(seed)
+    seen = []
+
+    def maybe_crash(batch, logs):
+        seen.append(batch)
+        if len(seen) == crash_at:
+            raise _Boom()
+    cbs = [BackupAndRestore(backup, save_freq=3), LambdaCallback(on_train_batch_end=maybe_crash)]
+    hist = model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=cbs, steps_per_update=steps_per_update)
+    return model, hist
+
+
+def test_backups_fall_on_update_boundaries_with_gradient_accumulation(tmp_path):
+    """steps_per_update=2 and save_freq=3: a backup after step 3 would lose half a gradient sum."""
+    ref, ref_hist = _inprocess_run(tmp_path / "ref", steps_per_update=2)
+    with pytest.raises(_Boom):
+        _inprocess_run(tmp_path / "b", crash_at=5, steps_per_update=2)
+    assert [os.path.basename(p) for p in ckpt.checkpoint_paths(tmp_path / "b")] == ["ckpt-e0000-s000004.h5"]
+    got, hist = _inprocess_run(tmp_path / "b", seed=5, steps_per_update=2)
+    assert _rel(got.params, ref.params) <= 1e-6
+    for k, v in ref_hist.history.items():
+        np.testing.assert_allclose(hist.history[k], v, rtol=1e-6, err_msg=k)
