@@ -1,0 +1,106 @@
+#!/usr/bin/env python
+"""PNG charts from the benchmark JSON files: throughput ratios and scaling curves.
+
+Needs matplotlib (the `bench` extra: `pip install -e '.[bench]'`); without it
+the script says so and exits 2.
+
+    .venv/bin/python benchmarks/plot.py                          # every JSON in benchmarks/results/
+    .venv/bin/python benchmarks/plot.py --throughput t.json --scaling s.json --out-dir charts/
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--throughput", default=str(common.default_out("throughput")), help="throughput.py JSON")
+    p.add_argument("--scaling", nargs="*", default=None,
+                   help="scaling.py JSON files (default: results/scaling_*.json)")
+    p.add_argument("--out-dir", default=str(common.RESULTS), help="where the PNG files go")
+    return p.parse_args(argv)
+
+
+def throughput_chart(plt, data: dict, path: Path) -> Path:
+    """Bars of distdl/torch and distdl/gemm per model and thread count, with a line at 1."""
+    labels, series = [], {"torch": [], "torch_cl": [], "gemm": []}
+    for t in data["by_threads"]:
+        for r in t["rows"]:
+            labels.append(f"{r['model']} b{r['batch']}\n{t['threads']} thr")
+            for k in series:
+                series[k].append(r.get(f"distdl_over_{k}") or 0.0)
+    fig, ax = plt.subplots(figsize=(max(6, len(labels) * 1.2), 4))
+    width = 0.27
+    for i, (k, vals) in enumerate(series.items()):
+        ax.bar([j + (i - 1) * width for j in range(len(labels))], vals, width, label=f"distdl / {k}")
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_ylabel("throughput ratio (higher: distdl faster)")
+    ax.set_title(f"distdl fit vs PyTorch eager and GEMM-only ({data['machine']['cpu']})")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def scaling_chart(plt, data: dict, path: Path) -> Path:
+    """Samples/s vs ranks for strong, weak and DDP, with ideal lines from 1 rank."""
+    res = data["results"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for prefix, label in (("strong", "distdl strong (global 256)"), ("weak", "distdl weak (128/rank)"),
+                          ("ddp", "PyTorch DDP gloo (global 256)")):
+        pts = sorted((v["ranks"], v["samples_per_s"]) for k, v in res.items() if k.startswith(prefix + "_"))
+        if not pts:
+            continue
+        ks, ys = zip(*pts)
+        line, = ax.plot(ks, ys, "o-", label=label)
+        ax.plot(ks, [ys[0] * k for k in ks], ":", color=line.get_color())
+    ax.set_xlabel("MPI ranks (1 BLAS thread each)")
+    ax.set_ylabel("samples/s")
+    ax.set_title(f"{data['model']} scaling (dotted: ideal)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: pip install -e '.[bench]' (or pip install matplotlib) to draw charts.",
+              file=sys.stderr)
+        return 2
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    tp = Path(args.throughput)
+    if tp.exists():
+        written.append(throughput_chart(plt, json.loads(tp.read_text()), out / "throughput.png"))
+    scaling = args.scaling if args.scaling is not None else sorted(str(p) for p in common.RESULTS.glob("scaling_*.json"))
+    for s in scaling:
+        data = json.loads(Path(s).read_text())
+        written.append(scaling_chart(plt, data, out / f"scaling_{data['model']}.png"))
+    if not written:
+        print(f"no benchmark JSON found (looked for {tp} and scaling files): run throughput.py / scaling.py first",
+              file=sys.stderr)
+        return 1
+    for w in written:
+        print(f"wrote {w}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The benchmark scripts run on tiny sizes and write valid JSON with the expected keys (no timing asserts)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+MPIRUN = Path(sys.executable).parent / "mpirun"
+
+
+def run(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    return subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("script", ["throughput.py", "scaling.py", "allreduce.py", "plot.py"])
+def test_help(script):
+    proc = run(script, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "--out" in proc.stdout or "--out-dir" in proc.stdout
+
+
+def test_throughput_quick(tmp_path):
+    out = tmp_path / "t.json"
+    proc = run("throughput.py", "--quick", "--models", "mlp,tiny", "--threads", "1", "--no-torch",
+               "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    data = load(out)
+    assert data["benchmark"] == "throughput" and data["machine"]["cores"] >= 1
+    (t,) = data["by_threads"]
+    assert t["threads"] == 1 and t["gemm_gflops"] > 0
+    assert [r["model"] for r in t["rows"]] == ["mlp", "tiny"]
+    for r in t["rows"]:
+        assert set(r["runners"]) == {"distdl", "gemm"}
+        assert len(r["runners"]["distdl"]["times_s"]) == r["repeats"] == 2
+        assert r["distdl_over_gemm"] > 0 and r["flop_bound_us_per_step"] > 0
+    mlp = t["rows"][0]
+    # 3 GEMMs per Dense of 784-512-512-10 at batch 128: 2*128*(784*512+512*512+512*10) each
+    assert mlp["gemm_flops_per_step"] == 3 * 2 * 128 * (784 * 512 + 512 * 512 + 512 * 10)
+    assert mlp["min_flops_per_step"] == mlp["gemm_flops_per_step"] - 2 * 128 * 784 * 512
+    assert data["memory"]["distdl"]["peak_rss_mib"] > data["memory"]["distdl"]["data_mib"]
+    assert "samples/s" in proc.stdout and "x gemm" in proc.stdout
+
+
+@pytest.mark.skipif(not MPIRUN.exists(), reason="mpirun (mpich wheel) not installed")
+def test_allreduce_quick(tmp_path):
+    out = tmp_path / "a.json"
+    proc = run("allreduce.py", "--quick", "-n", "2", "--max-bytes", "4096", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    data = load(out)
+    assert data["ranks"] == 2 and data["point_to_point"]["bandwidth_Bps"] > 0
+    assert [r["bytes"] for r in data["rows"]] == [8, 32, 128, 512, 2048]
+    for r in data["rows"]:
+        assert r["raw_us"] > 0 and r["distdl_us"] > 0 and r["ring_bound_us"] > 0
+        assert r["overhead_pct"] == pytest.approx((r["distdl_us"] - r["raw_us"]) / r["raw_us"] * 100)
+
+
+@pytest.mark.skipif(not MPIRUN.exists(), reason="mpirun (mpich wheel) not installed")
+def test_scaling_quick_and_plot(tmp_path):
+    out = tmp_path / "s.json"
+    proc = run("scaling.py", "--quick", "-n", "2", "--no-torch", "--no-overlap", "--out", str(out), timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    data = load(out)
+    res = data["results"]
+    assert set(res) == {"strong_1", "strong_2", "weak_1", "weak_2", "hybrid_1x2"}
+    assert res["strong_2"]["ranks"] == 2 and res["strong_2"]["batch"] == 256 and res["weak_2"]["batch"] == 256
+    for r in res.values():
+        assert r["samples_per_s"] > 0
+        assert r["compute_share"] + r["grad_allreduce_share"] + r["other_share"] == pytest.approx(1.0)
+    assert res["strong_1"]["grad_allreduce_share"] == 0.0  # one rank never allreduces
+    assert res["strong_2"]["grad_allreduce_share"] > 0.0
+    assert data["derived"]["strong_eff_1"] == pytest.approx(1.0)
+    assert data["derived"]["strong_eff_2"] == pytest.approx(
+        res["strong_2"]["samples_per_s"] / (2 * res["strong_1"]["samples_per_s"]))
+
+    charts = tmp_path / "charts"
+    proc = run("plot.py", "--throughput", str(tmp_path / "missing.json"), "--scaling", str(out),
+               "--out-dir", str(charts))
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert proc.returncode == 2 and "matplotlib" in proc.stderr
+    else:
+        assert proc.returncode == 0, proc.stderr
+        png = (charts / "scaling_mlp.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
