@@ -192,3 +192,26 @@ def test_resume_with_another_architecture_names_the_layer_and_shapes(tmp_path):
     p = distdl("train", CONFIG, "--checkpoint-dir", tmp_path / "o", "--resume", tmp_path / "other.h5",
                "--epochs", 1, cwd=tmp_path)
     _assert_friendly(p, "other.h5", "(64, 64) in the model but (64, 32) in the checkpoint")
+
+
+def _mpi_distdl(n, *args, cwd):
+    from mpirun import mpirun_path
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    return subprocess.run([mpirun_path(), "-n", str(n), sys.executable, "-m", "distdl.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+
+
+def test_under_mpi_resume_on_three_ranks_and_a_bad_file_is_one_sentence(runs, tmp_path):
+    d, full = runs
+    work = _copy_part(d, tmp_path / "w")
+    p = _mpi_distdl(3, "train", CONFIG, "--checkpoint-dir", work, "--resume", "auto", "--epochs", 3, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert test_line(p) == test_line(full)  # a 1-rank run continued on 3 ranks
+    assert ckpt.inspect_checkpoint(work / "ckpt-e0003-s000000.h5")["world_size"] == 3
+    a = load_model(d / "full" / "ckpt-e0003-s000000.h5").params
+    b = load_model(work / "ckpt-e0003-s000000.h5").params
+    assert np.max(np.abs(a - b)) <= 1e-6 * np.max(np.abs(a))
+
+    flip_bytes(work / "ckpt-e0001-s000000.h5")
+    _assert_friendly(_mpi_distdl(2, "evaluate", work / "ckpt-e0001-s000000.h5", "--data", "digits", cwd=tmp_path),
+                     "ckpt-e0001-s000000.h5", "fails its checksum")
