@@ -9,10 +9,11 @@ def _shape(s):
 
 
 def _size(n_params, itemsize):
+    """Keras 3's readable size: 1024-based units, two decimals ("18.79 KB", "0.00 B")."""
     size = float(n_params * itemsize)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.2f} {unit}" if unit != "B" else f"{int(size)} B"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.2f} {unit}"
         size /= 1024
 
 

@@ -113,7 +113,7 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
                 if model.stop_training:
                     break
             start_step = 0
-            epoch_logs = dict(logs)
+            epoch_logs = {k: logs[k] for k in sorted(logs)}  # Keras shows logs in name order
             if val is not None:
                 vlogs = _evaluate_arrays(model, comm, *val, batch_size)
                 epoch_logs.update({"val_" + k: vlogs[k] for k in sorted(vlogs)})

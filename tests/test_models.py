@@ -128,7 +128,7 @@ def test_summary_table_and_counts(capsys):
     assert "Layer (type)" in out and "Output Shape" in out and "Param #" in out
     assert "(None, 64)" in out and "4,160" in out and "650" in out
     assert "Total params: 4,810 (18.79 KB)" in out
-    assert "Trainable params: 4,810 (18.79 KB)" in out and "Non-trainable params: 0 (0 B)" in out
+    assert "Trainable params: 4,810 (18.79 KB)" in out and "Non-trainable params: 0 (0.00 B)" in out
     assert model.count_params() == 4810
 
 
