@@ -232,3 +232,25 @@ def test_shared_layer_accumulates_gradients():
     expected = w0 - 0.01 * (xa.T @ dpred + xb.T @ dpred)
     np.testing.assert_allclose(shared.kernel.value, expected, rtol=1e-6)
     assert len(model.layers) == 4  # two inputs, the shared Dense once, Add
+
+
+def test_two_outputs_of_one_call_share_one_backward():
+    """LSTM(return_state=True): using both the output and the cell state must not double gradients."""
+    from distdl.layers import LSTM, Concatenate
+    from gradcheck import numeric_grad, rel_error
+    rng = np.random.default_rng(4)
+    inp = Input(shape=(3, 2), dtype="float64")
+    lstm = LSTM(4, return_state=True, dtype="float64")
+    out, h, c = lstm(inp)
+    model = Model(inp, Concatenate(dtype="float64")([out, c]))
+    x = rng.standard_normal((2, 3, 2))
+    r = rng.standard_normal((2, 8))
+
+    def loss():
+        return float(np.sum(model.executor.forward([x], training=True)[0] * r))
+
+    loss()
+    model.executor.backward([r])
+    analytic = lstm.trainable_weights[0].grad.copy()
+    numeric = numeric_grad(loss, lstm.trainable_weights[0].value)
+    assert rel_error(analytic, numeric) < 1e-6
