@@ -173,8 +173,10 @@ class StepRunner:
 
     def check_preemption(self, cbs):
         """After a step: if any rank was signalled, save through callbacks and exit 128+signal."""
-        signum = int(self.totals[-1]) if self.comm.size > 1 else self.preempt_signal
-        if signum:
+        total = int(self.totals[-1]) if self.comm.size > 1 else self.preempt_signal
+        if total:
+            # The flags are summed across ranks (2 x SIGTERM = 30): use this rank's own signal, if any.
+            signum = int(self.preempt_signal or (signal.SIGTERM if total % signal.SIGTERM == 0 else signal.SIGINT))
             for cb in cbs.callbacks:
                 if hasattr(cb, "save_now"):
                     cb.save_now()
