@@ -24,7 +24,7 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-@pytest.mark.parametrize("script", ["throughput.py", "scaling.py", "allreduce.py", "plot.py"])
+@pytest.mark.parametrize("script", ["throughput.py", "scaling.py", "allreduce.py", "plot.py", "scaling_model.py"])
 def test_help(script):
     proc = run(script, "--help")
     assert proc.returncode == 0, proc.stderr
@@ -95,3 +95,31 @@ def test_scaling_quick_and_plot(tmp_path):
         assert proc.returncode == 0, proc.stderr
         png = (charts / "scaling_mlp.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scaling_model_matches_hand_computation(tmp_path):
+    """Synthetic measurements in, the documented formulas out (computed here by hand)."""
+    t0, c, steps, nbytes = 1e-3, 10e-6, 10, 4e6
+    ar = {"ranks": 2, "rows": [{"bytes": 8, "raw_us": 4.0}, {"bytes": 1 << 20, "raw_us": 250.0}]}
+    sc = {"model": "mlp", "steps": steps, "derived": {"strong_eff_2": 0.8},
+          "results": {"strong_1": {"epoch_s": steps * (t0 + 256 * c), "arena_bytes": nbytes},
+                      "weak_1": {"epoch_s": steps * (t0 + 128 * c)}}}
+    (tmp_path / "ar.json").write_text(json.dumps(ar))
+    (tmp_path / "sc.json").write_text(json.dumps(sc))
+    out = tmp_path / "m.json"
+    proc = run("scaling_model.py", "--allreduce", str(tmp_path / "ar.json"), "--scaling", str(tmp_path / "sc.json"),
+               "--ranks", "1,2,8", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    data = load(out)
+    lat = 4e-6 / 2                             # 8-byte allreduce time / (2 log2 2)
+    bw = (1 << 20) / 250e-6 * 2 * (2 - 1) / 2  # bus bandwidth of the 1 MiB row
+    assert data["latency_us"] == pytest.approx(lat * 1e6) and data["bandwidth_GBps"] == pytest.approx(bw / 1e9)
+    m = data["models"]["mlp"]
+    assert m["t0_us"] == pytest.approx(1000.0) and m["c_us_per_row"] == pytest.approx(10.0)
+    r1, r2, r8 = m["rows"]
+    assert r1["allreduce_us"] == 0 and r1["strong_eff_b256"] == pytest.approx(1.0)
+    a8 = 2 * 3 * lat + 2 * 7 / 8 * nbytes / bw
+    assert r8["allreduce_us"] == pytest.approx(a8 * 1e6)
+    assert r8["strong_eff_b256"] == pytest.approx((t0 + 256 * c) / (8 * (t0 + 32 * c + a8)))
+    assert r8["weak_eff_b128"] == pytest.approx((t0 + 128 * c) / (t0 + 128 * c + a8))
+    assert r2["measured_strong_eff"] == 0.8 and r8["measured_strong_eff"] is None
