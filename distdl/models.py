@@ -42,6 +42,25 @@ class Model:
             self._finish_build()
 
     # ----- structure -----------------------------------------------------
+    def build(self, input_shape):
+        """Subclassed models: trace `call` on a symbolic input of `input_shape` into a graph."""
+        if self.built:
+            return
+        if not callable(getattr(self, "call", None)):
+            raise ConfigError(f"Model {self.name!r} has no inputs: build it with Model(inputs, outputs), "
+                              f"or subclass Model and define call(inputs).")
+        from .layers.core import Input
+        inp = Input(shape=tuple(input_shape))
+        out = self.call(inp)
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        if not all(isinstance(t, SymbolicTensor) for t in outs):
+            raise ConfigError(f"{type(self).__name__}.call must only apply distdl layers to its inputs "
+                              f"(it returned {type(outs[0]).__name__}).")
+        self._inputs, self._outputs = [inp], outs
+        self.executor = Graph(self._inputs, outs)
+        self.layers = [inp.layer] + self.executor.layers
+        self._finish_build()
+
     @property
     def input_shapes(self):
         return [t.shape for t in self._inputs]

@@ -254,3 +254,27 @@ def test_two_outputs_of_one_call_share_one_backward():
     analytic = lstm.trainable_weights[0].grad.copy()
     numeric = numeric_grad(loss, lstm.trainable_weights[0].value)
     assert rel_error(analytic, numeric) < 1e-6
+
+
+def test_subclassed_model_with_call_trains():
+    """Keras's subclassing pattern: layers in __init__, composition in call()."""
+    class TwoLayer(Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = Dense(16, activation="relu")
+            self.out = Dense(3, activation="softmax")
+
+        def call(self, inputs):
+            return self.out(self.hidden(inputs))
+
+    utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((90, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)
+    model = TwoLayer()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    h = model.fit(x, y, epochs=40, batch_size=16, verbose=0)
+    assert h.history["loss"][-1] < 0.5 * h.history["loss"][0]
+    assert h.history["accuracy"][-1] > 0.7
+    assert model.count_params() == 4 * 16 + 16 + 16 * 3 + 3
+    assert model.predict(x[:5], verbose=0).shape == (5, 3)
