@@ -20,11 +20,13 @@ def _is_writer(model) -> bool:
 
 
 def variable_layout(model) -> list[dict]:
+    """[{name, shape, trainable}] for every variable, in the order of the flat arenas."""
     return [{"name": v.name, "shape": list(v.shape), "trainable": bool(v.trainable)}
             for layer in model.layers for v in layer.variables]
 
 
-def checkpoint_data(model, epoch=0, step=0, seed=0, history=None, extra=None) -> ckpt.CheckpointData:
+def checkpoint_data(model, epoch: int = 0, step: int = 0, seed: int = 0, history: dict | None = None,
+                    extra: dict | None = None) -> ckpt.CheckpointData:
     """Everything needed to rebuild and continue `model`, as arrays and JSON-able dicts."""
     opt = model.optimizer
     return ckpt.CheckpointData(
@@ -63,7 +65,7 @@ def _describe(v: dict) -> str:
     return str(tuple(v["shape"])) + ("" if v["trainable"] else " (non-trainable)")
 
 
-def restore(model, data: ckpt.CheckpointData, path, with_optimizer=True) -> None:
+def restore(model, data: ckpt.CheckpointData, path: str | os.PathLike, with_optimizer: bool = True) -> None:
     """Copy a checkpoint's weights, state (and optimizer state) into `model`."""
     _check_layout(model, data, path)
     model.params[...] = data.params
@@ -76,7 +78,7 @@ def restore(model, data: ckpt.CheckpointData, path, with_optimizer=True) -> None
             model.optimizer.learning_rate = float(lr)
 
 
-def save_model(model, path) -> None:
+def save_model(model, path: str | os.PathLike) -> None:
     """`model.save(path)`: architecture, weights, optimizer and its state, in one HDF5 file."""
     model._require_built("save")
     if _is_writer(model):
@@ -84,7 +86,7 @@ def save_model(model, path) -> None:
         ckpt.save_checkpoint(path, checkpoint_data(model, history=hist))
 
 
-def load_model(path, compile=True):
+def load_model(path: str | os.PathLike, compile: bool = True):
     """Rebuild a model from `model.save`'s file, ready to continue training."""
     from . import optimizers
     from .models import Model, Sequential
@@ -110,7 +112,7 @@ def _keras_layers(model):
     return [layer for layer in model.layers if not isinstance(layer, InputLayer)]
 
 
-def save_weights(model, path) -> None:
+def save_weights(model, path: str | os.PathLike) -> None:
     """Weights only: Keras 3 layout for `*.weights.h5`, else a distdl checkpoint."""
     model._require_built("save_weights")
     if not _is_writer(model):
@@ -124,11 +126,11 @@ def save_weights(model, path) -> None:
         ckpt.save_checkpoint(path, data)
 
 
-def load_weights(model, path) -> None:
+def load_weights(model, path: str | os.PathLike) -> None:
     """Weights from a `.weights.h5` (Keras 3 layout) or from a distdl checkpoint."""
     model._require_built("load_weights")
     if not os.path.exists(path):
-        raise CheckpointError(f"Weights file {path} does not exist.")
+        raise CheckpointError(f"Weights file {os.fspath(path)!r} does not exist.")
     if str(path).endswith(".weights.h5"):
         layers = _keras_layers(model)
         arrays = keras_format.read_keras_weights(path, [(type(l).__name__, [v.shape for v in l.weights])
