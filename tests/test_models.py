@@ -272,7 +272,8 @@ def test_subclassed_model_with_call_trains():
     x = rng.standard_normal((90, 4)).astype(np.float32)
     y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)
     model = TwoLayer()
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    from distdl.optimizers import Adam
+    model.compile(optimizer=Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     h = model.fit(x, y, epochs=40, batch_size=16, verbose=0)
     assert h.history["loss"][-1] < 0.5 * h.history["loss"][0]
     assert h.history["accuracy"][-1] > 0.7
