@@ -104,12 +104,13 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
                 group_rows = bounds[min(group_start + runner.k, len(bounds)) - 1][1] - bounds[group_start][0]
                 model.ctx.step = epoch * len(bounds) + b
                 model.ctx.row_start, model.ctx.global_rows = a, e - s
+                update = (b + 1) % runner.k == 0 or b + 1 == len(bounds)  # the group's last micro-batch
                 logs = runner.train_batch([take_rows(t, idx) for t in xs], [take_rows(t, idx) for t in ys],
-                                          None if w is None else w[idx], e - s, group_rows,
-                                          last_in_group=(b + 1) % runner.k == 0 or b + 1 == len(bounds))
+                                          None if w is None else w[idx], e - s, group_rows, last_in_group=update)
                 model.train_state["step"] = b + 1
                 cbs.on_train_batch_end(b, logs)
-                runner.check_preemption(cbs)
+                if update:  # stop on a signal only where no partial gradient sum would be lost
+                    runner.check_preemption(cbs)
                 if model.stop_training:
                     break
             start_step = 0
