@@ -24,7 +24,7 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-@pytest.mark.parametrize("script", ["throughput.py", "scaling.py", "allreduce.py", "plot.py", "scaling_model.py"])
+@pytest.mark.parametrize("script", ["throughput.py", "scaling.py", "allreduce.py", "plot.py", "scaling_model.py", "hotspots.py"])
 def test_help(script):
     proc = run(script, "--help")
     assert proc.returncode == 0, proc.stderr
@@ -123,3 +123,16 @@ def test_scaling_model_matches_hand_computation(tmp_path):
     assert r8["strong_eff_b256"] == pytest.approx((t0 + 256 * c) / (8 * (t0 + 32 * c + a8)))
     assert r8["weak_eff_b128"] == pytest.approx((t0 + 128 * c) / (t0 + 128 * c + a8))
     assert r2["measured_strong_eff"] == 0.8 and r8["measured_strong_eff"] is None
+
+
+def test_hotspots_quick(tmp_path):
+    out = tmp_path / "h.json"
+    proc = run("hotspots.py", "--quick", "--models", "tiny", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    tiny = load(out)["models"]["tiny"]
+    us = tiny["us_per_step"]
+    # two Dense layers (100-64-10): each timed forward and backward, plus loss, optimizer and the rest
+    assert sum(1 for k in us if k.endswith(".forward")) == 2 and sum(1 for k in us if k.endswith(".backward")) == 2
+    assert {"loss", "optimizer", "other", "step"} <= set(us)
+    assert sum(v for k, v in us.items() if k != "step") == pytest.approx(us["step"])
+    assert tiny["what_if"]["speedup"] > 0

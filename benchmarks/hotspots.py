@@ -1,0 +1,185 @@
+#!/usr/bin/env python
+"""Where a distdl training step spends its time, and what two candidate fixes would save.
+
+Times each section of `fit`'s step in one process (1 BLAS thread): every
+layer's forward and backward, the loss value + gradient, the optimizer, and the
+rest (slicing, logs, callbacks). Then a what-if, patched into this process
+only: the first layer (Dense or Conv2D) skips its input gradient, which nobody
+reads. Runs alternate baseline / patched; medians.
+
+    .venv/bin/python benchmarks/hotspots.py --model mlp
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+STEPS = {"mlp": 20, "tiny": 100, "cnn": 6, "lstm": 6}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--models", default="mlp,tiny,cnn,lstm")
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--quick", action="store_true", help="few steps and repeats (for tests)")
+    p.add_argument("--out", default=str(common.default_out("hotspots")), help="JSON output file")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.repeats = 2
+    return args
+
+
+def _wrap(obj, name, acc, key, active=None):
+    """Add obj.name's wall time to acc[key]; nested calls with the same key count once."""
+    fn = getattr(obj, name)
+    active = active if active is not None else set()
+
+    def wrapped(*a, **k):
+        if key in active:  # e.g. Dense.backward calling its backward_preactivation
+            return fn(*a, **k)
+        active.add(key)
+        t = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            active.discard(key)
+            acc[key] = acc.get(key, 0.0) + time.perf_counter() - t
+    setattr(obj, name, wrapped)
+
+
+def sections(model: str, steps: int, repeats: int) -> dict:
+    """Median seconds per step of each section (instrumented run)."""
+    import workloads as wl
+    w = wl.distdl_workload(model, wl.MODELS[model][1], steps)
+    w.run_epoch()
+    m = _last_model
+    acc: dict[str, float] = {}
+    active: set = set()
+    for layer in m.layers:
+        for name in ("forward", "backward", "backward_preactivation"):
+            if name in type(layer).__dict__ or any(name in c.__dict__ for c in type(layer).__mro__[:-1]):
+                _wrap(layer, name, acc, f"{layer.name}.{'forward' if name == 'forward' else 'backward'}", active)
+    runner_cls = __import__("distdl.step", fromlist=["StepRunner"]).StepRunner
+    _wrap_cls = {}
+    for name in ("_losses_and_grads",):
+        orig = getattr(runner_cls, name)
+        _wrap_cls[name] = orig
+
+        def timed(self, *a, _orig=orig, **k):
+            t = time.perf_counter()
+            try:
+                return _orig(self, *a, **k)
+            finally:
+                acc["loss"] = acc.get("loss", 0.0) + time.perf_counter() - t
+        setattr(runner_cls, name, timed)
+    _wrap(m.optimizer, "update", acc, "optimizer")
+    per = []
+    for _ in range(repeats):
+        acc.clear()
+        total = w.run_epoch()
+        per.append({k: v / steps for k, v in acc.items()} | {"step": total / steps})
+    for name, orig in _wrap_cls.items():
+        setattr(runner_cls, name, orig)
+    keys = per[0].keys()
+    med = {k: common.median(p[k] for p in per) for k in keys}
+    # a layer's backward may call its backward_preactivation: count the outer call only
+    med["other"] = med["step"] - sum(v for k, v in med.items() if k != "step")
+    return med
+
+
+_last_model = None
+
+
+def _capture_models():
+    """Remember the last distdl model the workloads build (so sections() can instrument it)."""
+    import workloads as wl
+    orig = wl.distdl_model
+
+    def build(name):
+        global _last_model
+        _last_model = orig(name)
+        return _last_model
+    wl.distdl_model = build
+
+
+def skip_first_dx(m) -> None:
+    """What-if: the first trainable layer computes only its weight gradients."""
+    import numpy as np
+    first = m.layers[1] if type(m.layers[0]).__name__ == "InputLayer" else m.layers[0]
+    kind = type(first).__name__
+    if kind not in ("Dense", "Conv2D"):
+        return False
+
+    def bp(dz, layer=first):
+        if kind == "Dense":
+            x2 = layer.cache[0]
+            dz = dz.reshape(-1, layer.units)
+        else:
+            x2 = layer.cache[1]  # the im2col columns
+            dz = np.ascontiguousarray(dz.reshape(x2.shape[0], layer.filters))
+        np.matmul(x2.T, dz, out=layer.kernel.grad.reshape(x2.shape[1], -1))
+        np.sum(dz, axis=0, out=layer.bias.grad)
+        return None  # Chain.backward stops here
+    first.backward_preactivation = bp
+    return True
+
+
+def what_if(model: str, steps: int, repeats: int) -> dict:
+    import workloads as wl
+    batch = wl.MODELS[model][1]
+    base = wl.distdl_workload(model, batch, steps)
+    pat = wl.distdl_workload(model, batch, steps)
+    if not skip_first_dx(_last_model):
+        return None
+    for w in (base, pat):
+        w.run_epoch()
+    t = common.alternate({"base": base.run_epoch, "no_first_dx": pat.run_epoch}, repeats)
+    b, p = common.median(t["base"]), common.median(t["no_first_dx"])
+    return {"base_us_per_step": b / steps * 1e6, "no_first_dx_us_per_step": p / steps * 1e6, "speedup": b / p}
+
+
+def worker(args) -> dict:
+    _capture_models()
+    out = {"blas": common.blas_info(), "models": {}}
+    for model in args.models.split(","):
+        steps = 3 if args.quick else STEPS[model]
+        sec = sections(model, steps, args.repeats)
+        out["models"][model] = {"us_per_step": {k: v * 1e6 for k, v in sec.items()},
+                                "what_if": what_if(model, steps, args.repeats)}
+    return out
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return 0
+    argv = [sys.executable, str(Path(__file__).resolve()), "--worker", "--models", args.models,
+            "--repeats", str(args.repeats)] + (["--quick"] if args.quick else [])
+    res = common.run_child(argv, common.bench_env(1))
+    res.update(benchmark="hotspots", machine=common.machine_info())
+    for model, r in res["models"].items():
+        us = r["us_per_step"]
+        step = us["step"]
+        rows = sorted(((k, v, v / step) for k, v in us.items() if k != "step"), key=lambda kv: -kv[1])
+        common.print_table(["section", "us/step", "share"], rows,
+                           f"{model}: {step:.0f} us/step (1 thread, median of {args.repeats})")
+        w = r["what_if"]
+        if w:
+            print(f"what-if first layer skips dx: {w['base_us_per_step']:.0f} -> "
+                  f"{w['no_first_dx_us_per_step']:.0f} us/step ({w['speedup']:.3f}x)")
+    print(f"\nwrote {common.write_json(res, args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
