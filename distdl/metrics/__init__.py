@@ -1,0 +1,92 @@
+"""Metrics as running sums, so that ranks can add their states and every rank reports the global value.
+
+The training loop concatenates every metric's `get_state()` (float64, `state_size` values) into one
+buffer, sums it across ranks, hands each slice back with `set_state`, and then calls `result()`.
+Names, defaults and formulas follow Keras 3 (`keras.metrics`).
+
+This package re-exports the whole API and holds the name registry (`get`, `serialize`, `deserialize`):
+`functions` (per-sample functions), `base` (Metric, Mean, MeanMetricWrapper), `mean_metrics`
+(accuracies, MSE/MAE, AutoAccuracy) and `confusion` (Precision, Recall, AUC).
+"""
+from __future__ import annotations
+
+from ..errors import unknown_name
+from .base import Mean, MeanMetricWrapper, Metric, _div, _Wrapped
+from .confusion import AUC, Precision, Recall, _Confusion
+from .functions import (_FUNCTION_NAMES, _FUNCTIONS, _align, _per_sample, _sparse_labels, accuracy,
+                        binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
+                        sparse_top_k_categorical_accuracy, top_k_categorical_accuracy)
+from .mean_metrics import (Accuracy, AutoAccuracy, BinaryAccuracy, CategoricalAccuracy, MeanAbsoluteError,
+                           MeanSquaredError, SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy,
+                           TopKCategoricalAccuracy)
+
+_CLASSES: dict[str, type[Metric]] = {c.__name__: c for c in (
+    Mean, MeanMetricWrapper, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+    TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError,
+    AutoAccuracy, Precision, Recall, AUC)}
+# Functions whose class form carries extra behaviour (threshold checks, k) map to that class.
+_FUNCTION_CLASSES = {binary_accuracy: BinaryAccuracy, categorical_accuracy: CategoricalAccuracy,
+                     sparse_categorical_accuracy: SparseCategoricalAccuracy,
+                     top_k_categorical_accuracy: TopKCategoricalAccuracy,
+                     sparse_top_k_categorical_accuracy: SparseTopKCategoricalAccuracy}
+_SHORT = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "mape": "mean_absolute_percentage_error",
+          "msle": "mean_squared_logarithmic_error", "precision": "Precision", "recall": "Recall",
+          "auc": "AUC"}
+
+
+def _valid_names() -> list:
+    return ["accuracy", "acc", *_SHORT, *_FUNCTIONS, *_CLASSES]
+
+
+def get(identifier, name: str | None = None) -> Metric:
+    """Resolve a Keras metric name, function, class, instance or config dict to a Metric.
+
+    String metrics keep the name the user wrote ('acc' logs as 'acc', 'mse' as 'mse').
+    """
+    if isinstance(identifier, Metric):
+        if name:
+            identifier.name = name
+        return identifier
+    if isinstance(identifier, dict):
+        metric = deserialize(identifier)
+        return get(metric, name)
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier(name=name)
+    if isinstance(identifier, str):
+        label = name or identifier
+        key = _SHORT.get(identifier, identifier)
+        if identifier.lower() in ("accuracy", "acc"):
+            metric: Metric = AutoAccuracy(name=label)
+        elif key in _CLASSES and key != "MeanMetricWrapper":
+            metric = _CLASSES[key](name=label)
+        elif key in _FUNCTIONS:
+            fn = _FUNCTIONS[key]
+            cls = _FUNCTION_CLASSES.get(fn)
+            metric = cls(name=label) if cls else MeanMetricWrapper(fn, name=label)
+        else:
+            raise unknown_name("metric", identifier, _valid_names())
+        metric._identifier = identifier
+        return metric
+    if callable(identifier):
+        cls = _FUNCTION_CLASSES.get(identifier)
+        return cls(name=name) if cls else MeanMetricWrapper(identifier, name=name)
+    raise unknown_name("metric", repr(identifier), _valid_names())
+
+
+def serialize(metric) -> str | dict:
+    """The string the user gave, or {'class_name': ..., 'config': ...}."""
+    metric = get(metric)
+    ident = getattr(metric, "_identifier", None)
+    if ident is not None and ident == metric.name:
+        return ident
+    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+
+
+def deserialize(config) -> Metric:
+    """Inverse of serialize."""
+    if isinstance(config, str):
+        return get(config)
+    name = config.get("class_name") if isinstance(config, dict) else None
+    if name not in _CLASSES:
+        raise unknown_name("metric class", name, _CLASSES)
+    return _CLASSES[name].from_config(dict(config.get("config", {})))

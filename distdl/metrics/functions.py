@@ -1,0 +1,75 @@
+"""Per-sample metric functions (the accuracies, Keras style) and the name -> function table that
+also lists the loss functions usable as metrics."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .. import losses as _losses
+
+
+def _align(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    """As Keras: squeeze or expand a trailing size-1 axis when the ranks differ by one."""
+    yt, yp = np.asarray(y_true), np.asarray(y_pred)
+    if yt.ndim == yp.ndim + 1 and yt.shape[-1] == 1:
+        yt, yp = (yt, yp[:, None]) if yp.ndim == 1 else (yt[..., 0], yp)
+    elif yp.ndim == yt.ndim + 1 and yp.shape[-1] == 1:
+        yt, yp = (yt[:, None], yp) if yt.ndim == 1 else (yt, yp[..., 0])
+    return yt, yp
+
+
+def _per_sample(matches: np.ndarray) -> np.ndarray:
+    """Mean over the last axis for rank >= 2 element matches, giving one value per sample."""
+    m = matches.astype(np.float64)
+    return m.mean(axis=-1) if m.ndim > 1 else m
+
+
+def binary_accuracy(y_true, y_pred, threshold: float = 0.5) -> np.ndarray:
+    """Per-sample fraction of entries where (y_pred > threshold) equals y_true."""
+    yt, yp = _align(y_true, y_pred)
+    return _per_sample(yt == (yp > threshold))
+
+
+def categorical_accuracy(y_true, y_pred) -> np.ndarray:
+    """1.0 where argmax(y_true) == argmax(y_pred) over the last axis, else 0.0."""
+    return (np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)).astype(np.float64)
+
+
+def _sparse_labels(y_true, y_pred) -> np.ndarray:
+    yt, yp = np.asarray(y_true), np.asarray(y_pred)
+    return yt[..., 0] if yt.ndim == yp.ndim and yt.shape[-1] == 1 else yt
+
+
+def sparse_categorical_accuracy(y_true, y_pred) -> np.ndarray:
+    """1.0 where the integer label equals argmax(y_pred), else 0.0 (labels (N,) or (N, 1))."""
+    return (_sparse_labels(y_true, y_pred) == np.argmax(y_pred, axis=-1)).astype(np.float64)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5) -> np.ndarray:
+    """1.0 where the label's score is among the k largest (ties count as inside, like TF in_top_k)."""
+    yp = np.asarray(y_pred)
+    idx = _sparse_labels(y_true, yp).astype(np.intp)[..., None]
+    target = np.take_along_axis(yp, idx, axis=-1)
+    return (np.sum(yp > target, axis=-1) < k).astype(np.float64)
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k: int = 5) -> np.ndarray:
+    """Top-k accuracy against one-hot targets."""
+    return sparse_top_k_categorical_accuracy(np.argmax(y_true, axis=-1), y_pred, k)
+
+
+def accuracy(y_true, y_pred) -> np.ndarray:
+    """Exact equality of y_true and y_pred (Keras `Accuracy`)."""
+    yt, yp = _align(y_true, y_pred)
+    return _per_sample(yt == yp)
+
+
+_FUNCTIONS: dict[str, Callable] = {
+    "accuracy": accuracy, "binary_accuracy": binary_accuracy, "categorical_accuracy": categorical_accuracy,
+    "sparse_categorical_accuracy": sparse_categorical_accuracy,
+    "top_k_categorical_accuracy": top_k_categorical_accuracy,
+    "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
+    **{f.__name__: f for f in _losses._FUNCTIONS},
+}
+_FUNCTION_NAMES = {f: n for n, f in _FUNCTIONS.items()}
