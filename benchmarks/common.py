@@ -115,7 +115,9 @@ def machine_info() -> dict:
         pass
     import numpy
     info = {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": numpy.__version__}
+            "numpy": numpy.__version__,
+            # other processes on the machine skew every timing: keep the load beside the numbers
+            "loadavg_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
     try:
         import torch  # noqa: F401
         info["torch"] = torch.__version__

@@ -76,19 +76,20 @@ def distdl_worker(args) -> dict:
     comm = TimedComm()
     m = wl.distdl_model(args.model)
     overlap = BucketedOverlap(m, comm) if args.worker == "overlap" and comm.size > 1 else None
-    compute = {"s": 0.0}
+    compute, backward = {"s": 0.0}, {"s": 0.0}
     _time_method(m.executor, "forward", compute)
-    _time_method(m.executor, "backward", compute)
+    _time_method(m.executor, "backward", compute, backward)
     x, y = wl.synthetic(args.model, args.batch, args.steps)
     timer = wl._EpochTimer()
     epochs = []
     for e in range(args.epochs + 1):
-        comm.grad_s = comm.small_s = compute["s"] = 0.0
+        comm.grad_s = comm.small_s = compute["s"] = backward["s"] = 0.0
         if e == 1:  # the optimizer exists after the first fit
             _time_method(m.optimizer, "update", compute)
         m.fit(x, y, batch_size=args.batch, epochs=1, verbose=0, callbacks=[timer], comm=comm)
         if e:  # epoch 0 is the warm-up
-            epochs.append({"epoch_s": timer.last, "compute_s": compute["s"], "grad_allreduce_s": comm.grad_s,
+            epochs.append({"epoch_s": timer.last, "compute_s": compute["s"], "backward_s": backward["s"],
+                           "grad_allreduce_s": comm.grad_s,
                            "small_allreduce_s": comm.small_s})
     vals = comm._comm.allgather(epochs)  # timing floats only
     return {"ranks": comm.size, "batch": args.batch, "steps": args.steps, "mode": args.worker,
@@ -96,8 +97,8 @@ def distdl_worker(args) -> dict:
             "per_rank": vals, "blas": common.blas_info() if comm.rank == 0 else None}
 
 
-def _time_method(obj, name, acc) -> None:
-    """Wrap obj.name so that its wall time is added to acc['s'] (benchmark process only)."""
+def _time_method(obj, name, *accs) -> None:
+    """Wrap obj.name so that its wall time is added to each acc['s'] (benchmark process only)."""
     fn = getattr(obj, name)
 
     def wrapped(*a, **k):
@@ -105,7 +106,9 @@ def _time_method(obj, name, acc) -> None:
         try:
             return fn(*a, **k)
         finally:
-            acc["s"] += time.perf_counter() - t
+            dt = time.perf_counter() - t
+            for acc in accs:
+                acc["s"] += dt
     setattr(obj, name, wrapped)
 
 
@@ -115,10 +118,13 @@ def summarize(run: dict) -> dict:
     slowest = [max(r["epoch_s"] for r in ep) for ep in per_epoch]
     med = common.median(slowest)
     shares = {}
-    for key in ("compute_s", "grad_allreduce_s"):
+    for key in ("compute_s", "backward_s", "grad_allreduce_s"):
         shares[key.replace("_s", "_share")] = common.median(
             sum(r[key] for r in ep) / sum(r["epoch_s"] for r in ep) for ep in per_epoch)
     shares["other_share"] = 1 - shares["compute_share"] - shares["grad_allreduce_share"]
+    shares["backward_ms_per_step"] = common.median(r["backward_s"] for ep in per_epoch for r in ep) / run["steps"] * 1e3
+    shares["allreduce_ms_per_step"] = common.median(
+        r["grad_allreduce_s"] for ep in per_epoch for r in ep) / run["steps"] * 1e3
     gb = run["batch"]
     return {"epoch_s": med, "samples_per_s": gb * run["steps"] / med, "us_per_step": med / run["steps"] * 1e6,
             "epoch_s_all": slowest, **shares}
@@ -246,6 +252,11 @@ def derive(results: dict, args) -> dict:
     n = args.max_ranks
     if f"hybrid_1x{n}" in results:
         d["ranks_over_threads"] = results[f"strong_{n}"]["samples_per_s"] / results[f"hybrid_1x{n}"]["samples_per_s"]
+    s = results[f"strong_{n}"]
+    # the most of the gradient allreduce that backward could hide, were the allreduce progressed by
+    # an otherwise idle core (buckets posted as layers finish; the first layer's bucket cannot be hidden)
+    if s["allreduce_ms_per_step"] > 0:
+        d[f"hideable_allreduce_fraction_{n}"] = min(1.0, s["backward_ms_per_step"] / s["allreduce_ms_per_step"])
     for key in (f"overlap_{n}", f"overlap_async_{n}"):
         if key in results:
             d[f"{key}_speedup"] = results[key]["samples_per_s"] / results[f"strong_{n}"]["samples_per_s"]
@@ -256,9 +267,10 @@ def report(res: dict) -> None:
     rows = []
     for name, r in res["results"].items():
         rows.append([name, r["ranks"], r.get("threads", 1), r["batch"], r["samples_per_s"], r["epoch_s"] * 1e3,
-                     r.get("compute_share"), r.get("grad_allreduce_share"), r.get("other_share")])
+                     r.get("compute_share"), r.get("grad_allreduce_share"), r.get("other_share"),
+                     r.get("backward_ms_per_step"), r.get("allreduce_ms_per_step")])
     common.print_table(["config", "ranks", "threads", "global batch", "samples/s", "epoch ms", "compute",
-                        "allreduce", "other"], rows,
+                        "allreduce", "other", "bwd ms/step", "allreduce ms/step"], rows,
                        f"{res['model']}: {res['steps']} steps per epoch, median epoch (ranks' slowest)")
     common.print_table(["ratio", "value"], [[k, v] for k, v in res["derived"].items()], "Ratios")
 

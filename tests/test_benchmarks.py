@@ -78,9 +78,11 @@ def test_scaling_quick_and_plot(tmp_path):
     for r in res.values():
         assert r["samples_per_s"] > 0
         assert r["compute_share"] + r["grad_allreduce_share"] + r["other_share"] == pytest.approx(1.0)
+        assert 0 < r["backward_share"] < r["compute_share"]
     assert res["strong_1"]["grad_allreduce_share"] == 0.0  # one rank never allreduces
     assert res["strong_2"]["grad_allreduce_share"] > 0.0
     assert data["derived"]["strong_eff_1"] == pytest.approx(1.0)
+    assert 0 < data["derived"]["hideable_allreduce_fraction_2"] <= 1.0
     assert data["derived"]["strong_eff_2"] == pytest.approx(
         res["strong_2"]["samples_per_s"] / (2 * res["strong_1"]["samples_per_s"]))
 
