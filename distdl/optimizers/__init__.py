@@ -1,0 +1,61 @@
+"""Optimizers with Keras 3 names, defaults and formulas: SGD, Adam, AdamW, RMSprop, Adagrad.
+
+Each optimizer has ONE update rule, `_step(w, g, slots, s, lr, t)`, over arrays of
+one shape, used by two entry points:
+- the arena path (the training loop): `build(size, dtype, segments)` then
+  `update(params, grads)`, a few vectorised calls over the whole flat arena;
+- Keras's custom-loop path: `apply_gradients(zip(grads, variables))`, per variable.
+Both clip gradients (clipnorm per variable, global_clipnorm over all, clipvalue
+elementwise), then apply decoupled weight decay `w -= w * wd * lr`, then step, so
+they agree bitwise on the same data. `g` and `s` are scratch buffers the rule may
+overwrite (in the arena path `g` is the gradient buffer the loop refills).
+
+This package re-exports the optimizers and holds the name registry (`get`, `serialize`,
+`deserialize`): `base` (Optimizer), `sgd`, `adam` (Adam, AdamW) and `adaptive` (RMSprop, Adagrad).
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from .. import schedules
+from ..errors import ConfigError, unknown_name
+from ..schedules import LearningRateSchedule
+from .adam import Adam, AdamW
+from .adaptive import Adagrad, RMSprop
+from .base import _NOOP_DEFAULTS, Optimizer
+from .sgd import SGD
+
+# `from distdl.optimizers.schedules import ExponentialDecay` works as in Keras.
+sys.modules[__name__ + ".schedules"] = schedules
+
+_ALL = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+
+
+def serialize(optimizer: Optimizer) -> dict:
+    """{'class_name': ..., 'config': ...} (JSON-able, schedules included)."""
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config: dict) -> Optimizer:
+    """A new optimizer from `serialize`'s output (class names are case-insensitive)."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ConfigError(f"An optimizer config must be a dict with 'class_name', got {config!r}.")
+    name = str(config["class_name"])
+    if name.lower() not in _ALL:
+        raise unknown_name("optimizer", name, _ALL)
+    try:
+        return _ALL[name.lower()].from_config(dict(config.get("config") or {}))
+    except TypeError as exc:
+        raise ConfigError(f"Bad config for optimizer {name!r}: {exc}.") from None
+
+
+def get(identifier: Any) -> Optimizer:
+    """An optimizer from a name ('adam', 'SGD', ...; Keras defaults), a config dict or an instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        return deserialize({"class_name": identifier, "config": {}})
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    raise ConfigError(f"Could not interpret optimizer identifier {identifier!r}.")

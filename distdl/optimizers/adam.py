@@ -1,0 +1,60 @@
+"""Adam (with optional AMSGrad) and AdamW, Adam with decoupled weight decay."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Optimizer
+
+
+class Adam(Optimizer):
+    """Keras Adam: bias correction folded into `alpha = lr sqrt(1 - b2^t) / (1 - b1^t)`."""
+
+    _default_name = "adam"
+
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
+
+    def _active_slots(self):
+        return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
+
+    def _step(self, w, g, slots, s, lr, t):
+        m, v = slots["momentum"], slots["velocity"]
+        # scalars in the weights' dtype, as Keras computes them (matches its float32 numbers)
+        dt = w.dtype.type
+        one = dt(1.0)
+        alpha = dt(lr) * np.sqrt(one - dt(self.beta_2) ** dt(t)) / (one - dt(self.beta_1) ** dt(t))
+        np.subtract(g, m, out=s)
+        s *= 1.0 - self.beta_1
+        m += s
+        np.square(g, out=s)
+        s -= v
+        s *= 1.0 - self.beta_2
+        v += s
+        if self.amsgrad:
+            np.maximum(slots["velocity_hat"], v, out=slots["velocity_hat"])
+            v = slots["velocity_hat"]
+        np.sqrt(v, out=s)
+        s += self.epsilon
+        np.multiply(m, alpha, out=g)
+        g /= s
+        w -= g
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (default 0.004) applied before each update."""
+
+    _default_name = "adamw"
+
+    def __init__(self, learning_rate=0.001, weight_decay: float = 0.004, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, **kwargs):
+        if weight_decay is None:
+            raise ConfigError("AdamW argument weight_decay must be a float, got None.")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad,
+                         weight_decay=weight_decay, **kwargs)

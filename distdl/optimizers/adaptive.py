@@ -1,0 +1,83 @@
+"""Per-coordinate adaptive rules: RMSprop (plain, centered, with momentum) and Adagrad."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Optimizer
+
+
+class RMSprop(Optimizer):
+    """`v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + eps)`; centered and momentum variants."""
+
+    _default_name = "rmsprop"
+
+    def __init__(self, learning_rate=0.001, rho: float = 0.9, momentum: float = 0.0,
+                 epsilon: float = 1e-7, centered: bool = False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
+
+    def _active_slots(self):
+        return (("velocity",) + (("momentum",) if self.momentum > 0 else ())
+                + (("average_gradient",) if self.centered else ()))
+
+    def _step(self, w, g, slots, s, lr, t):
+        v = slots["velocity"]
+        v *= self.rho
+        np.square(g, out=s)
+        s *= 1.0 - self.rho
+        v += s
+        if self.centered:
+            a = slots["average_gradient"]
+            a *= self.rho
+            np.multiply(g, 1.0 - self.rho, out=s)
+            a += s
+            np.square(a, out=s)
+            np.subtract(v, s, out=s)
+            s += self.epsilon
+        else:
+            np.add(v, self.epsilon, out=s)
+        np.sqrt(s, out=s)
+        g *= lr
+        g /= s  # g is now the increment lr g / sqrt(denominator)
+        if self.momentum > 0:
+            mom = slots["momentum"]
+            mom *= self.momentum
+            mom += g
+            w -= mom
+        else:
+            w -= g
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
+class Adagrad(Optimizer):
+    """`acc += g^2; w -= lr g / sqrt(acc + eps)`, acc starting at `initial_accumulator_value`."""
+
+    _default_name = "adagrad"
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value: float = 0.1,
+                 epsilon: float = 1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
+
+    def _active_slots(self):
+        return ("accumulator",)
+
+    def _init_slots(self, shape, dtype):
+        return {"accumulator": np.full(shape, self.initial_accumulator_value, dtype=dtype)}
+
+    def _step(self, w, g, slots, s, lr, t):
+        acc = slots["accumulator"]
+        np.square(g, out=s)
+        acc += s
+        np.add(acc, self.epsilon, out=s)
+        np.sqrt(s, out=s)
+        g *= lr
+        g /= s
+        w -= g
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}

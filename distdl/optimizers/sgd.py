@@ -1,0 +1,41 @@
+"""SGD with optional (Nesterov) momentum."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Optimizer
+
+
+class SGD(Optimizer):
+    """`m = mu m - lr g; w += m` (Nesterov: `w += mu m - lr g`); plain: `w -= lr g`."""
+
+    _default_name = "SGD"
+
+    def __init__(self, learning_rate=0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs):
+        if not 0 <= momentum <= 1:
+            raise ConfigError(f"SGD momentum must be in [0, 1], got {momentum!r}.")
+        super().__init__(learning_rate, **kwargs)
+        self.momentum, self.nesterov = momentum, nesterov
+
+    def _active_slots(self):
+        return ("momentum",) if self.momentum != 0 else ()
+
+    def _step(self, w, g, slots, s, lr, t):
+        if self.momentum == 0:
+            g *= lr
+            w -= g
+            return
+        m = slots["momentum"]
+        m *= self.momentum
+        np.multiply(g, lr, out=s)
+        m -= s
+        if self.nesterov:
+            np.multiply(m, self.momentum, out=g)
+            g -= s
+            w += g
+        else:
+            w += m
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
