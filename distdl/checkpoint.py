@@ -11,7 +11,6 @@ import errno
 import hashlib
 import json
 import os
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -20,13 +19,14 @@ import h5py
 import numpy as np
 
 from distdl import __version__
-from distdl.errors import CheckpointError, ConfigError
+from distdl.errors import CheckpointError
+
+# The folder helpers live in checkpoint_files; re-exported here, where callers have always found them.
+from distdl.checkpoint_files import (CHECKPOINT_PATTERN, _pid_alive, _remove_quietly, _TEMP_RE,  # noqa: F401
+                                     checkpoint_name, checkpoint_paths, clean_temp_files, prune_checkpoints)
 
 FORMAT_VERSION = 1
 FORMAT_NAME = "distdl-checkpoint"
-# Files named by `checkpoint_name`; temp files start with "." and never match.
-CHECKPOINT_PATTERN = r"^ckpt-e(?P<epoch>\d+)-s(?P<step>\d+)\.h5$"
-_TEMP_RE = re.compile(r"^\..+\.tmp-(?P<pid>\d+)-[0-9a-f]+$")
 
 
 @dataclass
@@ -80,13 +80,6 @@ def atomic_h5_write(path: str | os.PathLike, write: Callable[[h5py.File], None],
         _remove_quietly(tmp)
         raise CheckpointError(f"Could not write {what} {path!r}: {_cause(e)}.") from e
     _fsync_dir(folder)
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 def _fsync_dir(folder: str) -> None:
@@ -342,32 +335,7 @@ def inspect_checkpoint(path: str | os.PathLike) -> dict:
 
 
 # ---------------------------------------------------------------- folders of checkpoints
-
-def checkpoint_name(epoch: int, step: int = 0) -> str:
-    """File name for the state after `epoch` epochs and `step` more steps, e.g. ckpt-e0003-s000000.h5."""
-    return f"ckpt-e{int(epoch):04d}-s{int(step):06d}.h5"
-
-
-def checkpoint_paths(directory: str | os.PathLike, pattern: str = CHECKPOINT_PATTERN) -> list[str]:
-    """Checkpoint files in `directory`, newest first by (epoch, step) parsed from the name.
-
-    `pattern` is a regex with named groups `epoch` and `step`; a missing folder gives [].
-    """
-    regex = re.compile(pattern)
-    if not {"epoch", "step"} <= set(regex.groupindex):
-        raise ConfigError(f"Checkpoint pattern {pattern!r} needs named groups 'epoch' and 'step'.")
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return []
-    found = []
-    for name in names:
-        m = regex.match(name)
-        if m:
-            found.append(((int(m["epoch"]), int(m["step"])), os.path.join(directory, name)))
-    found.sort(key=lambda t: t[0], reverse=True)
-    return [p for _, p in found]
-
+# (names, listing, pruning and temp-file cleanup are in checkpoint_files)
 
 def latest_valid_checkpoint(directory: str | os.PathLike,
                             pattern: str = CHECKPOINT_PATTERN) -> tuple[str | None, list[tuple[str, str]]]:
@@ -379,41 +347,3 @@ def latest_valid_checkpoint(directory: str | os.PathLike,
             return p, skipped
         skipped.append((p, reason))
     return None, skipped
-
-
-def prune_checkpoints(directory: str | os.PathLike, keep: int,
-                      pattern: str = CHECKPOINT_PATTERN) -> list[str]:
-    """Delete all but the newest `keep` checkpoints; return the removed paths."""
-    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
-        raise ConfigError(f"prune_checkpoints keep must be an integer >= 0, got {keep!r}.")
-    removed = checkpoint_paths(directory, pattern)[keep:]
-    for p in removed:
-        os.remove(p)
-    return removed
-
-
-def clean_temp_files(directory: str | os.PathLike) -> list[str]:
-    """Remove temp files left by killed writers (their process is gone); return the removed paths."""
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return []
-    removed = []
-    for name in names:
-        m = _TEMP_RE.match(name)
-        if not m or int(m["pid"]) == os.getpid() or _pid_alive(int(m["pid"])):
-            continue
-        p = os.path.join(directory, name)
-        _remove_quietly(p)
-        removed.append(p)
-    return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
