@@ -1,11 +1,12 @@
-"""Loaders for user data files: NumPy `.npz`, HDF5 (lazily, row by row) and MNIST-format IDX.
+"""Loaders for user data files: NumPy `.npz`, HDF5 (lazily, row by row) and MNIST-format IDX,
+and `load`, which reads the data section of a TOML run config.
 
 Persistence layer: arrays and files only, no model classes. Every problem with a file is a
 `DataError` whose one sentence names the file; a bad loader spec is a `ConfigError`.
+The HDF5 loader lives in `hdf5.py` and the shared checks in `common.py`; both are re-exported here.
 """
 from __future__ import annotations
 
-import copy
 import gzip
 import zipfile
 from pathlib import Path
@@ -16,45 +17,9 @@ import numpy as np
 from ..backend import floatx
 from ..errors import ConfigError, DataError, unknown_name
 from ..utils import to_categorical
+from .common import Pair, _check_lengths, _existing_file, _pairs, _pick_keys
+from .hdf5 import H5Array, _h5_datasets, _open_h5, load_hdf5  # noqa: F401  (re-exported)
 from .shipped import load_breast_cancer, load_digits
-
-Pair = tuple[Any, Any]
-
-
-def _existing_file(path: str | Path, what: str) -> Path:
-    """Return `path` as a Path, or raise DataError if it is not an existing regular file."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise DataError(f"{what} file {p} does not exist.")
-    if not p.is_file():
-        raise DataError(f"{what} path {p} is not a regular file.")
-    return p
-
-
-def _check_lengths(path: Path, xk: str, x: Any, yk: str, y: Any) -> None:
-    if len(x) != len(y):
-        raise DataError(f"In {path}, {xk!r} has {len(x)} rows but {yk!r} has {len(y)}; "
-                        "x and y must have the same length.")
-
-
-def _pick_keys(path: Path, names: list[str], x: str, y: str, kind: str) -> list[str]:
-    """[x, y] if both exist, else the four `{x}_train ... {y}_test` names, else a DataError."""
-    if {x, y} <= set(names):
-        return [x, y]
-    keys = [f"{x}_train", f"{y}_train", f"{x}_test", f"{y}_test"]
-    if not set(keys) <= set(names):
-        raise DataError(f"{path} has neither {kind} {x!r}/{y!r} nor {'/'.join(map(repr, keys))}; "
-                        f"its {kind} are: {', '.join(map(repr, names)) or 'none'}.")
-    return keys
-
-
-def _pairs(path: Path, keys: list[str], arrays: list) -> Pair:
-    """Check each x/y pair's lengths; return (x, y) or ((x_train, y_train), (x_test, y_test))."""
-    for i in range(0, len(keys), 2):
-        _check_lengths(path, keys[i], arrays[i], keys[i + 1], arrays[i + 1])
-    if len(arrays) == 2:
-        return arrays[0], arrays[1]
-    return (arrays[0], arrays[1]), (arrays[2], arrays[3])
 
 
 # ------------------------------------------------------------------------------------ npz
@@ -83,183 +48,6 @@ def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> Pair:
         if a.ndim == 0:
             raise DataError(f"In {p}, {k!r} is a scalar; expected an array with one row per sample.")
     return _pairs(p, keys, arrays)
-
-
-# ----------------------------------------------------------------------------------- HDF5
-
-def _h5_datasets(f: Any) -> list[str]:
-    """Paths of every dataset in an open HDF5 file, for error messages."""
-    import h5py
-
-    found: list[str] = []
-    f.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset) else None)
-    return found
-
-
-def _open_h5(path: str | Path) -> tuple[Path, Any]:
-    import h5py
-
-    p = _existing_file(path, "HDF5")
-    if not h5py.is_hdf5(p):
-        raise DataError(f"{p} is not an HDF5 file.")
-    try:
-        return p, h5py.File(p, "r")
-    except OSError as e:
-        raise DataError(f"{p} could not be opened as HDF5 ({e}).") from None
-
-
-class H5Array:
-    """A lazy, read-only array over one HDF5 dataset; indexing reads only the rows asked for.
-
-    Rows are indexed along axis 0 by an int, a slice, a boolean mask or an integer array in
-    any order (with repeats); `np.asarray(a)` reads everything. The file is opened on first
-    read and kept open until `close()` (each MPI rank opens its own handle).
-    """
-
-    def __init__(self, path: str | Path, dataset: str):
-        import h5py
-
-        self._file: Any = None
-        self._ds: Any = None
-        p, f = _open_h5(path)
-        try:
-            obj = f.get(dataset)
-            if not isinstance(obj, h5py.Dataset):
-                what = "is a group, not a dataset" if obj is not None else "does not exist"
-                raise DataError(f"In {p}, dataset {dataset!r} {what}; its datasets are: "
-                                f"{', '.join(map(repr, _h5_datasets(f))) or 'none'}.")
-            if obj.ndim == 0:
-                raise DataError(f"In {p}, dataset {dataset!r} is a scalar; expected one row per sample.")
-            if obj.dtype.kind not in "biufc":
-                raise DataError(f"In {p}, dataset {dataset!r} has non-numeric dtype {obj.dtype}.")
-            shape, self._dtype = tuple(int(d) for d in obj.shape), np.dtype(obj.dtype)
-        finally:
-            f.close()
-        self.path, self.dataset = p, dataset
-        self._start, self._n, self._row_shape = 0, shape[0], shape[1:]
-
-    # array protocol -------------------------------------------------------------------
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (self._n,) + self._row_shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._dtype
-
-    @property
-    def ndim(self) -> int:
-        return 1 + len(self._row_shape)
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __repr__(self) -> str:
-        return f"H5Array({str(self.path)!r}, {self.dataset!r}, shape={self.shape}, dtype={self.dtype})"
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = self[:]
-        return out if dtype is None else out.astype(dtype)
-
-    # lazy views -------------------------------------------------------------------------
-    def _view(self, start: int, n: int, row_shape: tuple[int, ...]) -> "H5Array":
-        view = copy.copy(self)
-        view._file = view._ds = None  # a view opens its own handle
-        view._start, view._n, view._row_shape = start, n, row_shape
-        return view
-
-    def row_range(self, start: int, stop: int) -> "H5Array":
-        """Rows [start, stop) as another lazy H5Array (for a train/test cut without reading)."""
-        start, stop, _ = slice(start, stop).indices(self._n)
-        return self._view(self._start + start, max(stop - start, 0), self._row_shape)
-
-    def with_flat_rows(self) -> "H5Array":
-        """The same rows flattened: shape (n, prod(row_shape)), still lazy."""
-        return self._view(self._start, self._n, (int(np.prod(self._row_shape)),))
-
-    def close(self) -> None:
-        """Close the file handle (reopened automatically by the next read)."""
-        if self._file is not None:
-            self._file.close()
-        self._file = self._ds = None
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: h5py may already be gone
-            pass
-
-    # reading --------------------------------------------------------------------------
-    def _read(self, key: Any, count: int) -> np.ndarray:
-        """Read stored rows `key` (an int, slice or increasing index array) as (count,)+row_shape."""
-        if self._ds is None:
-            _, self._file = _open_h5(self.path)
-            self._ds = self._file[self.dataset]
-        return np.asarray(self._ds[key]).reshape((count,) + self._row_shape)
-
-    def _row_indices(self, index: Any) -> np.ndarray:
-        """Normalise a mask or integer index array to non-negative int64 row numbers."""
-        n = self._n
-        idx = np.asarray(index)
-        if idx.dtype == bool:
-            if idx.shape != (n,):
-                raise IndexError(f"boolean index of shape {idx.shape} does not match {self!r}.")
-            return np.flatnonzero(idx)
-        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-            raise IndexError(f"{self!r} rows take an int, a slice or a 1-D integer array, "
-                             f"not {idx.dtype} of shape {idx.shape}.")
-        idx = idx.astype(np.int64)
-        if idx.size and (idx.min() < -n or idx.max() >= n):
-            raise IndexError(f"row indices must be in [-{n}, {n}) for {self!r}.")
-        return np.where(idx < 0, idx + n, idx)
-
-    def _rows(self, index: Any) -> np.ndarray:
-        n, s = self._n, self._start
-        if isinstance(index, (int, np.integer)) and not isinstance(index, (bool, np.bool_)):
-            i = int(index)
-            if not -n <= i < n:
-                raise IndexError(f"index {i} is out of bounds for {self!r}.")
-            return self._read(s + i % n, 1)[0]
-        if isinstance(index, slice):
-            start, stop, step = index.indices(n)
-            if step > 0:
-                count = len(range(start, stop, step))
-                if count == 0:
-                    return np.empty((0,) + self._row_shape, self._dtype)
-                return self._read(slice(s + start, s + stop, step), count)
-            index = np.arange(start, stop, step)
-        idx = self._row_indices(index)
-        if idx.size == 0:
-            return np.empty((0,) + self._row_shape, self._dtype)
-        # h5py reads only increasing, unique indices: read those, then undo sort and dedup.
-        uniq, inverse = np.unique(idx, return_inverse=True)
-        return self._read(uniq + s, len(uniq))[inverse.reshape(-1)]
-
-    def __getitem__(self, index: Any) -> np.ndarray:
-        """Read rows (first index) then apply any further indices to the in-memory result."""
-        if not isinstance(index, tuple):
-            return self._rows(index)
-        if not index:
-            return self[:]
-        rows = self._rows(index[0])
-        if isinstance(index[0], (int, np.integer)):
-            return rows[index[1:]]
-        return rows[(slice(None),) + index[1:]]
-
-
-def load_hdf5(path: str | Path, x: str = "x", y: str = "y") -> Pair:
-    """Open datasets of an HDF5 file as lazy `H5Array`s (nothing is read yet).
-
-    If the file holds datasets `x` and `y`, returns `(X, Y)`; otherwise, if it holds
-    `{x}_train`, `{y}_train`, `{x}_test`, `{y}_test`, returns `(X_train, Y_train), (X_test, Y_test)`.
-    """
-    p, f = _open_h5(path)
-    try:
-        names = _h5_datasets(f)
-    finally:
-        f.close()
-    keys = _pick_keys(p, names, x, y, "datasets")
-    return _pairs(p, keys, [H5Array(p, k) for k in keys])
 
 
 # ------------------------------------------------------------------------------------ IDX
