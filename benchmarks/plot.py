@@ -92,6 +92,8 @@ def main(argv=None) -> int:
     scaling = args.scaling if args.scaling is not None else sorted(str(p) for p in common.RESULTS.glob("scaling_*.json"))
     for s in scaling:
         data = json.loads(Path(s).read_text())
+        if data.get("benchmark") != "scaling":  # e.g. scaling_model.json
+            continue
         written.append(scaling_chart(plt, data, out / f"scaling_{data['model']}.png"))
     if not written:
         print(f"no benchmark JSON found (looked for {tp} and scaling files): run throughput.py / scaling.py first",
