@@ -20,7 +20,14 @@ test: $(STAMP)
 	$(PY) -m pytest tests
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/allreduce.py -n 2
+	$(PY) benchmarks/scaling.py --model mlp -n 2
+	$(PY) benchmarks/scaling.py --model cnn -n 2
+	$(PY) benchmarks/hotspots.py
+	$(PY) benchmarks/scaling_model.py --ranks 2,8,64,512
+	-$(PY) benchmarks/plot.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
