@@ -323,6 +323,7 @@ def inspect_checkpoint(path: str | os.PathLike) -> dict:
         "world_size": data.world_size,
         "dtype": str(data.params.dtype),
         "variables": variables,
+        "layers": _layer_table(data.model_config, variables),
         "trainable_params": int(data.params.size),
         "non_trainable_params": int(data.state.size),
         "total_params": int(data.params.size + data.state.size),
@@ -332,6 +333,17 @@ def inspect_checkpoint(path: str | os.PathLike) -> dict:
         "history_metrics": sorted(data.history),
         "checksum": "ok" if stored == actual else "mismatch",
     }
+
+
+def _layer_table(model_config: dict, variables: list[dict]) -> list[dict]:
+    """[{name, class_name, params}] per layer of the embedded model config, in model order."""
+    specs = (model_config or {}).get("config", {}).get("layers", [])
+    table = []
+    for spec in specs:
+        name = spec.get("config", {}).get("name", "?")
+        params = sum(v["params"] for v in variables if v["name"].split("/")[0] == name)
+        table.append({"name": name, "class_name": spec.get("class_name", "?"), "params": params})
+    return table
 
 
 # ---------------------------------------------------------------- folders of checkpoints

@@ -150,6 +150,10 @@ def inspect_lines(checkpoint) -> list[str]:
              f"checksum: {info['checksum']}",
              f"parameters: {info['total_params']:,} ({info['trainable_params']:,} trainable, "
              f"{info['non_trainable_params']:,} non-trainable, {info['dtype']})"]
+    lines.append("layers:")
+    for layer in info["layers"]:
+        lines.append(f"  {layer['name'] + ' (' + layer['class_name'] + ')':<40} {layer['params']:>10,} params")
+    lines.append("weights:")
     for v in info["variables"]:
         lines.append(f"  {v['name']:<40} {str(tuple(v['shape'])):<16} {v['params']:>10,}"
                      f"{'' if v['trainable'] else '  (non-trainable)'}")
