@@ -120,6 +120,7 @@ def test_inspect_evaluate_and_predict(runs, tmp_path):
     assert "optimizer: Adam after 123 updates" in out
     assert "parameters: 4,810 (4,810 trainable, 0 non-trainable, float32)" in out
     assert re.search(r"dense/kernel\s+\(64, 64\)\s+4,096", out)
+    assert re.search(r"dense \(Dense\)\s+4,160 params", out) and re.search(r"dense_1 \(Dense\)\s+650 params", out)
 
     p = distdl("evaluate", path, "--data", "digits", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
