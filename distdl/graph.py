@@ -4,6 +4,10 @@
 functional model's layer calls in topological order, handling multi-input and
 multi-output layers, fan-out (gradients summed) and shared layers (caches and
 weight gradients kept per call).
+
+Like PyTorch, neither computes gradients nobody uses: during `backward` each
+layer whose inputs depend on no weights gets `need_input_grad = False` (and it
+is set back to True afterwards, so standalone calls always get dx).
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ class Chain:
     def __init__(self, layers):
         self.layers = list(layers)
         self.activity_loss = 0.0
+        first = next((i for i, layer in enumerate(self.layers) if layer.variables), len(self.layers))
+        self.no_input_grad = self.layers[:first + 1]
 
     def forward(self, inputs, training=False):
         x = inputs[0]
@@ -32,6 +38,9 @@ class Chain:
         return [x]
 
     def backward(self, douts, fused=(False,)):
+        _without_input_grads(self.no_input_grad, self._backward, douts, fused)
+
+    def _backward(self, douts, fused):
         dy = douts[0]
         layers = self.layers
         last = len(layers) - 1
@@ -115,6 +124,7 @@ class Graph:
                 seen.add(id(n.layer))
                 self.layers.append(n.layer)
         self.activity_loss = 0.0
+        self.no_input_grad = _layers_without_input_grads(self.nodes)
 
     def forward(self, inputs, training=False):
         values = {id(t): x for t, x in zip(self.inputs, inputs)}
@@ -133,6 +143,9 @@ class Graph:
         return [values[id(t)] for t in self.outputs]
 
     def backward(self, douts, fused=None):
+        _without_input_grads(self.no_input_grad, self._backward, douts, fused)
+
+    def _backward(self, douts, fused):
         fused = fused or [False] * len(self.outputs)
         grads = {}
         fused_ids = set()
@@ -176,3 +189,29 @@ def _accumulate(grads, t, d):
         return
     prev = grads.get(id(t))
     grads[id(t)] = d if prev is None else prev + d
+
+
+def _layers_without_input_grads(nodes):
+    """Layers none of whose calls has an input that depends on a weight."""
+    depends, needs = set(), {}
+    for n in nodes:
+        need = any(id(t) in depends for t in n.inputs)
+        needs[id(n.layer)] = needs.get(id(n.layer), False) or need
+        if need or n.layer.variables:
+            depends.update(id(t) for t in n.outputs)
+    seen, layers = set(), []
+    for n in nodes:
+        if not needs[id(n.layer)] and id(n.layer) not in seen:
+            seen.add(id(n.layer))
+            layers.append(n.layer)
+    return layers
+
+
+def _without_input_grads(layers, backward, douts, fused):
+    for layer in layers:
+        layer.need_input_grad = False
+    try:
+        backward(douts, fused)
+    finally:
+        for layer in layers:
+            layer.need_input_grad = True

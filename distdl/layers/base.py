@@ -5,7 +5,9 @@ Conventions every layer follows (shapes exclude the batch axis unless noted):
   maps input shape(s) to output shape(s).
 - `forward(x, training)` returns the output and keeps what backward needs in
   `self.cache`; `backward(dy)` returns dx and *overwrites* each trainable
-  variable's `grad` (the model accumulates for shared layers).
+  variable's `grad` (the model accumulates for shared layers). While a model's
+  backward runs, `need_input_grad` is False on layers whose dx nobody uses
+  (those fed only by model inputs); a layer may then skip dx and return None.
 - Multi-input layers take and return lists; multi-output layers do too.
 - Randomness and cross-rank sums come from `self.ctx` (a `RunContext` shared by
   the whole model), never from MPI directly.
@@ -112,6 +114,7 @@ class Layer:
         self.ctx = DEFAULT_CONTEXT
         self.stream_id = 0
         self.reuse_buffers = True  # False when a layer is called more than once per step
+        self.need_input_grad = True  # see the module docstring
 
     # ----- weights -------------------------------------------------------
     def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True,
