@@ -52,8 +52,15 @@ class StepRunner:
         """Fill the loss sums of `self.buf`; return output gradients (or None)."""
         douts = []
         for i, (obj, out, y) in enumerate(zip(self.objs, outs, ys)):
+            if w is None and want_grads:
+                self.buf[2 + i], g = obj.loss.value_and_gradient(y, out, obj.weight, grad_rows, obj.fused)
+                douts.append(g)
+                continue
             per = obj.loss.call(y, out)
             per_row = int(np.prod(per.shape[1:], dtype=np.int64))
+            if w is None:
+                self.buf[2 + i] = float(np.sum(per)) / per_row if per.size else 0.0
+                continue
             wb = np.ones(per.shape, dtype=per.dtype) if w is None else np.broadcast_to(
                 w.reshape((-1,) + (1,) * (per.ndim - 1)), per.shape).astype(per.dtype)
             self.buf[2 + i] = float(np.sum(per * wb)) / per_row if per.size else 0.0

@@ -7,6 +7,8 @@ that every loss and the metrics use.
 loop passes weights that already hold 1/global_count and any sample weights, so the ranks' gradient
 sums add up to the global-batch gradient. Cross-entropies from probabilities also offer
 `gradient_logits`, the cheap fused gradient through the output layer's softmax / sigmoid.
+`value_and_gradient` is the training step's path without sample weights: both in one pass,
+with the same values as `call` and `gradient` / `gradient_logits`.
 """
 from __future__ import annotations
 
@@ -53,6 +55,22 @@ def _match_weights(w, shape: tuple, dtype, what: str = "sample_weight") -> np.nd
     except ValueError:
         raise ShapeError(f"{what} of shape {np.shape(w)} does not fit the per-sample loss "
                          f"shape {shape}.") from None
+
+
+_ARANGE = np.arange(0)
+
+
+def _row_index(n: int) -> np.ndarray:
+    """arange(n), from a cache that grows as needed (for fancy indexing by labels)."""
+    global _ARANGE
+    if len(_ARANGE) < n:
+        _ARANGE = np.arange(max(n, 2 * len(_ARANGE)))
+    return _ARANGE[:n]
+
+
+def _per_row(per: np.ndarray) -> int:
+    """Loss elements per sample (per-element loss shape without the batch axis)."""
+    return int(np.prod(per.shape[1:], dtype=np.int64)) if per.ndim > 1 else 1
 
 
 def _model_width(output_shape) -> tuple[tuple, int]:
@@ -139,6 +157,18 @@ class Loss:
         """dL/dz where y_prob = fused_activation(z); only for losses with a fused_activation."""
         raise ConfigError(f"Loss {self.name!r} has no fused activation gradient.")
 
+    def value_and_gradient(self, y_true, y_pred, weight: float, rows: int, fused: bool = False):
+        """(sum(call) / elements per row, gradient for weights weight / (rows x elements per row)).
+
+        The gradient is `gradient_logits` when `fused`, else `gradient`, as the training step
+        needs it when there are no sample weights.
+        """
+        per = self.call(y_true, y_pred)
+        n = _per_row(per)
+        value = float(np.sum(per)) / n if per.size else 0.0
+        w = np.full(per.shape, weight / (rows * n), dtype=per.dtype)
+        return value, (self.gradient_logits(y_true, y_pred, w) if fused else self.gradient(y_true, y_pred, w))
+
     def _prepare(self, y_true, yp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return _align(y_true, yp)
 
@@ -192,3 +222,20 @@ class _Elementwise(Loss):
         scale = w / yp.shape[-1] if self._mean else w
         g *= scale[..., None]
         return g
+
+    def _fused_df(self, yt, yp):
+        """d f / d z for the fused activation's pre-activation z (subclasses with one)."""
+        raise NotImplementedError
+
+    def value_and_gradient(self, y_true, y_pred, weight, rows, fused=False):
+        yp0 = _as_float(y_pred)
+        yt, yp = _align(y_true, yp0)
+        t = self._targets(yt)
+        f = self._f(t, yp)
+        per = f.mean(axis=-1) if self._mean else f.sum(axis=-1)
+        n = _per_row(per)
+        value = float(np.sum(per)) / n if per.size else 0.0
+        g = self._fused_df(t, yp) if fused else self._df(t, yp)
+        scale = yp.dtype.type(weight / (rows * n))
+        g *= scale / yp.shape[-1] if self._mean else scale
+        return value, g.reshape(yp0.shape)

@@ -6,7 +6,8 @@ import numpy as np
 
 from ..activations import LogSoftmax, Sigmoid, Softmax
 from ..errors import DataError
-from .base import EPSILON, Loss, _Elementwise, _align, _as_float, _first_bad, _match_weights, _model_width
+from .base import (EPSILON, Loss, _Elementwise, _align, _as_float, _first_bad, _match_weights, _model_width,
+                   _row_index)
 
 
 class BinaryCrossentropy(_Elementwise):
@@ -40,6 +41,9 @@ class BinaryCrossentropy(_Elementwise):
         p = np.clip(yp, EPSILON, 1.0 - EPSILON)
         inside = (yp >= EPSILON) & (yp <= 1.0 - EPSILON)
         return ((1.0 - yt) / (1.0 - p) - yt / p) * inside
+
+    def _fused_df(self, yt, yp):
+        return yp - yt
 
     def gradient_logits(self, y_true, y_prob, weights):
         """(sigmoid(z) - y) * w / n_last, given y_prob = sigmoid(z)."""
@@ -102,6 +106,25 @@ class CategoricalCrossentropy(Loss):
             g /= s
         g *= w[..., None]
         return g
+
+    def value_and_gradient(self, y_true, y_pred, weight, rows, fused=False):
+        yp = _as_float(y_pred)
+        if yp.ndim != 2 or not (self.from_logits or fused):
+            return super().value_and_gradient(y_true, y_pred, weight, rows, fused)
+        yt, _ = _align(y_true, yp)
+        y = self._targets(yt)
+        scale = yp.dtype.type(weight / rows)
+        if self.from_logits:  # one shifted exp serves log_softmax (the value) and softmax (the gradient)
+            shifted, e, s = _shifted_exp(yp)
+            per = -np.sum(y * (shifted - np.log(s)), axis=-1)
+            g = np.divide(e, s, out=e)
+        else:
+            per = self.call(yt, yp)
+            g = yp.copy()
+        g *= np.sum(y, axis=-1, keepdims=True)
+        g -= y
+        g *= scale
+        return float(np.sum(per)) if per.size else 0.0, g
 
     def gradient_logits(self, y_true, y_prob, weights):
         """(p * sum(y) - y) * w, given y_prob = softmax(z)."""
@@ -188,6 +211,24 @@ class SparseCategoricalCrossentropy(Loss):
         g *= w[..., None]
         return g
 
+    def value_and_gradient(self, y_true, y_pred, weight, rows, fused=False):
+        yp = _as_float(y_pred)
+        y = self._squeeze(y_true, yp.ndim)
+        if yp.ndim != 2 or y.ndim != 1 or self.ignore_class is not None or not (self.from_logits or fused):
+            return super().value_and_gradient(y_true, y_pred, weight, rows, fused)
+        r, y = _row_index(len(y)), y.astype(np.intp, copy=False)
+        if self.from_logits:  # one shifted exp serves log_softmax (the value) and softmax (the gradient)
+            shifted, e, s = _shifted_exp(yp)
+            per = -(shifted[r, y] - np.log(s[:, 0]))
+            g = np.divide(e, s, out=e)
+        else:
+            q = yp[r, y] / np.sum(yp, axis=-1)
+            per = -np.log(np.clip(q, EPSILON, 1.0 - EPSILON))
+            g = yp.copy()
+        g[r, y] -= 1.0
+        g *= yp.dtype.type(weight / rows)
+        return float(np.sum(per)) if per.size else 0.0, g
+
     def gradient_logits(self, y_true, y_prob, weights):
         """(p - onehot(y)) * w, given y_prob = softmax(z)."""
         if self.from_logits:
@@ -222,3 +263,10 @@ class SparseCategoricalCrossentropy(Loss):
             row, value = _first_bad(bad, y)
             raise DataError(f"Label {value} at row {row} is outside [0, {n}) for {self.name!r} "
                             f"with {n} output classes.")
+
+
+def _shifted_exp(z):
+    """(z - max, exp(z - max), its row sums): log_softmax is shifted - log(sum), softmax exp / sum."""
+    shifted = z - np.max(z, axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return shifted, e, np.sum(e, axis=-1, keepdims=True)
