@@ -93,8 +93,9 @@ class Optimizer:
             raise ShapeError(f"{type(self).__name__} was built for {self._scratch.shape} parameters, "
                              f"got params {params.shape} and grads {grads.shape}.")
         lr = self.current_learning_rate()
-        segs = [grads[a:b] for a, b in self._segments]
-        self._clip(segs, [self._scratch[a:b] for a, b in self._segments])
+        if self.clipnorm or self.global_clipnorm or self.clipvalue:
+            segs = [grads[a:b] for a, b in self._segments]
+            self._clip(segs, [self._scratch[a:b] for a, b in self._segments])
         self._decay(params, self._scratch, lr)
         self._step(params, grads, self._slots, self._scratch, lr, self.iterations + 1)
         self.iterations += 1

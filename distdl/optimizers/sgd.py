@@ -28,13 +28,15 @@ class SGD(Optimizer):
             return
         m = slots["momentum"]
         m *= self.momentum
-        np.multiply(g, lr, out=s)
-        m -= s
         if self.nesterov:
+            np.multiply(g, lr, out=s)
+            m -= s
             np.multiply(m, self.momentum, out=g)
             g -= s
             w += g
-        else:
+        else:  # g as scratch: m + (-lr g) rounds exactly as m - lr g
+            g *= -lr
+            m += g
             w += m
 
     def get_config(self) -> dict:
