@@ -32,6 +32,7 @@ class StepRunner:
     def __init__(self, model, comm, steps_per_update=1):
         self.model, self.comm, self.k = model, comm, steps_per_update
         self.objs = model.objectives
+        self.fused = [o.fused for o in self.objs]
         self.metrics = [(o, m) for o in self.objs for m in o.metrics]
         sizes = [m.state_size for _, m in self.metrics]
         self.n_out = len(self.objs)
@@ -78,16 +79,20 @@ class StepRunner:
                 m.update_state(ys[i], outs[i], sample_weight=w)
             self.buf[a:b] = m.get_state() if reset else 0.0
 
-    def _logs(self, totals, rows, reg, n_batches=None):
-        """Global logs from summed totals; `rows` normalises per-output loss sums."""
-        logs = {}
+    def _loss(self, totals, rows, reg, n_batches=None):
+        """(total loss, per-output losses) from summed totals; `rows` normalises the loss sums."""
         loss = reg + (totals[1] / n_batches if n_batches else 0.0)
         per_out = []
         for i, obj in enumerate(self.objs):
             li = totals[2 + i] / max(rows, 1)
             per_out.append(li)
             loss += obj.weight * li
-        logs["loss"] = float(loss)
+        return loss, per_out
+
+    def _logs(self, totals, rows, reg, n_batches=None):
+        """Global logs from summed totals; `rows` normalises per-output loss sums."""
+        loss, per_out = self._loss(totals, rows, reg, n_batches)
+        logs = {"loss": float(loss)}
         if self.n_out > 1:
             for obj, li in zip(self.objs, per_out):
                 logs[obj.log_name("loss")] = float(li)
@@ -111,7 +116,7 @@ class StepRunner:
         self.buf[1] = ex.activity_loss
         self._metric_deltas(outs, ys, w, reset=True)
         self.buf[-1] = self.preempt_signal
-        ex.backward(douts, [o.fused for o in self.objs])
+        ex.backward(douts, self.fused)
         if self.acc is not None:
             self.acc += model.grads
             if not last_in_group:
@@ -135,14 +140,14 @@ class StepRunner:
 
     def _after_batch(self, rows, reg):
         self.buf[0] = rows
-        batch = self._logs(self.buf, rows, reg, n_batches=1)
         # epoch loss: batch losses averaged with batch-size weights (Keras's Mean metric)
-        self.totals[0] += rows
-        self.totals[1] += batch["loss"] * rows
-        self.totals[2:-1] += self.buf[2:-1]
-        self.totals[-1] = self.buf[-1]
-        logs = self._logs(self.totals, self.totals[0], 0.0)
-        logs["loss"] = float(self.totals[1] / self.totals[0])
+        totals = self.totals
+        totals[0] += rows
+        totals[1] += float(self._loss(self.buf, rows, reg, n_batches=1)[0]) * rows
+        totals[2:-1] += self.buf[2:-1]
+        totals[-1] = self.buf[-1]
+        logs = self._logs(totals, totals[0], 0.0)
+        logs["loss"] = float(totals[1] / totals[0])
         return logs
 
     # ----- evaluation ------------------------------------------------------
