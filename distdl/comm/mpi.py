@@ -27,6 +27,7 @@ class MPIComm:
         from mpi4py import MPI
         self._MPI = MPI
         self._comm = comm or MPI.COMM_WORLD
+        self._in_place, self._sum = MPI.IN_PLACE, MPI.SUM
         self.rank = self._comm.Get_rank()
         self.size = self._comm.Get_size()
         _install_abort_hook(self)
@@ -34,11 +35,17 @@ class MPIComm:
 
     # ----- collectives on buffers ------------------------------------------
     def allreduce_sum(self, buf):
+        if self._watch.timeout is None:  # the watchdog context costs ~0.7 us per call
+            self._comm.Allreduce(self._in_place, buf, op=self._sum)
+            return buf
         with self._watch("allreduce"):
-            self._comm.Allreduce(self._MPI.IN_PLACE, buf, op=self._MPI.SUM)
+            self._comm.Allreduce(self._in_place, buf, op=self._sum)
         return buf
 
     def bcast(self, buf, root=0):
+        if self._watch.timeout is None:
+            self._comm.Bcast(buf, root=root)
+            return buf
         with self._watch("broadcast"):
             self._comm.Bcast(buf, root=root)
         return buf
