@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from distdl.errors import ConfigError, ShapeError
+from distdl.layers import im2col
 from distdl.layers.base import deserialize, serialize
 from distdl.layers.convolutional import Conv1D, Conv2D
 from distdl.layers.pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D,
@@ -82,6 +83,25 @@ def test_conv2d_gradients_batch_of_one():
 ])
 def test_conv1d_gradients(kwargs):
     check_layer(Conv1D(dtype="float64", **kwargs), rand(2, 9, 3))
+
+
+@pytest.mark.parametrize("channels", [1, 3])  # one channel stores windows transposed
+@pytest.mark.parametrize("kwargs", CONV2D_CASES[:4] + CONV2D_CASES[6:])
+def test_conv2d_in_chunks_of_images_matches_one_pass(kwargs, channels, monkeypatch):
+    """Tiny chunks (one image each) give the same output and gradients as a single chunk."""
+    x, layers, outs = rand(3, 6, 7, channels), [], []
+    for chunk_bytes in (1 << 30, 1):
+        monkeypatch.setattr(im2col, "_CHUNK_BYTES", chunk_bytes)
+        layer = Conv2D(dtype="float64", bias_initializer="random_normal", **kwargs)
+        layer(x)
+        if layers:
+            layer.set_weights(layers[0].get_weights())
+        y = layer.forward(x, training=True)
+        outs.append((y, layer.backward(np.cos(y)), *(v.grad.copy() for v in layer.trainable_weights)))
+        layers.append(layer)
+    check_layer(layers[1], x)
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
 # ----- convolution forward values ----------------------------------------------------------

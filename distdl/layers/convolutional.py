@@ -100,48 +100,105 @@ class _Conv(Layer):
         n = x.shape[0]
         x4 = x if self.rank == 2 else x.reshape(n, 1, x.shape[1], x.shape[2])
         g = self._geometry(x4.shape)
-        cols = g.im2col(g.pad(x4, self._ws, "xp"), self._ws)
+        xp = g.pad(x4, self._ws, "xp")
+        if g.pointwise:
+            xp = np.ascontiguousarray(xp)
         k2 = self.kernel.value.reshape(-1, self.filters)
-        z = self._ws.get("z", (cols.shape[0], self.filters), np.result_type(cols, k2))
-        np.matmul(cols, k2, out=z)
-        if self.bias is not None:
-            z += self.bias.value
+        dtype = np.result_type(xp, k2)
+        per = g.out_hw[0] * g.out_hw[1]
+        z = self._ws.get("z", (n * per, self.filters), dtype)
         act = self.activation
-        if act.name == "linear":
-            y, zkeep = z, None
-        elif act.uses_input:
-            y, zkeep = act.forward(z), z
-        else:
-            y, zkeep = act.forward(z, out=z), None
-        self.cache = (g, cols, zkeep, y, x.shape)
+        linear = act.name == "linear"
+        y = self._ws.get("y", z.shape, dtype) if act.uses_input and not linear else z
+        # chunks of images: windows, GEMM, bias and activation run while the chunk is in cache
+        step = g.chunk_images(self.filters, z.itemsize)
+        buf = None if g.pointwise else g.cols_buffer(self._ws, "cols", min(step, n), dtype)
+        for a in range(0, n, step):
+            b = min(a + step, n)
+            zc, yc = z[a * per:b * per], y[a * per:b * per]
+            np.matmul(self._cols(g, xp[a:b], buf), k2, out=zc)
+            if self.bias is not None:
+                zc += self.bias.value
+            if not linear:
+                act.forward(zc, out=yc)
+        self.cache = (g, xp, z if y is not z else None, y, x.shape)
         return y.reshape((n,) + g.out_hw[2 - self.rank:] + (self.filters,))
+
+    @staticmethod
+    def _cols(g: Geometry, xp: np.ndarray, buf) -> np.ndarray:
+        """The (rows, K) windows of some padded images (a view of xp for pointwise kernels)."""
+        if buf is None:
+            return xp.reshape(-1, xp.shape[-1])
+        return g.im2col(xp, buf)
 
     def backward(self, dy):
         """dy (N, [Ho,] Wo, filters) -> dx; writes kernel and bias gradients."""
-        _, _, z, y, _ = self.cache
-        dz = dy.reshape(y.shape)
-        if self.activation.name != "linear":
-            dz = self.activation.backward(dz, z, y)
-        return self.backward_preactivation(dz)
+        return self._backward(dy, None if self.activation.name == "linear" else self.activation)
 
     def backward_preactivation(self, dz):
         """Backward from the gradient w.r.t. the pre-activation (fused loss gradients)."""
-        g, cols, _, _, xshape = self.cache
-        dz = np.ascontiguousarray(dz.reshape(cols.shape[0], self.filters))
-        kg = self.kernel.grad
-        if kg is not None:
-            if kg.flags.c_contiguous:
-                np.matmul(cols.T, dz, out=kg.reshape(-1, self.filters))
+        return self._backward(dz, None)
+
+    def _backward(self, d, act):
+        """Per chunk of images: activation gradient, kernel/bias gradient GEMMs, input gradient.
+
+        The windows are rebuilt from the cached input (cheaper than keeping them: they
+        stay in cache for both GEMMs).
+        """
+        g, xp, z, y, xshape = self.cache
+        f = self.filters
+        n, per = xshape[0], g.out_hw[0] * g.out_hw[1]
+        d = np.ascontiguousarray(d.reshape(n * per, f))
+        k2 = self.kernel.value.reshape(-1, f)
+        dtype = np.result_type(d, k2)
+        need_dx = True
+        kg, bg = self.kernel.grad, (self.bias.grad if self.bias is not None else None)
+        scratch_kg = kg is not None and not kg.flags.c_contiguous
+        kg2 = self._ws.get("kg", k2.shape, dtype) if scratch_kg else None if kg is None else kg.reshape(k2.shape)
+        step = g.chunk_images(f, d.itemsize)
+        m = min(step, n) * per
+        buf = None if g.pointwise else g.cols_buffer(self._ws, "cols", min(step, n), dtype)
+        dbuf = None if g.pointwise or not need_dx else g.cols_buffer(self._ws, "dcols", min(step, n), dtype)
+        dzbuf = None if act is None else self._ws.get("dz", (m, f), dtype)
+        kpart = self._ws.get("kpart", k2.shape, dtype) if kg2 is not None and n > step else None
+        bpart = self._ws.get("bpart", (f,), dtype) if bg is not None and n > step else None
+        ones = self._ws.get("ones", (m,), dtype, fill=1) if bg is not None else None
+        dxp = self._ws.get("dxp", g.padded_shape, dtype) if need_dx else None
+        for a in range(0, n, step):
+            b = min(a + step, n)
+            r0, r1 = a * per, b * per
+            dzc = d[r0:r1]
+            if act is not None:
+                dzc = act.backward(dzc, None if z is None else z[r0:r1], y[r0:r1], out=dzbuf[:r1 - r0])
+            cols = self._cols(g, xp[a:b], buf)
+            if kg2 is not None:
+                np.matmul(cols.T, dzc, out=kg2 if a == 0 else kpart)
+                if a:
+                    kg2 += kpart
+            if bg is not None:
+                # column sums as a GEMV: ~8x faster than np.sum(axis=0) and accumulated more accurately
+                np.matmul(ones[:r1 - r0], dzc, out=bg if a == 0 else bpart)
+                if a:
+                    bg += bpart
+            if not need_dx:
+                continue
+            if dbuf is None:
+                np.matmul(dzc, k2.T, out=dxp[a:b].reshape(-1, dxp.shape[-1]))
             else:
-                kg[...] = (cols.T @ dz).reshape(kg.shape)
-        if self.bias is not None and self.bias.grad is not None:
-            # column sums as a GEMV: ~8x faster than np.sum(axis=0) and accumulated more accurately
-            ones = self._ws.get("ones", (dz.shape[0],), dz.dtype, fill=1)
-            np.matmul(ones, dz, out=self.bias.grad)
-        k2 = self.kernel.value.reshape(-1, self.filters)
-        dcols = self._ws.get("dcols", cols.shape, np.result_type(dz, k2))
-        np.matmul(dz, k2.T, out=dcols)
-        return g.col2im(dcols, self._ws).reshape(xshape)
+                if g.transposed:
+                    np.matmul(k2, dzc.T, out=dbuf[:, :r1 - r0])
+                else:
+                    np.matmul(dzc, k2.T, out=dbuf[:r1 - r0])
+                g.col2im(dbuf, dxp[a:b])
+        if n == 0:
+            for v in (kg, bg):
+                if v is not None:
+                    v.fill(0)
+        elif scratch_kg:
+            kg[...] = kg2.reshape(kg.shape)
+        if not need_dx:
+            return None
+        return g.unpad(dxp).reshape(xshape)
 
     # ----- config -----------------------------------------------------------
     def get_config(self) -> dict:
