@@ -104,6 +104,19 @@ def test_conv2d_in_chunks_of_images_matches_one_pass(kwargs, channels, monkeypat
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+def test_conv_without_input_grad_returns_none_and_same_weight_grads():
+    x, dy = rand(2, 6, 5, 1), rand(2, 4, 3, 2)
+    layer = Conv2D(2, 3, activation="relu", dtype="float64")
+    layer(x)
+    layer.backward(dy)
+    grads = [v.grad.copy() for v in layer.trainable_weights]
+    layer.need_input_grad = False
+    layer.forward(x, training=True)
+    assert layer.backward(dy) is None
+    for v, g in zip(layer.trainable_weights, grads):
+        np.testing.assert_array_equal(v.grad, g)
+
+
 # ----- convolution forward values ----------------------------------------------------------
 def test_conv2d_hand_computed_3x3_sum():
     """Ones kernel on arange(16) as 4x4: each output is the sum of a 3x3 neighbourhood."""

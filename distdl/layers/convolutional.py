@@ -143,7 +143,7 @@ class _Conv(Layer):
         """Per chunk of images: activation gradient, kernel/bias gradient GEMMs, input gradient.
 
         The windows are rebuilt from the cached input (cheaper than keeping them: they
-        stay in cache for both GEMMs).
+        stay in cache for both GEMMs); dx is skipped when `need_input_grad` is False.
         """
         g, xp, z, y, xshape = self.cache
         f = self.filters
@@ -151,7 +151,7 @@ class _Conv(Layer):
         d = np.ascontiguousarray(d.reshape(n * per, f))
         k2 = self.kernel.value.reshape(-1, f)
         dtype = np.result_type(d, k2)
-        need_dx = True
+        need_dx = getattr(self, "need_input_grad", True)
         kg, bg = self.kernel.grad, (self.bias.grad if self.bias is not None else None)
         scratch_kg = kg is not None and not kg.flags.c_contiguous
         kg2 = self._ws.get("kg", k2.shape, dtype) if scratch_kg else None if kg is None else kg.reshape(k2.shape)
