@@ -110,7 +110,7 @@ class Dense(_ActivationMixin, Layer):
         dz = dz.reshape(-1, self.units)
         np.matmul(x2.T, dz, out=self.kernel.grad)
         if self.bias is not None:
-            np.sum(dz, axis=0, out=self.bias.grad)
+            dz.sum(axis=0, out=self.bias.grad)
         if not self.need_input_grad:
             return None
         return (dz @ self.kernel.value.T).reshape(shape)

@@ -222,12 +222,12 @@ class SparseCategoricalCrossentropy(Loss):
             per = -(shifted[r, y] - np.log(s[:, 0]))
             g = np.divide(e, s, out=e)
         else:
-            q = yp[r, y] / np.sum(yp, axis=-1)
+            q = yp[r, y] / yp.sum(axis=-1)
             per = -np.log(np.clip(q, EPSILON, 1.0 - EPSILON))
             g = yp.copy()
         g[r, y] -= 1.0
         g *= yp.dtype.type(weight / rows)
-        return float(np.sum(per)) if per.size else 0.0, g
+        return float(per.sum()) if per.size else 0.0, g
 
     def gradient_logits(self, y_true, y_prob, weights):
         """(p - onehot(y)) * w, given y_prob = softmax(z)."""
@@ -267,6 +267,6 @@ class SparseCategoricalCrossentropy(Loss):
 
 def _shifted_exp(z):
     """(z - max, exp(z - max), its row sums): log_softmax is shifted - log(sum), softmax exp / sum."""
-    shifted = z - np.max(z, axis=-1, keepdims=True)
+    shifted = z - z.max(axis=-1, keepdims=True)  # array methods: no fromnumeric wrapper per call
     e = np.exp(shifted)
-    return shifted, e, np.sum(e, axis=-1, keepdims=True)
+    return shifted, e, e.sum(axis=-1, keepdims=True)
