@@ -92,6 +92,10 @@ class _RNN(Layer):
             return None
         return self.bias.grad if grad else self.bias.value
 
+    def _projection(self):
+        """The kernel and bias of the input projection done before the time loop."""
+        return self.kernel.value, self._input_bias()
+
     # ----- forward -----------------------------------------------------------
     def forward(self, x, training=False):
         x = np.asarray(x, dtype=self.dtype)
@@ -110,8 +114,8 @@ class _RNN(Layer):
                           if training and self.recurrent_dropout else None)
         g = self._gates * self.units
         z = rnn_cells._buffer(bufs, "xz", (T * B, g), x.dtype)
-        np.matmul(X, self.kernel.value, out=z)
-        b = self._input_bias()
+        W, b = self._projection()
+        np.matmul(X, W, out=z)
         if b is not None:
             z += b
         z = z.reshape(T, B, g)
@@ -238,26 +242,38 @@ class LSTM(_RNN):
                          recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.unit_forget_bias = bool(unit_forget_bias)
+        self._fused = None    # rnn_cells.lstm_fused constants, set by each forward
 
     def build(self, input_shape):
         super().build(input_shape)
         if self.bias is not None and self.unit_forget_bias:
             self.bias.value[self.units:2 * self.units] = 1
 
+    def _projection(self):
+        """Kernel and bias with the fused-gate scale folded in (exact: the scale is a power of 2)."""
+        W, b = super()._projection()
+        self._fused = rnn_cells.lstm_fused(self.activation, self.recurrent_activation, self.units, W.dtype)
+        if self._fused is None:
+            return W, b
+        scale = self._fused[0]
+        return W * scale, None if b is None else b * scale
+
     def _recur(self, z, bufs):
         T, B, _ = z.shape
         H, C = self._state_arrays(bufs, 2, T, B, z.dtype)
         TC = rnn_cells._buffer(bufs, "tc", (T, B, self.units), z.dtype)
-        pre = rnn_cells.lstm_forward(z, self.recurrent_kernel.value, self.activation,
-                                     self.recurrent_activation, H, C, TC, bufs, self._rec_mask)
-        return [H, C], {"pre": pre, "tc": TC}
+        fused = self._fused
+        U = self.recurrent_kernel.value if fused is None else self.recurrent_kernel.value * fused[0]
+        pre = rnn_cells.lstm_forward(z, U, self.activation, self.recurrent_activation, H, C, TC, bufs,
+                                     self._rec_mask, fused)
+        return [H, C], {"pre": pre, "tc": TC, "fused": fused}
 
     def _bptt(self, dh_seq, d_last):
         H, C = self.cache["states"]
         dz = rnn_cells.lstm_backward(dh_seq, d_last[0], d_last[1], self.recurrent_kernel.value,
                                      self.activation, self.recurrent_activation, self.cache["z"],
                                      self.cache["pre"], H, C, self.cache["tc"], self._bwd_bufs,
-                                     self.cache["rec_mask"])
+                                     self.cache["rec_mask"], self.cache["fused"])
         self._recurrent_grad(H, dz)
         return dz
 

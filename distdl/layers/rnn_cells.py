@@ -44,6 +44,13 @@ def _buffer(cache: dict, key: str, shape, dtype) -> np.ndarray:
     return buf
 
 
+def _rows(cache: dict, key: str, row, n: int) -> np.ndarray:
+    """`row` repeated as an (n, len(row)) array: ufuncs run faster than with a broadcast row."""
+    buf = _buffer(cache, key, (n, row.shape[0]), row.dtype)
+    buf[...] = row
+    return buf
+
+
 # ----- SimpleRNN: h_t = act(xz_t + h_{t-1} U) ---------------------------------
 def simple_forward(xz, U, act, H, bufs, mask=None):
     """Run the SimpleRNN recurrence; `xz` becomes the pre-activations, H is filled. Returns pre or None."""
@@ -76,9 +83,25 @@ def simple_backward(dh_seq, dh, U, act, pre, H, bufs, mask=None):
 
 
 # ----- LSTM (Keras gate order i, f, c, o) --------------------------------------
-def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None):
+def lstm_fused(act, rec, u, dtype):
+    """Column constants (scale, shift) for the default sigmoid gates and tanh cell, else None.
+
+    sigmoid(x) = 0.5 tanh(0.5 x) + 0.5, so all four gates are tanh(x * scale) * scale + shift:
+    one tanh over the whole (B, 4u) row instead of a call per gate block.
+    """
+    if type(act) is not activations.Tanh or type(rec) is not activations.Sigmoid:
+        return None
+    scale = np.full(4 * u, 0.5, dtype)
+    scale[2 * u:3 * u] = 1
+    shift = scale.copy()
+    shift[2 * u:3 * u] = 0
+    return scale, shift
+
+
+def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None, fused=None):
     """LSTM recurrence. `z` (T, B, 4u) holds xz on entry and the activated gates on exit.
 
+    With `fused` (from `lstm_fused`), z and U come with their columns multiplied by the scale.
     C (T+1, B, u) receives the cell states, TC (T, B, u) act(c_t). Returns the
     gate pre-activations (or None when no activation needs them).
     """
@@ -88,15 +111,22 @@ def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None):
     tmp = _buffer(bufs, "l_tmp", (B, u), z.dtype)
     pre = _pre_store((act, rec), z.shape, z.dtype)
     hm = _buffer(bufs, "hm", (B, u), z.dtype) if mask is not None else None
+    if fused is not None:
+        scale, shift = _rows(bufs, "l_scale", fused[0], B), _rows(bufs, "l_shift", fused[1], B)
     for t in range(T):
         zt = z[t]
         np.matmul(_masked(H[t], mask, hm), U, out=tmp4)
         zt += tmp4
-        if pre is not None:
-            pre[t] = zt
-        _activate(rec, zt[:, :2 * u])
-        _activate(act, zt[:, 2 * u:3 * u])
-        _activate(rec, zt[:, 3 * u:])
+        if fused is not None:
+            np.tanh(zt, out=zt)
+            zt *= scale
+            zt += shift
+        else:
+            if pre is not None:
+                pre[t] = zt
+            _activate(rec, zt[:, :2 * u])
+            _activate(act, zt[:, 2 * u:3 * u])
+            _activate(rec, zt[:, 3 * u:])
         np.multiply(zt[:, u:2 * u], C[t], out=C[t + 1])
         np.multiply(zt[:, :u], zt[:, 2 * u:3 * u], out=tmp)
         C[t + 1] += tmp
@@ -105,8 +135,10 @@ def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None):
     return pre
 
 
-def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=None):
+def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=None, fused=None):
     """BPTT for LSTM. `dh`, `dc` (B, u) hold the last step's upstream gradients (updated in place).
+
+    With `fused`, every gate's derivative comes from one row-wide expression (see below).
 
     Returns dz (T, B, 4u), the gradient of the gate pre-activations (= of xz).
     """
@@ -117,6 +149,10 @@ def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=
     tmp = _buffer(bufs, "l_btmp", (B, u), gates.dtype)
     tmp2 = _buffer(bufs, "l_btmp2", (B, u), gates.dtype)
     ifs, cs, os_ = slice(0, 2 * u), slice(2 * u, 3 * u), slice(3 * u, g4)
+    if fused is not None:
+        # sigmoid' = (1 - y) y, tanh' = 1 - y y: both are (m - y) y + (1 - m), m = 2 shift
+        m = _rows(bufs, "l_m", 2 * fused[1], B)
+        k = np.subtract(1, m, out=_buffer(bufs, "l_k", m.shape, m.dtype))
     for t in range(T - 1, -1, -1):
         if dh_seq is not None:
             dh += dh_seq[t]
@@ -130,10 +166,16 @@ def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=
         np.multiply(dc, C[t], out=raw[:, u:2 * u])              # d f
         np.multiply(dc, i, out=raw[:, cs])                      # d g
         dc *= f
-        pt = None if pre is None else pre[t]
-        rec.backward(raw[:, ifs], None if pt is None else pt[:, ifs], gt[:, ifs], out=dz[t][:, ifs])
-        act.backward(raw[:, cs], None if pt is None else pt[:, cs], g, out=dz[t][:, cs])
-        rec.backward(raw[:, os_], None if pt is None else pt[:, os_], o, out=dz[t][:, os_])
+        if fused is not None:
+            dzt = np.subtract(m, gt, out=dz[t])
+            dzt *= gt
+            dzt += k
+            dzt *= raw
+        else:
+            pt = None if pre is None else pre[t]
+            rec.backward(raw[:, ifs], None if pt is None else pt[:, ifs], gt[:, ifs], out=dz[t][:, ifs])
+            act.backward(raw[:, cs], None if pt is None else pt[:, cs], g, out=dz[t][:, cs])
+            rec.backward(raw[:, os_], None if pt is None else pt[:, os_], o, out=dz[t][:, os_])
         np.matmul(dz[t], U.T, out=dh)
         if mask is not None:
             dh *= mask
