@@ -188,6 +188,21 @@ def test_return_state_accepts_none_upstream_gradients():
     np.testing.assert_allclose(both, layer.backward([2 * dy, None, None]), rtol=1e-12)
 
 
+@pytest.mark.parametrize("cls", [SimpleRNN, LSTM, GRU])
+def test_without_input_grad_returns_none_and_same_weight_grads(cls):
+    rng = np.random.default_rng(8)
+    layer = built(cls(3, dtype=F64), (4, 2), rng)
+    x, dy = rng.normal(size=(2, 4, 2)), rng.normal(size=(2, 3))
+    layer(x, training=True)
+    layer.backward(dy)
+    grads = [v.grad.copy() for v in layer.trainable_weights]
+    layer.need_input_grad = False
+    layer.forward(x, training=True)
+    assert layer.backward(dy) is None
+    for v, g in zip(layer.trainable_weights, grads):
+        np.testing.assert_array_equal(v.grad, g)
+
+
 # ----- empty batches, shape errors, config ------------------------------------
 @pytest.mark.parametrize("cls", [SimpleRNN, LSTM, GRU])
 def test_empty_batch(cls):

@@ -166,6 +166,8 @@ class _RNN(Layer):
         bg = self._input_bias(grad=True) if (self.bias is not None and self.bias.trainable) else None
         if bg is not None:
             np.sum(dxz, axis=0, out=bg)
+        if not self.need_input_grad:
+            return None
         dx = (dxz @ self.kernel.value.T).reshape(T, B, self.kernel.shape[0])
         if c["in_mask"] is not None:
             dx *= c["in_mask"]
