@@ -158,7 +158,9 @@ class _Conv(Layer):
         step = g.chunk_images(f, d.itemsize)
         m = min(step, n) * per
         buf = None if g.pointwise else g.cols_buffer(self._ws, "cols", min(step, n), dtype)
-        dbuf = None if g.pointwise or not need_dx else g.cols_buffer(self._ws, "dcols", min(step, n), dtype)
+        offsets = g.kernel[0] * g.kernel[1]
+        dwin = None if g.pointwise or not need_dx else self._ws.get("dwin", (offsets, m, xp.shape[-1]), dtype)
+        kts = None if dwin is None else np.ascontiguousarray(k2.reshape(offsets, -1, f).transpose(0, 2, 1))
         dzbuf = None if act is None else self._ws.get("dz", (m, f), dtype)
         kpart = self._ws.get("kpart", k2.shape, dtype) if kg2 is not None and n > step else None
         bpart = self._ws.get("bpart", (f,), dtype) if bg is not None and n > step else None
@@ -182,14 +184,11 @@ class _Conv(Layer):
                     bg += bpart
             if not need_dx:
                 continue
-            if dbuf is None:
+            if dwin is None:
                 np.matmul(dzc, k2.T, out=dxp[a:b].reshape(-1, dxp.shape[-1]))
-            else:
-                if g.transposed:
-                    np.matmul(k2, dzc.T, out=dbuf[:, :r1 - r0])
-                else:
-                    np.matmul(dzc, k2.T, out=dbuf[:r1 - r0])
-                g.col2im(dbuf, dxp[a:b])
+            else:  # one (rows, C) GEMM per kernel offset, so that col2im adds whole rows
+                np.matmul(dzc, kts, out=dwin[:, :r1 - r0])
+                g.col2im(dwin, dxp[a:b])
         if n == 0:
             for v in (kg, bg):
                 if v is not None:

@@ -207,10 +207,11 @@ class Geometry:
         np.copyto(self._six(buf, n), win)
         return self.cols(buf, n * ho * wo)
 
-    def col2im(self, dbuf: np.ndarray, dxp: np.ndarray) -> None:
-        """Window gradients in a `cols_buffer` -> padded-input gradient dxp (n, Hp, Wp, C), summing overlaps."""
-        kw = self.kernel[1]
-        d6 = self._six(dbuf, dxp.shape[0])
+    def col2im(self, dwin: np.ndarray, dxp: np.ndarray) -> None:
+        """Window gradients per kernel offset, dwin (kh*kw, rows, C) -> padded-input gradient dxp
+        (n, Hp, Wp, C), summing overlaps. Offset-major, each add runs along whole output rows."""
+        n, _, _, c = dxp.shape
+        ho, wo = self.out_hw
         dxp.fill(0)
         for k, sl in enumerate(self.offset_slices()):
-            dxp[sl] += d6[:, :, :, k // kw, k % kw, :]
+            dxp[sl] += dwin[k, :n * ho * wo].reshape(n, ho, wo, c)
