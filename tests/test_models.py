@@ -279,3 +279,24 @@ def test_subclassed_model_with_call_trains():
     assert h.history["accuracy"][-1] > 0.7
     assert model.count_params() == 4 * 16 + 16 + 16 * 3 + 3
     assert model.predict(x[:5], verbose=0).shape == (5, 3)
+
+
+def test_first_layer_skips_its_unused_input_gradient_only_inside_model_backward():
+    model = mlp(4, 3, 2)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    first, second = model.layers[0], model.layers[1]
+    seen = {}
+    original = first.backward_preactivation
+
+    def spy(dz):
+        seen["dx"] = original(dz)
+        seen["flag"] = first.need_input_grad
+        return seen["dx"]
+
+    first.backward_preactivation = spy
+    model.fit(np.ones((4, 4), dtype=np.float32), np.zeros(4), batch_size=4, verbose=0)
+    assert seen["flag"] is False and seen["dx"] is None
+    assert first.need_input_grad and second.need_input_grad  # restored after backward
+    first.backward_preactivation = original
+    first.forward(np.ones((2, 4), dtype=np.float32), training=True)
+    assert first.backward(np.ones((2, 3), dtype=np.float32)).shape == (2, 4)
