@@ -86,7 +86,7 @@ def test_conv1d_gradients(kwargs):
 
 
 @pytest.mark.parametrize("channels", [1, 3])  # one channel stores windows transposed
-@pytest.mark.parametrize("kwargs", CONV2D_CASES[:4] + CONV2D_CASES[6:])
+@pytest.mark.parametrize("kwargs", CONV2D_CASES[:4] + CONV2D_CASES[6:] + [dict(filters=2, kernel_size=1)])
 def test_conv2d_in_chunks_of_images_matches_one_pass(kwargs, channels, monkeypatch):
     """Tiny chunks (one image each) give the same output and gradients as a single chunk."""
     x, layers, outs = rand(3, 6, 7, channels), [], []

@@ -112,17 +112,27 @@ class _Conv(Layer):
         y = self._ws.get("y", z.shape, dtype) if act.uses_input and not linear else z
         # chunks of images: windows, GEMM, bias and activation run while the chunk is in cache
         step = g.chunk_images(self.filters, z.itemsize)
-        buf = None if g.pointwise else g.cols_buffer(self._ws, "cols", min(step, n), dtype)
+        ones = self._bias_in_gemm(g)
+        buf = None if g.pointwise else g.cols_buffer(self._ws, "cols", min(step, n), dtype, ones)
+        if ones:
+            k2 = np.concatenate([k2, self.bias.value.reshape(1, -1)]).astype(dtype, copy=False)
         for a in range(0, n, step):
             b = min(a + step, n)
             zc, yc = z[a * per:b * per], y[a * per:b * per]
             np.matmul(self._cols(g, xp[a:b], buf), k2, out=zc)
-            if self.bias is not None:
+            if self.bias is not None and not ones:
                 zc += self.bias.value
             if not linear:
                 act.forward(zc, out=yc)
         self.cache = (g, xp, z if y is not z else None, y, x.shape)
         return y.reshape((n,) + g.out_hw[2 - self.rank:] + (self.filters,))
+
+    def _bias_in_gemm(self, g: Geometry) -> bool:
+        """Transposed windows carry a row of ones: the GEMM adds the bias and sums its gradient.
+
+        Saves a pass over the output each way, where each output row is only `filters` long.
+        """
+        return g.transposed and not g.pointwise and self.bias is not None
 
     @staticmethod
     def _cols(g: Geometry, xp: np.ndarray, buf) -> np.ndarray:
@@ -153,16 +163,23 @@ class _Conv(Layer):
         dtype = np.result_type(d, k2)
         need_dx = getattr(self, "need_input_grad", True)
         kg, bg = self.kernel.grad, (self.bias.grad if self.bias is not None else None)
+        ones_row = self._bias_in_gemm(g)
         scratch_kg = kg is not None and not kg.flags.c_contiguous
-        kg2 = self._ws.get("kg", k2.shape, dtype) if scratch_kg else None if kg is None else kg.reshape(k2.shape)
+        if ones_row:  # kernel and bias gradients as one (K+1, filters) GEMM output
+            kg2 = None if kg is None and bg is None else self._ws.get("kg", (k2.shape[0] + 1, f), dtype)
+            bg = None
+        elif kg is not None:
+            kg2 = self._ws.get("kg", k2.shape, dtype) if scratch_kg else kg.reshape(k2.shape)
+        else:
+            kg2 = None
         step = g.chunk_images(f, d.itemsize)
         m = min(step, n) * per
-        buf = None if g.pointwise else g.cols_buffer(self._ws, "cols", min(step, n), dtype)
+        buf = None if g.pointwise else g.cols_buffer(self._ws, "cols", min(step, n), dtype, ones_row)
         offsets = g.kernel[0] * g.kernel[1]
         dwin = None if g.pointwise or not need_dx else self._ws.get("dwin", (offsets, m, xp.shape[-1]), dtype)
         kts = None if dwin is None else np.ascontiguousarray(k2.reshape(offsets, -1, f).transpose(0, 2, 1))
         dzbuf = None if act is None else self._ws.get("dz", (m, f), dtype)
-        kpart = self._ws.get("kpart", k2.shape, dtype) if kg2 is not None and n > step else None
+        kpart = self._ws.get("kpart", kg2.shape, dtype) if kg2 is not None and n > step else None
         bpart = self._ws.get("bpart", (f,), dtype) if bg is not None and n > step else None
         ones = self._ws.get("ones", (m,), dtype, fill=1) if bg is not None else None
         dxp = self._ws.get("dxp", g.padded_shape, dtype) if need_dx else None
@@ -189,10 +206,15 @@ class _Conv(Layer):
             else:  # one (rows, C) GEMM per kernel offset, so that col2im adds whole rows
                 np.matmul(dzc, kts, out=dwin[:, :r1 - r0])
                 g.col2im(dwin, dxp[a:b])
-        if n == 0:
-            for v in (kg, bg):
-                if v is not None:
-                    v.fill(0)
+        if n == 0 and kg2 is not None:
+            kg2.fill(0)
+        if n == 0 and bg is not None:
+            bg.fill(0)
+        if ones_row and kg2 is not None:
+            if self.bias.grad is not None:
+                self.bias.grad[...] = kg2[-1]
+            if kg is not None:
+                kg[...] = kg2[:-1].reshape(kg.shape)
         elif scratch_kg:
             kg[...] = kg2.reshape(kg.shape)
         if not need_dx:

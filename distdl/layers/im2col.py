@@ -175,11 +175,18 @@ class Geometry:
         per_image = ho * wo * (self.window_size + width) * itemsize
         return max(1, _CHUNK_BYTES // max(per_image, 1))
 
-    def cols_buffer(self, ws: Workspace, key: str, images: int, dtype) -> np.ndarray:
-        """Scratch for the windows of up to `images` images, in this geometry's layout."""
+    def cols_buffer(self, ws: Workspace, key: str, images: int, dtype, ones: bool = False) -> np.ndarray:
+        """Scratch for the windows of up to `images` images, in this geometry's layout.
+
+        `ones` (transposed layout only) appends a row of ones, so that a GEMM adds the bias.
+        """
         rows = images * self.out_hw[0] * self.out_hw[1]
-        shape = (self.window_size, rows) if self.transposed else (rows, self.window_size)
-        return ws.get(key, shape, dtype)
+        if not self.transposed:
+            return ws.get(key, (rows, self.window_size), dtype)
+        buf = ws.get(key, (self.window_size + ones, rows), dtype)
+        if ones:
+            buf[-1] = 1
+        return buf
 
     def cols(self, buf: np.ndarray, rows: int) -> np.ndarray:
         """The first `rows` window rows of a `cols_buffer` as a (rows, K) matrix (a view)."""
