@@ -3,7 +3,8 @@
 Inputs are (batch, timesteps, features). Each layer owns `kernel` (features, G*units),
 `recurrent_kernel` (units, G*units) and `bias`, created in that order (Keras's
 `cell/vars` order). The input projection of every step is one GEMM before the
-time loop (time loops live in `rnn_cells`), and the kernel gradient one GEMM after it.
+time loop (time loops live in `rnn_cells`), and the kernel gradient one GEMM after it;
+an LSTM with the default activations instead does [h_{t-1} | x_t] @ [U; W] per step.
 Masking (Embedding's `mask_zero`) is not applied: every step of every sample is processed.
 """
 from __future__ import annotations
@@ -92,9 +93,15 @@ class _RNN(Layer):
             return None
         return self.bias.grad if grad else self.bias.value
 
-    def _projection(self):
-        """The kernel and bias of the input projection done before the time loop."""
-        return self.kernel.value, self._input_bias()
+    def _project(self, X, T, B, bufs):
+        """The input projections of all steps, X W + b, as one GEMM: (T, B, G*u)."""
+        g = self._gates * self.units
+        z = rnn_cells._buffer(bufs, "xz", (T * B, g), X.dtype)
+        np.matmul(X, self.kernel.value, out=z)
+        b = self._input_bias()
+        if b is not None:
+            z += b
+        return z.reshape(T, B, g)
 
     # ----- forward -----------------------------------------------------------
     def forward(self, x, training=False):
@@ -112,15 +119,9 @@ class _RNN(Layer):
             X = X * np.tile(in_mask, (T, 1))    # one mask per sample, shared by all steps (Keras)
         self._rec_mask = (self._dropout_mask(2, self.recurrent_dropout, B, self.units)
                           if training and self.recurrent_dropout else None)
-        g = self._gates * self.units
-        z = rnn_cells._buffer(bufs, "xz", (T * B, g), x.dtype)
-        W, b = self._projection()
-        np.matmul(X, W, out=z)
-        if b is not None:
-            z += b
-        z = z.reshape(T, B, g)
-        states, extra = self._recur(z, bufs)   # [H] or [H, C], each (T+1, B, u)
-        self.cache = {"X": X, "z": z, "states": states, "B": B, "T": T, "in_mask": in_mask,
+        # states: [H] or [H, C], each (T+1, B, u); extra: the gates "z" and what backward needs
+        states, extra = self._recur(X, T, B, bufs)
+        self.cache = {"X": X, "states": states, "B": B, "T": T, "in_mask": in_mask,
                       "rec_mask": self._rec_mask, **extra}
         H = states[0]
         out = (np.ascontiguousarray(H[1:].transpose(1, 0, 2)) if self.return_sequences
@@ -160,9 +161,7 @@ class _RNN(Layer):
                 acc += d
         dxz = self._bptt(dh_seq, d_last)
         dxz = dxz.reshape(T * B, dxz.shape[-1])
-        X = c["X"]
-        if self.kernel.trainable:
-            np.matmul(X.T, dxz, out=self.kernel.grad)
+        self._weight_grads(dxz)
         bg = self._input_bias(grad=True) if (self.bias is not None and self.bias.trainable) else None
         if bg is not None:
             np.sum(dxz, axis=0, out=bg)
@@ -188,6 +187,11 @@ class _RNN(Layer):
         keep = (u >= rate).reshape(rows, width).astype(self.dtype)
         keep *= 1.0 / (1.0 - rate)
         return keep
+
+    def _weight_grads(self, dxz):
+        """kernel grad = X^T dxz (`_bptt` does the recurrent kernel's)."""
+        if self.kernel.trainable:
+            np.matmul(self.cache["X"].T, dxz, out=self.kernel.grad)
 
     def _recurrent_grad(self, H, dpre):
         """recurrent_kernel grad = sum_t (m * h_{t-1})^T dpre_t as one GEMM over all steps
@@ -216,11 +220,11 @@ class _RNN(Layer):
 class SimpleRNN(_RNN):
     """Fully-connected RNN: h_t = activation(x_t W + h_{t-1} U + b)."""
 
-    def _recur(self, z, bufs):
-        T, B, _ = z.shape
+    def _recur(self, X, T, B, bufs):
+        z = self._project(X, T, B, bufs)
         (H,) = self._state_arrays(bufs, 1, T, B, z.dtype)
         pre = rnn_cells.simple_forward(z, self.recurrent_kernel.value, self.activation, H, bufs, self._rec_mask)
-        return [H], {"pre": pre}
+        return [H], {"z": z, "pre": pre}
 
     def _bptt(self, dh_seq, d_last):
         H = self.cache["states"][0]
@@ -244,31 +248,36 @@ class LSTM(_RNN):
                          recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.unit_forget_bias = bool(unit_forget_bias)
-        self._fused = None    # rnn_cells.lstm_fused constants, set by each forward
 
     def build(self, input_shape):
         super().build(input_shape)
         if self.bias is not None and self.unit_forget_bias:
             self.bias.value[self.units:2 * self.units] = 1
 
-    def _projection(self):
-        """Kernel and bias with the fused-gate scale folded in (exact: the scale is a power of 2)."""
-        W, b = super()._projection()
-        self._fused = rnn_cells.lstm_fused(self.activation, self.recurrent_activation, self.units, W.dtype)
-        if self._fused is None:
-            return W, b
-        scale = self._fused[0]
-        return W * scale, None if b is None else b * scale
-
-    def _recur(self, z, bufs):
-        T, B, _ = z.shape
-        H, C = self._state_arrays(bufs, 2, T, B, z.dtype)
-        TC = rnn_cells._buffer(bufs, "tc", (T, B, self.units), z.dtype)
-        fused = self._fused
-        U = self.recurrent_kernel.value if fused is None else self.recurrent_kernel.value * fused[0]
-        pre = rnn_cells.lstm_forward(z, U, self.activation, self.recurrent_activation, H, C, TC, bufs,
-                                     self._rec_mask, fused)
-        return [H, C], {"pre": pre, "tc": TC, "fused": fused}
+    def _recur(self, X, T, B, bufs):
+        fused = rnn_cells.lstm_fused(self.activation, self.recurrent_activation, self.units, X.dtype)
+        if fused is None:
+            z = self._project(X, T, B, bufs)
+            H, C = self._state_arrays(bufs, 2, T, B, z.dtype)
+            TC = rnn_cells._buffer(bufs, "tc", (T, B, self.units), z.dtype)
+            pre = rnn_cells.lstm_forward(z, self.recurrent_kernel.value, self.activation,
+                                         self.recurrent_activation, H, C, TC, bufs, self._rec_mask)
+            return [H, C], {"z": z, "pre": pre, "tc": TC, "fused": None}
+        # one GEMM per step, [m * h_{t-1} | x_t] @ [U; W] * scale, writes the gates directly
+        u, feat = self.units, X.shape[1]
+        HX = rnn_cells._buffer(bufs, "hx", (T + 1, B, u + feat), X.dtype)
+        HX[:T, :, u:] = X.reshape(T, B, feat)
+        HX[0, :, :u] = 0
+        states = self._state_arrays(bufs, 1 if self._rec_mask is None else 2, T, B, X.dtype)
+        C = states[0]
+        H = HX[:, :, :u] if self._rec_mask is None else states[1]
+        z = rnn_cells._buffer(bufs, "gates", (T, B, 4 * u), X.dtype)
+        TC = rnn_cells._buffer(bufs, "tc", (T, B, u), X.dtype)
+        UW = np.concatenate([self.recurrent_kernel.value, self.kernel.value]) * fused[0]
+        b = self._input_bias()
+        rnn_cells.lstm_forward_fused(z, HX, H, UW, None if b is None else b * fused[0], C, TC, bufs,
+                                     fused, self._rec_mask)
+        return [H, C], {"z": z, "pre": None, "tc": TC, "fused": fused, "hx": HX}
 
     def _bptt(self, dh_seq, d_last):
         H, C = self.cache["states"]
@@ -276,8 +285,24 @@ class LSTM(_RNN):
                                      self.activation, self.recurrent_activation, self.cache["z"],
                                      self.cache["pre"], H, C, self.cache["tc"], self._bwd_bufs,
                                      self.cache["rec_mask"], self.cache["fused"])
-        self._recurrent_grad(H, dz)
+        if self.cache["fused"] is None:
+            self._recurrent_grad(H, dz)
         return dz
+
+    def _weight_grads(self, dxz):
+        """With the fused step, [U; W] grads = [m * h_{t-1} | x_t]^T dz as one GEMM."""
+        if self.cache["fused"] is None:
+            return super()._weight_grads(dxz)
+        u, k, rk = self.units, self.kernel, self.recurrent_kernel
+        if k.trainable or rk.trainable:
+            hx = self.cache["hx"]
+            hx = hx[:-1].reshape(-1, hx.shape[-1])
+            g = rnn_cells._buffer(self._bwd_bufs, "uw_grad", (hx.shape[1], dxz.shape[1]), dxz.dtype)
+            np.matmul(hx.T, dxz, out=g)
+            if rk.trainable:
+                rk.grad[...] = g[:u]
+            if k.trainable:
+                k.grad[...] = g[u:]
 
     def get_config(self):
         cfg = super().get_config()
@@ -307,14 +332,14 @@ class GRU(_RNN):
         arr = super()._input_bias(grad)
         return arr[0] if (arr is not None and self.reset_after) else arr
 
-    def _recur(self, z, bufs):
-        T, B, _ = z.shape
+    def _recur(self, X, T, B, bufs):
+        z = self._project(X, T, B, bufs)
         (H,) = self._state_arrays(bufs, 1, T, B, z.dtype)
         HR = rnn_cells._buffer(bufs, "hr", (T, B, self.units), z.dtype)
         b_rec = self.bias.value[1] if (self.bias is not None and self.reset_after) else None
         pre = rnn_cells.gru_forward(z, self.recurrent_kernel.value, b_rec, self.activation,
                                     self.recurrent_activation, H, HR, self.reset_after, bufs, self._rec_mask)
-        return [H], {"pre": pre, "hr": HR}
+        return [H], {"z": z, "pre": pre, "hr": HR}
 
     def _bptt(self, dh_seq, d_last):
         H = self.cache["states"][0]

@@ -4,9 +4,11 @@ Every array is time-major: `xz` (T, B, G*u) holds the input projections of all
 steps (one GEMM done by the layer, input bias included), `H` (T+1, B, u) the
 hidden states with H[0] the initial state. The only Python loop is over time;
 each step is one recurrent GEMM plus in-place elementwise work on preallocated
-buffers. Backward functions return the gradient with respect to `xz` (and the
-gates' recurrent pre-activations where they differ), so the layer turns them
-into weight gradients with one GEMM over all steps.
+buffers (an LSTM with its default activations folds the input projection into
+the step GEMM instead: `lstm_forward_fused`). Backward functions return the
+gradient with respect to `xz` (and the gates' recurrent pre-activations where
+they differ), so the layer turns them into weight gradients with one GEMM over
+all steps.
 """
 from __future__ import annotations
 
@@ -98,10 +100,9 @@ def lstm_fused(act, rec, u, dtype):
     return scale, shift
 
 
-def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None, fused=None):
+def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None):
     """LSTM recurrence. `z` (T, B, 4u) holds xz on entry and the activated gates on exit.
 
-    With `fused` (from `lstm_fused`), z and U come with their columns multiplied by the scale.
     C (T+1, B, u) receives the cell states, TC (T, B, u) act(c_t). Returns the
     gate pre-activations (or None when no activation needs them).
     """
@@ -111,28 +112,51 @@ def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None, fused=None):
     tmp = _buffer(bufs, "l_tmp", (B, u), z.dtype)
     pre = _pre_store((act, rec), z.shape, z.dtype)
     hm = _buffer(bufs, "hm", (B, u), z.dtype) if mask is not None else None
-    if fused is not None:
-        scale, shift = _rows(bufs, "l_scale", fused[0], B), _rows(bufs, "l_shift", fused[1], B)
     for t in range(T):
         zt = z[t]
         np.matmul(_masked(H[t], mask, hm), U, out=tmp4)
         zt += tmp4
-        if fused is not None:
-            np.tanh(zt, out=zt)
-            zt *= scale
-            zt += shift
-        else:
-            if pre is not None:
-                pre[t] = zt
-            _activate(rec, zt[:, :2 * u])
-            _activate(act, zt[:, 2 * u:3 * u])
-            _activate(rec, zt[:, 3 * u:])
-        np.multiply(zt[:, u:2 * u], C[t], out=C[t + 1])
-        np.multiply(zt[:, :u], zt[:, 2 * u:3 * u], out=tmp)
-        C[t + 1] += tmp
-        act.forward(C[t + 1], out=TC[t])
-        np.multiply(zt[:, 3 * u:], TC[t], out=H[t + 1])
+        if pre is not None:
+            pre[t] = zt
+        _activate(rec, zt[:, :2 * u])
+        _activate(act, zt[:, 2 * u:3 * u])
+        _activate(rec, zt[:, 3 * u:])
+        _lstm_state(zt, C, TC, H, t, u, tmp, act.forward)
     return pre
+
+
+def lstm_forward_fused(z, HX, H, UW, bias, C, TC, bufs, fused, mask=None):
+    """LSTM recurrence for the `lstm_fused` activations; z (T, B, 4u) receives the gates.
+
+    HX (T+1, B, u+F) holds [m * h_{t-1} | x_t] (m the recurrent dropout mask), UW is
+    [U; W] and `bias` the input bias, both times the scale. H is HX's h columns without
+    a mask, else its own (T+1, B, u) array. Each step is one GEMM and row-wide activations.
+    """
+    T, B, g4 = z.shape
+    u = g4 // 4
+    tmp = _buffer(bufs, "l_tmp", (B, u), z.dtype)
+    scale, shift = _rows(bufs, "l_scale", fused[0], B), _rows(bufs, "l_shift", fused[1], B)
+    brow = None if bias is None else _rows(bufs, "l_bias", bias, B)
+    for t in range(T):
+        zt = z[t]
+        np.matmul(HX[t], UW, out=zt)
+        if brow is not None:
+            zt += brow
+        np.tanh(zt, out=zt)
+        zt *= scale
+        zt += shift
+        _lstm_state(zt, C, TC, H, t, u, tmp, np.tanh)
+        if mask is not None:
+            np.multiply(H[t + 1], mask, out=HX[t + 1, :, :u])
+
+
+def _lstm_state(zt, C, TC, H, t, u, tmp, act_fn):
+    """c_t = f c_{t-1} + i g, h_t = o act(c_t) from the activated gates zt = [i, f, g, o]."""
+    np.multiply(zt[:, u:2 * u], C[t], out=C[t + 1])
+    np.multiply(zt[:, :u], zt[:, 2 * u:3 * u], out=tmp)
+    C[t + 1] += tmp
+    act_fn(C[t + 1], out=TC[t])
+    np.multiply(zt[:, 3 * u:], TC[t], out=H[t + 1])
 
 
 def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=None, fused=None):
