@@ -290,6 +290,17 @@ def test_max_pool_hand_computed_with_ties():
                                                    [100, 0, 0, 0]])
 
 
+def test_max_pool_gradient_is_zero_where_no_window_reaches_on_every_call():
+    """Tiling windows write only what they cover; the uncovered border is zeroed each call."""
+    x, layer = distinct(2, 5, 7, 3), MaxPooling2D(dtype="float64")
+    for _ in range(2):
+        layer(x)
+        dx = layer.backward(np.ones((2, 2, 3, 3)))
+        assert not dx[:, 4:].any() and not dx[:, :, 6:].any() and dx.sum() == 2 * 2 * 3 * 3
+        dx[...] = np.nan  # poisons the reused buffer for the next call
+        del dx
+
+
 def test_overlapping_max_pool_accumulates_gradient():
     """A pixel that is the max of two overlapping windows receives both gradients."""
     layer = MaxPooling1D(2, strides=1, dtype="float64")

@@ -98,26 +98,36 @@ class _Pooling(Layer):
         """dy (N, [Ho,] Wo, C) -> dx (N, [H,] W, C)."""
         g, xp, y, xshape = self.cache
         dy = dy.reshape(y.shape)
-        dxp = self._ws.get("dxp", g.padded_shape, dy.dtype, fill=0)
+        tiled = self._mode == "max" and g.kernel == g.strides
+        dxp = self._ws.get("dxp", g.padded_shape, dy.dtype, fill=None if tiled else 0)
         if self._mode == "avg":
             share = dy / self._window_counts(g, dy.dtype)
             for sl in g.offset_slices():
                 dxp[sl] += share
         else:
+            if tiled:  # the windows write every value they cover: zero only what they leave out
+                hc, wc = (o * k for o, k in zip(g.out_hw, g.kernel))
+                dxp[:, hc:] = 0
+                dxp[:, :hc, wc:] = 0
             # windows that do not overlap write disjoint slices: no accumulation needed
             overlap = any(k > s for k, s in zip(g.kernel, g.strides))
-            taken = self._ws.get("taken", y.shape, np.bool_, fill=False)
+            taken = self._ws.get("taken", y.shape, np.bool_)
             hit = self._ws.get("hit", y.shape, np.bool_)
             part = self._ws.get("part", y.shape, dy.dtype) if overlap else None
-            for sl in g.offset_slices():
-                np.equal(xp[sl], y, out=hit)
-                np.greater(hit, taken, out=hit)  # hit and not yet taken: first maximum wins
-                taken |= hit
+            last = g.kernel[0] * g.kernel[1] - 1
+            for k, sl in enumerate(g.offset_slices()):
+                if k == 0:
+                    mask = np.equal(xp[sl], y, out=taken)
+                else:
+                    mask = np.equal(xp[sl], y, out=hit)
+                    np.greater(mask, taken, out=mask)  # not taken by an earlier offset: first maximum wins
+                    if k < last:
+                        taken |= mask
                 if overlap:
-                    np.multiply(dy, hit, out=part)
+                    np.multiply(dy, mask, out=part)
                     dxp[sl] += part
                 else:
-                    np.multiply(dy, hit, out=dxp[sl])
+                    np.multiply(dy, mask, out=dxp[sl])
         return g.unpad(dxp).reshape(xshape)
 
     def get_config(self) -> dict:
