@@ -1,11 +1,9 @@
 #!/usr/bin/env python
-"""Where a distdl training step spends its time, and what two candidate fixes would save.
+"""Where a distdl training step spends its time.
 
 Times each section of `fit`'s step in one process (1 BLAS thread): every
 layer's forward and backward, the loss value + gradient, the optimizer, and the
-rest (slicing, logs, callbacks). Then a what-if, patched into this process
-only: the first layer (Dense or Conv2D) skips its input gradient, which nobody
-reads. Runs alternate baseline / patched; medians.
+rest (slicing, logs, callbacks); medians of several runs.
 
     .venv/bin/python benchmarks/hotspots.py --model mlp
 """
@@ -111,50 +109,13 @@ def _capture_models():
     wl.distdl_model = build
 
 
-def skip_first_dx(m) -> None:
-    """What-if: the first trainable layer computes only its weight gradients."""
-    import numpy as np
-    first = m.layers[1] if type(m.layers[0]).__name__ == "InputLayer" else m.layers[0]
-    kind = type(first).__name__
-    if kind not in ("Dense", "Conv2D"):
-        return False
-
-    def bp(dz, layer=first):
-        if kind == "Dense":
-            x2 = layer.cache[0]
-            dz = dz.reshape(-1, layer.units)
-        else:
-            x2 = layer.cache[1]  # the im2col columns
-            dz = np.ascontiguousarray(dz.reshape(x2.shape[0], layer.filters))
-        np.matmul(x2.T, dz, out=layer.kernel.grad.reshape(x2.shape[1], -1))
-        np.sum(dz, axis=0, out=layer.bias.grad)
-        return None  # Chain.backward stops here
-    first.backward_preactivation = bp
-    return True
-
-
-def what_if(model: str, steps: int, repeats: int) -> dict:
-    import workloads as wl
-    batch = wl.MODELS[model][1]
-    base = wl.distdl_workload(model, batch, steps)
-    pat = wl.distdl_workload(model, batch, steps)
-    if not skip_first_dx(_last_model):
-        return None
-    for w in (base, pat):
-        w.run_epoch()
-    t = common.alternate({"base": base.run_epoch, "no_first_dx": pat.run_epoch}, repeats)
-    b, p = common.median(t["base"]), common.median(t["no_first_dx"])
-    return {"base_us_per_step": b / steps * 1e6, "no_first_dx_us_per_step": p / steps * 1e6, "speedup": b / p}
-
-
 def worker(args) -> dict:
     _capture_models()
     out = {"blas": common.blas_info(), "models": {}}
     for model in args.models.split(","):
         steps = 3 if args.quick else STEPS[model]
         sec = sections(model, steps, args.repeats)
-        out["models"][model] = {"us_per_step": {k: v * 1e6 for k, v in sec.items()},
-                                "what_if": what_if(model, steps, args.repeats)}
+        out["models"][model] = {"us_per_step": {k: v * 1e6 for k, v in sec.items()}}
     return out
 
 
@@ -173,10 +134,6 @@ def main(argv=None) -> int:
         rows = sorted(((k, v, v / step) for k, v in us.items() if k != "step"), key=lambda kv: -kv[1])
         common.print_table(["section", "us/step", "share"], rows,
                            f"{model}: {step:.0f} us/step (1 thread, median of {args.repeats})")
-        w = r["what_if"]
-        if w:
-            print(f"what-if first layer skips dx: {w['base_us_per_step']:.0f} -> "
-                  f"{w['no_first_dx_us_per_step']:.0f} us/step ({w['speedup']:.3f}x)")
     print(f"\nwrote {common.write_json(res, args.out)}")
     return 0
 

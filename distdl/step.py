@@ -62,8 +62,7 @@ class StepRunner:
             if w is None:
                 self.buf[2 + i] = float(np.sum(per)) / per_row if per.size else 0.0
                 continue
-            wb = np.ones(per.shape, dtype=per.dtype) if w is None else np.broadcast_to(
-                w.reshape((-1,) + (1,) * (per.ndim - 1)), per.shape).astype(per.dtype)
+            wb = np.broadcast_to(w.reshape((-1,) + (1,) * (per.ndim - 1)), per.shape).astype(per.dtype)
             self.buf[2 + i] = float(np.sum(per * wb)) / per_row if per.size else 0.0
             if want_grads:
                 wb = wb * (obj.weight / (grad_rows * per_row))

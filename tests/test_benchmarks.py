@@ -137,4 +137,3 @@ def test_hotspots_quick(tmp_path):
     assert sum(1 for k in us if k.endswith(".forward")) == 2 and sum(1 for k in us if k.endswith(".backward")) == 2
     assert {"loss", "optimizer", "other", "step"} <= set(us)
     assert sum(v for k, v in us.items() if k != "step") == pytest.approx(us["step"])
-    assert tiny["what_if"]["speedup"] > 0
