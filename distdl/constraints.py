@@ -7,11 +7,11 @@ with Keras's epsilon 1e-7 in the denominator.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, unknown_name
+from . import registry
 
 EPSILON = 1e-7
 
@@ -101,36 +101,16 @@ _ALL: dict[str, type] = {"Constraint": Constraint, "MaxNorm": MaxNorm, "NonNeg":
                          "non_neg": NonNeg, "unit_norm": UnitNorm, "min_max_norm": MinMaxNorm}
 
 
-def serialize(constraint: Constraint | None) -> dict | None:
+def serialize(constraint) -> dict | None:
     """{'class_name': ..., 'config': ...} as Keras writes it (None stays None)."""
-    if constraint is None:
-        return None
-    return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
+    return registry.serialize(constraint)
 
 
-def deserialize(config: dict) -> Constraint:
+def deserialize(config: dict):
     """Inverse of `serialize`; accepts class names and snake_case aliases."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ConfigError(f"A constraint config must be a dict with 'class_name', got {config!r}.")
-    name = config["class_name"]
-    if name not in _ALL:
-        raise unknown_name("constraint", name, _ALL)
-    try:
-        return _ALL[name].from_config(dict(config.get("config") or {}))
-    except TypeError as exc:
-        raise ConfigError(f"Bad config for constraint {name!r}: {exc}.") from None
+    return registry.deserialize("constraint", _ALL, config)
 
 
-def get(identifier: Any) -> Constraint | Callable | None:
-    """A constraint from None, a name, a config dict, an instance or a callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        return deserialize({"class_name": identifier, "config": {}})
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ConfigError(f"Could not interpret constraint identifier {identifier!r}.")
+def get(identifier: Any):
+    """A constraint from None, a name, a config dict, an instance, a class or a callable."""
+    return registry.get("constraint", _ALL, Constraint, identifier)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import backend
+from . import registry
 from .errors import ConfigError, ShapeError, unknown_name
 
 # Keras's correction so that a normal truncated at 2 stddev keeps the wanted stddev.
@@ -310,34 +311,16 @@ def _accepting_rng(fn: Callable) -> Callable:
     return init
 
 
-def serialize(initializer: Initializer) -> dict:
-    """{'class_name': ..., 'config': ...} as Keras writes it."""
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+def serialize(initializer) -> dict | None:
+    """{'class_name': ..., 'config': ...} as Keras writes it (None stays None)."""
+    return registry.serialize(initializer)
 
 
-def deserialize(config: dict) -> Initializer:
-    """Inverse of `serialize`; accepts Keras class names and snake_case aliases."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ConfigError(f"An initializer config must be a dict with 'class_name', got {config!r}.")
-    name = config["class_name"]
-    if name not in _ALL:
-        raise unknown_name("initializer", name, _ALL)
-    try:
-        return _ALL[name].from_config(dict(config.get("config") or {}))
-    except TypeError as exc:
-        raise ConfigError(f"Bad config for initializer {name!r}: {exc}.") from None
+def deserialize(config: dict):
+    """Inverse of `serialize`; accepts class names and snake_case aliases."""
+    return registry.deserialize("initializer", _ALL, config)
 
 
-def get(identifier: Any) -> Callable | None:
-    """An initializer from a name, {class_name, config} dict, instance, class or callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        return deserialize({"class_name": identifier, "config": {}})
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if callable(identifier):
-        return _accepting_rng(identifier)
-    raise ConfigError(f"Could not interpret initializer identifier {identifier!r}.")
+def get(identifier: Any):
+    """An initializer from None, a name, a config dict, an instance, a class or a callable."""
+    return registry.get("initializer", _ALL, Initializer, identifier, wrap_callable=_accepting_rng)

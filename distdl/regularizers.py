@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import ConfigError, unknown_name
+from . import registry
+from .errors import ConfigError
 
 
 def _check_factor(name: str, value) -> float:
@@ -116,36 +117,16 @@ _ALL: dict[str, Callable] = {"Regularizer": Regularizer, "L1": L1, "L2": L2, "L1
                              "l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2}
 
 
-def serialize(regularizer: Regularizer | None) -> dict | None:
+def serialize(regularizer) -> dict | None:
     """{'class_name': ..., 'config': ...} as Keras writes it (None stays None)."""
-    if regularizer is None:
-        return None
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    return registry.serialize(regularizer)
 
 
-def deserialize(config: dict) -> Regularizer:
+def deserialize(config: dict):
     """Inverse of `serialize`; accepts class names and snake_case aliases."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ConfigError(f"A regularizer config must be a dict with 'class_name', got {config!r}.")
-    name = config["class_name"]
-    if name not in _ALL:
-        raise unknown_name("regularizer", name, _ALL)
-    try:
-        return _ALL[name].from_config(dict(config.get("config") or {}))
-    except TypeError as exc:
-        raise ConfigError(f"Bad config for regularizer {name!r}: {exc}.") from None
+    return registry.deserialize("regularizer", _ALL, config)
 
 
-def get(identifier: Any) -> Regularizer | Callable | None:
-    """A regularizer from None, a name ('l1', 'l2', 'l1_l2'), a config dict or an instance."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        return deserialize({"class_name": identifier, "config": {}})
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ConfigError(f"Could not interpret regularizer identifier {identifier!r}.")
+def get(identifier: Any):
+    """A regularizer from None, a name, a config dict, an instance, a class or a callable."""
+    return registry.get("regularizer", _ALL, Regularizer, identifier)
