@@ -1,28 +1,18 @@
 """distdlrun without running MPI: argv per implementation, host parsing, bad input."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-LAUNCH = Path(__file__).resolve().parents[1] / "launch"
-if importlib.util.find_spec("distdl_launch") is None:
-    # The editable install may not map launch/ to distdl_launch yet: import it through a link.
-    _shim = tempfile.mkdtemp(prefix="distdl-launch-shim-")
-    os.symlink(LAUNCH, os.path.join(_shim, "distdl_launch"))
-    sys.path.insert(0, _shim)
-
-from distdl.errors import ConfigError  # noqa: E402
-from distdl_launch import cli, hosts as hostmod  # noqa: E402
-from distdl_launch.hosts import Host  # noqa: E402
-from distdl_launch.mpirun import (PYRUN, RANKWRAP, MpirunOptions, blas_threads, build_argv,  # noqa: E402
-                                  find_mpirun, format_hostfile, impl_from_version, needs_hostfile,
-                                  python_command, rank_env)
-from distdl_launch.supervise import describe_exit, shrink_hosts  # noqa: E402
+from distdl.errors import ConfigError
+from distdl_launch import cli, hosts as hostmod
+from distdl_launch.hosts import Host
+from distdl_launch.mpirun import (PYRUN, RANKWRAP, MpirunOptions, blas_threads, build_argv, find_mpirun,
+                                  format_hostfile, impl_from_version, needs_hostfile, python_command, rank_env)
+from distdl_launch.supervise import describe_exit, shrink_hosts
 
 PY = "/opt/py/bin/python"
 WRAP = [PY, RANKWRAP, "--", "python", "train.py"]

@@ -2,13 +2,11 @@
 by SIGTERM/SIGINT with exact resume, and a stalled collective ended by --stall-timeout."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -18,11 +16,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ)
-if importlib.util.find_spec("distdl_launch") is None:
-    # The editable install may not map launch/ to distdl_launch yet: import it through a link.
-    _shim = tempfile.mkdtemp(prefix="distdl-launch-shim-")
-    os.symlink(ROOT / "launch", os.path.join(_shim, "distdl_launch"))
-    ENV["PYTHONPATH"] = os.pathsep.join(filter(None, [_shim, ENV.get("PYTHONPATH")]))
 
 pytestmark = pytest.mark.skipif(not (Path(sys.executable).parent / "mpirun").exists(),
                                 reason="needs the mpich wheel's mpirun next to python")

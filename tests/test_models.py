@@ -6,7 +6,7 @@ from distdl import utils
 from distdl.callbacks import Callback
 from distdl.datasets import load_breast_cancer, load_digits
 from distdl.errors import ConfigError, DataError, ShapeError
-from distdl.layers import Dense, Dropout, Flatten, Input
+from distdl.layers import Dense, Dropout, Input
 from distdl.models import Model, Sequential
 
 

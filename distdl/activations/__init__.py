@@ -16,7 +16,7 @@ from typing import Callable
 
 from ..errors import ConfigError, unknown_name
 from ..special import erf
-from .base import Activation, _as_float, _put
+from .base import Activation
 from .elementwise import (ELU, GELU, SELU, Exponential, HardSigmoid, HardSiLU, LeakyReLU, Linear, Mish, ReLU,
                           ReLU6, Sigmoid, SiLU, Softplus, Softsign, Tanh)
 from .functions import (elu, exponential, gelu, hard_sigmoid, hard_silu, hard_swish, leaky_relu, linear,

@@ -18,7 +18,7 @@ from ..backend import floatx
 from ..errors import ConfigError, DataError, unknown_name
 from ..utils import to_categorical
 from .common import Pair, _check_lengths, _existing_file, _pairs, _pick_keys
-from .hdf5 import H5Array, _h5_datasets, _open_h5, load_hdf5  # noqa: F401  (re-exported)
+from .hdf5 import H5Array, load_hdf5  # noqa: F401  (re-exported)
 from .shipped import load_breast_cancer, load_digits
 
 

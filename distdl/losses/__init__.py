@@ -13,12 +13,11 @@ and `functions` (the Keras-style per-sample functions and aliases).
 from __future__ import annotations
 
 from ..errors import ConfigError, unknown_name
-from .base import (_REDUCTIONS, EPSILON, Loss, _align, _as_float, _Elementwise, _first_bad, _match_weights,
-                   _model_width)
+from .base import EPSILON, Loss
 from .crossentropy import BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy
 from .elementwise import (Hinge, Huber, KLDivergence, LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError,
                           MeanSquaredError, MeanSquaredLogarithmicError, Poisson, SquaredHinge)
-from .functions import (KLD, MAE, MAPE, MSE, MSLE, _per_sample, binary_crossentropy, categorical_crossentropy,
+from .functions import (KLD, MAE, MAPE, MSE, MSLE, binary_crossentropy, categorical_crossentropy,
                         hinge, huber, kl_divergence, kld, log_cosh, mae, mape, mean_absolute_error,
                         mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error, mse,
                         msle, poisson, sparse_categorical_crossentropy, squared_hinge)

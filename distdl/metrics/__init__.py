@@ -11,9 +11,9 @@ This package re-exports the whole API and holds the name registry (`get`, `seria
 from __future__ import annotations
 
 from ..errors import unknown_name
-from .base import Mean, MeanMetricWrapper, Metric, _div, _Wrapped
-from .confusion import AUC, Precision, Recall, _Confusion
-from .functions import (_FUNCTION_NAMES, _FUNCTIONS, _align, _per_sample, _sparse_labels, accuracy,
+from .base import Mean, MeanMetricWrapper, Metric
+from .confusion import AUC, Precision, Recall
+from .functions import (_FUNCTIONS, accuracy,
                         binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
                         sparse_top_k_categorical_accuracy, top_k_categorical_accuracy)
 from .mean_metrics import (Accuracy, AutoAccuracy, BinaryAccuracy, CategoricalAccuracy, MeanAbsoluteError,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import losses as _losses
+from ..losses.base import _match_weights
 from ..errors import ConfigError
 from .base import Metric, _div
 from .functions import _align
@@ -21,7 +21,7 @@ class _Confusion(Metric):
     def _counts(self, y_true, y_pred, sample_weight):
         yt, yp = _align(y_true, y_pred)
         pos, pred = yt != 0, yp > self.thresholds
-        w = np.ones(yp.shape) if sample_weight is None else _losses._match_weights(
+        w = np.ones(yp.shape) if sample_weight is None else _match_weights(
             sample_weight, yp.shape, np.float64)
         return float(np.sum(w * (pos & pred))), float(np.sum(w * (~pos & pred))), \
             float(np.sum(w * (pos & ~pred)))
@@ -75,7 +75,7 @@ class AUC(Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         yt, yp = _align(y_true, y_pred)
-        w = np.ones(yp.shape) if sample_weight is None else _losses._match_weights(
+        w = np.ones(yp.shape) if sample_weight is None else _match_weights(
             sample_weight, yp.shape, np.float64)
         n = self.num_thresholds
         above = np.searchsorted(self._thresholds, yp.ravel(), side="left")  # thresholds < p

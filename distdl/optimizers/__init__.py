@@ -23,7 +23,7 @@ from ..errors import ConfigError, unknown_name
 from ..schedules import LearningRateSchedule
 from .adam import Adam, AdamW
 from .adaptive import Adagrad, RMSprop
-from .base import _NOOP_DEFAULTS, Optimizer
+from .base import Optimizer
 from .sgd import SGD
 
 # `from distdl.optimizers.schedules import ExponentialDecay` works as in Keras.
