@@ -145,8 +145,13 @@ class StepRunner:
         totals[1] += float(self._loss(self.buf, rows, reg, n_batches=1)[0]) * rows
         totals[2:-1] += self.buf[2:-1]
         totals[-1] = self.buf[-1]
+        return self.epoch_logs()
+
+    def epoch_logs(self):
+        """The epoch's running logs so far, from the summed totals."""
+        totals = self.totals
         logs = self._logs(totals, totals[0], 0.0)
-        logs["loss"] = float(totals[1] / totals[0])
+        logs["loss"] = float(totals[1] / totals[0]) if totals[0] else 0.0
         return logs
 
     # ----- evaluation ------------------------------------------------------

@@ -113,6 +113,8 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
                     runner.check_preemption(cbs)
                 if model.stop_training:
                     break
+            if start_step == len(bounds):  # resumed from a backup taken after the epoch's last step
+                logs = runner.epoch_logs()
             start_step = 0
             epoch_logs = {k: logs[k] for k in sorted(logs)}  # Keras shows logs in name order
             if val is not None:

@@ -94,7 +94,7 @@ class _Boom(Exception):
     pass
 
 
-def _inprocess_run(backup, crash_at=0, seed=11, steps_per_update=1):
+def _inprocess_run(backup, crash_at=0, seed=11, steps_per_update=1, save_freq=3):
     """In one process: the ckpt_resume.py model, optionally stopped by an exception after `crash_at` steps."""
     from distdl import utils
     from distdl.callbacks import BackupAndRestore, LambdaCallback
@@ -113,7 +113,7 @@ def _inprocess_run(backup, crash_at=0, seed=11, steps_per_update=1):
         seen.append(batch)
         if len(seen) == crash_at:
             raise _Boom()
-    cbs = [BackupAndRestore(backup, save_freq=3), LambdaCallback(on_train_batch_end=maybe_crash)]
+    cbs = [BackupAndRestore(backup, save_freq=save_freq), LambdaCallback(on_train_batch_end=maybe_crash)]
     hist = model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=cbs, steps_per_update=steps_per_update)
     return model, hist
 
@@ -126,5 +126,19 @@ def test_backups_fall_on_update_boundaries_with_gradient_accumulation(tmp_path):
     assert [os.path.basename(p) for p in ckpt.checkpoint_paths(tmp_path / "b")] == ["ckpt-e0000-s000004.h5"]
     got, hist = _inprocess_run(tmp_path / "b", seed=5, steps_per_update=2)
     assert _rel(got.params, ref.params) <= 1e-6
+    for k, v in ref_hist.history.items():
+        np.testing.assert_allclose(hist.history[k], v, rtol=1e-6, err_msg=k)
+
+
+def test_resume_from_a_backup_after_an_epochs_last_step_keeps_that_epochs_logs(tmp_path):
+    """7 steps per epoch, save_freq=7: the backup holds (epoch 0, step 7); the resumed run must
+    still end epoch 0 with its training loss and accuracy, not with empty logs."""
+    ref, ref_hist = _inprocess_run(tmp_path / "ref", save_freq=7)
+    with pytest.raises(_Boom):
+        _inprocess_run(tmp_path / "b", crash_at=8, save_freq=7)
+    assert [os.path.basename(p) for p in ckpt.checkpoint_paths(tmp_path / "b")] == ["ckpt-e0000-s000007.h5"]
+    got, hist = _inprocess_run(tmp_path / "b", seed=5, save_freq=7)
+    assert _rel(got.params, ref.params) <= 1e-6
+    assert sorted(hist.history) == sorted(ref_hist.history)
     for k, v in ref_hist.history.items():
         np.testing.assert_allclose(hist.history[k], v, rtol=1e-6, err_msg=k)
