@@ -155,6 +155,12 @@ def test_ignore_class_divides_by_valid_count():
     assert np.allclose(per, [-math.log(0.5), 0.0, -math.log(0.8)])
     assert loss([0, 255, 2], z) == pytest.approx((-math.log(0.5) - math.log(0.8)) / 2)
     assert np.array_equal(loss.valid_mask([0, 255, 2]), [True, False, True])
+    # mean_with_sample_weight: the mask is the weight, so the divisor is the valid count too
+    weighted = L.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255,
+                                               reduction="mean_with_sample_weight")
+    assert weighted([0, 255, 2], z) == pytest.approx((-math.log(0.5) - math.log(0.8)) / 2)
+    assert weighted([0, 255, 2], z, sample_weight=[2.0, 5.0, 1.0]) == \
+        pytest.approx((-2 * math.log(0.5) - math.log(0.8)) / 3)
 
 
 def test_float32_in_float32_out():

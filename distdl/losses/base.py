@@ -139,7 +139,8 @@ class Loss:
         if self.reduction in ("sum_over_batch_size", "mean") and loss.size:
             total /= loss.size
         elif self.reduction == "mean_with_sample_weight":
-            denom = float(np.sum(w, dtype=np.float64)) if sample_weight is not None else loss.size
+            # as Keras, an ignore_class mask counts as sample weights: divide by the valid count
+            denom = float(np.sum(w, dtype=np.float64)) if w is not None else loss.size
             total = total / denom if denom else 0.0
         return loss.dtype.type(total)
 
