@@ -46,7 +46,7 @@ class Chain:
         last = len(layers) - 1
         for i in range(last, -1, -1):
             layer = layers[i]
-            if layer.activity_regularizer is not None and not (i == last and fused[0]):
+            if layer.activity_regularizer is not None:  # never on a fused output layer
                 dy = dy + layer.activity_regularizer.gradient(layer._activity_out)
             if i == last and fused[0]:
                 dy = layer.backward_preactivation(dy)

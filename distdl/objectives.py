@@ -55,8 +55,10 @@ def build_objectives(output_layers, loss, metrics, loss_weights) -> list[Objecti
         lo = losses_mod.get(lo)
         ms = [] if ms is None else (ms if isinstance(ms, (list, tuple)) else [ms])
         act = getattr(layer, "activation", None)
+        # an activity regularizer's gradient is w.r.t. the activation's output, so it rules out fusing
         fused = (getattr(lo, "fused_activation", None) is not None and act is not None
-                 and hasattr(layer, "backward_preactivation") and act.name == lo.fused_activation)
+                 and hasattr(layer, "backward_preactivation") and act.name == lo.fused_activation
+                 and layer.activity_regularizer is None)
         objectives.append(Objective("" if single else name, lo, 1.0 if w is None else w,
                                     [metrics_mod.get(m) for m in ms], fused))
     return objectives

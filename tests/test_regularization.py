@@ -44,3 +44,28 @@ def test_max_norm_constraint_holds_after_each_update():
     m.fit(x, y, batch_size=8, epochs=3, verbose=0)
     norms = np.sqrt((m.get_weights()[0] ** 2).sum(axis=0))
     assert norms.max() <= 2.0 + 1e-9
+
+
+@pytest.mark.parametrize("functional", [False, True])
+def test_activity_regularizer_on_a_softmax_output_with_crossentropy(functional):
+    """The softmax + crossentropy shortcut (gradient w.r.t. the pre-activation) must not
+    drop or misapply the activity penalty's gradient, which is w.r.t. the softmax output."""
+    from distdl.layers import Input
+    from distdl.models import Model
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((6, 4)), np.eye(3)[rng.integers(0, 3, 6)]
+    kw = dict(activation="softmax", activity_regularizer="l2", dtype="float64")
+    if functional:
+        inp = Input((4,), dtype="float64")
+        m = Model(inp, Dense(3, **kw)(inp))
+    else:
+        m = Sequential([Dense(3, input_shape=(4,), **kw)])
+    m.compile(optimizer="sgd", loss="categorical_crossentropy")
+    w0, b0 = m.get_weights()
+    m.fit(x, y, batch_size=6, epochs=1, shuffle=False, verbose=0)
+    z = x @ w0 + b0
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    g = 2 * 0.01 * p  # d(0.01 * sum(p**2)) / dp
+    dz = (p - y) / len(x) + p * (g - (g * p).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(m.get_weights()[0], w0 - 0.01 * x.T @ dz, rtol=1e-10)
