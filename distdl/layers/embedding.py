@@ -4,11 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .. import constraints, initializers, regularizers
 from .base import Layer
-
-
-def _ser(module, obj):
-    return obj if obj is None or isinstance(obj, (str, dict)) else module.serialize(obj)
+from .layer_utils import serialize_component
 
 
 class Embedding(Layer):
@@ -74,11 +72,10 @@ class Embedding(Layer):
         return np.zeros(idx.shape, dtype=self.dtype)
 
     def get_config(self):
-        from .. import constraints, initializers, regularizers
         cfg = super().get_config()
         cfg.update(input_dim=self.input_dim, output_dim=self.output_dim,
-                   embeddings_initializer=_ser(initializers, self.embeddings_initializer),
-                   embeddings_regularizer=_ser(regularizers, self.embeddings_regularizer),
-                   embeddings_constraint=_ser(constraints, self.embeddings_constraint),
+                   embeddings_initializer=serialize_component(initializers, self.embeddings_initializer),
+                   embeddings_regularizer=serialize_component(regularizers, self.embeddings_regularizer),
+                   embeddings_constraint=serialize_component(constraints, self.embeddings_constraint),
                    mask_zero=self.mask_zero)
         return cfg

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations
+from .. import activations, constraints, initializers, regularizers
 from ..errors import ConfigError, ShapeError
 from . import rnn_cells
 from .base import Layer
-
-
-def _ser(module, obj):
-    """Config form of an initializer/regularizer/constraint: None, names and dicts stay as given."""
-    return obj if obj is None or isinstance(obj, (str, dict)) else module.serialize(obj)
+from .layer_utils import serialize_component
 
 
 class _RNN(Layer):
@@ -203,14 +199,13 @@ class _RNN(Layer):
 
     # ----- config ------------------------------------------------------------
     def get_config(self):
-        from .. import constraints, initializers, regularizers
         cfg = super().get_config()
         i = self.init
         cfg.update(units=self.units, activation=activations.serialize(self.activation), use_bias=self.use_bias)
         for k in ("kernel", "recurrent", "bias"):
-            cfg[f"{k}_initializer"] = _ser(initializers, i[f"{k}_initializer"])
-            cfg[f"{k}_regularizer"] = _ser(regularizers, i[f"{k}_regularizer"])
-            cfg[f"{k}_constraint"] = _ser(constraints, i[f"{k}_constraint"])
+            cfg[f"{k}_initializer"] = serialize_component(initializers, i[f"{k}_initializer"])
+            cfg[f"{k}_regularizer"] = serialize_component(regularizers, i[f"{k}_regularizer"])
+            cfg[f"{k}_constraint"] = serialize_component(constraints, i[f"{k}_constraint"])
         cfg.update(dropout=self.dropout, recurrent_dropout=self.recurrent_dropout, return_sequences=self.return_sequences,
                    return_state=self.return_state, go_backwards=self.go_backwards, stateful=False,
                    unroll=self.unroll, seed=self.seed)
