@@ -190,6 +190,7 @@ class Model:
 
     @property
     def non_trainable_weights(self):
+        self._maybe_build()
         return [v for layer in self.layers for v in layer.non_trainable_weights]
 
     def get_weights(self) -> list:

@@ -300,3 +300,10 @@ def test_first_layer_skips_its_unused_input_gradient_only_inside_model_backward(
     first.backward_preactivation = original
     first.forward(np.ones((2, 4), dtype=np.float32), training=True)
     assert first.backward(np.ones((2, 3), dtype=np.float32)).shape == (2, 4)
+
+
+def test_non_trainable_weights_of_a_sequential_with_a_known_input_shape():
+    """Like weights and trainable_weights, non_trainable_weights builds the model first (Keras builds eagerly)."""
+    from distdl.layers import BatchNormalization
+    m = Sequential([Dense(3, input_shape=(4,)), BatchNormalization()])
+    assert [v.name.rsplit("/", 1)[1] for v in m.non_trainable_weights] == ["moving_mean", "moving_variance"]
