@@ -132,5 +132,10 @@ def test_get_serialize_deserialize():
         M.serialize(custom)
     with pytest.raises(ConfigError, match="Unknown metric 'acuracy'; valid names are: .*accuracy"):
         M.get("acuracy")
+    wrapped = M.deserialize({"class_name": "MeanMetricWrapper",
+                             "config": {"name": "m", "fn": "mean_absolute_error"}})
+    assert wrapped.name == "m" and wrapped._fn is M._FUNCTIONS["mean_absolute_error"]
+    with pytest.raises(ConfigError, match="Unknown metric function 'mean_abs_err'"):
+        M.deserialize({"class_name": "MeanMetricWrapper", "config": {"name": "m", "fn": "mean_abs_err"}})
     with pytest.raises(ConfigError, match="threshold"):
         M.BinaryAccuracy(threshold=1.5)

@@ -110,9 +110,10 @@ class MeanMetricWrapper(Mean):
     @classmethod
     def from_config(cls, config: dict) -> "Metric":
         config = dict(config)
-        fn = _FUNCTIONS.get(config.pop("fn", None))
+        fn_name = config.pop("fn", None)
+        fn = _FUNCTIONS.get(fn_name)
         if fn is None:
-            raise unknown_name("metric function", None, _FUNCTIONS)
+            raise unknown_name("metric function", fn_name, _FUNCTIONS)
         return cls(fn, **config)
 
 
