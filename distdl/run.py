@@ -134,7 +134,10 @@ def predict_checkpoint(checkpoint, data, out, batch_size=32):
     comm = world()
     pred = model.predict(x, batch_size=batch_size, verbose=0, comm=comm)
     if comm.rank == 0:
-        np.save(out, pred if not isinstance(pred, list) else pred[0])
+        try:
+            np.save(out, pred if not isinstance(pred, list) else pred[0])
+        except OSError as e:
+            raise ConfigError(f"Cannot write predictions to {out} ({e.strerror or e}).") from None
         print(f"Wrote predictions of shape {np.shape(pred)} to {out}", flush=True)
     return pred
 

@@ -137,6 +137,14 @@ def test_inspect_evaluate_and_predict(runs, tmp_path):
     assert abs(np.mean(preds.argmax(1) == y_test) - acc) < 5e-5
 
 
+def test_predict_into_a_missing_folder_is_one_sentence(runs, tmp_path):
+    path = runs[0] / "full" / "ckpt-e0003-s000000.h5"
+    p = distdl("predict", path, "--data", "digits", "--out", tmp_path / "nowhere" / "p.npy", cwd=tmp_path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.strip() == f"error: Cannot write predictions to {tmp_path / 'nowhere' / 'p.npy'} " \
+                               f"(No such file or directory)."
+
+
 def _bad_files(good, tmp_path):
     """(file, expected words) for each bad input of the issue."""
     data = good.read_bytes()
