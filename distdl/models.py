@@ -105,11 +105,15 @@ class Model:
         return conn
 
     # ----- compile ---------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
-        """Set the optimizer, loss(es), metrics and loss weights, as in Keras."""
-        unsupported = set(kwargs) - {"run_eagerly", "jit_compile", "steps_per_execution", "weighted_metrics"}
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                **kwargs):
+        """Set the optimizer, loss(es), loss weights and metrics (Keras 3's argument order)."""
+        unsupported = set(kwargs) - {"run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss"}
         if unsupported:
             raise ConfigError(f"compile got unknown argument(s): {', '.join(sorted(unsupported))}.")
+        if weighted_metrics:
+            raise ConfigError("compile(weighted_metrics=...) is not supported; metrics already take "
+                              "fit's sample_weight into account.")
         self.optimizer = optimizers_mod.get(optimizer)
         self._compile_args = (loss, metrics, loss_weights)
         self.compile_config = compile_config(loss, metrics, loss_weights)

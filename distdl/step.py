@@ -34,6 +34,7 @@ class StepRunner:
         self.objs = model.objectives
         self.fused = [o.fused for o in self.objs]
         self.metrics = [(o, m) for o in self.objs for m in o.metrics]
+        self.metric_outputs = [(i, m) for i, o in enumerate(self.objs) for m in o.metrics]
         sizes = [m.state_size for _, m in self.metrics]
         self.n_out = len(self.objs)
         # buffer: [rows, activity, loss_sum per output, metric deltas..., preempt flag]
@@ -70,8 +71,7 @@ class StepRunner:
         return douts
 
     def _metric_deltas(self, outs, ys, w, reset):
-        for (obj, m), a, b in zip(self.metrics, self.offsets[:-1], self.offsets[1:]):
-            i = self.objs.index(obj)
+        for (i, m), a, b in zip(self.metric_outputs, self.offsets[:-1], self.offsets[1:]):
             if reset:
                 m.reset_state()
             if len(outs[i]):

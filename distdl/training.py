@@ -16,11 +16,8 @@ from .data import batch_bounds, epoch_order, rank_counts, rank_slice, take_rows
 from .errors import ConfigError, DataError
 from .inputs import (as_input_list, as_target_list, check_finite, check_lengths, row_weights,
                      split_validation)
+from .layers.base import _identity as _identity_sum
 from .step import StepRunner, sync_start
-
-
-def _identity(buf):
-    return buf
 
 
 def _comm(model, comm):
@@ -73,7 +70,7 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
     seed = comm.bcast_obj(utils.training_seed()) if comm.size > 1 else utils.training_seed()
     model.ctx.seed = seed
     # BatchNormalization sums its batch statistics over the global batch
-    model.ctx.sum_across_ranks = comm.allreduce_sum if comm.size > 1 else _identity
+    model.ctx.sum_across_ranks = comm.allreduce_sum if comm.size > 1 else _identity_sum
     sync_start(model, comm)
     runner = StepRunner(model, comm, int(steps_per_update))
     bounds = batch_bounds(n, batch_size)

@@ -307,3 +307,11 @@ def test_non_trainable_weights_of_a_sequential_with_a_known_input_shape():
     from distdl.layers import BatchNormalization
     m = Sequential([Dense(3, input_shape=(4,)), BatchNormalization()])
     assert [v.name.rsplit("/", 1)[1] for v in m.non_trainable_weights] == ["moving_mean", "moving_variance"]
+
+
+def test_compile_takes_keras3_argument_order_and_refuses_weighted_metrics():
+    model = mlp(4, 3, 2)
+    model.compile("sgd", "sparse_categorical_crossentropy", None, ["accuracy"])
+    assert model.metrics_names == ["loss", "accuracy"]
+    with pytest.raises(ConfigError, match="weighted_metrics"):
+        mlp(4, 3, 2).compile("sgd", "mse", weighted_metrics=["mae"])

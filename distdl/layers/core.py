@@ -130,7 +130,7 @@ class Dense(_ActivationMixin, Layer):
         return cfg
 
 
-class Activation(_ActivationMixin, Layer):
+class Activation(Layer):
     """Applies an activation function by Keras name."""
 
     def __init__(self, activation, **kwargs):
