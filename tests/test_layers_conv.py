@@ -363,3 +363,11 @@ def test_workspace_reuses_only_unreferenced_buffers():
     b_id = id(b)
     del b, held, a
     assert id(ws.get("k", (3, 4), np.float32, fill=0)) == b_id  # nobody holds it: handed out again
+
+
+def test_keras_aliases_are_exported():
+    from distdl import layers
+    assert layers.Convolution1D is Conv1D and layers.Convolution2D is layers.Conv2D
+    assert layers.MaxPool1D is layers.MaxPooling1D and layers.AvgPool2D is layers.AveragePooling2D
+    assert layers.GlobalAvgPool1D is GlobalAveragePooling1D and layers.GlobalMaxPool1D is GlobalMaxPooling1D
+    assert layers.GlobalAvgPool2D is GlobalAveragePooling2D and layers.GlobalMaxPool2D is GlobalMaxPooling2D
