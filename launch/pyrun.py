@@ -50,6 +50,7 @@ def main(argv: list[str]) -> None:
     try:
         if argv[0] == "-m":
             sys.argv = argv[1:]
+            sys.path[0] = os.getcwd()  # as `python -m`: the current folder, not this file's
             runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
         else:
             sys.argv = list(argv)

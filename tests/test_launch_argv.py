@@ -148,6 +148,20 @@ def test_python_commands_go_through_pyrun():
     assert python_command(["hostname"]) == ["hostname"]
 
 
+def test_pyrun_dash_m_imports_from_the_current_folder_like_python(tmp_path):
+    # `python -m pkg.mod` puts the current folder first on sys.path; pyrun.py must too, and
+    # must not leave its own folder there (its cli.py / hosts.py would shadow the user's).
+    import subprocess
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "job.py").write_text("import hosts\nprint(hosts.WHERE)\n")
+    (tmp_path / "hosts.py").write_text("WHERE = 'user'\n")
+    done = subprocess.run([sys.executable, PYRUN, "-m", "pkg.job"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "user"
+
+
 def test_shrink_hosts_after_a_lost_host():
     hosts = [Host("a", 4), Host("b", 4), Host("c", 2)]
     assert shrink_hosts(hosts, set(), 10, None) == (hosts, 10)
