@@ -60,6 +60,7 @@ while step < steps:
             fh.write(str(step))
     if total[-1] > 0:
         print(f"stopping after step {step}", flush=True)
+        comm.Barrier()  # leave together: mpirun kills the others once one rank exits non-zero
         sys.exit(128 + int(total[-1]))
     if rank == 1 and step == at and mode == "die" and not os.path.exists(f"{out}/died"):
         open(f"{out}/died", "w").close()
