@@ -196,6 +196,9 @@ class StepRunner:
             for cb in cbs.callbacks:
                 if hasattr(cb, "save_now"):
                     cb.save_now()
+            # no rank may exit before rank 0's checkpoint is on disk: the launcher ends the whole
+            # job as soon as one rank exits non-zero
+            self.comm.barrier()
             if self.comm.rank == 0:
                 print(f"Stopped by signal {signum}; state saved where a checkpoint callback is set.", flush=True)
             raise SystemExit(128 + signum)
