@@ -40,9 +40,13 @@ def as_input_list(model, x, check=True) -> list:
     dtype = model.params.dtype
     out = []
     for i, a in enumerate(xs):
-        if not _is_lazy(a):
+        keep_ints = np.issubdtype(np.dtype(a.dtype), np.integer) and _consumers_are_embeddings(model, i)
+        if _is_lazy(a):
+            if a.dtype != dtype and not keep_ints:
+                a = _CastRows(a, dtype)
+        else:
             a = np.asarray(a)
-            if a.dtype != dtype and not (np.issubdtype(a.dtype, np.integer) and _consumers_are_embeddings(model, i)):
+            if a.dtype != dtype and not keep_ints:
                 a = a.astype(dtype)
         out.append(a)
     if check:
@@ -55,6 +59,20 @@ def as_input_list(model, x, check=True) -> list:
                 raise ShapeError(f"Model {model.name!r} expects {which} of shape (None, "
                                  f"{', '.join(map(str, shape))}), got an array of shape {tuple(a.shape)}.")
     return out
+
+
+class _CastRows:
+    """A lazy array (e.g. an HDF5 dataset) whose rows are read as the model's float type."""
+
+    def __init__(self, array, dtype):
+        self.array, self.dtype = array, np.dtype(dtype)
+        self.shape, self.ndim = array.shape, len(array.shape)
+
+    def __len__(self):
+        return len(self.array)
+
+    def __getitem__(self, index):
+        return np.asarray(self.array[index], dtype=self.dtype)
 
 
 def check_finite(name: str, a) -> None:

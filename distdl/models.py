@@ -29,6 +29,7 @@ class Model:
         self.comm = None
         self._compile_args = None
         self.params = self.grads = self.state = None
+        self.layers = []  # a subclassed model gets its layers when `build` traces `call`
         if inputs is not None:
             ins = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
             outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]

@@ -315,3 +315,32 @@ def test_compile_takes_keras3_argument_order_and_refuses_weighted_metrics():
     assert model.metrics_names == ["loss", "accuracy"]
     with pytest.raises(ConfigError, match="weighted_metrics"):
         mlp(4, 3, 2).compile("sgd", "mse", weighted_metrics=["mae"])
+
+
+def test_lazy_hdf5_inputs_are_read_as_the_model_float_type(tmp_path):
+    import h5py
+    from distdl.datasets import load_hdf5
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 4)), rng.integers(0, 2, 40)
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["x"], f["y"] = x, y   # float64 on disk
+    hx, hy = load_hdf5(tmp_path / "d.h5")
+    utils.set_random_seed(0)
+    lazy = mlp(4, 3, 2)
+    lazy.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    eager = mlp(4, 3, 2)
+    eager.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    eager.set_weights(lazy.get_weights())
+    lazy.fit(hx, hy, batch_size=8, epochs=2, verbose=0)
+    eager.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert lazy.predict(hx, verbose=0).dtype == np.float32
+    for a, b in zip(lazy.get_weights(), eager.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_unbuilt_subclassed_model_has_no_weights_yet():
+    class Empty(Model):
+        def call(self, inputs):
+            return Dense(2)(inputs)
+    m = Empty()
+    assert m.weights == [] and m.count_params() == 0
