@@ -23,6 +23,12 @@ _ERF_Q = (2.56852019228982242e0, 1.87295284992346047e0, 5.27905102951428412e-1,
 _INV_SQRT_PI = 0.5641895835477563
 
 
+def _as_float(x) -> np.ndarray:
+    """x as an array, in floatx() unless its dtype is already float (activations and losses use it)."""
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(floatx())
+
+
 def _rational(t: np.ndarray, num: tuple, den: tuple) -> np.ndarray:
     """Cody's Horner scheme: num[-1] is the leading numerator term, the denominator is monic."""
     n = num[-1] * t
@@ -59,8 +65,3 @@ def erf(x: np.ndarray) -> np.ndarray:
     y[big] = 1.0 - np.exp(-ab * ab) * tail
     np.copysign(y, x, out=y, where=~small)
     return y
-
-
-def _as_float(x) -> np.ndarray:
-    x = np.asarray(x)
-    return x if x.dtype.kind == "f" else x.astype(floatx())

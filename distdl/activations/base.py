@@ -3,12 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import floatx
-
-
-def _as_float(x) -> np.ndarray:
-    x = np.asarray(x)
-    return x if x.dtype.kind == "f" else x.astype(floatx())
+from ..special import _as_float
 
 
 def _put(value: np.ndarray, out: np.ndarray | None) -> np.ndarray:

@@ -14,16 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import floatx
 from ..errors import ConfigError, DataError, ShapeError
+from ..special import _as_float
 
 EPSILON = 1e-7
 _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
-
-
-def _as_float(x) -> np.ndarray:
-    x = np.asarray(x)
-    return x if x.dtype.kind == "f" else x.astype(floatx())
 
 
 def _align(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
