@@ -24,7 +24,12 @@ _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", 
 def _align(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     """Cast y_true to y_pred's float dtype and fix a rank mismatch of one trailing size-1 axis (Keras)."""
     yp = _as_float(y_pred)
-    yt = np.asarray(y_true, dtype=yp.dtype)
+    return _match_ranks(np.asarray(y_true, dtype=yp.dtype), yp)
+
+
+def _match_ranks(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    """As Keras: squeeze or expand a trailing size-1 axis when the ranks differ by one (dtypes kept)."""
+    yt, yp = np.asarray(y_true), np.asarray(y_pred)
     if yt.ndim == yp.ndim + 1 and yt.shape[-1] == 1:
         if yp.ndim == 1:
             yp = yp[:, None]

@@ -7,16 +7,7 @@ from typing import Callable
 import numpy as np
 
 from .. import losses as _losses
-
-
-def _align(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
-    """As Keras: squeeze or expand a trailing size-1 axis when the ranks differ by one."""
-    yt, yp = np.asarray(y_true), np.asarray(y_pred)
-    if yt.ndim == yp.ndim + 1 and yt.shape[-1] == 1:
-        yt, yp = (yt, yp[:, None]) if yp.ndim == 1 else (yt[..., 0], yp)
-    elif yp.ndim == yt.ndim + 1 and yp.shape[-1] == 1:
-        yt, yp = (yt[:, None], yp) if yt.ndim == 1 else (yt, yp[..., 0])
-    return yt, yp
+from ..losses.base import _match_ranks as _align
 
 
 def _per_sample(matches: np.ndarray) -> np.ndarray:
