@@ -13,18 +13,22 @@ class _Confusion(Metric):
     """Precision / Recall at one threshold: state (true positives, false positives or negatives)."""
 
     state_size = 2
+    _misses_positives = False  # the second count: false negatives (Recall) or false positives
 
     def __init__(self, thresholds: float | None = None, name: str | None = None):
         super().__init__(name)
         self.thresholds = 0.5 if thresholds is None else float(thresholds)
 
-    def _counts(self, y_true, y_pred, sample_weight):
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         yt, yp = _align(y_true, y_pred)
         pos, pred = yt != 0, yp > self.thresholds
         w = np.ones(yp.shape) if sample_weight is None else _match_weights(
             sample_weight, yp.shape, np.float64)
-        return float(np.sum(w * (pos & pred))), float(np.sum(w * (~pos & pred))), \
-            float(np.sum(w * (pos & ~pred)))
+        wrong = (pos & ~pred) if self._misses_positives else (~pos & pred)
+        self._state += (float(np.sum(w * (pos & pred))), float(np.sum(w * wrong)))
+
+    def result(self) -> float:
+        return _div(self._state[0], self._state[0] + self._state[1])
 
     def get_config(self) -> dict:
         return {"name": self.name, "thresholds": self.thresholds}
@@ -35,25 +39,12 @@ class Precision(_Confusion):
 
     default_name = "precision"
 
-    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        tp, fp, _ = self._counts(y_true, y_pred, sample_weight)
-        self._state += (tp, fp)
-
-    def result(self) -> float:
-        return _div(self._state[0], self._state[0] + self._state[1])
-
 
 class Recall(_Confusion):
     """tp / (tp + fn) of binary predictions above the threshold (0.5)."""
 
     default_name = "recall"
-
-    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        tp, _, fn = self._counts(y_true, y_pred, sample_weight)
-        self._state += (tp, fn)
-
-    def result(self) -> float:
-        return _div(self._state[0], self._state[0] + self._state[1])
+    _misses_positives = True
 
 
 class AUC(Metric):
