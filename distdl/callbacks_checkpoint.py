@@ -94,18 +94,19 @@ class BackupAndRestore(Callback):
         self._due = False
 
     def on_train_begin(self, logs=None):
-        path = self.resume_from
+        path, data = self.resume_from, None
         if path is None:
             comm = self.model.comm
             if comm is None or comm.rank == 0:
-                path, skipped = ckpt.latest_valid_checkpoint(self.backup_dir)
+                path, data, skipped = ckpt.latest_valid_checkpoint_data(self.backup_dir)
                 for bad, why in skipped:
                     self._say(f"warning: skipping checkpoint {bad}: {why}")
             if comm is not None and comm.size > 1:  # every rank must resume from the same file
                 path = comm.bcast_obj(path)
         if path is None:
             return
-        data = ckpt.load_checkpoint(path)
+        if data is None:  # rank 0 already holds the data it verified
+            data = ckpt.load_checkpoint(path)
         restore(self.model, data, path)
         extra = data.extra or {}
         self.model.train_state["resume"] = {

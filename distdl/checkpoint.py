@@ -352,10 +352,17 @@ def _layer_table(model_config: dict, variables: list[dict]) -> list[dict]:
 def latest_valid_checkpoint(directory: str | os.PathLike,
                             pattern: str = CHECKPOINT_PATTERN) -> tuple[str | None, list[tuple[str, str]]]:
     """(newest checkpoint that verifies or None, [(path, reason)] for newer ones that did not)."""
+    path, _, skipped = latest_valid_checkpoint_data(directory, pattern)
+    return path, skipped
+
+
+def latest_valid_checkpoint_data(directory: str | os.PathLike, pattern: str = CHECKPOINT_PATTERN
+                                 ) -> tuple[str | None, CheckpointData | None, list[tuple[str, str]]]:
+    """As `latest_valid_checkpoint`, plus the data it verified, so a resume reads the file once."""
     skipped: list[tuple[str, str]] = []
     for p in checkpoint_paths(directory, pattern):
-        ok, reason = verify_checkpoint(p)
-        if ok:
-            return p, skipped
-        skipped.append((p, reason))
-    return None, skipped
+        try:
+            return p, load_checkpoint(p), skipped
+        except Exception as e:  # what verify_checkpoint reports
+            skipped.append((p, str(e)))
+    return None, None, skipped
