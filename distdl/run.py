@@ -77,13 +77,13 @@ def resume_from_checkpoint(path, epochs=None):
     """Continue the run a checkpoint came from, with the data and settings it recorded."""
     from . import checkpoint as ckpt
     from .datasets import load
-    from .models import load_model
+    from .saving import model_from_checkpoint
     data = ckpt.load_checkpoint(path)
     run = (data.extra or {}).get("run_config")
     if not run:
         raise CheckpointError(f"{path} was not written by `distdl train`, so it does not record its data "
                               f"and settings; resume it from Python with BackupAndRestore instead.")
-    model = load_model(path)
+    model = model_from_checkpoint(data, path)
     comm = world()
     # new checkpoints go beside the one resumed from (the recorded folder may be elsewhere or gone)
     run = dict(run, checkpoint_dir=os.path.dirname(os.path.abspath(path)))

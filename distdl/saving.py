@@ -88,9 +88,13 @@ def save_model(model, path: str | os.PathLike) -> None:
 
 def load_model(path: str | os.PathLike, compile: bool = True):
     """Rebuild a model from `model.save`'s file, ready to continue training."""
+    return model_from_checkpoint(ckpt.load_checkpoint(path), path, compile)
+
+
+def model_from_checkpoint(data: ckpt.CheckpointData, path: str | os.PathLike, compile: bool = True):
+    """`load_model` on a checkpoint already read from `path` (named in errors)."""
     from . import optimizers
     from .models import Model, Sequential
-    data = ckpt.load_checkpoint(path)
     spec = data.model_config
     cls = Sequential if spec.get("class_name") == "Sequential" else Model
     model = cls.from_config(spec["config"])
