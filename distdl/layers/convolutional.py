@@ -10,12 +10,11 @@ import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
 from ..errors import ConfigError, ShapeError
-from .base import Layer
-from .im2col import Geometry, Workspace, check_data_format, normalize_padding, normalize_tuple, output_length
+from .im2col import Geometry, _Windowed, check_data_format, normalize_padding, normalize_tuple, output_length
 from .layer_utils import serialize_component
 
 
-class _Conv(Layer):
+class _Conv(_Windowed):
     """Shared convolution of rank 1 or 2; subclasses set `rank` and the allowed paddings."""
 
     rank = 2
@@ -46,26 +45,8 @@ class _Conv(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
-        self._ws = Workspace()
-        self._geom: Geometry | None = None
 
     # ----- shapes -----------------------------------------------------------
-    def _as_2d(self, t: tuple) -> tuple:
-        """A rank-1 (length,) tuple as the (1, length) pair the 2-D code uses."""
-        return t if self.rank == 2 else (1,) + tuple(t)
-
-    def _geometry(self, x4_shape) -> Geometry:
-        if self._geom is None or self._geom.in_shape != tuple(x4_shape):
-            self._geom = Geometry(x4_shape, self._as_2d(self.kernel_size), self._as_2d(self.strides),
-                                  self._as_2d(self.dilation_rate), self.padding, self.name)
-        return self._geom
-
-    def _check_input(self, shape) -> None:
-        if len(shape) != self.rank + 1:
-            raise ShapeError(f"Layer {self.name!r} ({type(self).__name__}) expects inputs of shape "
-                             f"(batch, {'length' if self.rank == 1 else 'height, width'}, channels), "
-                             f"got input shape {tuple(shape)} (batch axis excluded).")
-
     def build(self, input_shape):
         self._check_input(input_shape)
         self.compute_output_shape(input_shape)  # raises ShapeError if the kernel does not fit
@@ -98,8 +79,8 @@ class _Conv(Layer):
                              f"got input shape {tuple(x.shape[1:])}.")
         self.cache = None  # lets the workspace reuse last step's buffers
         n = x.shape[0]
-        x4 = x if self.rank == 2 else x.reshape(n, 1, x.shape[1], x.shape[2])
-        g = self._geometry(x4.shape)
+        x4 = self._as_4d(x)
+        g = self._geometry(x4.shape, self.kernel_size, self.strides, self.dilation_rate)
         xp = g.pad(x4, self._ws, "xp")
         if g.pointwise:
             xp = np.ascontiguousarray(xp)
@@ -161,7 +142,7 @@ class _Conv(Layer):
         d = np.ascontiguousarray(d.reshape(n * per, f))
         k2 = self.kernel.value.reshape(-1, f)
         dtype = np.result_type(d, k2)
-        need_dx = getattr(self, "need_input_grad", True)
+        need_dx = self.need_input_grad
         kg, bg = self.kernel.grad, (self.bias.grad if self.bias is not None else None)
         ones_row = self._bias_in_gemm(g)
         scratch_kg = kg is not None and not kg.flags.c_contiguous

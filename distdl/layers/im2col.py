@@ -11,6 +11,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..errors import ConfigError, ShapeError, unknown_name
+from .base import Layer
 
 PADDINGS = ("valid", "same")
 _CHUNK_BYTES = 1 << 20  # windows + outputs of one chunk of images: kept in L2 between passes
@@ -222,3 +223,40 @@ class Geometry:
         dxp.fill(0)
         for k, sl in enumerate(self.offset_slices()):
             dxp[sl] += dwin[k, :n * ho * wo].reshape(n, ho, wo, c)
+
+
+class _Windowed(Layer):
+    """Base of the windowed layers (convolution, pooling) of rank 1 or 2.
+
+    The 1-D layers run the 2-D code on (N, 1, L, C); the Geometry is kept while
+    the input shape stays the same. Subclasses set `rank` and `_steps` (the name of
+    the 1-D layers' one spatial axis in shape errors).
+    """
+
+    rank = 2
+    _steps = "length"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._ws = Workspace()
+        self._geom: Geometry | None = None
+
+    def _as_2d(self, t: tuple) -> tuple:
+        """A rank-1 (length,) tuple as the (1, length) pair the 2-D code uses."""
+        return t if self.rank == 2 else (1,) + tuple(t)
+
+    def _as_4d(self, x: np.ndarray) -> np.ndarray:
+        """x (N, [H,] W, C) as (N, H, W, C)."""
+        return x if self.rank == 2 else x.reshape(x.shape[0], 1, x.shape[1], x.shape[2])
+
+    def _check_input(self, shape) -> None:
+        if len(shape) != self.rank + 1:
+            raise ShapeError(f"Layer {self.name!r} ({type(self).__name__}) expects inputs of shape "
+                             f"(batch, {self._steps if self.rank == 1 else 'height, width'}, channels), "
+                             f"got input shape {tuple(shape)} (batch axis excluded).")
+
+    def _geometry(self, x4_shape, kernel, strides, dilation) -> Geometry:
+        if self._geom is None or self._geom.in_shape != tuple(x4_shape):
+            self._geom = Geometry(x4_shape, self._as_2d(kernel), self._as_2d(strides),
+                                  self._as_2d(dilation), self.padding, self.name)
+        return self._geom

@@ -11,13 +11,14 @@ import numpy as np
 
 from ..errors import ShapeError
 from .base import Layer
-from .im2col import Geometry, Workspace, check_data_format, normalize_padding, normalize_tuple, output_length
+from .im2col import Geometry, _Windowed, check_data_format, normalize_padding, normalize_tuple, output_length
 
 
-class _Pooling(Layer):
+class _Pooling(_Windowed):
     """Shared windowed pooling of rank 1 or 2 (subclasses set `rank` and `_mode`)."""
 
     rank = 2
+    _steps = "steps"
     _mode = "max"
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
@@ -27,18 +28,7 @@ class _Pooling(Layer):
         self.strides = (self.pool_size if strides is None
                         else normalize_tuple(strides, self.rank, "strides", self.name))
         self.padding = normalize_padding(padding, self.name)
-        self._ws = Workspace()
-        self._geom: Geometry | None = None
-        self._counts = None
-
-    def _as_2d(self, t: tuple) -> tuple:
-        return t if self.rank == 2 else (1,) + tuple(t)
-
-    def _check_input(self, shape) -> None:
-        if len(shape) != self.rank + 1:
-            raise ShapeError(f"Layer {self.name!r} ({type(self).__name__}) expects inputs of shape "
-                             f"(batch, {'steps' if self.rank == 1 else 'height, width'}, channels), "
-                             f"got input shape {tuple(shape)} (batch axis excluded).")
+        self._counts = None  # (geometry, dtype, counts) of the last 'same' average pooling
 
     def compute_output_shape(self, input_shape):
         self._check_input(input_shape)
@@ -53,32 +43,25 @@ class _Pooling(Layer):
     def build(self, input_shape):
         self.compute_output_shape(input_shape)
 
-    def _geometry(self, x4_shape) -> Geometry:
-        if self._geom is None or self._geom.in_shape != tuple(x4_shape):
-            self._geom = Geometry(x4_shape, self._as_2d(self.pool_size), self._as_2d(self.strides),
-                                  (1, 1), self.padding, self.name)
-            self._counts = None
-        return self._geom
-
     def _window_counts(self, g: Geometry, dtype):
         """Real (unpadded) values per window: a scalar for 'valid', (Ho, Wo, 1) for 'same'."""
         if not g.padded:
             return dtype.type(np.prod(g.kernel))
-        if self._counts is None or self._counts.dtype != dtype:
+        if self._counts is None or self._counts[0] is not g or self._counts[1] != dtype:
             per_axis = []
             for size, k, s, (before, _), o in zip(g.in_shape[1:3], g.kernel, g.strides, g.pads, g.out_hw):
                 start = np.arange(o) * s - before
                 per_axis.append(np.minimum(start + k, size) - np.maximum(start, 0))
-            self._counts = np.multiply.outer(*per_axis).astype(dtype)[:, :, None]
-        return self._counts
+            self._counts = (g, dtype, np.multiply.outer(*per_axis).astype(dtype)[:, :, None])
+        return self._counts[2]
 
     def forward(self, x, training=False):
         """x (N, [H,] W, C) -> y (N, [Ho,] Wo, C)."""
         self._check_input(x.shape[1:])
         self.cache = None
         n, c = x.shape[0], x.shape[-1]
-        x4 = x if self.rank == 2 else x.reshape(n, 1, x.shape[1], c)
-        g = self._geometry(x4.shape)
+        x4 = self._as_4d(x)
+        g = self._geometry(x4.shape, self.pool_size, self.strides, (1,) * self.rank)
         fill = -np.inf if self._mode == "max" else 0.0
         xp = g.pad(x4, self._ws, "xp", fill)
         y = self._ws.get("y", (n,) + g.out_hw + (c,), x.dtype)
