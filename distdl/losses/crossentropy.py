@@ -10,20 +10,28 @@ from .base import (EPSILON, Loss, _Elementwise, _align, _as_float, _first_bad, _
                    _row_index)
 
 
-class BinaryCrossentropy(_Elementwise):
-    """Mean over the last axis of -(y log p + (1 - y) log(1 - p)), p clipped to [eps, 1 - eps];
-    from logits the stable max(z, 0) - z y + log(1 + exp(-|z|))."""
+class _Smoothed(Loss):
+    """The from_logits / label_smoothing options of the binary and categorical cross-entropies;
+    from probabilities, the gradient can be fused through `_activation`."""
 
-    default_name = "binary_crossentropy"
+    _activation = "softmax"
 
     def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
                  reduction="sum_over_batch_size", name=None):
         super().__init__(reduction, name)
         self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
-        self.fused_activation = None if self.from_logits else "sigmoid"
+        self.fused_activation = None if self.from_logits else self._activation
 
     def _params(self):
         return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+
+
+class BinaryCrossentropy(_Smoothed, _Elementwise):
+    """Mean over the last axis of -(y log p + (1 - y) log(1 - p)), p clipped to [eps, 1 - eps];
+    from logits the stable max(z, 0) - z y + log(1 + exp(-|z|))."""
+
+    default_name = "binary_crossentropy"
+    _activation = "sigmoid"
 
     def _targets(self, yt):
         s = self.label_smoothing
@@ -65,19 +73,10 @@ class BinaryCrossentropy(_Elementwise):
             raise DataError(f"Targets for {self.name!r} must lie in [0, 1]; row {row} holds {value}.")
 
 
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_Smoothed):
     """-sum(y log p) over the last axis, p renormalised and clipped, or log_softmax of logits."""
 
     default_name = "categorical_crossentropy"
-
-    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
-                 reduction="sum_over_batch_size", name=None):
-        super().__init__(reduction, name)
-        self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
-        self.fused_activation = None if self.from_logits else "softmax"
-
-    def _params(self):
-        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
     def _targets(self, yt):
         s = self.label_smoothing
