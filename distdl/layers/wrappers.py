@@ -4,41 +4,35 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
-from .base import DEFAULT_CONTEXT, Layer, deserialize, serialize
+from .base import Layer, deserialize, serialize
+
+
+def _passed_down(attr: str) -> property:
+    """An attribute that, when set on a wrapper, is set on its inner layers too."""
+    private = "_" + attr
+
+    def set_(self, value):
+        setattr(self, private, value)
+        for layer in self._inner:
+            setattr(layer, attr, value)
+
+    return property(lambda self: getattr(self, private), set_)
 
 
 class _Wrapper(Layer):
     """Shares its inner layers' variables and run context."""
 
+    ctx = _passed_down("ctx")
+    stream_id = _passed_down("stream_id")
+
     def __init__(self, **kwargs):
         self._inner: list[Layer] = []
         super().__init__(**kwargs)
 
-    @property
-    def ctx(self):
-        return self._ctx
-
-    @ctx.setter
-    def ctx(self, value):
-        self._ctx = value
-        for layer in getattr(self, "_inner", []):
-            layer.ctx = value
-
-    @property
-    def stream_id(self):
-        return self._stream_id
-
-    @stream_id.setter
-    def stream_id(self, value):
-        self._stream_id = value
-        for layer in getattr(self, "_inner", []):
-            layer.stream_id = value
-
     def _adopt(self, *layers):
         self._inner = list(layers)
         for layer in layers:
-            layer.ctx = getattr(self, "_ctx", DEFAULT_CONTEXT)
-            layer.stream_id = getattr(self, "_stream_id", 0)
+            layer.ctx, layer.stream_id = self.ctx, self.stream_id
 
     def _collect_variables(self):
         self.variables = [v for layer in self._inner for v in layer.variables]
