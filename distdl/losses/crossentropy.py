@@ -87,8 +87,7 @@ class CategoricalCrossentropy(_Smoothed):
         y = self._targets(yt)
         if self.from_logits:
             return -np.sum(y * LogSoftmax().forward(yp), axis=-1)
-        q = yp / np.sum(yp, axis=-1, keepdims=True)
-        return -np.sum(y * np.log(np.clip(q, EPSILON, 1.0 - EPSILON)), axis=-1)
+        return _from_probs(y, yp)
 
     def _grad(self, yt, yp, w):
         y = self._targets(yt)
@@ -118,7 +117,7 @@ class CategoricalCrossentropy(_Smoothed):
             per = -np.sum(y * (shifted - np.log(s)), axis=-1)
             g = np.divide(e, s, out=e)
         else:
-            per = self.call(yt, yp)
+            per = _from_probs(y, yp)  # y already smoothed: not self.call, which would smooth again
             g = yp.copy()
         g *= np.sum(y, axis=-1, keepdims=True)
         g -= y
@@ -262,6 +261,12 @@ class SparseCategoricalCrossentropy(Loss):
             row, value = _first_bad(bad, y)
             raise DataError(f"Label {value} at row {row} is outside [0, {n}) for {self.name!r} "
                             f"with {n} output classes.")
+
+
+def _from_probs(y, p):
+    """Per-sample -sum(y log q) with q = p renormalised over the last axis and clipped (y smoothed)."""
+    q = p / np.sum(p, axis=-1, keepdims=True)
+    return -np.sum(y * np.log(np.clip(q, EPSILON, 1.0 - EPSILON)), axis=-1)
 
 
 def _shifted_exp(z):
