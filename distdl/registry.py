@@ -1,4 +1,5 @@
-"""Keras-style (de)serialization shared by initializers, regularizers and constraints.
+"""Keras-style (de)serialization shared by initializers, regularizers and constraints
+(learning-rate schedules use its `deserialize` too).
 
 Each of those modules keeps a table of class names (and snake_case aliases) and
 resolves user identifiers the same way: None, a name, a {class_name, config}

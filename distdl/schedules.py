@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .errors import ConfigError, unknown_name
+from . import registry
+from .errors import ConfigError
 
 
 class LearningRateSchedule:
@@ -162,15 +163,7 @@ def serialize(schedule: LearningRateSchedule) -> dict:
 
 def deserialize(config: dict) -> LearningRateSchedule:
     """Inverse of `serialize`; also reads Keras's form (extra 'module' and 'registered_name')."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ConfigError(f"A learning-rate schedule config must be a dict with 'class_name', got {config!r}.")
-    name = config["class_name"]
-    if name not in _ALL:
-        raise unknown_name("learning-rate schedule", name, _ALL)
-    try:
-        return _ALL[name].from_config(dict(config.get("config") or {}))
-    except TypeError as exc:
-        raise ConfigError(f"Bad config for learning-rate schedule {name!r}: {exc}.") from None
+    return registry.deserialize("learning-rate schedule", _ALL, config)
 
 
 def get(identifier: Any) -> LearningRateSchedule:
