@@ -268,7 +268,9 @@ class LSTM(_RNN):
         H = HX[:, :, :u] if self._rec_mask is None else states[1]
         z = rnn_cells._buffer(bufs, "gates", (T, B, 4 * u), X.dtype)
         TC = rnn_cells._buffer(bufs, "tc", (T, B, u), X.dtype)
-        UW = np.concatenate([self.recurrent_kernel.value, self.kernel.value]) * fused[0]
+        UW = rnn_cells._buffer(bufs, "uw", (u + feat, 4 * u), X.dtype)
+        np.multiply(self.recurrent_kernel.value, fused[0], out=UW[:u])
+        np.multiply(self.kernel.value, fused[0], out=UW[u:])
         b = self._input_bias()
         rnn_cells.lstm_forward_fused(z, HX, H, UW, None if b is None else b * fused[0], C, TC, bufs,
                                      fused, self._rec_mask)

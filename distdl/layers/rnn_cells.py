@@ -28,9 +28,9 @@ def _activate(act, x) -> None:
         act.forward(x, out=x)
 
 
-def _pre_store(acts, shape, dtype):
+def _pre_store(acts, bufs, key, shape, dtype):
     """A buffer for pre-activations, only when an activation's derivative needs its input."""
-    return np.empty(shape, dtype) if any(a.uses_input for a in acts) else None
+    return _buffer(bufs, key, shape, dtype) if any(a.uses_input for a in acts) else None
 
 
 def _masked(h, mask, out):
@@ -110,7 +110,7 @@ def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None):
     u = g4 // 4
     tmp4 = _buffer(bufs, "l_tmp4", (B, g4), z.dtype)
     tmp = _buffer(bufs, "l_tmp", (B, u), z.dtype)
-    pre = _pre_store((act, rec), z.shape, z.dtype)
+    pre = _pre_store((act, rec), bufs, "l_pre", z.shape, z.dtype)
     hm = _buffer(bufs, "hm", (B, u), z.dtype) if mask is not None else None
     for t in range(T):
         zt = z[t]
@@ -215,7 +215,7 @@ def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs, mask=None):
     """
     T, B, g3 = z.shape
     u = g3 // 3
-    pre = _pre_store((act, rec), z.shape, z.dtype)
+    pre = _pre_store((act, rec), bufs, "g_pre", z.shape, z.dtype)
     tmp = _buffer(bufs, "g_tmp", (B, u), z.dtype)
     hm = _buffer(bufs, "hm", (B, u), z.dtype) if mask is not None else None
     if reset_after:
