@@ -194,8 +194,12 @@ class _RNN(Layer):
         (m the recurrent dropout mask, if any)."""
         if self.recurrent_kernel.trainable:
             T, B, u = dpre.shape[0], H.shape[1], self.units
-            Hp = H[:T] if self.cache["rec_mask"] is None else H[:T] * self.cache["rec_mask"]
+            Hp = self._seen_states(H, T)
             np.matmul(Hp.reshape(T * B, u).T, dpre.reshape(T * B, dpre.shape[-1]), out=self.recurrent_kernel.grad)
+
+    def _seen_states(self, H, T):
+        """h_0 .. h_{T-1} as the recurrent kernel saw them (times the recurrent dropout mask, if any)."""
+        return H[:T] if self.cache["rec_mask"] is None else H[:T] * self.cache["rec_mask"]
 
     # ----- config ------------------------------------------------------------
     def get_config(self):
@@ -351,7 +355,7 @@ class GRU(_RNN):
         elif self.recurrent_kernel.trainable:
             T, B, u = dxz.shape[0], H.shape[1], self.units
             g = self.recurrent_kernel.grad
-            Hp = H[:T] if self.cache["rec_mask"] is None else H[:T] * self.cache["rec_mask"]
+            Hp = self._seen_states(H, T)
             g[:, :2 * u] = Hp.reshape(T * B, u).T @ dxz[:, :, :2 * u].reshape(T * B, 2 * u)
             g[:, 2 * u:] = self.cache["hr"].reshape(T * B, u).T @ dxz[:, :, 2 * u:].reshape(T * B, u)
         return dxz
