@@ -27,12 +27,8 @@ def checkpoint_paths(directory: str | os.PathLike, pattern: str = CHECKPOINT_PAT
     regex = re.compile(pattern)
     if not {"epoch", "step"} <= set(regex.groupindex):
         raise ConfigError(f"Checkpoint pattern {pattern!r} needs named groups 'epoch' and 'step'.")
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return []
     found = []
-    for name in names:
+    for name in _names(directory):
         m = regex.match(name)
         if m:
             found.append(((int(m["epoch"]), int(m["step"])), os.path.join(directory, name)))
@@ -53,12 +49,8 @@ def prune_checkpoints(directory: str | os.PathLike, keep: int,
 
 def clean_temp_files(directory: str | os.PathLike) -> list[str]:
     """Remove temp files left by killed writers (their process is gone); return the removed paths."""
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return []
     removed = []
-    for name in names:
+    for name in _names(directory):
         m = _TEMP_RE.match(name)
         if not m or int(m["pid"]) == os.getpid() or _pid_alive(int(m["pid"])):
             continue
@@ -66,6 +58,14 @@ def clean_temp_files(directory: str | os.PathLike) -> list[str]:
         _remove_quietly(p)
         removed.append(p)
     return removed
+
+
+def _names(directory: str | os.PathLike) -> list[str]:
+    """The entries of `directory`; [] when it does not exist."""
+    try:
+        return os.listdir(directory)
+    except FileNotFoundError:
+        return []
 
 
 def _pid_alive(pid: int) -> bool:
