@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Mapping
 
 from .hosts import Host
-from .rankwrap import MARKER
+from .rankwrap import _LINE, MARKER
 
 TEARDOWN_WAIT = 3.0  # seconds mpirun gets to stop remote ranks before SIGKILL
 ALL_DONE_WAIT = 10.0  # seconds mpirun may linger after every rank exited 0
 _LABEL = re.compile(rb"^\[(\d+)\] ")
-_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)")
 # Hydra's "BAD TERMINATION" box and its three trailing lines.
 _HYDRA_BANNER = re.compile(rb"^(\s*$|={10,}|=   |YOUR APPLICATION TERMINATED WITH|"
                            rb"This typically refers to a problem|Please see the FAQ page)")
