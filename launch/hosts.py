@@ -39,6 +39,12 @@ def _slots(text: str, where: str) -> int:
     return int(text)
 
 
+def _host(item: str, where: str) -> Host:
+    """`host` (one slot) or `host:N`."""
+    name, sep, count = item.partition(":")
+    return Host(check_hostname(name, where), _slots(count, where) if sep else 1)
+
+
 def parse_host_spec(spec: str) -> list[Host]:
     """Parse `node1:4,node2:4` (a bare `node` means one slot) into hosts."""
     hosts = []
@@ -47,8 +53,7 @@ def parse_host_spec(spec: str) -> list[Host]:
         where = f"host spec {spec!r}"
         if not item:
             raise ConfigError(f"Empty entry in {where}; write it as host:slots,host:slots.")
-        name, sep, count = item.partition(":")
-        hosts.append(Host(check_hostname(name, where), _slots(count, where) if sep else 1))
+        hosts.append(_host(item, where))
     return hosts
 
 
@@ -67,8 +72,7 @@ def read_hostfile(path: str) -> list[Host]:
         where = f"hostfile {path!r} line {number}"
         words = line.split()
         if len(words) == 1:
-            name, sep, count = words[0].partition(":")
-            hosts.append(Host(check_hostname(name, where), _slots(count, where) if sep else 1))
+            hosts.append(_host(words[0], where))
         elif len(words) == 2 and words[1].startswith("slots="):
             hosts.append(Host(check_hostname(words[0], where), _slots(words[1][6:], where)))
         else:
