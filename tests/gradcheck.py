@@ -56,3 +56,15 @@ def check_layer(layer, x, training=True, tol=1e-6, seed=0):
         num = numeric_grad(loss, v.value)
         err = rel_error(g, num)
         assert err < tol, f"gradient of {v.name}: relative error {err:.2e}"
+
+
+def check_without_input_grad(layer, x, dy):
+    """With `need_input_grad` False, backward returns None and writes the same weight gradients."""
+    layer(x, training=True)
+    layer.backward(dy)
+    grads = [v.grad.copy() for v in layer.trainable_weights]
+    layer.need_input_grad = False
+    layer.forward(x, training=True)
+    assert layer.backward(dy) is None
+    for v, g in zip(layer.trainable_weights, grads):
+        np.testing.assert_array_equal(v.grad, g)
