@@ -45,6 +45,14 @@ class _Spatial(Layer):
                              f"{self.rank + 2} (batch, {self.rank} spatial axes, channels), "
                              f"got input shape {tuple(shape)} (batch axis excluded).")
 
+    def _pairs_config(self, arg: str, pairs) -> dict:
+        """The config with `pairs` as Keras writes `arg` (one pair for 1-D layers), plus data_format in 2-D."""
+        cfg = super().get_config()
+        cfg[arg] = [list(p) for p in pairs] if self.rank > 1 else list(pairs[0])
+        if self.rank > 1:
+            cfg["data_format"] = "channels_last"
+        return cfg
+
 
 class _ZeroPadding(_Spatial):
     def __init__(self, padding=1, data_format=None, **kwargs):
@@ -67,11 +75,7 @@ class _ZeroPadding(_Spatial):
         return dy[(slice(None),) + sl]
 
     def get_config(self):
-        cfg = super().get_config()
-        cfg.update(padding=[list(p) for p in self.padding] if self.rank > 1 else list(self.padding[0]))
-        if self.rank > 1:
-            cfg["data_format"] = "channels_last"
-        return cfg
+        return self._pairs_config("padding", self.padding)
 
 
 class ZeroPadding1D(_ZeroPadding):
@@ -115,11 +119,7 @@ class _Cropping(_Spatial):
         return np.pad(dy, ((0, 0),) + self.cropping + ((0, 0),))
 
     def get_config(self):
-        cfg = super().get_config()
-        cfg.update(cropping=[list(p) for p in self.cropping] if self.rank > 1 else list(self.cropping[0]))
-        if self.rank > 1:
-            cfg["data_format"] = "channels_last"
-        return cfg
+        return self._pairs_config("cropping", self.cropping)
 
 
 class Cropping1D(_Cropping):
