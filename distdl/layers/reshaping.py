@@ -109,8 +109,7 @@ class _Cropping(_Spatial):
         return out + (input_shape[-1],)
 
     def forward(self, x, training=False):
-        self._check_input(x.shape[1:])
-        self.compute_output_shape(x.shape[1:])
+        self.compute_output_shape(x.shape[1:])  # checks the rank and that something is left
         self.cache = x.shape
         sl = tuple(slice(b, d - a) for d, (b, a) in zip(x.shape[1:-1], self.cropping))
         return x[(slice(None),) + sl]
