@@ -148,11 +148,15 @@ class Loss:
         """dL/dy_pred for L = sum(call(y_true, y_pred) * weights); same shape and dtype as y_pred."""
         yp0 = _as_float(y_pred)
         yt, yp = self._prepare(y_true, yp0)
+        return self._grad(yt, yp, self._loss_weights(y_true, yp, weights)).reshape(yp0.shape)
+
+    def _loss_weights(self, y_true, yp: np.ndarray, weights) -> np.ndarray:
+        """`weights` broadcast to the per-sample shape yp.shape[:-1], zero where `valid_mask` is False."""
         w = _match_weights(weights, yp.shape[:-1], yp.dtype, "loss weights")
         mask = self.valid_mask(y_true)
         if mask is not None:
             w = w * np.reshape(mask, w.shape)
-        return self._grad(yt, yp, w).reshape(yp0.shape)
+        return w
 
     def gradient_logits(self, y_true, y_prob, weights) -> np.ndarray:
         """dL/dz where y_prob = fused_activation(z); only for losses with a fused_activation."""

@@ -6,8 +6,7 @@ import numpy as np
 
 from ..activations import LogSoftmax, Sigmoid, Softmax
 from ..errors import DataError
-from .base import (EPSILON, Loss, _Elementwise, _align, _as_float, _first_bad, _match_weights, _model_width,
-                   _row_index)
+from .base import EPSILON, Loss, _Elementwise, _align, _as_float, _first_bad, _model_width, _row_index
 
 
 class _Smoothed(Loss):
@@ -59,7 +58,7 @@ class BinaryCrossentropy(_Smoothed, _Elementwise):
             return super().gradient_logits(y_true, y_prob, weights)
         p0 = _as_float(y_prob)
         yt, p = _align(y_true, p0)
-        w = _match_weights(weights, p.shape[:-1], p.dtype, "loss weights")
+        w = self._loss_weights(y_true, p, weights)
         g = p - self._targets(yt)
         g *= (w / p.shape[-1])[..., None]
         return g.reshape(p0.shape)
@@ -130,7 +129,7 @@ class CategoricalCrossentropy(_Smoothed):
             return super().gradient_logits(y_true, y_prob, weights)
         p0 = _as_float(y_prob)
         yt, p = _align(y_true, p0)
-        w = _match_weights(weights, p.shape[:-1], p.dtype, "loss weights")
+        w = self._loss_weights(y_true, p, weights)
         y = self._targets(yt)
         g = p * np.sum(y, axis=-1, keepdims=True)
         g -= y
@@ -233,11 +232,7 @@ class SparseCategoricalCrossentropy(Loss):
             return super().gradient_logits(y_true, y_prob, weights)
         p = _as_float(y_prob)
         idx, _ = self._prepare(y_true, p)
-        w = _match_weights(weights, p.shape[:-1], p.dtype, "loss weights")
-        mask = self.valid_mask(y_true)
-        if mask is not None:
-            w = w * mask.reshape(w.shape)
-        return self._fused(idx, p, w)
+        return self._fused(idx, p, self._loss_weights(y_true, p, weights))
 
     def check_targets(self, y_true, output_shape):
         y = np.asarray(y_true)
