@@ -45,6 +45,11 @@ def throughput_chart(plt, data: dict, path: Path) -> Path:
     ax.set_ylabel("throughput ratio (higher: distdl faster)")
     ax.set_title(f"distdl fit vs PyTorch eager and GEMM-only ({data['machine']['cpu']})")
     ax.legend()
+    return _save(plt, fig, path)
+
+
+def _save(plt, fig, path: Path) -> Path:
+    """Lay out the figure, write it to `path` (110 dpi) and close it."""
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -67,10 +72,7 @@ def scaling_chart(plt, data: dict, path: Path) -> Path:
     ax.set_ylabel("samples/s")
     ax.set_title(f"{data['model']} scaling (dotted: ideal)")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def main(argv=None) -> int:
