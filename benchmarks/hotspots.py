@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -59,34 +58,30 @@ def sections(model: str, steps: int, repeats: int) -> dict:
     import workloads as wl
     w = wl.distdl_workload(model, wl.MODELS[model][1], steps)
     w.run_epoch()
-    m = _last_model
+    m = w.model
     acc: dict[str, float] = {}
     active: set = set()
     for layer in m.layers:
         for name in ("forward", "backward", "backward_preactivation"):
-            if name in type(layer).__dict__ or any(name in c.__dict__ for c in type(layer).__mro__[:-1]):
+            if any(name in c.__dict__ for c in type(layer).__mro__[:-1]):
                 _wrap(layer, name, acc, f"{layer.name}.{'forward' if name == 'forward' else 'backward'}", active)
-    runner_cls = __import__("distdl.step", fromlist=["StepRunner"]).StepRunner
-    _wrap_cls = {}
-    for name in ("_losses_and_grads",):
-        orig = getattr(runner_cls, name)
-        _wrap_cls[name] = orig
+    from distdl.step import StepRunner
+    orig = StepRunner._losses_and_grads
 
-        def timed(self, *a, _orig=orig, **k):
-            t = time.perf_counter()
-            try:
-                return _orig(self, *a, **k)
-            finally:
-                acc["loss"] = acc.get("loss", 0.0) + time.perf_counter() - t
-        setattr(runner_cls, name, timed)
+    def timed(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return orig(self, *a, **k)
+        finally:
+            acc["loss"] = acc.get("loss", 0.0) + time.perf_counter() - t
+    StepRunner._losses_and_grads = timed
     _wrap(m.optimizer, "update", acc, "optimizer")
     per = []
     for _ in range(repeats):
         acc.clear()
         total = w.run_epoch()
         per.append({k: v / steps for k, v in acc.items()} | {"step": total / steps})
-    for name, orig in _wrap_cls.items():
-        setattr(runner_cls, name, orig)
+    StepRunner._losses_and_grads = orig
     keys = per[0].keys()
     med = {k: common.median(p[k] for p in per) for k in keys}
     # a layer's backward may call its backward_preactivation: count the outer call only
@@ -94,23 +89,7 @@ def sections(model: str, steps: int, repeats: int) -> dict:
     return med
 
 
-_last_model = None
-
-
-def _capture_models():
-    """Remember the last distdl model the workloads build (so sections() can instrument it)."""
-    import workloads as wl
-    orig = wl.distdl_model
-
-    def build(name):
-        global _last_model
-        _last_model = orig(name)
-        return _last_model
-    wl.distdl_model = build
-
-
 def worker(args) -> dict:
-    _capture_models()
     out = {"blas": common.blas_info(), "models": {}}
     for model in args.models.split(","):
         steps = 3 if args.quick else STEPS[model]

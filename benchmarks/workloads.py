@@ -12,6 +12,8 @@ from typing import Callable
 
 import numpy as np
 
+import common
+
 MODELS = {
     # name: (input shape without batch, default batch)
     "mlp": ((784,), 128),
@@ -27,6 +29,7 @@ class Workload:
     run_epoch: Callable[[], float]
     steps: int
     batch: int
+    model: object = None  # the distdl model a distdl workload trains (hotspots instruments it)
 
 
 def synthetic(model: str, batch: int, steps: int, seed: int = 0):
@@ -90,7 +93,7 @@ def distdl_workload(model: str, batch: int, steps: int, comm=None) -> Workload:
     def run():
         m.fit(x, y, batch_size=batch, epochs=1, verbose=0, callbacks=[timer], comm=comm)
         return timer.last
-    return Workload(run, steps, batch)
+    return Workload(run, steps, batch, m)
 
 
 # ----- GEMM-only ----------------------------------------------------------------
@@ -129,14 +132,8 @@ def gemm_rate(n: int = 512, repeats: int = 20) -> float:
     a, b = rng.standard_normal((2, n, n), dtype=np.float32)
     c = np.empty_like(a)
     np.matmul(a, b, out=c)
-    best = min(_timed(lambda: np.matmul(a, b, out=c)) for _ in range(repeats))
+    best = min(common.time_call(lambda: np.matmul(a, b, out=c)) for _ in range(repeats))
     return 2.0 * n ** 3 / best / 1e9
-
-
-def _timed(fn):
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 # ----- PyTorch eager ------------------------------------------------------------
