@@ -54,7 +54,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 # ----- distdl worker (runs under mpirun) ----------------------------------------------
 def distdl_worker(args) -> dict:
-    import numpy as np
     from distdl.comm.mpi import MPIComm
     import workloads as wl
     from overlap import BucketedOverlap
