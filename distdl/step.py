@@ -33,20 +33,22 @@ class StepRunner:
         self.model, self.comm, self.k = model, comm, steps_per_update
         self.objs = model.objectives
         self.fused = [o.fused for o in self.objs]
-        self.metrics = [(o, m) for o in self.objs for m in o.metrics]
-        self.metric_outputs = [(i, m) for i, o in enumerate(self.objs) for m in o.metrics]
-        sizes = [m.state_size for _, m in self.metrics]
         self.n_out = len(self.objs)
-        # buffer: [rows, activity, loss_sum per output, metric deltas..., preempt flag]
-        self.offsets = np.concatenate([[2 + self.n_out], 2 + self.n_out + np.cumsum(sizes)]).astype(int)
-        self.buf = np.zeros(int(self.offsets[-1]) + 1)
+        # buffer: [rows, activity, loss sum per output, metric states..., SIGTERM count, SIGINT count]
+        start = 2 + self.n_out
+        self.metrics = []  # (output index, log name, metric, slice of the buffer)
+        for i, o in enumerate(self.objs):
+            for m in o.metrics:
+                self.metrics.append((i, o.log_name(m.name), m, slice(start, start + m.state_size)))
+                start += m.state_size
+        self.buf = np.zeros(start + 2)
         self.totals = np.zeros_like(self.buf)
         self.acc = np.zeros_like(model.grads) if steps_per_update > 1 else None
         self.preempt_signal = 0
 
     def start_epoch(self):
         self.totals.fill(0)
-        for _, m in self.metrics:
+        for _, _, m, _ in self.metrics:
             m.reset_state()
 
     # ----- losses ----------------------------------------------------------
@@ -70,13 +72,18 @@ class StepRunner:
                 douts.append(obj.loss.gradient_logits(y, out, wb) if obj.fused else obj.loss.gradient(y, out, wb))
         return douts
 
-    def _metric_deltas(self, outs, ys, w, reset):
-        for (i, m), a, b in zip(self.metric_outputs, self.offsets[:-1], self.offsets[1:]):
-            if reset:
-                m.reset_state()
+    def _update_metrics(self, outs, ys, w):
+        for i, _, m, _ in self.metrics:
             if len(outs[i]):
                 m.update_state(ys[i], outs[i], sample_weight=w)
-            self.buf[a:b] = m.get_state() if reset else 0.0
+
+    def _metric_deltas(self, outs, ys, w):
+        """This batch's metric states, into the buffer that is summed across ranks."""
+        for _, _, m, _ in self.metrics:
+            m.reset_state()
+        self._update_metrics(outs, ys, w)
+        for _, _, m, part in self.metrics:
+            self.buf[part] = m.get_state()
 
     def _loss(self, totals, rows, reg, n_batches=None):
         """(total loss, per-output losses) from summed totals; `rows` normalises the loss sums."""
@@ -88,16 +95,15 @@ class StepRunner:
             loss += obj.weight * li
         return loss, per_out
 
-    def _logs(self, totals, rows, reg, n_batches=None):
-        """Global logs from summed totals; `rows` normalises per-output loss sums."""
-        loss, per_out = self._loss(totals, rows, reg, n_batches)
+    def _logs(self, totals, loss, per_out):
+        """Global logs: the loss, per-output losses (several outputs), metrics from summed states."""
         logs = {"loss": float(loss)}
         if self.n_out > 1:
             for obj, li in zip(self.objs, per_out):
                 logs[obj.log_name("loss")] = float(li)
-        for (obj, m), a, b in zip(self.metrics, self.offsets[:-1], self.offsets[1:]):
-            m.set_state(totals[a:b])
-            logs[obj.log_name(m.name)] = float(m.result())
+        for _, name, m, part in self.metrics:
+            m.set_state(totals[part])
+            logs[name] = float(m.result())
         return logs
 
     def _penalty(self):
@@ -113,27 +119,32 @@ class StepRunner:
         self.buf.fill(0.0)
         douts = self._losses_and_grads(outs, ys, w, group_rows, True)
         self.buf[1] = ex.activity_loss
-        self._metric_deltas(outs, ys, w, reset=True)
-        self.buf[-1] = self.preempt_signal
+        self._metric_deltas(outs, ys, w)
         ex.backward(douts, self.fused)
-        if self.acc is not None:
+        if self.acc is not None:  # steps_per_update > 1: sum micro-batches, update on the last
             self.acc += model.grads
-            if not last_in_group:
-                self._sum_small(comm)
-                return self._after_batch(rows, reg)
-            model.grads[...] = self.acc
-            self.acc.fill(0)
+            if last_in_group:
+                model.grads[...] = self.acc
+                self.acc.fill(0)
+        if last_in_group:
+            self._update(model, comm)
+        self._sum_small(comm)
+        return self._after_batch(rows, reg)
+
+    def _update(self, model, comm):
+        """Sum the gradient arena across ranks, add the penalties once, step the optimizer."""
         if comm.size > 1:
             comm.allreduce_sum(model.grads)
-        self._sum_small(comm)
         for v in model.regularized:
             v.grad += v.regularizer.gradient(v.value)
         model.optimizer.update(model.params, model.grads)
         for v in model.constrained:
             v.value[...] = v.constraint(v.value)
-        return self._after_batch(rows, reg)
 
     def _sum_small(self, comm):
+        """Sum this step's loss sums, metric states and signal flags across ranks."""
+        if self.preempt_signal:  # set as late as possible: a signal may arrive during the step
+            self.buf[-1 if self.preempt_signal == signal.SIGINT else -2] = 1
         if comm.size > 1:
             comm.allreduce_sum(self.buf)
 
@@ -143,16 +154,15 @@ class StepRunner:
         totals = self.totals
         totals[0] += rows
         totals[1] += float(self._loss(self.buf, rows, reg, n_batches=1)[0]) * rows
-        totals[2:-1] += self.buf[2:-1]
-        totals[-1] = self.buf[-1]
+        totals[2:-2] += self.buf[2:-2]
+        totals[-2:] = self.buf[-2:]
         return self.epoch_logs()
 
     def epoch_logs(self):
         """The epoch's running logs so far, from the summed totals."""
         totals = self.totals
-        logs = self._logs(totals, totals[0], 0.0)
-        logs["loss"] = float(totals[1] / totals[0]) if totals[0] else 0.0
-        return logs
+        loss = totals[1] / totals[0] if totals[0] else 0.0
+        return self._logs(totals, loss, self._loss(totals, totals[0], 0.0)[1])
 
     # ----- evaluation ------------------------------------------------------
     def eval_batch(self, xs, ys, w):
@@ -161,15 +171,15 @@ class StepRunner:
         self._losses_and_grads(outs, ys, w, 1, False)
         self.totals[1] += self.model.executor.activity_loss
         self.totals[2:2 + self.n_out] += self.buf[2:2 + self.n_out]
-        self._metric_deltas(outs, ys, w, reset=False)
+        self._update_metrics(outs, ys, w)
 
     def finish_eval(self, n, n_batches):
         """Sum the evaluation totals across ranks and return the global logs."""
-        for (obj, m), a, b in zip(self.metrics, self.offsets[:-1], self.offsets[1:]):
-            self.totals[a:b] = m.get_state()
+        for _, _, m, part in self.metrics:
+            self.totals[part] = m.get_state()
         if self.comm.size > 1:
             self.comm.allreduce_sum(self.totals)
-        return self._logs(self.totals, n, self._penalty(), n_batches=n_batches)
+        return self._logs(self.totals, *self._loss(self.totals, n, self._penalty(), n_batches))
 
     # ----- preemption (SIGTERM / SIGINT) -------------------------------------
     @contextlib.contextmanager
@@ -188,11 +198,14 @@ class StepRunner:
                 signal.signal(s, h)
 
     def check_preemption(self, cbs):
-        """After a step: if any rank was signalled, save through callbacks and exit 128+signal."""
-        total = int(self.totals[-1]) if self.comm.size > 1 else self.preempt_signal
-        if total:
-            # The flags are summed across ranks (2 x SIGTERM = 30): use this rank's own signal, if any.
-            signum = int(self.preempt_signal or (signal.SIGTERM if total % signal.SIGTERM == 0 else signal.SIGINT))
+        """After a step: if any rank was signalled, save through callbacks and exit 128+signal.
+
+        The counts of signalled ranks are summed across ranks, so every rank takes the same
+        decision and exit code (SIGTERM wins over SIGINT).
+        """
+        terms, ints = self.totals[-2:]
+        if terms or ints:
+            signum = int(signal.SIGTERM if terms else signal.SIGINT)
             for cb in cbs.callbacks:
                 if hasattr(cb, "save_now"):
                     cb.save_now()
