@@ -13,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-ENV = dict(os.environ)
+from mpirun import assert_nothing_left, distdlrun, finish, job_processes
 
 pytestmark = pytest.mark.skipif(not (Path(sys.executable).parent / "mpirun").exists(),
                                 reason="needs the mpich wheel's mpirun next to python")
@@ -74,31 +72,6 @@ print("second allreduce done", flush=True)
 
 # ----------------------------------------------------------------- processes
 
-def _distdlrun(*args: str, token: str) -> subprocess.Popen:
-    env = {**ENV, "DISTDL_TEST_TOKEN": token}
-    return subprocess.Popen([sys.executable, "-m", "distdl_launch.cli", *args], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-
-
-def _job_processes(token: str, *needles: bytes, without: bytes | None = None) -> list[int]:
-    """Live processes that inherited our token (launcher, mpirun, proxy, wrappers, ranks), whose
-    environ and command line together contain every one of `needles` and not `without`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                env = (entry / "environ").read_bytes()
-                if f"DISTDL_TEST_TOKEN={token}".encode() not in env:
-                    continue
-                text = env + b"\0" + (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if all(n in text for n in needles) and not (without and without in text):
-                found.append(int(entry.name))
-    return found
-
-
 def _kill_everything(proc: subprocess.Popen, token: str) -> None:
     """Cleanup for finally blocks: the launcher's group and anything that carries our token."""
     if proc.poll() is None:
@@ -106,7 +79,7 @@ def _kill_everything(proc: subprocess.Popen, token: str) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    for pid in _job_processes(token):
+    for pid in job_processes(token):
         try:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -117,34 +90,14 @@ def _kill_everything(proc: subprocess.Popen, token: str) -> None:
         pass
 
 
-def _finish(proc: subprocess.Popen, timeout: float = 40.0) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"distdlrun did not finish in {timeout} s:\n{out}\n{err}")
-    return proc.returncode, out, err
-
-
-def _assert_nothing_left(token: str) -> None:
-    end = time.monotonic() + 3.0
-    while _job_processes(token) and time.monotonic() < end:
-        time.sleep(0.1)
-    left = _job_processes(token)
-    for pid in left:  # clean up before failing
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"processes of the job still running: {left}"
-
-
 def _run(*args: str, timeout: float = 40.0) -> tuple[int, str, str]:
     token = uuid.uuid4().hex
-    proc = _distdlrun(*args, token=token)
+    proc = distdlrun(*args, token=token)
     try:
-        result = _finish(proc, timeout)
+        result = finish(proc, timeout)
     finally:
         _kill_everything(proc, token)
-    _assert_nothing_left(token)
+    assert_nothing_left(token)
     return result
 
 
@@ -220,16 +173,16 @@ def test_reference_run_writes_periodic_and_final_checkpoints(reference):
 
 def test_restart_after_sigkill_of_a_rank_resumes_from_checkpoint_exactly(config, reference, tmp_path):
     folder, token = tmp_path / "ck", uuid.uuid4().hex
-    proc = _distdlrun("-np", "2", "--restarts", "1", "--checkpoint-dir", str(folder), str(config),
-                      token=token)
+    proc = distdlrun("-np", "2", "--restarts", "1", "--checkpoint-dir", str(folder), str(config),
+                     token=token)
     try:
         _wait_for_checkpoint(folder, proc)
         # rank 1's Python process itself (not its rankwrap parent, not mpirun)
-        victims = _job_processes(token, b"PMI_RANK=1\0", b"-m\0distdl.cli\0train\0",
+        victims = job_processes(token, b"PMI_RANK=1\0", b"-m\0distdl.cli\0train\0",
                                  without=b"rankwrap.py")
         assert len(victims) == 1, victims
         os.kill(victims[0], signal.SIGKILL)
-        code, out, err = _finish(proc, timeout=40)
+        code, out, err = finish(proc, timeout=40)
     finally:
         _kill_everything(proc, token)
     assert code == 0, err
@@ -241,25 +194,25 @@ def test_restart_after_sigkill_of_a_rank_resumes_from_checkpoint_exactly(config,
     assert Path(path).parent == folder and int(step) > 0  # from a mid-epoch checkpoint
     assert int(epoch) <= EPOCHS and _CKPT.match(Path(path).name)
     _assert_like_reference(folder, out, reference)
-    _assert_nothing_left(token)
+    assert_nothing_left(token)
 
 
 @pytest.mark.parametrize("signum,exit_code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_checkpoints_the_current_step_and_resume_auto_finishes_exactly(
         config, reference, tmp_path, signum, exit_code):
     folder, token = tmp_path / "ck", uuid.uuid4().hex
-    proc = _distdlrun("-np", "2", "--checkpoint-dir", str(folder), str(config), token=token)
+    proc = distdlrun("-np", "2", "--checkpoint-dir", str(folder), str(config), token=token)
     try:
         _wait_for_checkpoint(folder, proc)
         proc.send_signal(signum)
-        code, out, err = _finish(proc, timeout=30)
+        code, out, err = finish(proc, timeout=30)
     finally:
         _kill_everything(proc, token)
     assert code == exit_code, err
     assert f"got {signal.Signals(signum).name}; asking every rank to stop" in err
     assert f"[0] Stopped by signal {int(signum)};" in out
     assert "Test loss" not in out
-    _assert_nothing_left(token)
+    assert_nothing_left(token)
 
     # The stop wrote one checkpoint at the step where training stopped: every other file is a
     # periodic one that the uninterrupted run wrote too, and nothing after it exists.

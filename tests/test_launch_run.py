@@ -11,9 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-ENV = dict(os.environ)
+from mpirun import assert_nothing_left, distdlrun, finish
 
 pytestmark = pytest.mark.skipif(not (Path(sys.executable).parent / "mpirun").exists(),
                                 reason="needs the mpich wheel's mpirun next to python")
@@ -81,27 +79,11 @@ def _job(tmp_path: Path, name: str) -> Path:
     return folder
 
 
-def _distdlrun(*args: str, token: str = "") -> subprocess.Popen:
-    env = {**ENV, "DISTDL_TEST_TOKEN": token or uuid.uuid4().hex}
-    return subprocess.Popen([sys.executable, "-m", "distdl_launch.cli", *args], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _finish(proc: subprocess.Popen, timeout: float = 40.0) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"distdlrun did not finish in {timeout} s:\n{out}\n{err}")
-    return proc.returncode, out, err
-
-
 def _run_job(folder: Path, steps: int, mode: str = "none", at: int = 0, delay: float = 0.0,
              *extra: str) -> tuple[int, str, str]:
-    proc = _distdlrun("-np", "2", *extra, "--", sys.executable, str(folder / "job.py"), str(folder),
-                      str(steps), mode, str(at), str(delay))
-    return _finish(proc)
+    proc = distdlrun("-np", "2", *extra, "--", sys.executable, str(folder / "job.py"), str(folder),
+                     str(steps), mode, str(at), str(delay))
+    return finish(proc)
 
 
 def _wait_for_step(folder: Path, step: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
@@ -115,29 +97,6 @@ def _wait_for_step(folder: Path, step: int, proc: subprocess.Popen, timeout: flo
         time.sleep(0.05)
     proc.kill()
     pytest.fail(f"the job did not reach step {step}: {proc.communicate()}")
-
-
-def _job_processes(token: str) -> list[int]:
-    """Live processes that inherited our token (mpirun, proxy, wrappers, ranks)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if f"DISTDL_TEST_TOKEN={token}".encode() in (entry / "environ").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
-
-
-def _assert_nothing_left(token: str) -> None:
-    end = time.monotonic() + 3.0
-    while _job_processes(token) and time.monotonic() < end:
-        time.sleep(0.1)
-    left = _job_processes(token)
-    for pid in left:  # clean up before failing
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"processes of the job still running: {left}"
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +118,8 @@ def test_plain_command_three_ranks_oversubscribed(tmp_path):
                       "c = MPI.COMM_WORLD\nt = np.zeros(1)\nc.Allreduce(np.ones(1), t)\n"
                       "print('rank', c.Get_rank(), 'of', c.Get_size(), 'sum', t[0], "
                       "'threads', os.environ['OMP_NUM_THREADS'], os.environ['DISTDL_STALL_TIMEOUT'])\n")
-    env_threads = ENV.get("OMP_NUM_THREADS")
-    code, out, err = _finish(_distdlrun("-np", "3", "--stall-timeout", "300", "--", sys.executable, str(script)))
+    env_threads = os.environ.get("OMP_NUM_THREADS")
+    code, out, err = finish(distdlrun("-np", "3", "--stall-timeout", "300", "--", sys.executable, str(script)))
     assert code == 0, err
     want = env_threads or str(max(1, len(os.sched_getaffinity(0)) // 3))
     assert sorted(out.splitlines()) == [f"[{r}] rank {r} of 3 sum 3.0 threads {want} 300" for r in range(3)]
@@ -172,30 +131,30 @@ def test_uninterrupted_reference_finishes(reference):
 
 def test_sigkill_of_one_rank_ends_the_job_fast_and_leaves_nothing(tmp_path):
     folder, token = _job(tmp_path, "kill"), uuid.uuid4().hex
-    proc = _distdlrun("-np", "2", "--", sys.executable, str(folder / "job.py"), str(folder),
-                      "100000", "none", "0", "0.02", token=token)
+    proc = distdlrun("-np", "2", "--", sys.executable, str(folder / "job.py"), str(folder),
+                     "100000", "none", "0", "0.02", token=token)
     _wait_for_step(folder, 5, proc)
     os.kill(int((folder / "pid1").read_text()), signal.SIGKILL)
     killed = time.monotonic()
-    code, out, err = _finish(proc, timeout=15)
+    code, out, err = finish(proc, timeout=15)
     assert time.monotonic() - killed < 10
     assert code == 128 + signal.SIGKILL
     assert "rank 1 on" in err and "was killed by signal 9 (SIGKILL)" in err
-    _assert_nothing_left(token)
+    assert_nothing_left(token)
 
 
 def test_exception_on_one_rank_ends_fast_and_shows_it_once(tmp_path):
     folder, token = _job(tmp_path, "raise"), uuid.uuid4().hex
     start = time.monotonic()
-    proc = _distdlrun("-np", "2", "--", sys.executable, str(folder / "job.py"), str(folder),
-                      "100000", "raise", "4", "0.02", token=token)
-    code, out, err = _finish(proc, timeout=20)
+    proc = distdlrun("-np", "2", "--", sys.executable, str(folder / "job.py"), str(folder),
+                     "100000", "raise", "4", "0.02", token=token)
+    code, out, err = finish(proc, timeout=20)
     assert time.monotonic() - start < 10
     assert code == 1
     assert (out + err).count("ValueError: boom at step 4") == 1
     assert "[1] ValueError: boom at step 4" in err and "rank 1 on" in err and "exited with code 1" in err
     assert "BAD TERMINATION" not in out + err  # mpirun's noise is not shown
-    _assert_nothing_left(token)
+    assert_nothing_left(token)
 
 
 def test_restart_after_a_dead_rank_ends_with_uninterrupted_weights(tmp_path, reference):
@@ -219,24 +178,24 @@ def test_without_restarts_a_dead_rank_fails(tmp_path):
 def test_signal_checkpoints_exits_143_or_130_and_resumes_exactly(tmp_path, reference, signum, exit_code):
     folder, token = _job(tmp_path, "preempt"), uuid.uuid4().hex
     args = ("--", sys.executable, str(folder / "job.py"), str(folder), "12", "none", "0", "0.3")
-    proc = _distdlrun("-np", "2", *args, token=token)
+    proc = distdlrun("-np", "2", *args, token=token)
     _wait_for_step(folder, 2, proc)
     proc.send_signal(signum)
-    code, out, err = _finish(proc, timeout=20)
+    code, out, err = finish(proc, timeout=20)
     assert code == exit_code, err
     assert "[0] stopping after step" in out and "[1] stopping after step" in out
     with np.load(folder / "ckpt.npz") as z:
         stopped_at = int(z["step"])
     assert 2 <= stopped_at < 12 and not (folder / "final.npy").exists()
-    _assert_nothing_left(token)
-    code, out, err = _finish(_distdlrun("-np", "2", *args))
+    assert_nothing_left(token)
+    code, out, err = finish(distdlrun("-np", "2", *args))
     assert code == 0, err
     assert f"[0] resumed at step {stopped_at}" in out
     assert _max_rel(np.load(folder / "final.npy"), reference) <= 1e-6
 
 
 def test_config_shortcut_runs_distdl_train_on_two_ranks(tmp_path):
-    code, out, err = _finish(_distdlrun("-np", "2", "--checkpoint-dir", str(tmp_path / "ck"),
-                                        "configs/digits_mlp.toml"), timeout=300)
+    code, out, err = finish(distdlrun("-np", "2", "--checkpoint-dir", str(tmp_path / "ck"),
+                                       "configs/digits_mlp.toml"), timeout=300)
     assert code == 0, err
     assert any(p.is_file() for p in (tmp_path / "ck").rglob("*"))
