@@ -118,27 +118,28 @@ def _inprocess_run(backup, crash_at=0, seed=11, steps_per_update=1, save_freq=3)
     return model, hist
 
 
-def test_backups_fall_on_update_boundaries_with_gradient_accumulation(tmp_path):
-    """steps_per_update=2 and save_freq=3: a backup after step 3 would lose half a gradient sum."""
-    ref, ref_hist = _inprocess_run(tmp_path / "ref", steps_per_update=2)
+def _crash_resume_and_compare(tmp_path, crash_at, backup_name, **kw):
+    """Reference run; a run that crashes after `crash_at` steps leaving only `backup_name`; a
+    resumed run (another seed, so only the backup can make it match) whose weights and history
+    match the reference. Returns (reference history, resumed history)."""
+    ref, ref_hist = _inprocess_run(tmp_path / "ref", **kw)
     with pytest.raises(_Boom):
-        _inprocess_run(tmp_path / "b", crash_at=5, steps_per_update=2)
-    assert [os.path.basename(p) for p in ckpt.checkpoint_paths(tmp_path / "b")] == ["ckpt-e0000-s000004.h5"]
-    got, hist = _inprocess_run(tmp_path / "b", seed=5, steps_per_update=2)
+        _inprocess_run(tmp_path / "b", crash_at=crash_at, **kw)
+    assert [os.path.basename(p) for p in ckpt.checkpoint_paths(tmp_path / "b")] == [backup_name]
+    got, hist = _inprocess_run(tmp_path / "b", seed=5, **kw)
     assert _rel(got.params, ref.params) <= 1e-6
     for k, v in ref_hist.history.items():
         np.testing.assert_allclose(hist.history[k], v, rtol=1e-6, err_msg=k)
+    return ref_hist, hist
+
+
+def test_backups_fall_on_update_boundaries_with_gradient_accumulation(tmp_path):
+    """steps_per_update=2 and save_freq=3: a backup after step 3 would lose half a gradient sum."""
+    _crash_resume_and_compare(tmp_path, 5, "ckpt-e0000-s000004.h5", steps_per_update=2)
 
 
 def test_resume_from_a_backup_after_an_epochs_last_step_keeps_that_epochs_logs(tmp_path):
     """7 steps per epoch, save_freq=7: the backup holds (epoch 0, step 7); the resumed run must
     still end epoch 0 with its training loss and accuracy, not with empty logs."""
-    ref, ref_hist = _inprocess_run(tmp_path / "ref", save_freq=7)
-    with pytest.raises(_Boom):
-        _inprocess_run(tmp_path / "b", crash_at=8, save_freq=7)
-    assert [os.path.basename(p) for p in ckpt.checkpoint_paths(tmp_path / "b")] == ["ckpt-e0000-s000007.h5"]
-    got, hist = _inprocess_run(tmp_path / "b", seed=5, save_freq=7)
-    assert _rel(got.params, ref.params) <= 1e-6
+    ref_hist, hist = _crash_resume_and_compare(tmp_path, 8, "ckpt-e0000-s000007.h5", save_freq=7)
     assert sorted(hist.history) == sorted(ref_hist.history)
-    for k, v in ref_hist.history.items():
-        np.testing.assert_allclose(hist.history[k], v, rtol=1e-6, err_msg=k)
