@@ -32,8 +32,8 @@ def rank_counts(rows: int, size: int) -> list[int]:
     return [b - a for a, b in (rank_slice(rows, r, size) for r in range(size))]
 
 
-def take_rows(array, index: np.ndarray):
-    """Rows `index` of an array or of a lazy array (e.g. an HDF5 dataset view)."""
+def take_rows(array, index):
+    """Rows `index` (an index array or a slice) of an array or of a lazy array (e.g. HDF5)."""
     if isinstance(array, np.ndarray):
         return array[index]
     return np.asarray(array[index])

@@ -34,11 +34,24 @@ def _require_compiled(model, what):
         raise ConfigError(f"Call compile() on model {model.name!r} before {what}().")
 
 
-def prepare(model, x, y, sample_weight=None, class_weight=None):
-    """Checked data: (xs, ys, row weights or None, n)."""
+def _checked_inputs(model, x):
+    """x as the model's list of input arrays, with no NaN or inf."""
     xs = as_input_list(model, x)
     for i, a in enumerate(xs):
         check_finite("x" if len(xs) == 1 else f"x[{i}]", a)
+    return xs
+
+
+def _eval_blocks(n, batch_size, comm):
+    """This rank's contiguous block of the n rows, cut into local batches (evaluate/predict)."""
+    a, z = rank_slice(n, comm.rank, comm.size)
+    step = max(1, -(-batch_size // comm.size))
+    return [slice(s, min(s + step, z)) for s in range(a, z, step)]
+
+
+def prepare(model, x, y, sample_weight=None, class_weight=None):
+    """Checked data: (xs, ys, row weights or None, n)."""
+    xs = _checked_inputs(model, x)
     ys = as_target_list(model, y)
     n = check_lengths(xs, ys, [sample_weight])
     w = row_weights(model, ys, sample_weight, class_weight)
@@ -142,21 +155,15 @@ def _apply_resume(model, runner) -> int:
 
 def _evaluate_arrays(model, comm, xs, ys, w, n, batch_size, cbs=None):
     """Global loss and metrics over all rows; each rank takes a contiguous block."""
-    a, z = rank_slice(n, comm.rank, comm.size)
-    local_batch = max(1, -(-batch_size // comm.size))
     runner = StepRunner(model, comm, 1)
     runner.start_epoch()
-    steps = 0
-    for s in range(a, z, local_batch):
-        e = min(s + local_batch, z)
+    for b, rows in enumerate(_eval_blocks(n, batch_size, comm)):
         if cbs:
-            cbs.on_test_batch_begin(steps)
-        idx = np.arange(s, e)
-        runner.eval_batch([take_rows(t, idx) for t in xs], [take_rows(t, idx) for t in ys],
-                          None if w is None else w[s:e])
+            cbs.on_test_batch_begin(b)
+        runner.eval_batch([take_rows(t, rows) for t in xs], [take_rows(t, rows) for t in ys],
+                          None if w is None else w[rows])
         if cbs:
-            cbs.on_test_batch_end(steps, {})
-        steps += 1
+            cbs.on_test_batch_end(b, {})
     return runner.finish_eval(n, max(1, -(-n // batch_size)))
 
 
@@ -168,9 +175,9 @@ def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, c
     comm = _comm(model, comm)
     xs, ys, w, n = prepare(model, x, y, sample_weight)
     batch_size = int(batch_size or 32)
-    steps = len(range(0, rank_counts(n, comm.size)[comm.rank], max(1, -(-batch_size // comm.size))))
     cbs = CallbackList(callbacks, add_history=False, add_progbar=_verbose(verbose) != 0, model=model,
-                       verbose=_verbose(verbose), epochs=1, steps=steps, rank=comm.rank, world_size=comm.size)
+                       verbose=_verbose(verbose), epochs=1, steps=len(_eval_blocks(n, batch_size, comm)),
+                       rank=comm.rank, world_size=comm.size)
     cbs.on_test_begin()
     logs = _evaluate_arrays(model, comm, xs, ys, w, n, batch_size, cbs)
     cbs.on_test_end(logs)
@@ -182,22 +189,18 @@ def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, c
 
 def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None):
     """See `Model.predict`: rows are sharded, every rank returns all rows in order."""
-    comm = _comm(model, comm)
-    xs = as_input_list(model, x)
-    for i, a in enumerate(xs):
-        check_finite("x" if len(xs) == 1 else f"x[{i}]", a)
-    n = check_lengths(xs)
     from .callbacks import CallbackList
-    a, z = rank_slice(n, comm.rank, comm.size)
-    step = int(batch_size or 32)
+    comm = _comm(model, comm)
+    xs = _checked_inputs(model, x)
+    n = check_lengths(xs)
+    blocks = _eval_blocks(n, int(batch_size or 32) * comm.size, comm)  # batch_size rows per rank
     cbs = CallbackList(callbacks, add_progbar=_verbose(verbose) != 0, model=model, verbose=_verbose(verbose),
-                       epochs=1, steps=len(range(a, z, step)), rank=comm.rank, world_size=comm.size)
+                       epochs=1, steps=len(blocks), rank=comm.rank, world_size=comm.size)
     cbs.on_predict_begin()
     parts = []
-    for b, s in enumerate(range(a, z, step)):
+    for b, rows in enumerate(blocks):
         cbs.on_predict_batch_begin(b)
-        idx = np.arange(s, min(s + step, z))
-        parts.append([o.copy() for o in model.executor.forward([take_rows(t, idx) for t in xs], False)])
+        parts.append(model.executor.forward([take_rows(t, rows) for t in xs], False))
         cbs.on_predict_batch_end(b, {"outputs": parts[-1]})
     cbs.on_predict_end()
     if not parts:  # no rows here: still join the gather with correctly shaped empties
