@@ -138,7 +138,7 @@ class Graph:
             if n.layer.activity_regularizer is not None:
                 self.activity_loss += sum(n.layer.activity_regularizer(v) for v in ys)
             if n.shared or n.layer.activity_regularizer is not None:
-                n.cache = (n.layer.cache, ys)
+                n.cache = (n.layer.call_state(), ys)
         self._values = values
         return [values[id(t)] for t in self.outputs]
 
@@ -162,7 +162,7 @@ class Graph:
                 continue
             layer = n.layer
             if n.cache is not None:
-                layer.cache = n.cache[0]
+                layer.set_call_state(n.cache[0])
             if layer.activity_regularizer is not None:
                 dys = [(d if d is not None else np.zeros_like(v)) + layer.activity_regularizer.gradient(v)
                        for d, v in zip(dys, n.cache[1])]

@@ -344,3 +344,25 @@ def test_unbuilt_subclassed_model_has_no_weights_yet():
             return Dense(2)(inputs)
     m = Empty()
     assert m.weights == [] and m.count_params() == 0
+
+
+def test_shared_wrapper_keeps_each_calls_inner_cache():
+    """A TimeDistributed layer called on two inputs backpropagates each call with its own inputs."""
+    from distdl.layers import Add, TimeDistributed
+    from gradcheck import numeric_grad, rel_error
+    rng = np.random.default_rng(5)
+    a, b = Input(shape=(3, 2), dtype="float64"), Input(shape=(3, 2), dtype="float64")
+    shared = TimeDistributed(Dense(4, activation="tanh", dtype="float64"), dtype="float64")
+    model = Model([a, b], Add(dtype="float64")([shared(a), shared(b)]))
+    xa, xb = rng.standard_normal((2, 3, 2)), rng.standard_normal((2, 3, 2))
+    r = rng.standard_normal((2, 3, 4))
+
+    def loss():
+        return float(np.sum(model.executor.forward([xa, xb], training=True)[0] * r))
+
+    kernel, bias = shared.trainable_weights
+    y = model.executor.forward([xa, xb], training=True)[0]
+    np.testing.assert_allclose(y, np.tanh(xa @ kernel.value + bias.value) + np.tanh(xb @ kernel.value + bias.value))
+    model.executor.backward([r])
+    analytic = kernel.grad.copy()
+    assert rel_error(analytic, numeric_grad(loss, kernel.value)) < 1e-6

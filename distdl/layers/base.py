@@ -183,6 +183,13 @@ class Layer:
     def backward(self, dy):
         raise NotImplementedError
 
+    def call_state(self):
+        """What `backward` needs from the latest call; a graph saves it per call of a shared layer."""
+        return self.cache
+
+    def set_call_state(self, state) -> None:
+        self.cache = state
+
     def __call__(self, inputs, training=False):
         """Symbolic call (functional API) on SymbolicTensors, else an eager forward."""
         flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]

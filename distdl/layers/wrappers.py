@@ -24,6 +24,7 @@ class _Wrapper(Layer):
 
     ctx = _passed_down("ctx")
     stream_id = _passed_down("stream_id")
+    reuse_buffers = _passed_down("reuse_buffers")
 
     def __init__(self, **kwargs):
         self._inner: list[Layer] = []
@@ -33,6 +34,14 @@ class _Wrapper(Layer):
         self._inner = list(layers)
         for layer in layers:
             layer.ctx, layer.stream_id = self.ctx, self.stream_id
+
+    def call_state(self):
+        return self.cache, [layer.call_state() for layer in self._inner]
+
+    def set_call_state(self, state) -> None:
+        self.cache, inner = state
+        for layer, s in zip(self._inner, inner):
+            layer.set_call_state(s)
 
     def _collect_variables(self):
         self.variables = [v for layer in self._inner for v in layer.variables]
