@@ -57,13 +57,14 @@ class Chain:
 
 
 class _Node:
-    __slots__ = ("layer", "inputs", "outputs", "list_input", "list_output", "cache", "shared")
+    __slots__ = ("layer", "inputs", "outputs", "list_input", "list_output", "cache", "shared", "out_meta")
 
     def __init__(self, layer, inputs, outputs, list_input, list_output):
         self.layer, self.inputs, self.outputs = layer, inputs, outputs
         self.list_input, self.list_output = list_input, list_output
         self.cache = None
         self.shared = False
+        self.out_meta = None  # (shape, dtype) of each output of a multi-output call, for zero gradients
 
 
 def trace(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list[_Node]:
@@ -135,11 +136,12 @@ class Graph:
             ys = y if n.list_output else [y]
             for t, v in zip(n.outputs, ys):
                 values[id(t)] = v
+            if n.list_output:
+                n.out_meta = [(v.shape, v.dtype) for v in ys]
             if n.layer.activity_regularizer is not None:
                 self.activity_loss += sum(n.layer.activity_regularizer(v) for v in ys)
             if n.shared or n.layer.activity_regularizer is not None:
                 n.cache = (n.layer.call_state(), ys)
-        self._values = values
         return [values[id(t)] for t in self.outputs]
 
     def backward(self, douts, fused=None):
@@ -153,9 +155,7 @@ class Graph:
             _accumulate(grads, t, d)
             if f:
                 fused_ids.add(id(t))
-        for layer in self.layers:  # layers off every loss path keep zero gradients
-            for v in layer.trainable_weights:
-                v.grad.fill(0)
+        done = set()  # layers whose weight gradients this pass has written
         for n in reversed(self.nodes):
             dys = [grads.get(id(t)) for t in n.outputs]
             if all(d is None for d in dys):
@@ -166,14 +166,16 @@ class Graph:
             if layer.activity_regularizer is not None:
                 dys = [(d if d is not None else np.zeros_like(v)) + layer.activity_regularizer.gradient(v)
                        for d, v in zip(dys, n.cache[1])]
-            saved = [v.grad.copy() for v in layer.trainable_weights] if n.shared else None
+            # a shared layer's later calls add to what its earlier backward calls wrote
+            saved = [v.grad.copy() for v in layer.trainable_weights] if id(layer) in done else None
             if not n.list_output and id(n.outputs[0]) in fused_ids:
                 dx = layer.backward_preactivation(dys[0])
             elif n.list_output:
-                dx = layer.backward([d if d is not None else np.zeros_like(self._values[id(t)])
-                                     for d, t in zip(dys, n.outputs)])
+                dx = layer.backward([d if d is not None else np.zeros(shape, dtype)
+                                     for d, (shape, dtype) in zip(dys, n.out_meta)])
             else:
                 dx = layer.backward(dys[0])
+            done.add(id(layer))
             if saved is not None:
                 for v, g in zip(layer.trainable_weights, saved):
                     v.grad += g
@@ -182,6 +184,10 @@ class Graph:
             for t, d in zip(n.inputs, dx if n.list_input else [dx]):
                 if d is not None and not isinstance(t.layer, InputLayer):
                     _accumulate(grads, t, d)
+        for layer in self.layers:  # layers no gradient reached this pass
+            if id(layer) not in done:
+                for v in layer.trainable_weights:
+                    v.grad.fill(0)
 
 
 def _accumulate(grads, t, d):
