@@ -36,24 +36,7 @@ def Input(shape=None, batch_size=None, name=None, dtype=None) -> SymbolicTensor:
     return SymbolicTensor(layer.output_shape, layer, [], 0, layer.dtype)
 
 
-class _ActivationMixin:
-    """Applies `self.activation` after a linear map and undoes it in backward."""
-
-    def _activate(self, z):
-        act = self.activation
-        if act.name == "linear":
-            return z, None
-        y = act.forward(z, out=None if act.uses_input else z)
-        return y, (z if act.uses_input else None)
-
-    def _deactivate(self, dy, z, y):
-        act = self.activation
-        if act.name == "linear":
-            return dy
-        return act.backward(dy, z, y)
-
-
-class Dense(_ActivationMixin, Layer):
+class Dense(Layer):
     """`y = activation(x @ kernel + bias)` on the last axis; kernel (in, units)."""
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -88,7 +71,7 @@ class Dense(_ActivationMixin, Layer):
         x2 = x.reshape(-1, shape[-1])
         rows = x2.shape[0]
         if training and self.reuse_buffers:  # one output buffer reused across steps
-            if self._out is None or self._out.shape[0] != rows or self._out.dtype != x2.dtype:
+            if self._out is None or self._out.shape[0] != rows:
                 self._out = np.empty((rows, self.units), dtype=self.kernel.value.dtype)
             z = np.matmul(x2, self.kernel.value, out=self._out)
         else:
@@ -99,9 +82,20 @@ class Dense(_ActivationMixin, Layer):
         self.cache = (x2, zkeep, y, shape)
         return y.reshape(shape[:-1] + (self.units,))
 
+
+    def _activate(self, z):
+        """Apply the activation (in place when its derivative needs only the output)."""
+        act = self.activation
+        if act.name == "linear":
+            return z, None
+        y = act.forward(z, out=None if act.uses_input else z)
+        return y, (z if act.uses_input else None)
+
     def backward(self, dy):
         x2, z, y, shape = self.cache
-        dz = self._deactivate(dy.reshape(-1, self.units), z, y)
+        dz = dy.reshape(-1, self.units)
+        if self.activation.name != "linear":
+            dz = self.activation.backward(dz, z, y)
         return self.backward_preactivation(dz)
 
     def backward_preactivation(self, dz):
@@ -117,9 +111,9 @@ class Dense(_ActivationMixin, Layer):
 
     def get_config(self):
         from .. import constraints, initializers, regularizers
+        from .layer_utils import serialize_component as ser
         cfg = super().get_config()
         i = self.init
-        ser = lambda mod, v: None if v is None else mod.serialize(mod.get(v))
         cfg.update(units=self.units, activation=activations.serialize(self.activation), use_bias=self.use_bias,
                    kernel_initializer=ser(initializers, i["kernel_initializer"]),
                    bias_initializer=ser(initializers, i["bias_initializer"]),

@@ -6,9 +6,10 @@ from typing import Any
 
 
 def serialize_component(module: ModuleType, obj: Any) -> Any:
-    """`module.serialize(obj)` for the module's own objects; a user callable is kept as is."""
+    """Keras's {class_name, config} for a name, dict or object of `module`; a user callable is kept as is."""
     if obj is None:
         return None
-    if hasattr(obj, "get_config"):
-        return module.serialize(obj)
+    resolved = module.get(obj) if isinstance(obj, (str, dict)) else obj
+    if hasattr(resolved, "get_config"):
+        return module.serialize(resolved)
     return obj
