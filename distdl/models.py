@@ -37,10 +37,7 @@ class Model:
                 if not isinstance(t, SymbolicTensor):
                     raise ConfigError(f"Model inputs and outputs must come from distdl.layers.Input and "
                                       f"layer calls, got {type(t).__name__}.")
-            self._inputs, self._outputs = ins, outs
-            self.executor = Graph(ins, outs)
-            self.layers = [t.layer for t in ins] + self.executor.layers
-            self._finish_build()
+            self._build_graph(ins, outs)
 
     # ----- structure -----------------------------------------------------
     def build(self, input_shape):
@@ -57,9 +54,13 @@ class Model:
         if not all(isinstance(t, SymbolicTensor) for t in outs):
             raise ConfigError(f"{type(self).__name__}.call must only apply distdl layers to its inputs "
                               f"(it returned {type(outs[0]).__name__}).")
-        self._inputs, self._outputs = [inp], outs
-        self.executor = Graph(self._inputs, outs)
-        self.layers = [inp.layer] + self.executor.layers
+        self._build_graph([inp], outs)
+
+    def _build_graph(self, ins, outs):
+        """Trace the layer calls from `ins` to `outs` and pack the weights."""
+        self._inputs, self._outputs = ins, outs
+        self.executor = Graph(ins, outs)
+        self.layers = [t.layer for t in ins] + self.executor.layers
         self._finish_build()
 
     @property
@@ -115,6 +116,7 @@ class Model:
         if weighted_metrics:
             raise ConfigError("compile(weighted_metrics=...) is not supported; metrics already take "
                               "fit's sample_weight into account.")
+        self._maybe_build()
         self.optimizer = optimizers_mod.get(optimizer)
         self._compile_args = (loss, metrics, loss_weights)
         self.compile_config = compile_config(loss, metrics, loss_weights)
@@ -172,7 +174,7 @@ class Model:
 
     def __call__(self, x, training=False):
         """Eager forward on arrays (like calling a Keras model on a tensor)."""
-        from .training import as_input_list
+        from .inputs import as_input_list
         xs = as_input_list(self, x, check=True)
         outs = self.executor.forward(xs, training=training)
         return outs[0] if len(outs) == 1 else outs
@@ -354,11 +356,6 @@ class Sequential(Model):
     @property
     def output_shapes(self):
         return [self.layers[-1].output_shape]
-
-    def compile(self, *args, **kwargs):
-        if not self.built and (self._pending_input is not None):
-            self.build()
-        super().compile(*args, **kwargs)
 
     def get_config(self):
         cfg = {"name": self.name, "layers": [serialize(layer) for layer in self.layers]}
