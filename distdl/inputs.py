@@ -40,14 +40,11 @@ def as_input_list(model, x, check=True) -> list:
     dtype = model.params.dtype
     out = []
     for i, a in enumerate(xs):
+        lazy = _is_lazy(a)
+        a = a if lazy else np.asarray(a)
         keep_ints = np.issubdtype(np.dtype(a.dtype), np.integer) and _consumers_are_embeddings(model, i)
-        if _is_lazy(a):
-            if a.dtype != dtype and not keep_ints:
-                a = _CastRows(a, dtype)
-        else:
-            a = np.asarray(a)
-            if a.dtype != dtype and not keep_ints:
-                a = a.astype(dtype)
+        if a.dtype != dtype and not keep_ints:
+            a = _CastRows(a, dtype) if lazy else a.astype(dtype)
         out.append(a)
     if check:
         expected = model.input_shapes
@@ -99,13 +96,18 @@ def as_target_list(model, y) -> list:
     if len(ys) != len(names):
         raise DataError(f"Model {model.name!r} has {len(names)} output(s), got {len(ys)} target array(s).")
     out = []
+    dtype = model.params.dtype
     for obj, shape, a, name in zip(model.objectives, model.output_shapes, ys, names):
-        a = a if _is_lazy(a) else np.asarray(a)
-        if not _is_lazy(a):
-            if np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.bool_):
-                a = a.astype(model.params.dtype, copy=False)
-            check_finite("y" if len(names) == 1 else f"y[{name!r}]", a)
-            obj.loss.check_targets(a, (None,) + tuple(shape))
+        lazy = _is_lazy(a)
+        a = a if lazy else np.asarray(a)
+        float_like = np.issubdtype(np.dtype(a.dtype), np.floating) or np.dtype(a.dtype) == np.bool_
+        if lazy:  # read (and checked) batch by batch
+            out.append(_CastRows(a, dtype) if float_like and a.dtype != dtype else a)
+            continue
+        if float_like:
+            a = a.astype(dtype, copy=False)
+        check_finite("y" if len(names) == 1 else f"y[{name!r}]", a)
+        obj.loss.check_targets(a, (None,) + tuple(shape))
         out.append(a)
     return out
 

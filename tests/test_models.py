@@ -366,3 +366,11 @@ def test_shared_wrapper_keeps_each_calls_inner_cache():
     model.executor.backward([r])
     analytic = kernel.grad.copy()
     assert rel_error(analytic, numeric_grad(loss, kernel.value)) < 1e-6
+
+
+def test_plain_python_lists_are_accepted_as_data():
+    model = mlp(2, 3, 2)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    h = model.fit(np.zeros((4, 2)), [0, 1, 1, 0], batch_size=2, verbose=0)
+    assert len(h.history["loss"]) == 1
+    assert model.evaluate(np.zeros((4, 2)), [0, 1, 1, 0], verbose=0) > 0
