@@ -27,7 +27,7 @@ def _per_output(value, names, what):
         if unknown:
             raise ConfigError(f"compile {what} names unknown output(s) {sorted(unknown)}; outputs are {names}.")
         return [value.get(n) for n in names]
-    if isinstance(value, (list, tuple)) and len(names) > 1 and what != "metrics":
+    if isinstance(value, (list, tuple)) and len(names) > 1:
         if len(value) != len(names):
             raise ConfigError(f"compile got {len(value)} {what} for a model with {len(names)} outputs.")
         return list(value)
