@@ -96,7 +96,8 @@ def resume_from_checkpoint(path, epochs=None):
 
 def data_spec(text: str) -> dict:
     """--data: a shipped dataset name, an .npz / .h5 file, or a folder of IDX files."""
-    if text in ("digits", "breast_cancer"):
+    from .datasets import SHIPPED_NAMES
+    if text in SHIPPED_NAMES:
         return {"name": text}
     if os.path.isdir(text):
         return {"format": "idx", "path": text}
@@ -105,7 +106,7 @@ def data_spec(text: str) -> dict:
         return {"format": "npz", "path": text}
     if lower.endswith((".h5", ".hdf5")):
         return {"format": "hdf5", "path": text}
-    raise ConfigError(f"--data {text!r} is not a dataset name (digits, breast_cancer), an .npz or .h5 file, "
+    raise ConfigError(f"--data {text!r} is not a dataset name ({', '.join(SHIPPED_NAMES)}), an .npz or .h5 file, "
                       f"or a folder of IDX files.")
 
 

@@ -115,6 +115,7 @@ def load_idx(folder: str | Path) -> Pair:
 # --------------------------------------------------------------------- spec (TOML configs)
 
 _SHIPPED = {"digits": load_digits, "breast_cancer": load_breast_cancer}
+SHIPPED_NAMES = tuple(_SHIPPED)  # the datasets that ship inside the package
 _FORMATS = ("npz", "hdf5", "idx")
 _OPTIONS = {"name", "format", "path", "x", "y", "flatten", "one_hot", "num_classes", "test_split"}
 
