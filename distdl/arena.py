@@ -36,6 +36,22 @@ class Variable:
         return f"<Variable {self.name} shape={self.shape} dtype={self.value.dtype}>"
 
 
+def assign_values(variables, arrays, owner: str) -> None:
+    """Copy `arrays` into `variables`, checking every count and shape first (nothing changes on error).
+
+    `owner` names the model or layer in the error, e.g. "Model 'mlp'".
+    """
+    from .errors import ShapeError
+    if len(arrays) != len(variables):
+        raise ShapeError(f"{owner} has {len(variables)} weight arrays, got {len(arrays)}.")
+    arrays = [np.asarray(a) for a in arrays]
+    for v, a in zip(variables, arrays):
+        if a.shape != v.shape:
+            raise ShapeError(f"{owner}: weight {v.name!r} has shape {v.shape}, got an array of shape {a.shape}.")
+    for v, a in zip(variables, arrays):
+        v.assign(a)
+
+
 class Arena:
     """Packs variables into one flat `params` array (and `grads` when trainable).
 

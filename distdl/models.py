@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import optimizers as optimizers_mod
-from .arena import Arena
-from .errors import ConfigError, ShapeError
+from .arena import Arena, assign_values
+from .errors import ConfigError
 from .graph import Chain, Graph
 from .layers.base import Layer, RunContext, SymbolicTensor, deserialize, serialize, unique_name
 from .layers.core import InputLayer
@@ -204,15 +204,7 @@ class Model:
         return [v.value.copy() for v in self.weights]
 
     def set_weights(self, arrays) -> None:
-        ws = self.weights
-        if len(arrays) != len(ws):
-            raise ShapeError(f"Model {self.name!r} has {len(ws)} weight arrays, got {len(arrays)}.")
-        for v, a in zip(ws, arrays):
-            a = np.asarray(a)
-            if a.shape != v.shape:
-                raise ShapeError(f"Weight {v.name!r} has shape {v.shape}, got an array of shape {a.shape}.")
-        for v, a in zip(ws, arrays):
-            v.assign(a)
+        assign_values(self.weights, arrays, f"Model {self.name!r}")
 
     def count_params(self) -> int:
         self._maybe_build()

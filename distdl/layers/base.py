@@ -19,8 +19,8 @@ import re
 import numpy as np
 
 from .. import backend
-from ..arena import Variable
-from ..errors import ConfigError, ShapeError
+from ..arena import Variable, assign_values
+from ..errors import ConfigError
 
 _LAYER_CLASSES: dict[str, type] = {}
 _NAME_COUNTS: dict[str, int] = {}
@@ -147,15 +147,7 @@ class Layer:
         return [v.value.copy() for v in self.weights]
 
     def set_weights(self, arrays):
-        ws = self.weights
-        if len(arrays) != len(ws):
-            raise ShapeError(f"Layer {self.name!r} expects {len(ws)} weight arrays, got {len(arrays)}.")
-        for v, a in zip(ws, arrays):
-            a = np.asarray(a)
-            if a.shape != v.shape:
-                raise ShapeError(f"Layer {self.name!r} weight {v.name!r} has shape {v.shape}, "
-                                 f"got an array of shape {a.shape}.")
-            v.assign(a)
+        assign_values(self.weights, arrays, f"Layer {self.name!r}")
 
     def count_params(self) -> int:
         return int(sum(v.value.size for v in self.variables))
