@@ -149,6 +149,20 @@ class Layer:
     def set_weights(self, arrays):
         assign_values(self.weights, arrays, f"Layer {self.name!r}")
 
+    def scratch(self, key: str, shape: tuple, dtype) -> np.ndarray:
+        """An uninitialised array of `shape`, the same one every step while `reuse_buffers` holds.
+
+        Saves an allocation (and its page faults) per step for outputs that live only until the
+        next step, e.g. Dense's dx; a layer called twice per step gets fresh arrays instead.
+        """
+        if not self.reuse_buffers:
+            return np.empty(shape, dtype=dtype)
+        bufs = self.__dict__.setdefault("_scratch_bufs", {})
+        buf = bufs.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = bufs[key] = np.empty(shape, dtype=dtype)
+        return buf
+
     def count_params(self) -> int:
         return int(sum(v.value.size for v in self.variables))
 

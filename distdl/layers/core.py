@@ -51,7 +51,6 @@ class Dense(Layer):
         self.init = dict(kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
                          kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
                          kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
-        self._out = None
 
     def build(self, input_shape):
         if len(input_shape) < 1:
@@ -70,10 +69,8 @@ class Dense(Layer):
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
         rows = x2.shape[0]
-        if training and self.reuse_buffers:  # one output buffer reused across steps
-            if self._out is None or self._out.shape[0] != rows:
-                self._out = np.empty((rows, self.units), dtype=self.kernel.value.dtype)
-            z = np.matmul(x2, self.kernel.value, out=self._out)
+        if training:
+            z = np.matmul(x2, self.kernel.value, out=self.scratch("z", (rows, self.units), self.kernel.value.dtype))
         else:
             z = x2 @ self.kernel.value
         if self.bias is not None:
@@ -95,7 +92,7 @@ class Dense(Layer):
         x2, z, y, shape = self.cache
         dz = dy.reshape(-1, self.units)
         if self.activation.name != "linear":
-            dz = self.activation.backward(dz, z, y)
+            dz = self.activation.backward(dz, z, y, out=self.scratch("dz", dz.shape, dz.dtype))
         return self.backward_preactivation(dz)
 
     def backward_preactivation(self, dz):
@@ -107,7 +104,9 @@ class Dense(Layer):
             dz.sum(axis=0, out=self.bias.grad)
         if not self.need_input_grad:
             return None
-        return (dz @ self.kernel.value.T).reshape(shape)
+        kernel = self.kernel.value
+        dx = np.matmul(dz, kernel.T, out=self.scratch("dx", (dz.shape[0], kernel.shape[0]), kernel.dtype))
+        return dx.reshape(shape)
 
     def get_config(self):
         from .. import constraints, initializers, regularizers
