@@ -275,17 +275,27 @@ class Model:
     def save(self, filepath, overwrite=True):
         """Write the whole model (architecture, weights, optimizer state) to an HDF5 file."""
         from .saving import save_model
+        _refuse_existing(filepath, overwrite)
         save_model(self, filepath)
 
     def save_weights(self, filepath, overwrite=True):
         """Weights only; a `.weights.h5` path gets the Keras 3 layout."""
         from .saving import save_weights
+        _refuse_existing(filepath, overwrite)
         save_weights(self, filepath)
 
     def load_weights(self, filepath):
         """Load weights from a distdl checkpoint or a Keras 3 `.weights.h5` file."""
         from .saving import load_weights
         load_weights(self, filepath)
+
+
+def _refuse_existing(filepath, overwrite: bool) -> None:
+    """`overwrite=False` keeps an existing file (Keras would ask; a batch job cannot answer)."""
+    import os
+    if not overwrite and os.path.exists(filepath):
+        raise ConfigError(f"{os.fspath(filepath)} already exists and overwrite=False; "
+                          "pass overwrite=True to replace it.")
 
 
 class Sequential(Model):

@@ -279,3 +279,21 @@ def test_model_checkpoint_save_freq_in_steps(tmp_path):
     _fit_with(ModelCheckpoint(str(tmp_path / "s-{epoch:02d}-{batch}.h5"), save_freq=4))
     assert sorted(os.listdir(tmp_path)) == ["s-02-1.h5", "s-03-2.h5"]  # steps 4 and 8, batches from 1
     assert ckpt.inspect_checkpoint(tmp_path / "s-03-2.h5")["optimizer_iterations"] == 8
+
+
+def test_overwrite_false_keeps_an_existing_file_and_says_so(tmp_path):
+    from distdl.errors import ConfigError
+    m, xs, y = _sequential()
+    path, wpath = tmp_path / "m.h5", tmp_path / "m.weights.h5"
+    m.save(path)
+    m.save_weights(wpath)
+    before = path.read_bytes(), wpath.read_bytes()
+    m.fit(_x(xs), y, epochs=1, verbose=0)
+    with pytest.raises(ConfigError, match="m.h5 already exists and overwrite=False"):
+        m.save(path, overwrite=False)
+    with pytest.raises(ConfigError, match="m.weights.h5 already exists"):
+        m.save_weights(wpath, overwrite=False)
+    assert (path.read_bytes(), wpath.read_bytes()) == before
+    m.save(tmp_path / "new.h5", overwrite=False)  # a new file is fine
+    m.save(path)  # the default replaces
+    assert path.read_bytes() != before[0]
