@@ -282,12 +282,14 @@ class LSTM(_RNN):
 
     def _bptt(self, dh_seq, d_last):
         H, C = self.cache["states"]
-        dz = rnn_cells.lstm_backward(dh_seq, d_last[0], d_last[1], self.recurrent_kernel.value,
-                                     self.activation, self.recurrent_activation, self.cache["z"],
-                                     self.cache["pre"], H, C, self.cache["tc"], self._bwd_bufs,
-                                     self.cache["rec_mask"], self.cache["fused"])
-        if self.cache["fused"] is None:
-            self._recurrent_grad(H, dz)
+        c, U = self.cache, self.recurrent_kernel.value
+        if c["fused"] is not None:
+            return rnn_cells.lstm_backward_fused(dh_seq, d_last[0], d_last[1], U, c["z"], H, C, c["tc"],
+                                                 self._bwd_bufs, c["fused"], c["rec_mask"])
+        dz = rnn_cells.lstm_backward(dh_seq, d_last[0], d_last[1], U, self.activation,
+                                     self.recurrent_activation, c["z"], c["pre"], H, C, c["tc"],
+                                     self._bwd_bufs, c["rec_mask"])
+        self._recurrent_grad(H, dz)
         return dz
 
     def _weight_grads(self, dxz):

@@ -159,10 +159,9 @@ def _lstm_state(zt, C, TC, H, t, u, tmp, act_fn):
     np.multiply(zt[:, 3 * u:], TC[t], out=H[t + 1])
 
 
-def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=None, fused=None):
-    """BPTT for LSTM. `dh`, `dc` (B, u) hold the last step's upstream gradients (updated in place).
-
-    With `fused`, every gate's derivative comes from one row-wide expression (see below).
+def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=None):
+    """BPTT for LSTM with any activations. `dh`, `dc` (B, u) hold the last step's upstream
+    gradients (updated in place).
 
     Returns dz (T, B, 4u), the gradient of the gate pre-activations (= of xz).
     """
@@ -172,11 +171,8 @@ def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=
     raw = _buffer(bufs, "l_raw", (B, g4), gates.dtype)
     tmp = _buffer(bufs, "l_btmp", (B, u), gates.dtype)
     tmp2 = _buffer(bufs, "l_btmp2", (B, u), gates.dtype)
+    UT = _transposed(bufs, U)
     ifs, cs, os_ = slice(0, 2 * u), slice(2 * u, 3 * u), slice(3 * u, g4)
-    if fused is not None:
-        # sigmoid' = (1 - y) y, tanh' = 1 - y y: both are (m - y) y + (1 - m), m = 2 shift
-        m = _rows(bufs, "l_m", 2 * fused[1], B)
-        k = np.subtract(1, m, out=_buffer(bufs, "l_k", m.shape, m.dtype))
     for t in range(T - 1, -1, -1):
         if dh_seq is not None:
             dh += dh_seq[t]
@@ -190,20 +186,61 @@ def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=
         np.multiply(dc, C[t], out=raw[:, u:2 * u])              # d f
         np.multiply(dc, i, out=raw[:, cs])                      # d g
         dc *= f
-        if fused is not None:
-            dzt = np.subtract(m, gt, out=dz[t])
-            dzt *= gt
-            dzt += k
-            dzt *= raw
-        else:
-            pt = None if pre is None else pre[t]
-            rec.backward(raw[:, ifs], None if pt is None else pt[:, ifs], gt[:, ifs], out=dz[t][:, ifs])
-            act.backward(raw[:, cs], None if pt is None else pt[:, cs], g, out=dz[t][:, cs])
-            rec.backward(raw[:, os_], None if pt is None else pt[:, os_], o, out=dz[t][:, os_])
-        np.matmul(dz[t], U.T, out=dh)
+        pt = None if pre is None else pre[t]
+        rec.backward(raw[:, ifs], None if pt is None else pt[:, ifs], gt[:, ifs], out=dz[t][:, ifs])
+        act.backward(raw[:, cs], None if pt is None else pt[:, cs], g, out=dz[t][:, cs])
+        rec.backward(raw[:, os_], None if pt is None else pt[:, os_], o, out=dz[t][:, os_])
+        np.dot(dz[t], UT, out=dh)
         if mask is not None:
             dh *= mask
     return dz
+
+
+def lstm_backward_fused(dh_seq, dh, dc, U, gates, H, C, TC, bufs, fused, mask=None):
+    """BPTT for the `lstm_fused` activations; arguments as in `lstm_backward`, returns dz (T, B, 4u).
+
+    Every gate's derivative comes from one row-wide expression: sigmoid' = (1 - y) y and
+    tanh' = 1 - y y are both (m - y) y + (1 - m) with m = 2 shift. With h_t = o tanh(c_t),
+    o (1 - tanh(c_t)^2) = o - h_t tanh(c_t).
+    """
+    T, B, g4 = gates.shape
+    u = g4 // 4
+    dz = _buffer(bufs, "l_dz", gates.shape, gates.dtype)
+    tmp = _buffer(bufs, "l_btmp", (B, u), gates.dtype)
+    UT = _transposed(bufs, U)
+    m = _rows(bufs, "l_m", 2 * fused[1], B)
+    k = np.subtract(1, m, out=_buffer(bufs, "l_k", m.shape, m.dtype))
+    for t in range(T - 1, -1, -1):
+        if dh_seq is not None:
+            dh += dh_seq[t]
+        gt, dzt = gates[t], dz[t]
+        np.subtract(m, gt, out=dzt)
+        dzt *= gt
+        dzt += k
+        np.multiply(H[t + 1], TC[t], out=tmp)                   # dc += dh o (1 - tanh(c)^2)
+        np.subtract(gt[:, 3 * u:], tmp, out=tmp)
+        tmp *= dh
+        dc += tmp
+        np.multiply(dh, TC[t], out=tmp)                         # d o
+        dzt[:, 3 * u:] *= tmp
+        np.multiply(dc, gt[:, 2 * u:3 * u], out=tmp)            # d i
+        dzt[:, :u] *= tmp
+        np.multiply(dc, C[t], out=tmp)                          # d f
+        dzt[:, u:2 * u] *= tmp
+        np.multiply(dc, gt[:, :u], out=tmp)                     # d g
+        dzt[:, 2 * u:3 * u] *= tmp
+        dc *= gt[:, u:2 * u]
+        np.dot(dzt, UT, out=dh)
+        if mask is not None:
+            dh *= mask
+    return dz
+
+
+def _transposed(bufs, U) -> np.ndarray:
+    """U.T as a contiguous array: the per-step GEMM is faster than with the transposed view."""
+    UT = _buffer(bufs, "ut", U.shape[::-1], U.dtype)
+    UT[...] = U.T
+    return UT
 
 
 # ----- GRU (Keras gate order z, r, h) -----------------------------------------
