@@ -2,9 +2,12 @@
 """OSU-style allreduce latency and bandwidth: distdl's `MPIComm.allreduce_sum` vs raw mpi4py.
 
 Runs itself under `mpirun -n N` (the mpirun next to this Python). For each size
-from 8 B to 64 MiB (float32 buffers, powers of 4 by default) both calls run on
-the same buffer, alternating, and the table shows the time per call, the
-algorithm bandwidth (bytes / time), the framework overhead in %, and the ring
+from 8 B to 64 MiB (float32 buffers, powers of 4 by default) the contenders run
+alternating: raw `Allreduce(IN_PLACE)`, distdl's default (`DISTDL_ALLREDUCE`
+unset: shared memory from 64 KiB up), distdl's shared-memory path forced on a
+plain buffer (copied in and out) and on a buffer in the shared window (zero
+copy, as the gradient arena in `fit`). The table shows the time per call, the
+algorithm bandwidth (bytes / time), distdl's default vs raw in %, and the ring
 bound `2(n-1)/n * bytes / B + 2(n-1) * a` from the measured point-to-point
 bandwidth B (4 MiB Sendrecv) and latency a (8 B Sendrecv, half round trip).
 
@@ -56,7 +59,7 @@ def worker(args) -> dict:
     import numpy as np
     from mpi4py import MPI
     from distdl.comm.mpi import MPIComm
-    comm = MPIComm()
+    comm, shm = MPIComm(allreduce="auto"), MPIComm(allreduce="shm")
     raw = MPI.COMM_WORLD
 
     def timed(fn, buf, iters):
@@ -73,19 +76,25 @@ def worker(args) -> dict:
     p2p = point_to_point(raw, np, args.quick)
     rows = []
     for nbytes in sizes(args.max_bytes, args.factor):
-        buf = np.ones(max(nbytes // 4, 1), dtype=np.float32)
+        count = max(nbytes // 4, 1)
+        buf = np.ones(count, dtype=np.float32)
+        seg = shm.shared_segment(count * 4)
+        window = seg[:count * 4].view(np.float32) if seg is not None else buf
+        window[:] = 1
         iters = iterations(nbytes, args.quick)
         timed(raw_allreduce, buf, 2)
-        tr, td = [], []
+        contenders = {"raw": (raw_allreduce, buf), "distdl": (comm.allreduce_sum, buf),
+                      "shm_copy": (shm.allreduce_sum, buf), "shm_zero_copy": (shm.allreduce_sum, window)}
+        times = {k: [] for k in contenders}
         for _ in range(args.repeats):
-            tr.append(timed(raw_allreduce, buf, iters))
-            td.append(timed(comm.allreduce_sum, buf, iters))
+            for k, (fn, b) in contenders.items():
+                times[k].append(timed(fn, b, iters))
         n = raw.Get_size()
-        t_raw, t_dd = common.median(tr), common.median(td)
+        t = {k: common.median(v) for k, v in times.items()}
         bound = 2 * (n - 1) / n * nbytes / p2p["bandwidth_Bps"] + 2 * (n - 1) * p2p["latency_s"]
-        rows.append({"bytes": nbytes, "iters": iters, "raw_us": t_raw * 1e6, "distdl_us": t_dd * 1e6,
-                     "raw_GBps": nbytes / t_raw / 1e9, "distdl_GBps": nbytes / t_dd / 1e9,
-                     "overhead_pct": (t_dd - t_raw) / t_raw * 100, "ring_bound_us": bound * 1e6})
+        rows.append({"bytes": nbytes, "iters": iters, **{f"{k}_us": v * 1e6 for k, v in t.items()},
+                     "raw_GBps": nbytes / t["raw"] / 1e9, "distdl_GBps": nbytes / t["distdl"] / 1e9,
+                     "overhead_pct": (t["distdl"] - t["raw"]) / t["raw"] * 100, "ring_bound_us": bound * 1e6})
     return {"ranks": raw.Get_size(), "point_to_point": p2p, "rows": rows,
             "library": MPI.Get_library_version().strip().splitlines()[0]}
 
@@ -110,10 +119,11 @@ def point_to_point(raw, np, quick: bool) -> dict:
 
 def report(res: dict) -> None:
     p = res["point_to_point"]
-    rows = [[r["bytes"], r["raw_us"], r["distdl_us"], r["overhead_pct"], r["raw_GBps"], r["distdl_GBps"],
-             r["ring_bound_us"], r["raw_us"] / r["ring_bound_us"]] for r in res["rows"]]
-    common.print_table(["bytes", "raw us", "distdl us", "overhead %", "raw GB/s", "distdl GB/s", "ring us",
-                        "raw/ring"], rows,
+    rows = [[r["bytes"], r["raw_us"], r["distdl_us"], r["overhead_pct"], r["shm_copy_us"], r["shm_zero_copy_us"],
+             r["raw_us"] / r["shm_zero_copy_us"], r["raw_GBps"], r["distdl_GBps"], r["ring_bound_us"],
+             r["raw_us"] / r["ring_bound_us"]] for r in res["rows"]]
+    common.print_table(["bytes", "raw us", "distdl us", "distdl vs raw %", "shm copy us", "shm zero-copy us",
+                        "raw/zero-copy", "raw GB/s", "distdl GB/s", "ring us", "raw/ring"], rows,
                        f"Allreduce(IN_PLACE, SUM) float32 on {res['ranks']} ranks ({res['library']}); "
                        f"p2p {p['bandwidth_Bps'] / 1e9:.2f} GB/s, {p['latency_s'] * 1e6:.2f} us")
 

@@ -7,10 +7,11 @@ script; configurations are cycled `--rounds` times so machine drift hits all,
 and the median epoch is reported with samples/s, efficiency vs 1 rank and the
 time share of compute (forward + backward + optimizer) vs gradient allreduce vs
 other (losses, metrics, slicing, callbacks, the small metrics allreduce).
-Also: the hybrid choice (1 rank x N threads vs N ranks x 1 thread), an
-experiment that overlaps the gradient allreduce with backward (bucketed
-Iallreduce per layer, patched into this benchmark process only), and PyTorch
-DDP (gloo) on the same ranks when torch is installed.
+Also: N ranks with MPI's own allreduce (`DISTDL_ALLREDUCE=mpi`) instead of the
+default shared-memory one, the hybrid choice (1 rank x N threads vs N ranks x 1
+thread), an experiment that overlaps the gradient allreduce with backward
+(bucketed Iallreduce per layer, patched into this benchmark process only, on
+MPI's allreduce), and PyTorch DDP (gloo) on the same ranks when torch is installed.
 
     .venv/bin/python benchmarks/scaling.py            # MLP, 1..2 ranks
     .venv/bin/python benchmarks/scaling.py --model cnn -n 2
@@ -40,13 +41,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=2, help="times the whole set of launches is cycled")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch DDP even when installed")
     p.add_argument("--no-overlap", action="store_true", help="skip the overlap experiment")
-    p.add_argument("--quick", action="store_true", help="tiny sizes for tests (seconds)")
+    p.add_argument("--no-mpi-allreduce", action="store_true",
+                   help="skip the run with MPI's own allreduce instead of shared memory")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes for tests (seconds), without the MPI-allreduce run")
     p.add_argument("--out", default=None, help="JSON output file (default benchmarks/results/scaling_<model>.json)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.epochs, args.rounds = args.steps or 2, 1, 1
+        args.no_mpi_allreduce = True
     args.steps = args.steps or (20 if args.model in ("mlp", "tiny") else 4)
     args.out = args.out or str(common.default_out(f"scaling_{args.model}"))
     return args
@@ -203,11 +208,13 @@ def configs(args) -> dict[str, tuple]:
         out[f"strong_{k}"] = ("plain", k, GLOBAL_BATCH, 1, None)
         out[f"weak_{k}"] = ("plain", k, RANK_BATCH * k, 1, None)
     if args.max_ranks >= 2:
-        n = args.max_ranks
+        n, mpi = args.max_ranks, {"DISTDL_ALLREDUCE": "mpi"}
+        if not args.no_mpi_allreduce:
+            out[f"mpi_allreduce_{n}"] = ("plain", n, GLOBAL_BATCH, 1, mpi)
         out[f"hybrid_1x{n}"] = ("plain", 1, GLOBAL_BATCH, min(n, cores), None)
-        if not args.no_overlap:
-            out[f"overlap_{n}"] = ("overlap", n, GLOBAL_BATCH, 1, None)
-            out[f"overlap_async_{n}"] = ("overlap", n, GLOBAL_BATCH, 1, {"MPIR_CVAR_ASYNC_PROGRESS": "1"})
+        if not args.no_overlap:  # buckets of the arena as built, so MPI's allreduce (no shared window)
+            out[f"overlap_{n}"] = ("overlap", n, GLOBAL_BATCH, 1, mpi)
+            out[f"overlap_async_{n}"] = ("overlap", n, GLOBAL_BATCH, 1, {**mpi, "MPIR_CVAR_ASYNC_PROGRESS": "1"})
     if not args.no_torch and common.torch_available():
         for k in range(1, args.max_ranks + 1):
             out[f"ddp_{k}"] = ("ddp", k, GLOBAL_BATCH, 1, None)
@@ -249,6 +256,10 @@ def derive(results: dict, args) -> dict:
             d[f"ddp_eff_{k}"] = results[f"ddp_{k}"]["samples_per_s"] / (k * results["ddp_1"]["samples_per_s"])
             d[f"distdl_over_ddp_{k}"] = results[f"strong_{k}"]["samples_per_s"] / results[f"ddp_{k}"]["samples_per_s"]
     n = args.max_ranks
+    mpi = results.get(f"mpi_allreduce_{n}")
+    if mpi is not None:
+        d[f"mpi_allreduce_eff_{n}"] = mpi["samples_per_s"] / (n * one)
+        d[f"shm_over_mpi_allreduce_{n}"] = results[f"strong_{n}"]["samples_per_s"] / mpi["samples_per_s"]
     if f"hybrid_1x{n}" in results:
         d["ranks_over_threads"] = results[f"strong_{n}"]["samples_per_s"] / results[f"hybrid_1x{n}"]["samples_per_s"]
     s = results[f"strong_{n}"]
@@ -257,8 +268,8 @@ def derive(results: dict, args) -> dict:
     if s["allreduce_ms_per_step"] > 0:
         d[f"hideable_allreduce_fraction_{n}"] = min(1.0, s["backward_ms_per_step"] / s["allreduce_ms_per_step"])
     for key in (f"overlap_{n}", f"overlap_async_{n}"):
-        if key in results:
-            d[f"{key}_speedup"] = results[key]["samples_per_s"] / results[f"strong_{n}"]["samples_per_s"]
+        if key in results:  # against the same (MPI) allreduce without overlap
+            d[f"{key}_speedup"] = results[key]["samples_per_s"] / (mpi or s)["samples_per_s"]
     return d
 
 

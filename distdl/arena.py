@@ -66,13 +66,24 @@ class Arena:
         self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
         total = int(self.offsets[-1])
         self.params = np.empty(total, dtype=self.dtype)
-        self.grads = np.zeros(total, dtype=self.dtype) if with_grads else None
+        self.grads = None
         for v, start, size in zip(self.variables, self.offsets[:-1], sizes):
             view = self.params[start:start + size].reshape(v.value.shape)
             view[...] = v.value
             v.value = view
-            if with_grads:
-                v.grad = self.grads[start:start + size].reshape(view.shape)
+        if with_grads:
+            self.move_grads(np.zeros(total, dtype=self.dtype))
+
+    def move_grads(self, buf: np.ndarray) -> None:
+        """Put the gradients in `buf` (flat, the arena's size and dtype) and re-point every
+        variable's `grad` view there, e.g. so that backward writes into shared memory."""
+        if buf.shape != (self.size,) or buf.dtype != self.dtype:
+            raise ValueError(f"gradient buffer must be ({self.size},) {self.dtype}, got {buf.shape} {buf.dtype}")
+        if self.grads is not None:
+            buf[...] = self.grads
+        self.grads = buf
+        for v, (start, stop) in zip(self.variables, self.segments()):
+            v.grad = buf[start:stop].reshape(v.value.shape)
 
     @property
     def size(self) -> int:

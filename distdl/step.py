@@ -10,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import weakref
 
 import numpy as np
+
+_lent = weakref.WeakKeyDictionary()  # comm -> weak reference to the model whose gradients use its segment
 
 
 def sync_start(model, comm) -> None:
@@ -24,6 +27,29 @@ def sync_start(model, comm) -> None:
     for arr in opt.get_state().values():
         comm.bcast(arr)
     opt.iterations = int(comm.bcast_obj(int(opt.iterations)))
+
+
+def share_gradients(model, comm) -> None:
+    """Move the gradient arena into this rank's shared-memory segment, where the allreduce
+    sums it without copies (a no-op unless `comm` offers one). Collective.
+
+    One segment serves one model at a time: the model that had it gets private memory back.
+    """
+    arena = model.trainable_arena
+    segment = getattr(comm, "shared_segment", None)
+    if comm.size == 1 or segment is None or arena.grads is None:
+        return
+    seg = segment(arena.grads.nbytes)
+    if seg is None or arena.grads.ctypes.data == seg.ctypes.data:
+        return
+    holder = _lent.get(comm)
+    holder = holder() if holder is not None else None
+    if holder is not None and np.may_share_memory(holder.grads, seg):
+        holder.trainable_arena.move_grads(np.zeros_like(holder.grads))
+        holder.grads = holder.trainable_arena.grads
+    arena.move_grads(seg[:arena.grads.nbytes].view(arena.dtype))
+    model.grads = arena.grads
+    _lent[comm] = weakref.ref(model)
 
 
 class StepRunner:

@@ -17,7 +17,7 @@ from .errors import ConfigError, DataError
 from .inputs import (as_input_list, as_target_list, check_finite, check_lengths, row_weights,
                      split_validation)
 from .layers.base import _identity as _identity_sum
-from .step import StepRunner, sync_start
+from .step import StepRunner, share_gradients, sync_start
 
 
 def _comm(model, comm):
@@ -85,6 +85,7 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
     # BatchNormalization sums its batch statistics over the global batch
     model.ctx.sum_across_ranks = comm.allreduce_sum if comm.size > 1 else _identity_sum
     sync_start(model, comm)
+    share_gradients(model, comm)
     runner = StepRunner(model, comm, int(steps_per_update))
     bounds = batch_bounds(n, batch_size)
     cbs = CallbackList(callbacks, add_history=True, add_progbar=_verbose(verbose) != 0, model=model,

@@ -3,7 +3,9 @@
 An uncaught exception on any rank prints that rank's traceback once and calls
 MPI_Abort, so no other rank is left waiting in a collective. With
 `DISTDL_STALL_TIMEOUT=<s>` a watchdog ends the job when one collective waits
-longer than that.
+longer than that. `DISTDL_ALLREDUCE` picks the path of float sum-allreduces:
+`auto` (default: through shared memory, `comm.shm`, from `SHM_MIN_BYTES` up when
+all ranks share one node), `shm` (shared memory at every size) or `mpi`.
 """
 from __future__ import annotations
 
@@ -19,11 +21,17 @@ import numpy as np
 
 from ..errors import CommError
 
+SHM_MIN_BYTES = 64 << 10  # below this MPICH's own allreduce is as fast (benchmarks/allreduce.py)
+_MODES = ("auto", "shm", "mpi")
+
 
 class MPIComm:
-    """Communicator over MPI_COMM_WORLD (or a given mpi4py communicator)."""
+    """Communicator over MPI_COMM_WORLD (or a given mpi4py communicator).
 
-    def __init__(self, comm=None):
+    `allreduce` ("auto", "shm" or "mpi") overrides `DISTDL_ALLREDUCE`.
+    """
+
+    def __init__(self, comm=None, allreduce=None):
         from mpi4py import MPI
         self._MPI = MPI
         self._comm = comm or MPI.COMM_WORLD
@@ -32,15 +40,45 @@ class MPIComm:
         self.size = self._comm.Get_size()
         _install_abort_hook(self)
         self._watch = _Watchdog.from_env(self.rank)
+        self.allreduce_mode = _mode_from_env(allreduce)
+        self._min_shm = 0 if self.allreduce_mode == "shm" else SHM_MIN_BYTES
+        self._shm = None  # the node's ShmAllreduce, made by the first call that may use it
 
     # ----- collectives on buffers ------------------------------------------
     def allreduce_sum(self, buf):
         if self._watch.timeout is None:  # the watchdog context costs ~0.7 us per call
-            self._comm.Allreduce(self._in_place, buf, op=self._sum)
-            return buf
+            return self._allreduce(buf)
         with self._watch("allreduce"):
+            return self._allreduce(buf)
+
+    def _allreduce(self, buf):
+        shm = self._node_shm(buf.nbytes) if buf.dtype.char in "fd" and buf.flags.c_contiguous else None
+        if shm is None or not shm.allreduce(buf):
             self._comm.Allreduce(self._in_place, buf, op=self._sum)
         return buf
+
+    def _node_shm(self, nbytes):
+        """The shared-memory allreduce for a buffer of `nbytes`, or None (collective on first use)."""
+        if self.allreduce_mode == "mpi" or nbytes < self._min_shm or self.size == 1:
+            return None
+        if self._shm is None:
+            from .shm import ShmAllreduce
+            self._shm = ShmAllreduce.create(self._MPI, self._comm)
+            if self._shm is None:  # ranks on several nodes: MPI's allreduce from now on
+                self.allreduce_mode = "mpi"
+        return self._shm
+
+    def shared_segment(self, nbytes):
+        """This rank's segment (uint8, >= nbytes) of the node's shared window, or None when
+        allreduces of `nbytes` do not go through shared memory. Collective.
+
+        A float buffer that starts at the segment is summed without any copy.
+        """
+        if not nbytes:
+            return None
+        with self._watch("shared window"):
+            shm = self._node_shm(nbytes)
+            return None if shm is None else shm.segment(nbytes)
 
     def bcast(self, buf, root=0):
         if self._watch.timeout is None:
@@ -98,6 +136,13 @@ class MPIComm:
         return {"library": lib, "mpi_version": "%d.%d" % self._MPI.Get_version(), "size": self.size,
                 "hosts": {str(r): i["host"] for r, i in enumerate(info)},
                 "blas_threads": {str(r): i["threads"] for r, i in enumerate(info)}}
+
+
+def _mode_from_env(mode=None) -> str:
+    mode = mode or os.environ.get("DISTDL_ALLREDUCE", "").strip().lower() or "auto"
+    if mode not in _MODES:
+        raise CommError(f"DISTDL_ALLREDUCE must be one of {', '.join(_MODES)}, not {mode!r}.")
+    return mode
 
 
 def _install_abort_hook(comm: MPIComm) -> None:

@@ -1,0 +1,128 @@
+"""Sum-allreduce of float buffers through MPI-3 shared memory, for ranks that share one node.
+
+Each rank's buffer lives in (zero copy) or is copied into its segment of a shared window.
+After a sync, rank r sums its slice r of every segment in rank order 0..n-1 and writes that
+sum into slice r of every segment (reduce-scatter and allgather in one pass); after a second
+sync every segment holds the whole sum, computed once per slice, so bitwise identical on all
+ranks. Memory model (MPI-3.1 section 11.7, MPI-4.1 example 12.23): each window stays in one
+passive-target epoch (`Lock_all(MODE_NOCHECK)`), and every hand-over of one process's stores
+to another's loads is `Win.Sync`, `Barrier`, `Win.Sync`. Windows are never freed: a model
+may still view an old one, and freeing is collective.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_LINE = 64               # bytes; slice bounds are cache-line aligned so ranks never write one line
+_BLOCK = 256 * 1024      # bytes per reduction block: the sum is copied out while still in cache
+_HOME, _SCRATCH = 1, 2   # which window a call uses, published in the control window
+
+
+class _Window:
+    """A shared window of `capacity` bytes per rank; `segs[q]` is rank q's segment (uint8)."""
+
+    def __init__(self, MPI, node, capacity: int):
+        info = MPI.Info.Create()
+        info.Set("alloc_shared_noncontig", "true")  # each segment page-aligned, near its owner
+        self.win = MPI.Win.Allocate_shared(capacity, 1, info=info, comm=node)
+        info.Free()
+        self.win.Lock_all(MPI.MODE_NOCHECK)
+        self.capacity = capacity
+        self.unified = self.win.Get_attr(MPI.WIN_MODEL) == MPI.WIN_UNIFIED
+        self.segs = [np.frombuffer(self.win.Shared_query(q)[0], dtype=np.uint8)[:capacity]
+                     for q in range(node.Get_size())]
+        self.base = self.segs[node.Get_rank()].ctypes.data
+
+    def views(self, nbytes: int, dtype) -> list[np.ndarray]:
+        return [s[:nbytes].view(dtype) for s in self.segs]
+
+
+class ShmAllreduce:
+    """The shared-memory allreduce of one node's ranks (every rank of `node` calls collectively)."""
+
+    def __init__(self, MPI, node):
+        self._MPI, self._node = MPI, node
+        self.rank, self.size = node.Get_rank(), node.Get_size()
+        self._ctrl = _Window(MPI, node, 64)  # per rank: (window, bytes, dtype) of the current call
+        self._home = self._scratch = None    # home: lent to a gradient arena; scratch: copied through
+
+    @classmethod
+    def create(cls, MPI, comm):
+        """The allreduce for `comm` when all its ranks share one node (and memory is unified), else None."""
+        node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+        if node.Get_size() != comm.Get_size():
+            node.Free()
+            return None
+        shm = cls(MPI, node)
+        return shm if shm._ctrl.unified else None
+
+    def segment(self, nbytes: int) -> np.ndarray:
+        """This rank's segment (uint8, at least `nbytes`) of the home window; collective.
+
+        A buffer that starts there is reduced without copies, e.g. a gradient arena.
+        """
+        self._home = self._grown(self._home, nbytes)
+        return self._home.segs[self.rank]
+
+    def _grown(self, win, nbytes):
+        if win is not None and win.capacity >= nbytes:
+            return win
+        return _Window(self._MPI, self._node, max(64 << 10, 1 << (max(nbytes, 1) - 1).bit_length()))
+
+    def _sync(self, *wins) -> None:
+        """Make this rank's stores to `wins` visible to the others' loads after the barrier."""
+        for w in wins:
+            w.win.Sync()
+        self._node.Barrier()
+        for w in wins:
+            w.win.Sync()
+
+    def allreduce(self, buf: np.ndarray) -> bool:
+        """Sum the C-contiguous float `buf` over the node in place; False (nothing changed)
+        when the ranks did not all pass the same kind of buffer, so the caller must fall back."""
+        home = self._home
+        zero_copy = home is not None and buf.ctypes.data == home.base and buf.nbytes <= home.capacity
+        ctrl = self._ctrl.views(24, np.int64)
+        ctrl[self.rank][:] = (_HOME if zero_copy else _SCRATCH, buf.nbytes, buf.dtype.num)
+        self._sync(*((self._ctrl, home) if zero_copy else (self._ctrl,)))
+        if any((c != ctrl[self.rank]).any() for c in ctrl):
+            return False
+        if buf.size == 0:
+            self._node.Barrier()  # nobody rewrites its control row before all have read them
+            return True
+        if zero_copy:
+            win = home
+        else:
+            win = self._scratch = self._grown(self._scratch, buf.nbytes)
+            win.segs[self.rank][:buf.nbytes] = buf.view(np.uint8).reshape(-1)
+            self._sync(win)
+        segs = win.views(buf.nbytes, buf.dtype)
+        lo, hi = self._bounds(buf.size, buf.itemsize)
+        _reduce_slice(segs, lo, hi, max(1, _BLOCK // buf.itemsize))
+        self._sync(win)
+        if not zero_copy:
+            buf.reshape(-1)[...] = segs[self.rank]
+        return True
+
+    def _bounds(self, count: int, itemsize: int) -> tuple[int, int]:
+        """This rank's slice [lo, hi) of `count` elements, cut at cache-line multiples."""
+        unit = max(1, _LINE // itemsize)
+        per = -(-count // (unit * self.size)) * unit
+        lo = min(self.rank * per, count)
+        return lo, min(lo + per, count)
+
+
+def _reduce_slice(segs: list[np.ndarray], lo: int, hi: int, block: int) -> None:
+    """segs[q][lo:hi] = segs[0] + segs[1] + ... + segs[n-1] (in that order) for every q.
+
+    The sum accumulates in segs[0] (read only by the first addition), block by block, so
+    each block is copied to the other segments while it is still in cache.
+    """
+    acc, rest = segs[0], segs[1:]
+    for a in range(lo, hi, block):
+        b = min(a + block, hi)
+        out = acc[a:b]
+        for s in rest:
+            np.add(out, s[a:b], out=out)
+        for s in rest:
+            s[a:b] = out

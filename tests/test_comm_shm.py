@@ -1,0 +1,92 @@
+"""The shared-memory gradient allreduce (`distdl.comm.shm`) with real `mpirun -n 2` and `-n 3`."""
+import re
+import time
+
+import numpy as np
+import pytest
+
+from distdl.comm.mpi import _mode_from_env
+from distdl.errors import CommError
+from mpirun import run_mpi, run_serial
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_shm_allreduce_sums_exactly_at_every_size(n):
+    """Sizes 0, 1, odd and not divisible by n, float32 and float64, window and plain buffers,
+    repeated calls: the rank-order sum, bitwise the same on every rank."""
+    p = run_mpi(n, "shm_allreduce.py")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert sorted(re.findall(r"shm ok rank (\d+) of (\d+)", p.stdout)) == [(str(r), str(n)) for r in range(n)]
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_models_fitted_in_turn_match_mpi_allreduce(n, tmp_path):
+    """Each fit moves its gradient arena into the shared segment (growing it, taking it from the
+    model that had it); the weights match MPI's allreduce (bitwise on 2 ranks: a + b = b + a)."""
+    runs = {}
+    for mode in ("shm", "mpi"):
+        p = run_mpi(n, "shm_fit.py", tmp_path / mode, env={"DISTDL_ALLREDUCE": mode})
+        assert p.returncode == 0, p.stdout + p.stderr
+        runs[mode] = [dict(np.load(tmp_path / f"{mode}_rank{r}.npz")) for r in range(n)]
+    for r in range(n):
+        for key in ("a", "b"):
+            got, ref = runs["shm"][r][key], runs["mpi"][r][key]
+            assert np.array_equal(got, runs["shm"][0][key]), "ranks diverged"
+            if n == 2:
+                assert np.array_equal(got, ref), key
+            else:
+                np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_trajectory_through_shared_memory_at_every_size(tmp_path):
+    """The 1 vs 2 vs 3 ranks trajectory (dropout, uneven batches, AdamW) with every float
+    allreduce, however small, through shared memory."""
+    p = run_serial("trajectory.py", tmp_path / "n1", "float64")
+    assert p.returncode == 0, p.stderr
+    ref = np.load(tmp_path / "n1_rank0.npz")
+    for n in (2, 3):
+        p = run_mpi(n, "trajectory.py", tmp_path / f"n{n}", "float64", env={"DISTDL_ALLREDUCE": "shm"})
+        assert p.returncode == 0, p.stderr
+        got = [np.load(tmp_path / f"n{n}_rank{r}.npz") for r in range(n)]
+        assert len({g["digest"].tobytes() for g in got}) == 1
+        np.testing.assert_allclose(got[0]["params"], ref["params"], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got[0]["loss"], ref["loss"], rtol=1e-10)
+
+
+def test_allreduce_mode_is_checked(monkeypatch):
+    monkeypatch.setenv("DISTDL_ALLREDUCE", "SHM")
+    assert _mode_from_env() == "shm"
+    assert _mode_from_env("mpi") == "mpi"
+    monkeypatch.setenv("DISTDL_ALLREDUCE", "nccl")
+    with pytest.raises(CommError, match="DISTDL_ALLREDUCE must be one of auto, shm, mpi"):
+        _mode_from_env()
+
+
+def test_exception_on_one_rank_ends_a_shared_memory_job_fast():
+    start = time.monotonic()
+    p = run_mpi(2, "fail_on_rank1.py", timeout=60, env={"DISTDL_ALLREDUCE": "shm"})
+    assert p.returncode != 0
+    assert time.monotonic() - start < 10
+    assert p.stderr.count("RuntimeError: boom from rank 1 at batch 3") == 1, p.stderr
+
+
+def test_stall_watchdog_covers_the_shared_memory_allreduce():
+    start = time.monotonic()
+    p = run_mpi(2, "shm_stall.py", timeout=60, env={"DISTDL_STALL_TIMEOUT": "1"})
+    assert p.returncode != 0
+    assert time.monotonic() - start < 20
+    assert "[rank 0] stalled: one allreduce has waited more than 1 s" in p.stderr, p.stderr
+
+
+def test_arena_move_grads_repoints_every_view():
+    from distdl.arena import Arena, Variable
+    vs = [Variable("k", np.ones((2, 3), np.float32)), Variable("b", np.zeros(3, np.float32))]
+    arena = Arena(vs, "float32")
+    arena.grads[...] = np.arange(9)
+    buf = np.empty(9, np.float32)
+    arena.move_grads(buf)
+    assert arena.grads is buf and np.array_equal(buf, np.arange(9))
+    vs[1].grad[...] = -1  # a layer writing its gradient writes the new buffer
+    assert np.array_equal(buf[6:], [-1, -1, -1]) and np.shares_memory(vs[0].grad, buf)
+    with pytest.raises(ValueError, match=r"\(9,\) float32"):
+        arena.move_grads(np.empty(9, np.float64))
