@@ -293,6 +293,21 @@ def test_max_pool_gradient_is_zero_where_no_window_reaches_on_every_call():
         del dx
 
 
+@pytest.mark.parametrize("layer", [lambda: MaxPooling2D(dtype="float64"),
+                                   lambda: MaxPooling2D(3, strides=2, padding="same", dtype="float64"),
+                                   lambda: AveragePooling2D(dtype="float64")])
+def test_pooling_in_chunks_of_images_matches_one_image_at_a_time(layer):
+    """A batch bigger than one cache-sized chunk (ties included) gives what each image gives alone."""
+    x = np.maximum(rand(20, 26, 26, 32), 0.0)  # relu-like: many tied zeros
+    dy = rand(*layer().compute_output_shape(x.shape[1:]))[None].repeat(20, axis=0) * rand(20, 1, 1, 1)
+    batched = layer()
+    y, dx = batched(x).copy(), batched.backward(dy).copy()
+    single = layer()
+    for i in range(len(x)):
+        np.testing.assert_array_equal(single(x[i:i + 1])[0], y[i])
+        np.testing.assert_array_equal(single.backward(dy[i:i + 1])[0], dx[i])
+
+
 def test_overlapping_max_pool_accumulates_gradient():
     """A pixel that is the max of two overlapping windows receives both gradients."""
     layer = MaxPooling1D(2, strides=1, dtype="float64")

@@ -176,6 +176,11 @@ class Geometry:
         per_image = ho * wo * (self.window_size + width) * itemsize
         return max(1, _CHUNK_BYTES // max(per_image, 1))
 
+    def chunk_padded(self, itemsize: int) -> int:
+        """Images per chunk so that a chunk of the padded input stays in cache (pooling)."""
+        _, hp, wp, c = self.padded_shape
+        return max(1, _CHUNK_BYTES // max(hp * wp * c * itemsize, 1))
+
     def cols_buffer(self, ws: Workspace, key: str, images: int, dtype, ones: bool = False) -> np.ndarray:
         """Scratch for the windows of up to `images` images, in this geometry's layout.
 

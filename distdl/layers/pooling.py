@@ -65,13 +65,16 @@ class _Pooling(_Windowed):
         fill = -np.inf if self._mode == "max" else 0.0
         xp = g.pad(x4, self._ws, "xp", fill)
         y = self._ws.get("y", (n,) + g.out_hw + (c,), x.dtype)
-        for k, sl in enumerate(g.offset_slices()):
-            if k == 0:
-                np.copyto(y, xp[sl])
-            elif self._mode == "max":
-                np.maximum(y, xp[sl], out=y)
-            else:
-                y += xp[sl]
+        step = g.chunk_padded(x.itemsize)
+        for a in range(0, n, step):  # a chunk of images stays in cache across the kernel offsets
+            xs, ys = xp[a:a + step], y[a:a + step]
+            for k, sl in enumerate(g.offset_slices()):
+                if k == 0:
+                    np.copyto(ys, xs[sl])
+                elif self._mode == "max":
+                    np.maximum(ys, xs[sl], out=ys)
+                else:
+                    ys += xs[sl]
         if self._mode == "avg":
             y /= self._window_counts(g, y.dtype)
         self.cache = (g, xp, y, x.shape)
@@ -92,26 +95,37 @@ class _Pooling(_Windowed):
                 hc, wc = (o * k for o, k in zip(g.out_hw, g.kernel))
                 dxp[:, hc:] = 0
                 dxp[:, :hc, wc:] = 0
-            # windows that do not overlap write disjoint slices: no accumulation needed
-            overlap = any(k > s for k, s in zip(g.kernel, g.strides))
-            taken = self._ws.get("taken", y.shape, np.bool_)
-            hit = self._ws.get("hit", y.shape, np.bool_)
-            part = self._ws.get("part", y.shape, dy.dtype) if overlap else None
-            last = g.kernel[0] * g.kernel[1] - 1
+            self._max_grad(g, xp, y, dy, dxp)
+        return g.unpad(dxp).reshape(xshape)
+
+    def _max_grad(self, g: Geometry, xp, y, dy, dxp) -> None:
+        """Adds (or, for disjoint windows, writes) each window's dy at its first maximum into dxp.
+
+        Runs per chunk of images, so that y, dy and the masks stay in cache across the offsets.
+        """
+        # windows that do not overlap write disjoint slices: no accumulation needed
+        overlap = any(k > s for k, s in zip(g.kernel, g.strides))
+        taken = self._ws.get("taken", y.shape, np.bool_)
+        hit = self._ws.get("hit", y.shape, np.bool_)
+        part = self._ws.get("part", y.shape, dy.dtype) if overlap else None
+        last = g.kernel[0] * g.kernel[1] - 1
+        step = g.chunk_padded(dy.itemsize)
+        for a in range(0, y.shape[0], step):
+            c = slice(a, a + step)
+            xs, ys, dys, dxs, tk, ht = xp[c], y[c], dy[c], dxp[c], taken[c], hit[c]
             for k, sl in enumerate(g.offset_slices()):
                 if k == 0:
-                    mask = np.equal(xp[sl], y, out=taken)
+                    mask = np.equal(xs[sl], ys, out=tk)
                 else:
-                    mask = np.equal(xp[sl], y, out=hit)
-                    np.greater(mask, taken, out=mask)  # not taken by an earlier offset: first maximum wins
+                    mask = np.equal(xs[sl], ys, out=ht)
+                    np.greater(mask, tk, out=mask)  # not taken by an earlier offset: first maximum wins
                     if k < last:
-                        taken |= mask
+                        tk |= mask
                 if overlap:
-                    np.multiply(dy, mask, out=part)
-                    dxp[sl] += part
+                    np.multiply(dys, mask, out=part[c])
+                    dxs[sl] += part[c]
                 else:
-                    np.multiply(dy, mask, out=dxp[sl])
-        return g.unpad(dxp).reshape(xshape)
+                    np.multiply(dys, mask, out=dxs[sl])
 
     def get_config(self) -> dict:
         cfg = super().get_config()
