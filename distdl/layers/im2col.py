@@ -63,12 +63,11 @@ def pad_amounts(length: int, window: int, stride: int, padding: str,
 
 
 def _held_refs_baseline() -> int:
-    store = {0: np.empty(0)}
-    buf = store.get(0)
-    return sys.getrefcount(buf)
+    store = [np.empty(0)]
+    return sys.getrefcount(store[0])
 
 
-_FREE_REFS = _held_refs_baseline()
+_FREE_REFS = _held_refs_baseline()  # references to a buffer that only a workspace list holds
 
 
 class Workspace:
@@ -76,26 +75,28 @@ class Workspace:
 
     A buffer is handed out again only when nothing outside the workspace still
     references it (checked by reference count), so an output a caller kept, or a
-    cache a model saved for a shared layer, is never overwritten.
+    cache a model saved for a shared layer, is never overwritten. Each key keeps
+    up to two buffers: a layer's output is usually still held by the next layer's
+    cache when the next step asks for it, and the two then alternate.
     """
 
     def __init__(self):
-        self._bufs: dict[str, np.ndarray] = {}
+        self._bufs: dict[str, list[np.ndarray]] = {}
 
     def get(self, key: str, shape: tuple[int, ...], dtype, fill=None) -> np.ndarray:
         """A C-contiguous array of `shape`/`dtype`, set to `fill` when given."""
-        buf = self._bufs.get(key)
-        if (buf is None or buf.shape != shape or buf.dtype != dtype
-                or sys.getrefcount(buf) > _FREE_REFS):
+        bufs = [b for b in self._bufs.get(key, ()) if b.shape == shape and b.dtype == dtype]
+        self._bufs[key] = bufs
+        for i in range(len(bufs) - 1, -1, -1):  # the newest free one first
+            if sys.getrefcount(bufs[i]) <= _FREE_REFS:
+                buf = bufs[i]
+                break
+        else:
             buf = np.empty(shape, dtype=dtype)
-            self._bufs[key] = buf
+            bufs[:] = bufs[-1:] + [buf]
         if fill is not None:
             buf.fill(fill)
         return buf
-
-    def clear(self) -> None:
-        self._bufs.clear()
-
 
 class Geometry:
     """Window arithmetic of one conv/pool call on an (N, H, W, C) input.
