@@ -4,8 +4,9 @@ An uncaught exception on any rank prints that rank's traceback once and calls
 MPI_Abort, so no other rank is left waiting in a collective. With
 `DISTDL_STALL_TIMEOUT=<s>` a watchdog ends the job when one collective waits
 longer than that. `DISTDL_ALLREDUCE` picks the path of float sum-allreduces:
-`auto` (default: through shared memory, `comm.shm`, from `SHM_MIN_BYTES` up when
-all ranks share one node), `shm` (shared memory at every size) or `mpi`.
+`auto` (default: through shared memory, `comm.shm`, when all ranks share one node,
+from `SHM_MIN_BYTES` up, and up to `SHM_COPY_MAX_BYTES` for buffers outside the
+shared window), `shm` (shared memory at every size) or `mpi`.
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ import numpy as np
 
 from ..errors import CommError
 
-SHM_MIN_BYTES = 64 << 10  # below this MPICH's own allreduce is as fast (benchmarks/allreduce.py)
+# measured with benchmarks/allreduce.py: below 64 KiB MPICH's own allreduce is as fast; above
+# 4 MiB copying a buffer that is not in the shared window in and out costs more than MPICH's
+SHM_MIN_BYTES, SHM_COPY_MAX_BYTES = 64 << 10, 4 << 20
 _MODES = ("auto", "shm", "mpi")
 
 
@@ -63,7 +66,8 @@ class MPIComm:
             return None
         if self._shm is None:
             from .shm import ShmAllreduce
-            self._shm = ShmAllreduce.create(self._MPI, self._comm)
+            copy_max = float("inf") if self.allreduce_mode == "shm" else SHM_COPY_MAX_BYTES
+            self._shm = ShmAllreduce.create(self._MPI, self._comm, copy_max)
             if self._shm is None:  # ranks on several nodes: MPI's allreduce from now on
                 self.allreduce_mode = "mpi"
         return self._shm

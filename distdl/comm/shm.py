@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 _LINE = 64               # bytes; slice bounds are cache-line aligned so ranks never write one line
-_BLOCK = 256 * 1024      # bytes per reduction block: the sum is copied out while still in cache
+_BLOCK = 1 << 20         # bytes per reduction block: the sum is copied out while still in cache
 _HOME, _SCRATCH = 1, 2   # which window a call uses, published in the control window
 
 
@@ -40,20 +40,21 @@ class _Window:
 class ShmAllreduce:
     """The shared-memory allreduce of one node's ranks (every rank of `node` calls collectively)."""
 
-    def __init__(self, MPI, node):
-        self._MPI, self._node = MPI, node
+    def __init__(self, MPI, node, copy_max: float = float("inf")):
+        self._MPI, self._node, self.copy_max = MPI, node, copy_max
         self.rank, self.size = node.Get_rank(), node.Get_size()
         self._ctrl = _Window(MPI, node, 64)  # per rank: (window, bytes, dtype) of the current call
         self._home = self._scratch = None    # home: lent to a gradient arena; scratch: copied through
 
     @classmethod
-    def create(cls, MPI, comm):
-        """The allreduce for `comm` when all its ranks share one node (and memory is unified), else None."""
+    def create(cls, MPI, comm, copy_max: float = float("inf")):
+        """The allreduce for `comm` when all its ranks share one node (and memory is unified), else
+        None. Buffers outside the home window and larger than `copy_max` bytes are refused."""
         node = comm.Split_type(MPI.COMM_TYPE_SHARED)
         if node.Get_size() != comm.Get_size():
             node.Free()
             return None
-        shm = cls(MPI, node)
+        shm = cls(MPI, node, copy_max)
         return shm if shm._ctrl.unified else None
 
     def segment(self, nbytes: int) -> np.ndarray:
@@ -79,13 +80,14 @@ class ShmAllreduce:
 
     def allreduce(self, buf: np.ndarray) -> bool:
         """Sum the C-contiguous float `buf` over the node in place; False (nothing changed)
-        when the ranks did not all pass the same kind of buffer, so the caller must fall back."""
+        when the ranks did not all pass the same kind of buffer or a plain one is larger than
+        `copy_max`, so the caller must use another allreduce."""
         home = self._home
         zero_copy = home is not None and buf.ctypes.data == home.base and buf.nbytes <= home.capacity
         ctrl = self._ctrl.views(24, np.int64)
         ctrl[self.rank][:] = (_HOME if zero_copy else _SCRATCH, buf.nbytes, buf.dtype.num)
         self._sync(*((self._ctrl, home) if zero_copy else (self._ctrl,)))
-        if any((c != ctrl[self.rank]).any() for c in ctrl):
+        if any((c != ctrl[self.rank]).any() for c in ctrl) or (not zero_copy and buf.nbytes > self.copy_max):
             return False
         if buf.size == 0:
             self._node.Barrier()  # nobody rewrites its control row before all have read them

@@ -71,9 +71,10 @@ ints = np.full(10, r, dtype=np.int64)
 comm.allreduce_sum(ints)
 assert (ints == n * (n - 1) / 2).all()
 
-# the default (auto) communicator: small buffers through MPI, large through shared memory
+# the default (auto) communicator: small buffers and plain ones over 4 MiB through MPI, the rest
+# through shared memory
 auto = MPIComm()
-for size in (3, 100000):
+for size in (3, 100000, 1200000):
     b = ranks_data(size, np.float32, r)
     auto.allreduce_sum(b)
     np.testing.assert_allclose(b, expected(size, np.float32), rtol=1e-6)
