@@ -31,10 +31,19 @@ class _Window:
         self.unified = self.win.Get_attr(MPI.WIN_MODEL) == MPI.WIN_UNIFIED
         self.segs = [np.frombuffer(self.win.Shared_query(q)[0], dtype=np.uint8)[:capacity]
                      for q in range(node.Get_size())]
-        self.base = self.segs[node.Get_rank()].ctypes.data
+        self.base = _address(self.segs[node.Get_rank()])
+        self._views = (None, None)  # (nbytes, dtype) -> every segment's first nbytes as dtype
 
     def views(self, nbytes: int, dtype) -> list[np.ndarray]:
-        return [s[:nbytes].view(dtype) for s in self.segs]
+        key, views = self._views
+        if key != (nbytes, dtype):  # the same buffer comes back every step: keep its views
+            views = [s[:nbytes].view(dtype) for s in self.segs]
+            self._views = ((nbytes, dtype), views)
+        return views
+
+
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]  # much cheaper than a.ctypes.data
 
 
 class ShmAllreduce:
@@ -44,6 +53,7 @@ class ShmAllreduce:
         self._MPI, self._node, self.copy_max = MPI, node, copy_max
         self.rank, self.size = node.Get_rank(), node.Get_size()
         self._ctrl = _Window(MPI, node, 64)  # per rank: (window, bytes, dtype) of the current call
+        self._rows = self._ctrl.views(24, np.int64)
         self._home = self._scratch = None    # home: lent to a gradient arena; scratch: copied through
 
     @classmethod
@@ -83,11 +93,11 @@ class ShmAllreduce:
         when the ranks did not all pass the same kind of buffer or a plain one is larger than
         `copy_max`, so the caller must use another allreduce."""
         home = self._home
-        zero_copy = home is not None and buf.ctypes.data == home.base and buf.nbytes <= home.capacity
-        ctrl = self._ctrl.views(24, np.int64)
-        ctrl[self.rank][:] = (_HOME if zero_copy else _SCRATCH, buf.nbytes, buf.dtype.num)
+        zero_copy = home is not None and _address(buf) == home.base and buf.nbytes <= home.capacity
+        mine = [_HOME if zero_copy else _SCRATCH, buf.nbytes, buf.dtype.num]
+        self._rows[self.rank][:] = mine
         self._sync(*((self._ctrl, home) if zero_copy else (self._ctrl,)))
-        if any((c != ctrl[self.rank]).any() for c in ctrl) or (not zero_copy and buf.nbytes > self.copy_max):
+        if any(row.tolist() != mine for row in self._rows) or (not zero_copy and buf.nbytes > self.copy_max):
             return False
         if buf.size == 0:
             self._node.Barrier()  # nobody rewrites its control row before all have read them
@@ -100,7 +110,7 @@ class ShmAllreduce:
             self._sync(win)
         segs = win.views(buf.nbytes, buf.dtype)
         lo, hi = self._bounds(buf.size, buf.itemsize)
-        _reduce_slice(segs, lo, hi, max(1, _BLOCK // buf.itemsize))
+        _reduce_slice(segs, lo, hi, _BLOCK // buf.itemsize)
         self._sync(win)
         if not zero_copy:
             buf.reshape(-1)[...] = segs[self.rank]
