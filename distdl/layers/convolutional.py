@@ -95,6 +95,7 @@ class _Conv(_Windowed):
         step = g.chunk_images(self.filters, z.itemsize)
         ones = self._bias_in_gemm(g)
         buf = None if g.pointwise else g.cols_buffer(self._ws, "cols", min(step, n), dtype, ones)
+        src = xp if g.pointwise else g.windows(xp)
         if ones:
             k2 = np.concatenate([k2, self.bias.value.reshape(1, -1)]).astype(dtype, copy=False)
         relu = isinstance(act, activations.ReLU)
@@ -102,7 +103,7 @@ class _Conv(_Windowed):
         for a in range(0, n, step):
             b = min(a + step, n)
             zc, yc = z[a * per:b * per], y[a * per:b * per]
-            np.matmul(self._cols(g, xp[a:b], buf), k2, out=zc)
+            np.matmul(self._cols(g, src[a:b], buf), k2, out=zc)
             if btile is not None:
                 np.add(zc, btile[:len(zc)], out=zc)
             if relu:
@@ -134,11 +135,12 @@ class _Conv(_Windowed):
         return g.transposed and not g.pointwise and self.bias is not None
 
     @staticmethod
-    def _cols(g: Geometry, xp: np.ndarray, buf) -> np.ndarray:
-        """The (rows, K) windows of some padded images (a view of xp for pointwise kernels)."""
+    def _cols(g: Geometry, src: np.ndarray, buf) -> np.ndarray:
+        """The (rows, K) windows of a chunk: `src` is the padded images for pointwise kernels
+        (their rows already are the windows, buf is None), else their `Geometry.windows`."""
         if buf is None:
-            return xp.reshape(-1, xp.shape[-1])
-        return g.im2col(xp, buf)
+            return src.reshape(-1, src.shape[-1])
+        return g.im2col(src, buf)
 
     def backward(self, dy):
         """dy (N, [Ho,] Wo, filters) -> dx; writes kernel and bias gradients."""
@@ -174,6 +176,7 @@ class _Conv(_Windowed):
         step = g.chunk_images(f, d.itemsize)
         m = min(step, n) * per
         buf = None if g.pointwise else g.cols_buffer(self._ws, "cols", min(step, n), dtype, ones_row)
+        src = xp if g.pointwise else g.windows(xp)
         offsets = g.kernel[0] * g.kernel[1]
         dwin = None if g.pointwise or not need_dx else self._ws.get("dwin", (offsets, m, xp.shape[-1]), dtype)
         kts = None if dwin is None else np.ascontiguousarray(k2.reshape(offsets, -1, f).transpose(0, 2, 1))
@@ -188,7 +191,7 @@ class _Conv(_Windowed):
             dzc = d[r0:r1]
             if act is not None:
                 dzc = act.backward(dzc, None if z is None else z[r0:r1], y[r0:r1], out=dzbuf[:r1 - r0])
-            cols = self._cols(g, xp[a:b], buf)
+            cols = self._cols(g, src[a:b], buf)
             if kg2 is not None:
                 np.matmul(cols.T, dzc, out=kg2 if a == 0 else kpart)
                 if a:

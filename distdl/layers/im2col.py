@@ -200,26 +200,31 @@ class Geometry:
         return buf[:, :rows].T if self.transposed else buf[:rows]
 
     def _six(self, buf: np.ndarray, images: int) -> np.ndarray:
-        """A `cols_buffer` viewed as (images, Ho, Wo, kh, kw, C)."""
+        """A `cols_buffer` viewed as (images, Ho, Wo, kh, kw, C) (reshapes only: no as_strided per chunk)."""
         (kh, kw), (ho, wo), c = self.kernel, self.out_hw, self.in_shape[3]
+        rows = images * ho * wo
         if not self.transposed:
-            return buf[:images * ho * wo].reshape(images, ho, wo, kh, kw, c)
-        s = buf.itemsize
-        rs = buf.strides[0]
-        return as_strided(buf, shape=(images, ho, wo, kh, kw, c),
-                          strides=(ho * wo * s, wo * s, s, kw * c * rs, c * rs, rs))
+            return buf[:rows].reshape(images, ho, wo, kh, kw, c)
+        return buf[:self.window_size, :rows].reshape(kh, kw, c, images, ho, wo).transpose(3, 4, 5, 0, 1, 2)
 
-    def im2col(self, xp: np.ndarray, buf: np.ndarray) -> np.ndarray:
-        """Windows of the padded images xp (n, Hp, Wp, C) into `buf`; returns them as (rows, K)."""
+    def windows(self, xp: np.ndarray) -> np.ndarray:
+        """The windows of the padded images xp (n, Hp, Wp, C) as a read-only (n, Ho, Wo, kh, kw, C) view.
+
+        Built once per pass and sliced per chunk: as_strided costs ~10 us a call.
+        """
         n, _, _, c = xp.shape
         (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.strides, self.dilation
         ho, wo = self.out_hw
         s = xp.strides
-        win = as_strided(xp, shape=(n, ho, wo, kh, kw, c),
-                         strides=(s[0], s[1] * sh, s[2] * sw, s[1] * dh, s[2] * dw, s[3]),
-                         writeable=False)
+        return as_strided(xp, shape=(n, ho, wo, kh, kw, c),
+                          strides=(s[0], s[1] * sh, s[2] * sw, s[1] * dh, s[2] * dw, s[3]),
+                          writeable=False)
+
+    def im2col(self, win: np.ndarray, buf: np.ndarray) -> np.ndarray:
+        """Copies some images' `windows` into `buf`; returns them as (rows, K)."""
+        n = win.shape[0]
         np.copyto(self._six(buf, n), win)
-        return self.cols(buf, n * ho * wo)
+        return self.cols(buf, n * self.out_hw[0] * self.out_hw[1])
 
     def col2im(self, dwin: np.ndarray, dxp: np.ndarray) -> None:
         """Window gradients per kernel offset, dwin (kh*kw, rows, C) -> padded-input gradient dxp
