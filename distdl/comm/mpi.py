@@ -26,6 +26,7 @@ from ..errors import CommError
 # 4 MiB copying a buffer that is not in the shared window in and out costs more than MPICH's
 SHM_MIN_BYTES, SHM_COPY_MAX_BYTES = 64 << 10, 4 << 20
 _MODES = ("auto", "shm", "mpi")
+_NEVER = float("inf")
 
 
 class MPIComm:
@@ -44,32 +45,33 @@ class MPIComm:
         _install_abort_hook(self)
         self._watch = _Watchdog.from_env(self.rank)
         self.allreduce_mode = _mode_from_env(allreduce)
-        self._min_shm = 0 if self.allreduce_mode == "shm" else SHM_MIN_BYTES
+        # the smallest buffer that may go through shared memory (_NEVER: none)
+        self._min_shm = {"shm": 0, "auto": SHM_MIN_BYTES}.get(self.allreduce_mode, _NEVER)
+        if self.size == 1:
+            self._min_shm = _NEVER
         self._shm = None  # the node's ShmAllreduce, made by the first call that may use it
 
     # ----- collectives on buffers ------------------------------------------
     def allreduce_sum(self, buf):
-        if self._watch.timeout is None:  # the watchdog context costs ~0.7 us per call
-            return self._allreduce(buf)
-        with self._watch("allreduce"):
-            return self._allreduce(buf)
-
-    def _allreduce(self, buf):
-        shm = self._node_shm(buf.nbytes) if buf.dtype.char in "fd" and buf.flags.c_contiguous else None
-        if shm is None or not shm.allreduce(buf):
+        if self._watch.timeout is None and buf.nbytes < self._min_shm:  # small: MPI, nothing else
             self._comm.Allreduce(self._in_place, buf, op=self._sum)
+            return buf
+        with self._watch("allreduce"):
+            shm = self._node_shm(buf.nbytes) if buf.dtype.char in "fd" and buf.flags.c_contiguous else None
+            if shm is None or not shm.allreduce(buf):
+                self._comm.Allreduce(self._in_place, buf, op=self._sum)
         return buf
 
     def _node_shm(self, nbytes):
         """The shared-memory allreduce for a buffer of `nbytes`, or None (collective on first use)."""
-        if self.allreduce_mode == "mpi" or nbytes < self._min_shm or self.size == 1:
+        if nbytes < self._min_shm:
             return None
         if self._shm is None:
             from .shm import ShmAllreduce
-            copy_max = float("inf") if self.allreduce_mode == "shm" else SHM_COPY_MAX_BYTES
+            copy_max = _NEVER if self.allreduce_mode == "shm" else SHM_COPY_MAX_BYTES
             self._shm = ShmAllreduce.create(self._MPI, self._comm, copy_max)
             if self._shm is None:  # ranks on several nodes: MPI's allreduce from now on
-                self.allreduce_mode = "mpi"
+                self.allreduce_mode, self._min_shm = "mpi", _NEVER
         return self._shm
 
     def shared_segment(self, nbytes):
