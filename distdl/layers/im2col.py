@@ -231,10 +231,18 @@ class Geometry:
         (n, Hp, Wp, C), summing overlaps. Offset-major, each add runs along whole output rows."""
         n, _, _, c = dxp.shape
         ho, wo = self.out_hw
-        dxp.fill(0)
+        wins = dwin[:, :n * ho * wo].reshape(-1, n, ho, wo, c)
+        if self.strides == (1, 1):  # offset (0, 0) covers the box [:ho, :wo]: write it, zero the rest
+            dxp[:, ho:] = 0
+            dxp[:, :ho, wo:] = 0
+            np.copyto(dxp[:, :ho, :wo], wins[0])
+            first = 1
+        else:
+            dxp.fill(0)
+            first = 0
         for k, sl in enumerate(self.offset_slices()):
-            dxp[sl] += dwin[k, :n * ho * wo].reshape(n, ho, wo, c)
-
+            if k >= first:
+                dxp[sl] += wins[k]
 
 class _Windowed(Layer):
     """Base of the windowed layers (convolution, pooling) of rank 1 or 2.
