@@ -109,6 +109,20 @@ def test_conv_without_input_grad_returns_none_and_same_weight_grads():
     check_without_input_grad(Conv2D(2, 3, activation="relu", dtype="float64"), x, dy)
 
 
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv_input_gradient_does_not_depend_on_the_reused_buffer(padding):
+    """col2im writes the first offset and zeroes only the rest: stale values must not leak."""
+    layer, x = Conv2D(3, 3, padding=padding, dtype="float64"), rand(2, 6, 5, 2)
+    dy = rand(*layer(x).shape)
+    first = layer.backward(dy).copy()
+    for _ in range(2):
+        layer.forward(x, training=True)
+        dx = layer.backward(dy)
+        np.testing.assert_array_equal(dx, first)
+        dx.base[...] = np.nan  # poisons the whole reused buffer, border included
+        del dx
+
+
 # ----- convolution forward values ----------------------------------------------------------
 def test_conv2d_hand_computed_3x3_sum():
     """Ones kernel on arange(16) as 4x4: each output is the sum of a 3x3 neighbourhood."""
