@@ -98,6 +98,10 @@ class Workspace:
             buf.fill(fill)
         return buf
 
+    def clear(self) -> None:
+        self._bufs.clear()
+
+
 class Geometry:
     """Window arithmetic of one conv/pool call on an (N, H, W, C) input.
 
@@ -243,6 +247,7 @@ class Geometry:
         for k, sl in enumerate(self.offset_slices()):
             if k >= first:
                 dxp[sl] += wins[k]
+
 
 class _Windowed(Layer):
     """Base of the windowed layers (convolution, pooling) of rank 1 or 2.
