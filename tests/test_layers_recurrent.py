@@ -159,6 +159,7 @@ def test_rnn_gradients(cls, opts):
     GRU(2, dtype=F64, reset_after=False, return_sequences=True),
     LSTM(2, dtype=F64, activation="relu", recurrent_activation="hard_sigmoid"),   # uses_input path
     SimpleRNN(3, dtype=F64, use_bias=False),
+    LSTM(2, dtype=F64, use_bias=False),                 # fused step without the ones column
     LSTM(1, dtype=F64, return_sequences=True, unit_forget_bias=False)])
 def test_rnn_gradients_variants(layer):
     rng = np.random.default_rng(5)

@@ -306,8 +306,11 @@ def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs, 
     tmp = _buffer(bufs, "g_btmp", (B, u), gates.dtype)
     tmp2 = _buffer(bufs, "g_btmp2", (B, u), gates.dtype)
     hm = _buffer(bufs, "g_hm", (B, u), gates.dtype) if mask is not None else None
-    if not reset_after:
-        U_zr, U_h = np.ascontiguousarray(U[:, :2 * u]), np.ascontiguousarray(U[:, 2 * u:])
+    # contiguous transposes: the per-step GEMMs are faster than with transposed views
+    if reset_after:
+        UT = _transposed(bufs, U)
+    else:
+        U_zrT, U_hT = np.ascontiguousarray(U[:, :2 * u].T), np.ascontiguousarray(U[:, 2 * u:].T)
     zrs, hs = slice(0, 2 * u), slice(2 * u, g3)
     for t in range(T - 1, -1, -1):
         if dh_seq is not None:
@@ -325,16 +328,16 @@ def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs, 
             np.multiply(dxh, HR[t], out=raw[:, u:2 * u])        # d r
             np.multiply(dxh, r, out=drec[t][:, hs])
         else:
-            np.matmul(dxh, U_h.T, out=tmp2)                     # d (r * h_prev)
+            np.matmul(dxh, U_hT, out=tmp2)                     # d (r * h_prev)
             np.multiply(tmp2, _masked(H[t], mask, hm), out=raw[:, u:2 * u])   # d r
             tmp2 *= r
         rec.backward(raw[:, zrs], None if pt is None else pt[:, zrs], gt[:, zrs], out=dxz[t][:, zrs])
         np.multiply(dh, zg, out=tmp)
         if reset_after:
             drec[t][:, zrs] = dxz[t][:, zrs]
-            np.matmul(drec[t], U.T, out=dh)
+            np.matmul(drec[t], UT, out=dh)
         else:
-            np.matmul(dxz[t][:, zrs], U_zr.T, out=dh)
+            np.matmul(dxz[t][:, zrs], U_zrT, out=dh)
             dh += tmp2
         if mask is not None:                # only the paths through U saw the masked state
             dh *= mask
