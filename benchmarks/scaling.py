@@ -3,7 +3,9 @@
 
 Strong scaling keeps the global batch (256); weak scaling keeps the per-rank
 batch (128, global 128 x ranks). Each configuration is one `mpirun -n K` of this
-script; configurations are cycled `--rounds` times so machine drift hits all,
+script; configurations are cycled `--rounds` times, in a new (seeded) order each
+round so that neither drift nor what ran just before favours one (a 2-rank run
+right after a 1-rank one measured up to 10% slower on a 2-core VM),
 and the median epoch is reported with samples/s, efficiency vs 1 rank and the
 time share of compute (forward + backward + optimizer) vs gradient allreduce vs
 other (losses, metrics, slicing, callbacks, the small metrics allreduce).
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -224,8 +227,11 @@ def configs(args) -> dict[str, tuple]:
 def run_all(args) -> dict:
     cfgs = configs(args)
     raw: dict[str, list] = {k: [] for k in cfgs}
-    for _ in range(args.rounds):
-        for name, (kind, k, batch, threads, env) in cfgs.items():
+    for rnd in range(args.rounds):
+        order = list(cfgs)
+        random.Random(rnd).shuffle(order)
+        for name in order:
+            kind, k, batch, threads, env = cfgs[name]
             if kind == "ddp":
                 raw[name].append(launch_ddp(args, k, batch))
             else:
