@@ -8,6 +8,12 @@ weight gradients kept per call).
 Like PyTorch, neither computes gradients nobody uses: during `backward` each
 layer whose inputs depend on no weights gets `need_input_grad = False` (and it
 is set back to True afterwards, so standalone calls always get dx).
+
+Masks (Keras 3): when a layer that creates masks is present (Embedding(mask_zero=True),
+Masking), forward carries a (batch, timesteps) bool mask beside each tensor, hands it to
+layers that take one, passes it on through layers that support masking and drops it
+elsewhere; `output_masks` then lists the model outputs' masks (None where unmasked, and
+None altogether without mask sources, whose forward is the plain loop).
 """
 from __future__ import annotations
 
@@ -26,6 +32,10 @@ class Chain:
         self.activity_loss = 0.0
         first = next((i for i, layer in enumerate(self.layers) if layer.variables), len(self.layers))
         self.no_input_grad = self.layers[:first + 1]
+        self.masked = any(layer.creates_mask for layer in self.layers)
+        self.output_masks = None
+        if self.masked:   # the plain loop below stays exactly as it is without masks
+            self.forward = self._forward_masked
 
     def forward(self, inputs, training=False):
         x = inputs[0]
@@ -35,6 +45,20 @@ class Chain:
             if layer.activity_regularizer is not None:
                 self.activity_loss += layer.activity_regularizer(x)
                 layer._activity_out = x
+        return [x]
+
+    def _forward_masked(self, inputs, training=False):
+        x = inputs[0]
+        self.activity_loss = 0.0
+        mask = None
+        for layer in self.layers:
+            y = _call(layer, x, mask, training)
+            mask = layer.compute_mask(x, mask) if layer.supports_masking else None
+            x = y
+            if layer.activity_regularizer is not None:
+                self.activity_loss += layer.activity_regularizer(x)
+                layer._activity_out = x
+        self.output_masks = None if mask is None else [mask]
         return [x]
 
     def backward(self, douts, fused=(False,)):
@@ -126,13 +150,19 @@ class Graph:
                 self.layers.append(n.layer)
         self.activity_loss = 0.0
         self.no_input_grad = _layers_without_input_grads(self.nodes)
+        self.masked = any(layer.creates_mask for layer in self.layers)
+        self.output_masks = None
 
     def forward(self, inputs, training=False):
         values = {id(t): x for t, x in zip(self.inputs, inputs)}
+        masks = {} if self.masked else None
         self.activity_loss = 0.0
         for n in self.nodes:
             args = [values[id(t)] for t in n.inputs]
-            y = n.layer.forward(args if n.list_input else args[0], training)
+            if masks is None:
+                y = n.layer.forward(args if n.list_input else args[0], training)
+            else:
+                y = self._masked_call(n, args, masks, training)
             ys = y if n.list_output else [y]
             for t, v in zip(n.outputs, ys):
                 values[id(t)] = v
@@ -142,7 +172,29 @@ class Graph:
                 self.activity_loss += sum(n.layer.activity_regularizer(v) for v in ys)
             if n.shared or n.layer.activity_regularizer is not None:
                 n.cache = (n.layer.call_state(), ys)
+        if masks is not None:
+            out_masks = [masks.get(id(t)) for t in self.outputs]
+            self.output_masks = None if all(m is None for m in out_masks) else out_masks
         return [values[id(t)] for t in self.outputs]
+
+    @staticmethod
+    def _masked_call(n, args, masks, training):
+        """One layer call with its input mask(s); records the output masks in `masks`."""
+        layer = n.layer
+        in_masks = [masks.get(id(t)) for t in n.inputs]
+        if n.list_input:
+            mask = None if all(m is None for m in in_masks) else in_masks
+            x = args
+        else:
+            mask, x = in_masks[0], args[0]
+        y = _call(layer, x, mask, training)
+        out = layer.compute_mask(x, mask) if layer.supports_masking else None
+        # as Keras: a single mask for a multi-output call belongs to its first output
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        for t, m in zip(n.outputs, outs):
+            if m is not None:
+                masks[id(t)] = m
+        return y
 
     def backward(self, douts, fused=None):
         _without_input_grads(self.no_input_grad, self._backward, douts, fused)
@@ -188,6 +240,13 @@ class Graph:
             if id(layer) not in done:
                 for v in layer.trainable_weights:
                     v.grad.fill(0)
+
+
+def _call(layer, x, mask, training):
+    """layer.forward, with the mask for layers that take one."""
+    if mask is not None and layer.takes_mask:
+        return layer.forward(x, training, mask=mask)
+    return layer.forward(x, training)
 
 
 def _accumulate(grads, t, d):

@@ -11,6 +11,11 @@ Conventions every layer follows (shapes exclude the batch axis unless noted):
 - Multi-input layers take and return lists; multi-output layers do too.
 - Randomness and cross-rank sums come from `self.ctx` (a `RunContext` shared by
   the whole model), never from MPI directly.
+- Masks (Keras 3 semantics) are bool arrays (batch, timesteps) that travel beside
+  tensors in the executors: a layer with `supports_masking` passes one on through
+  `compute_mask(inputs, mask)` (any other layer drops it), `creates_mask` marks the
+  sources (Embedding(mask_zero=True), Masking), and a layer with `takes_mask` gets
+  it as `forward(x, training, mask=mask)` when one is present.
 """
 from __future__ import annotations
 
@@ -86,6 +91,10 @@ class SymbolicTensor:
 
 class Layer:
     """Base class for all layers (see module docstring for the contract)."""
+
+    supports_masking = False   # passes a mask on (Keras 3's attribute of the same name)
+    creates_mask = False       # compute_mask may return a mask for an unmasked input
+    takes_mask = False         # forward accepts mask=(batch, timesteps) bool
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -189,6 +198,11 @@ class Layer:
     def backward(self, dy):
         raise NotImplementedError
 
+    def compute_mask(self, inputs, mask):
+        """The mask of this layer's output(s), given its input(s) and their mask (Keras 3's rule:
+        only called when `supports_masking`; by default the input mask passes unchanged)."""
+        return mask
+
     def call_state(self):
         """What `backward` needs from the latest call; a graph saves it per call of a shared layer."""
         return self.cache
@@ -196,8 +210,11 @@ class Layer:
     def set_call_state(self, state) -> None:
         self.cache = state
 
-    def __call__(self, inputs, training=False):
-        """Symbolic call (functional API) on SymbolicTensors, else an eager forward."""
+    def __call__(self, inputs, training=False, mask=None):
+        """Symbolic call (functional API) on SymbolicTensors, else an eager forward.
+
+        `mask` (batch, timesteps), eager calls only, reaches layers that take one (recurrent layers).
+        """
         flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         if flat and all(isinstance(t, SymbolicTensor) for t in flat):
             shape = [t.shape for t in flat] if isinstance(inputs, (list, tuple)) else flat[0].shape
@@ -215,6 +232,8 @@ class Layer:
             return self.forward(arrays, training=training)
         x = np.asarray(inputs, dtype=self.dtype)
         self.ensure_built(x.shape[1:])
+        if mask is not None and self.takes_mask:
+            return self.forward(x, training=training, mask=np.asarray(mask, dtype=bool))
         return self.forward(x, training=training)
 
     # ----- config --------------------------------------------------------

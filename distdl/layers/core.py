@@ -39,6 +39,8 @@ def Input(shape=None, batch_size=None, name=None, dtype=None) -> SymbolicTensor:
 class Dense(Layer):
     """`y = activation(x @ kernel + bias)` on the last axis; kernel (in, units)."""
 
+    supports_masking = True   # as in Keras 3: a mask passes through
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, **kwargs):
@@ -126,6 +128,8 @@ class Dense(Layer):
 class Activation(Layer):
     """Applies an activation function by Keras name."""
 
+    supports_masking = True   # as in Keras 3: a mask passes through
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -153,6 +157,8 @@ class Dropout(Layer):
     counter-based Philox generator advanced to this rank's first row, so every
     rank count gives the same masks (design decision 3).
     """
+
+    supports_masking = True   # as in Keras 3: a mask passes through
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

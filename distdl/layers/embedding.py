@@ -12,8 +12,8 @@ from .layer_utils import serialize_component
 class Embedding(Layer):
     """Looks up `embeddings[index]` for every index; output shape input_shape + (output_dim,).
 
-    `mask_zero` is kept in the config for Keras compatibility but no mask is
-    propagated to later layers (they see every step).
+    With `mask_zero=True`, index 0 is padding: the output carries the mask `inputs != 0`
+    (batch, timesteps) to later layers, and recurrent layers skip the masked steps (Keras 3).
     """
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
@@ -28,6 +28,7 @@ class Embedding(Layer):
         self.embeddings_regularizer = embeddings_regularizer
         self.embeddings_constraint = embeddings_constraint
         self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.creates_mask = self.mask_zero
         if input_length is not None and self.declared_input_shape is None:   # Keras 2 argument
             self.declared_input_shape = (int(input_length),)
 
@@ -61,6 +62,10 @@ class Embedding(Layer):
         idx = self._indices(x)
         self.cache = idx
         return np.take(self.embeddings.value, idx, axis=0)
+
+    def compute_mask(self, inputs, mask):
+        """inputs != 0 with mask_zero (the padding index), else no mask; shape of `inputs`."""
+        return np.not_equal(inputs, 0) if self.mask_zero else None
 
     def backward(self, dy):
         """Scatter-add dy into the embeddings grad; indices get a zero gradient."""

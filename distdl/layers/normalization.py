@@ -80,6 +80,9 @@ class BatchNormalization(_NormBase):
     inference, or `trainable=False`, uses the moving statistics.
     """
 
+    # a mask passes through as in Keras 3 (whose training moments also leave masked steps out; not here)
+    supports_masking = True
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
@@ -213,6 +216,8 @@ class BatchNormalization(_NormBase):
 
 class LayerNormalization(_NormBase):
     """Normalise each sample over `axis` (int or list); gamma and beta have the shape of those axes."""
+
+    supports_masking = True   # as in Keras 3: a mask passes through
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,

@@ -5,7 +5,8 @@ Inputs are (batch, timesteps, features). Each layer owns `kernel` (features, G*u
 `cell/vars` order). The input projection of every step is one GEMM before the
 time loop (time loops live in `rnn_cells`), and the kernel gradient one GEMM after it;
 an LSTM with the default activations instead does [h_{t-1} | x_t] @ [U; W] per step.
-Masking (Embedding's `mask_zero`) is not applied: every step of every sample is processed.
+A mask (batch, timesteps) from Embedding(mask_zero=True) or Masking makes the layer skip the
+masked steps exactly as Keras 3 does (rules in `rnn_masking`).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
 from ..errors import ConfigError, ShapeError
-from . import rnn_cells
+from . import rnn_cells, rnn_masking
 from .base import Layer
 from .layer_utils import serialize_component
 
@@ -23,13 +24,16 @@ class _RNN(Layer):
 
     _gates = 1         # gate blocks in the kernel (LSTM 4, GRU 3)
     _n_states = 1      # states returned with return_state (LSTM 2: h and c)
+    supports_masking = True
+    takes_mask = True
 
     def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros", kernel_regularizer=None,
                  recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0,
                  return_sequences=False, return_state=False, go_backwards=False, stateful=False,
-                 unroll=False, seed=None, use_cudnn="auto", implementation=2, **kwargs):
+                 unroll=False, seed=None, use_cudnn="auto", implementation=2, zero_output_for_mask=False,
+                 **kwargs):
         super().__init__(**kwargs)
         cls = type(self).__name__
         if int(units) <= 0:
@@ -47,6 +51,7 @@ class _RNN(Layer):
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
         # unroll, use_cudnn and implementation only choose Keras kernels: accepted, same math here
         self.unroll = bool(unroll)
         self.seed = seed
@@ -100,13 +105,17 @@ class _RNN(Layer):
         return z.reshape(T, B, g)
 
     # ----- forward -----------------------------------------------------------
-    def forward(self, x, training=False):
+    def compute_mask(self, inputs, mask):
+        return rnn_masking.output_masks(self, mask)
+
+    def forward(self, x, training=False, mask=None):
         x = np.asarray(x, dtype=self.dtype)
         feat = self.kernel.shape[0]
         if x.ndim != 3 or x.shape[2] != feat:
             raise ShapeError(f"{type(self).__name__} layer {self.name!r} expects inputs of shape "
                              f"(batch, timesteps, {feat}), got {x.shape}.")
         B, T, _ = x.shape
+        self._skip = rnn_masking.steps_to_skip(self, mask, B, T)
         xt = x.transpose(1, 0, 2)
         X = np.ascontiguousarray(xt[::-1] if self.go_backwards else xt).reshape(T * B, feat)
         bufs = self._fwd_bufs if (training and self.reuse_buffers) else {}
@@ -118,10 +127,12 @@ class _RNN(Layer):
         # states: [H] or [H, C], each (T+1, B, u); extra: the gates "z" and what backward needs
         states, extra = self._recur(X, T, B, bufs)
         self.cache = {"X": X, "states": states, "B": B, "T": T, "in_mask": in_mask,
-                      "rec_mask": self._rec_mask, **extra}
+                      "rec_mask": self._rec_mask, "skip": self._skip, **extra}
         H = states[0]
         out = (np.ascontiguousarray(H[1:].transpose(1, 0, 2)) if self.return_sequences
                else H[T].copy())
+        if self._skip is not None and self.zero_output_for_mask:
+            rnn_masking.zero_masked_outputs(out, self._skip, self.return_sequences)
         if self.return_state:
             return [out] + [s[T].copy() for s in states]
         return out
@@ -147,6 +158,8 @@ class _RNN(Layer):
             d_out, d_states = dy, []
         d_last = [np.zeros((B, u), dtype) for _ in range(self._n_states)]
         dh_seq = None
+        if d_out is not None and c["skip"] is not None and self.zero_output_for_mask:
+            d_out = rnn_masking.output_grads(d_out, c["skip"], self.return_sequences)
         if d_out is not None:
             if self.return_sequences:
                 dh_seq = np.ascontiguousarray(np.asarray(d_out, dtype).transpose(1, 0, 2))
@@ -212,7 +225,7 @@ class _RNN(Layer):
             cfg[f"{k}_constraint"] = serialize_component(constraints, i[f"{k}_constraint"])
         cfg.update(dropout=self.dropout, recurrent_dropout=self.recurrent_dropout, return_sequences=self.return_sequences,
                    return_state=self.return_state, go_backwards=self.go_backwards, stateful=False,
-                   unroll=self.unroll, seed=self.seed)
+                   unroll=self.unroll, zero_output_for_mask=self.zero_output_for_mask, seed=self.seed)
         return cfg
 
 
@@ -222,14 +235,15 @@ class SimpleRNN(_RNN):
     def _recur(self, X, T, B, bufs):
         z = self._project(X, T, B, bufs)
         (H,) = self._state_arrays(bufs, 1, T, B, z.dtype)
-        pre = rnn_cells.simple_forward(z, self.recurrent_kernel.value, self.activation, H, bufs, self._rec_mask)
+        pre = rnn_cells.simple_forward(z, self.recurrent_kernel.value, self.activation, H, bufs, self._rec_mask,
+                                       self._skip)
         return [H], {"z": z, "pre": pre}
 
     def _bptt(self, dh_seq, d_last):
         H = self.cache["states"][0]
         dpre = rnn_cells.simple_backward(dh_seq, d_last[0], self.recurrent_kernel.value, self.activation,
                                          self.cache["pre"], H, self._bwd_bufs,
-                                         self.cache["rec_mask"])
+                                         self.cache["rec_mask"], self.cache["skip"])
         self._recurrent_grad(H, dpre)
         return dpre
 
@@ -260,7 +274,7 @@ class LSTM(_RNN):
             H, C = self._state_arrays(bufs, 2, T, B, z.dtype)
             TC = rnn_cells._buffer(bufs, "tc", (T, B, self.units), z.dtype)
             pre = rnn_cells.lstm_forward(z, self.recurrent_kernel.value, self.activation,
-                                         self.recurrent_activation, H, C, TC, bufs, self._rec_mask)
+                                         self.recurrent_activation, H, C, TC, bufs, self._rec_mask, self._skip)
             return [H, C], {"z": z, "pre": pre, "tc": TC, "fused": None}
         # one GEMM per step, [m * h_{t-1} | x_t] @ [U; W] * scale, writes the gates directly
         u, feat = self.units, X.shape[1]
@@ -277,7 +291,7 @@ class LSTM(_RNN):
         np.multiply(self.kernel.value, fused[0], out=UW[u:])
         b = self._input_bias()
         rnn_cells.lstm_forward_fused(z, HX, H, UW, None if b is None else b * fused[0], C, TC, bufs,
-                                     fused, self._rec_mask)
+                                     fused, self._rec_mask, self._skip)
         return [H, C], {"z": z, "pre": None, "tc": TC, "fused": fused, "hx": HX}
 
     def _bptt(self, dh_seq, d_last):
@@ -285,10 +299,10 @@ class LSTM(_RNN):
         c, U = self.cache, self.recurrent_kernel.value
         if c["fused"] is not None:
             return rnn_cells.lstm_backward_fused(dh_seq, d_last[0], d_last[1], U, c["z"], H, C, c["tc"],
-                                                 self._bwd_bufs, c["fused"], c["rec_mask"])
+                                                 self._bwd_bufs, c["fused"], c["rec_mask"], c["skip"])
         dz = rnn_cells.lstm_backward(dh_seq, d_last[0], d_last[1], U, self.activation,
                                      self.recurrent_activation, c["z"], c["pre"], H, C, c["tc"],
-                                     self._bwd_bufs, c["rec_mask"])
+                                     self._bwd_bufs, c["rec_mask"], c["skip"])
         self._recurrent_grad(H, dz)
         return dz
 
@@ -341,7 +355,8 @@ class GRU(_RNN):
         HR = rnn_cells._buffer(bufs, "hr", (T, B, self.units), z.dtype)
         b_rec = self.bias.value[1] if (self.bias is not None and self.reset_after) else None
         pre = rnn_cells.gru_forward(z, self.recurrent_kernel.value, b_rec, self.activation,
-                                    self.recurrent_activation, H, HR, self.reset_after, bufs, self._rec_mask)
+                                    self.recurrent_activation, H, HR, self.reset_after, bufs, self._rec_mask,
+                                    self._skip)
         return [H], {"z": z, "pre": pre, "hr": HR}
 
     def _bptt(self, dh_seq, d_last):
@@ -349,7 +364,7 @@ class GRU(_RNN):
         U = self.recurrent_kernel.value
         dxz, drec = rnn_cells.gru_backward(dh_seq, d_last[0], U, self.activation, self.recurrent_activation,
                                            self.cache["z"], self.cache["pre"], H, self.cache["hr"], self.reset_after,
-                                           self._bwd_bufs, self.cache["rec_mask"])
+                                           self._bwd_bufs, self.cache["rec_mask"], self.cache["skip"])
         if self.reset_after:
             self._recurrent_grad(H, drec)
             if self.bias is not None and self.bias.trainable:

@@ -9,12 +9,17 @@ the step GEMM instead: `lstm_forward_fused`). Backward functions return the
 gradient with respect to `xz` (and the gates' recurrent pre-activations where
 they differ), so the layer turns them into weight gradients with one GEMM over
 all steps.
+
+`skip` (T, B, 1) bool, or None, marks masked steps (`rnn_masking`): forward carries the
+states over them, backward passes the state gradients straight through them and gives
+them zero gate gradients.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import activations
+from .rnn_masking import carry as _carry, pass_through as _pass_through
 
 
 def _activate(act, x) -> None:
@@ -38,6 +43,14 @@ def _masked(h, mask, out):
     return h if mask is None else np.multiply(h, mask, out=out)
 
 
+def _saved(bufs, *grads):
+    """Copies of the state gradients entering a masked step (see `rnn_masking.pass_through`)."""
+    out = [_buffer(bufs, f"skip_keep{i}", g.shape, g.dtype) for i, g in enumerate(grads)]
+    for buf, g in zip(out, grads):
+        buf[...] = g
+    return out
+
+
 def _buffer(cache: dict, key: str, shape, dtype) -> np.ndarray:
     """A reusable scratch array: reallocated only when the shape or dtype changes."""
     buf = cache.get(key)
@@ -54,7 +67,7 @@ def _rows(cache: dict, key: str, row, n: int) -> np.ndarray:
 
 
 # ----- SimpleRNN: h_t = act(xz_t + h_{t-1} U) ---------------------------------
-def simple_forward(xz, U, act, H, bufs, mask=None):
+def simple_forward(xz, U, act, H, bufs, mask=None, skip=None):
     """Run the SimpleRNN recurrence; `xz` becomes the pre-activations, H is filled. Returns pre or None."""
     T, B, u = xz.shape
     tmp = _buffer(bufs, "s_tmp", (B, u), xz.dtype)
@@ -63,10 +76,12 @@ def simple_forward(xz, U, act, H, bufs, mask=None):
         np.matmul(_masked(H[t], mask, hm), U, out=tmp)
         xz[t] += tmp
         act.forward(xz[t], out=H[t + 1])
+        if skip is not None:
+            _carry(skip[t], (H[t + 1], H[t]))
     return xz if act.uses_input else None
 
 
-def simple_backward(dh_seq, dh, U, act, pre, H, bufs, mask=None):
+def simple_backward(dh_seq, dh, U, act, pre, H, bufs, mask=None, skip=None):
     """BPTT for SimpleRNN. `dh` (B, u) is the upstream gradient of the last state (updated in place).
 
     Returns dpre (T, B, u), the gradient of the pre-activations (= of xz).
@@ -77,10 +92,15 @@ def simple_backward(dh_seq, dh, U, act, pre, H, bufs, mask=None):
     for t in range(T - 1, -1, -1):
         if dh_seq is not None:
             dh += dh_seq[t]
+        kept = None if skip is None else _saved(bufs, dh)
         act.backward(dh, None if pre is None else pre[t], H[t + 1], out=dpre[t])
+        if kept is not None:
+            np.copyto(dpre[t], 0, where=skip[t])
         np.matmul(dpre[t], UT, out=dh)
         if mask is not None:
             dh *= mask
+        if kept is not None:
+            _pass_through(skip[t], kept, dh)
     return dpre
 
 
@@ -100,7 +120,7 @@ def lstm_fused(act, rec, u, dtype):
     return scale, shift
 
 
-def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None):
+def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None, skip=None):
     """LSTM recurrence. `z` (T, B, 4u) holds xz on entry and the activated gates on exit.
 
     C (T+1, B, u) receives the cell states, TC (T, B, u) act(c_t). Returns the
@@ -122,10 +142,12 @@ def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None):
         _activate(act, zt[:, 2 * u:3 * u])
         _activate(rec, zt[:, 3 * u:])
         _lstm_state(zt, C, TC, H, t, u, tmp, act.forward)
+        if skip is not None:
+            _carry(skip[t], (C[t + 1], C[t]), (H[t + 1], H[t]))
     return pre
 
 
-def lstm_forward_fused(z, HX, H, UW, bias, C, TC, bufs, fused, mask=None):
+def lstm_forward_fused(z, HX, H, UW, bias, C, TC, bufs, fused, mask=None, skip=None):
     """LSTM recurrence for the `lstm_fused` activations; z (T, B, 4u) receives the gates.
 
     HX (T+1, B, u+F) holds [m * h_{t-1} | x_t] (m the recurrent dropout mask), UW is
@@ -146,6 +168,8 @@ def lstm_forward_fused(z, HX, H, UW, bias, C, TC, bufs, fused, mask=None):
         zt *= scale
         zt += shift
         _lstm_state(zt, C, TC, H, t, u, tmp, np.tanh)
+        if skip is not None:
+            _carry(skip[t], (C[t + 1], C[t]), (H[t + 1], H[t]))
         if mask is not None:
             np.multiply(H[t + 1], mask, out=HX[t + 1, :, :u])
 
@@ -159,7 +183,7 @@ def _lstm_state(zt, C, TC, H, t, u, tmp, act_fn):
     np.multiply(zt[:, 3 * u:], TC[t], out=H[t + 1])
 
 
-def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=None):
+def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=None, skip=None):
     """BPTT for LSTM with any activations. `dh`, `dc` (B, u) hold the last step's upstream
     gradients (updated in place).
 
@@ -176,6 +200,7 @@ def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=
     for t in range(T - 1, -1, -1):
         if dh_seq is not None:
             dh += dh_seq[t]
+        kept = None if skip is None else _saved(bufs, dh, dc)
         gt = gates[t]
         i, f, g, o = gt[:, :u], gt[:, u:2 * u], gt[:, cs], gt[:, os_]
         np.multiply(dh, TC[t], out=raw[:, os_])                 # d o
@@ -190,13 +215,17 @@ def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=
         rec.backward(raw[:, ifs], None if pt is None else pt[:, ifs], gt[:, ifs], out=dz[t][:, ifs])
         act.backward(raw[:, cs], None if pt is None else pt[:, cs], g, out=dz[t][:, cs])
         rec.backward(raw[:, os_], None if pt is None else pt[:, os_], o, out=dz[t][:, os_])
+        if kept is not None:
+            np.copyto(dz[t], 0, where=skip[t])
         np.dot(dz[t], UT, out=dh)
         if mask is not None:
             dh *= mask
+        if kept is not None:
+            _pass_through(skip[t], kept, dh, dc)
     return dz
 
 
-def lstm_backward_fused(dh_seq, dh, dc, U, gates, H, C, TC, bufs, fused, mask=None):
+def lstm_backward_fused(dh_seq, dh, dc, U, gates, H, C, TC, bufs, fused, mask=None, skip=None):
     """BPTT for the `lstm_fused` activations; arguments as in `lstm_backward`, returns dz (T, B, 4u).
 
     Every gate's derivative comes from one row-wide expression: sigmoid' = (1 - y) y and
@@ -213,6 +242,7 @@ def lstm_backward_fused(dh_seq, dh, dc, U, gates, H, C, TC, bufs, fused, mask=No
     for t in range(T - 1, -1, -1):
         if dh_seq is not None:
             dh += dh_seq[t]
+        kept = None if skip is None else _saved(bufs, dh, dc)
         gt, dzt = gates[t], dz[t]
         np.subtract(m, gt, out=dzt)
         dzt *= gt
@@ -230,9 +260,13 @@ def lstm_backward_fused(dh_seq, dh, dc, U, gates, H, C, TC, bufs, fused, mask=No
         np.multiply(dc, gt[:, :u], out=tmp)                     # d g
         dzt[:, 2 * u:3 * u] *= tmp
         dc *= gt[:, u:2 * u]
+        if kept is not None:
+            np.copyto(dzt, 0, where=skip[t])
         np.dot(dzt, UT, out=dh)
         if mask is not None:
             dh *= mask
+        if kept is not None:
+            _pass_through(skip[t], kept, dh, dc)
     return dz
 
 
@@ -244,7 +278,7 @@ def _transposed(bufs, U) -> np.ndarray:
 
 
 # ----- GRU (Keras gate order z, r, h) -----------------------------------------
-def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs, mask=None):
+def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs, mask=None, skip=None):
     """GRU recurrence. `z` (T, B, 3u) holds xz on entry and the activated gates z, r, hh on exit.
 
     reset_after: hh = act(xz_h + r * (h U_h + b_rec_h)), HR[t] stores h U_h + b_rec_h;
@@ -289,10 +323,12 @@ def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs, mask=None):
         np.subtract(H[t], hh, out=tmp)                  # h = hh + z (h_prev - hh)
         tmp *= zt[:, :u]
         np.add(hh, tmp, out=H[t + 1])
+        if skip is not None:
+            _carry(skip[t], (H[t + 1], H[t]))
     return pre
 
 
-def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs, mask=None):
+def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs, mask=None, skip=None):
     """BPTT for GRU. `dh` (B, u) holds the last state's upstream gradient (updated in place).
 
     Returns (dxz, drec): gradients of xz (T, B, 3u) and, for reset_after, of the
@@ -315,6 +351,7 @@ def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs, 
     for t in range(T - 1, -1, -1):
         if dh_seq is not None:
             dh += dh_seq[t]
+        kept = None if skip is None else _saved(bufs, dh)
         gt = gates[t]
         zg, r, hh = gt[:, :u], gt[:, u:2 * u], gt[:, hs]
         pt = None if pre is None else pre[t]
@@ -333,8 +370,12 @@ def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs, 
             tmp2 *= r
         rec.backward(raw[:, zrs], None if pt is None else pt[:, zrs], gt[:, zrs], out=dxz[t][:, zrs])
         np.multiply(dh, zg, out=tmp)
+        if kept is not None:
+            np.copyto(dxz[t], 0, where=skip[t])
         if reset_after:
             drec[t][:, zrs] = dxz[t][:, zrs]
+            if kept is not None:
+                np.copyto(drec[t], 0, where=skip[t])
             np.matmul(drec[t], UT, out=dh)
         else:
             np.matmul(dxz[t][:, zrs], U_zrT, out=dh)
@@ -342,4 +383,6 @@ def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs, 
         if mask is not None:                # only the paths through U saw the masked state
             dh *= mask
         dh += tmp
+        if kept is not None:
+            _pass_through(skip[t], kept, dh)
     return dxz, drec

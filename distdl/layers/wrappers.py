@@ -50,6 +50,8 @@ class _Wrapper(Layer):
 class TimeDistributed(_Wrapper):
     """Applies `layer` to every step of (batch, T, ...) by folding T into the batch axis."""
 
+    supports_masking = True   # as in Keras 3: a (batch, T) mask passes through
+
     def __init__(self, layer, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(layer, Layer):
@@ -109,8 +111,12 @@ class Bidirectional(_Wrapper):
 
     merge_mode: 'concat' (last axis), 'sum', 'mul', 'ave', or None (a list [forward, backward]).
     Weights: the forward layer's, then the backward layer's. With return_state the
-    outputs are [merged..., forward states..., backward states...].
+    outputs are [merged..., forward states..., backward states...]. A mask reaches both
+    RNNs; as in Keras, their outputs at masked steps are zeros when returning sequences.
     """
+
+    supports_masking = True
+    takes_mask = True
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
         super().__init__(**kwargs)
@@ -120,10 +126,12 @@ class Bidirectional(_Wrapper):
             raise ConfigError(f"Bidirectional merge_mode must be one of {', '.join(_MERGE_MODES)} or None, "
                               f"got {merge_mode!r}.")
         self.merge_mode = merge_mode
-        self.forward_layer = _renamed_copy(layer, "forward_")
+        zero = layer.return_sequences    # Keras forces zero_output_for_mask to return_sequences
+        self.forward_layer = _renamed_copy(layer, "forward_", zero_output_for_mask=zero)
         self._custom_backward = backward_layer is not None
         if backward_layer is None:
-            self.backward_layer = _renamed_copy(layer, "backward_", go_backwards=not layer.go_backwards)
+            self.backward_layer = _renamed_copy(layer, "backward_", go_backwards=not layer.go_backwards,
+                                                zero_output_for_mask=zero)
         else:
             for attr in ("return_sequences", "return_state"):
                 if getattr(backward_layer, attr) != getattr(layer, attr):
@@ -133,6 +141,7 @@ class Bidirectional(_Wrapper):
                 raise ConfigError(f"Bidirectional layer {self.name!r}: backward_layer must have the opposite "
                                   f"go_backwards of the forward layer.")
             self.backward_layer = backward_layer
+            backward_layer.zero_output_for_mask = zero
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
         self.backward_layer.lane_offset = 2     # its dropout masks differ from the forward copy's
@@ -158,9 +167,15 @@ class Bidirectional(_Wrapper):
             return outs + fs + bs
         return outs[0]
 
-    def forward(self, x, training=False):
-        f = self.forward_layer.forward(x, training=training)
-        b = self.backward_layer.forward(x, training=training)
+    def compute_mask(self, inputs, mask):
+        """Keras's rule: the input mask on each returned sequence, none on last outputs and states."""
+        out = mask if self.return_sequences else None
+        masks = [out, out] if self.merge_mode is None else [out]
+        return masks if (self.return_state or self.merge_mode is None) else out
+
+    def forward(self, x, training=False, mask=None):
+        f = self.forward_layer.forward(x, training=training, mask=mask)
+        b = self.backward_layer.forward(x, training=training, mask=mask)
         fo, fs = (f[0], f[1:]) if self.return_state else (f, [])
         bo, bs = (b[0], b[1:]) if self.return_state else (b, [])
         if self.return_sequences:
