@@ -74,6 +74,17 @@ class Arena:
         if with_grads:
             self.move_grads(np.zeros(total, dtype=self.dtype))
 
+    def move_params(self, buf: np.ndarray, copy: bool = True) -> None:
+        """Put the weights in `buf` (flat, the arena's size and dtype; the values copied in when
+        `copy`) and re-point every variable's `value` view there, e.g. memory a node shares."""
+        if buf.shape != (self.size,) or buf.dtype != self.dtype:
+            raise ValueError(f"parameter buffer must be ({self.size},) {self.dtype}, got {buf.shape} {buf.dtype}")
+        if copy:
+            buf[...] = self.params
+        self.params = buf
+        for v, (start, stop) in zip(self.variables, self.segments()):
+            v.value = buf[start:stop].reshape(v.value.shape)
+
     def move_grads(self, buf: np.ndarray) -> None:
         """Put the gradients in `buf` (flat, the arena's size and dtype) and re-point every
         variable's `grad` view there, e.g. so that backward writes into shared memory."""

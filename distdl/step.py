@@ -3,53 +3,31 @@
 Per step: forward, per-output losses weighted by 1 / (global rows x loss
 elements per row), backward into the gradient arena, one allreduce of the arena,
 one small allreduce of [loss sums | metric state deltas | preemption flag],
-regularization gradients added once, then the optimizer over the whole arena.
+regularization gradients added once, then the optimizer over the whole arena; or, where
+the ranks share one node, the sharded step of distdl.sharding (each rank sums and steps
+its slice of the weights, which the node holds once).
 """
 from __future__ import annotations
 
 import contextlib
 import signal
 import threading
-import weakref
 
 import numpy as np
 
-_lent = weakref.WeakKeyDictionary()  # comm -> weak reference to the model whose gradients use its segment
+from .sharding import ShardedUpdate, node_shared
 
 
 def sync_start(model, comm) -> None:
     """Every rank starts from rank 0's weights, state and optimizer state."""
     if comm.size == 1:
         return
-    comm.bcast(model.params)
-    comm.bcast(model.state)
+    shared = node_shared(model)  # one copy for the whole node already: nothing to send
     opt = model.optimizer
-    for arr in opt.get_state().values():
-        comm.bcast(arr)
+    for arr in [model.params, model.state, *opt.get_state().values()]:
+        if not any(arr is a for a in shared):
+            comm.bcast(arr)
     opt.iterations = int(comm.bcast_obj(int(opt.iterations)))
-
-
-def share_gradients(model, comm) -> None:
-    """Move the gradient arena into this rank's shared-memory segment, where the allreduce
-    sums it without copies (a no-op unless `comm` offers one). Collective.
-
-    One segment serves one model at a time: the model that had it gets private memory back.
-    """
-    arena = model.trainable_arena
-    segment = getattr(comm, "shared_segment", None)
-    if comm.size == 1 or segment is None or arena.grads is None:
-        return
-    seg = segment(arena.grads.nbytes)
-    if seg is None or arena.grads.ctypes.data == seg.ctypes.data:
-        return
-    holder = _lent.get(comm)
-    holder = holder() if holder is not None else None
-    if holder is not None and np.may_share_memory(holder.grads, seg):
-        holder.trainable_arena.move_grads(np.zeros_like(holder.grads))
-        holder.grads = holder.trainable_arena.grads
-    arena.move_grads(seg[:arena.grads.nbytes].view(arena.dtype))
-    model.grads = arena.grads
-    _lent[comm] = weakref.ref(model)
 
 
 class StepRunner:
@@ -70,6 +48,7 @@ class StepRunner:
         self.buf = np.zeros(start + 2)
         self.totals = np.zeros_like(self.buf)
         self.acc = np.zeros_like(model.grads) if steps_per_update > 1 else None
+        self.sharded = ShardedUpdate(model, comm)
         self.preempt_signal = 0
 
     def start_epoch(self):
@@ -158,12 +137,14 @@ class StepRunner:
         return self._after_batch(rows, reg)
 
     def _update(self, model, comm):
-        """Sum the gradient arena across ranks, add the penalties once, step the optimizer."""
-        if comm.size > 1:
-            comm.allreduce_sum(model.grads)
-        for v in model.regularized:
-            v.grad += v.regularizer.gradient(v.value)
-        model.optimizer.update(model.params, model.grads)
+        """Sum the gradient arena across ranks, add the penalties once, step the optimizer
+        (sharded across the node's ranks where possible, see distdl.sharding)."""
+        if not self.sharded():
+            if comm.size > 1:
+                comm.allreduce_sum(model.grads)
+            for v in model.regularized:
+                v.grad += v.regularizer.gradient(v.value)
+            model.optimizer.update(model.params, model.grads)
         for v in model.constrained:
             v.value[...] = v.constraint(v.value)
 

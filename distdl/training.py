@@ -17,7 +17,8 @@ from .errors import ConfigError, DataError
 from .inputs import (as_input_list, as_target_list, check_finite, check_lengths, row_weights,
                      split_validation)
 from .layers.base import _identity as _identity_sum
-from .step import StepRunner, share_gradients, sync_start
+from .sharding import share_gradients
+from .step import StepRunner, sync_start
 
 
 def _comm(model, comm):

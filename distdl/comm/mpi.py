@@ -86,6 +86,22 @@ class MPIComm:
             shm = self._node_shm(nbytes)
             return None if shm is None else shm.segment(nbytes)
 
+    def node_array(self, nbytes):
+        """`nbytes` (uint8) shared by every rank of the node (all see the same memory), or None
+        when gradients do not go through shared memory. Collective."""
+        with self._watch("shared window"):
+            shm = self._node_shm(nbytes) if nbytes else None
+            return None if shm is None else shm.node_array(nbytes)
+
+    def reduce_update(self, grads, update):
+        """Sum `grads` (a `shared_segment` buffer) slice by slice and `update(lo, hi)` this rank's
+        slice of node-shared parameters (see ShmAllreduce); False when not possible, and then
+        nothing has changed. Collective."""
+        if self._shm is None:
+            return False
+        with self._watch("sharded update"):
+            return self._shm.reduce_update(grads, update)
+
     def bcast(self, buf, root=0):
         if self._watch.timeout is None:
             self._comm.Bcast(buf, root=root)

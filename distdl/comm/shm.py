@@ -21,7 +21,7 @@ _HOME, _SCRATCH = 1, 2   # which window a call uses, published in the control wi
 class _Window:
     """A shared window of `capacity` bytes per rank; `segs[q]` is rank q's segment (uint8)."""
 
-    def __init__(self, MPI, node, capacity: int):
+    def __init__(self, MPI, node, capacity: int, shared_by_all: bool = False):
         info = MPI.Info.Create()
         info.Set("alloc_shared_noncontig", "true")  # each segment page-aligned, near its owner
         self.win = MPI.Win.Allocate_shared(capacity, 1, info=info, comm=node)
@@ -29,9 +29,11 @@ class _Window:
         self.win.Lock_all(MPI.MODE_NOCHECK)
         self.capacity = capacity
         self.unified = self.win.Get_attr(MPI.WIN_MODEL) == MPI.WIN_UNIFIED
-        self.segs = [np.frombuffer(self.win.Shared_query(q)[0], dtype=np.uint8)[:capacity]
-                     for q in range(node.Get_size())]
-        self.base = _address(self.segs[node.Get_rank()])
+        owners = [0] if shared_by_all else range(node.Get_size())  # shared_by_all: rank 0 holds all
+        self.segs = [np.frombuffer(self.win.Shared_query(q)[0], dtype=np.uint8) for q in owners]
+        if not shared_by_all:
+            self.segs = [seg[:capacity] for seg in self.segs]
+        self.base = _address(self.segs[0 if shared_by_all else node.Get_rank()])
         self._views = (None, None)  # (nbytes, dtype) -> every segment's first nbytes as dtype
 
     def views(self, nbytes: int, dtype) -> list[np.ndarray]:
@@ -55,6 +57,8 @@ class ShmAllreduce:
         self._ctrl = _Window(MPI, node, 64)  # per rank: (window, bytes, dtype) of the current call
         self._rows = self._ctrl.views(24, np.int64)
         self._home = self._scratch = None    # home: lent to a gradient arena; scratch: copied through
+        self._node_wins: list[_Window] = []  # node_array windows (never freed, like the others)
+        self._tmp = None                     # one block of partial sums for reduce_update
 
     @classmethod
     def create(cls, MPI, comm, copy_max: float = float("inf")):
@@ -116,12 +120,63 @@ class ShmAllreduce:
             buf.reshape(-1)[...] = segs[self.rank]
         return True
 
+    def node_array(self, nbytes: int) -> np.ndarray:
+        """`nbytes` (uint8) that every rank of the node sees at once, e.g. optimizer slots that
+        each rank updates a slice of and rank 0 saves whole; collective. Hand-overs need `fence`."""
+        win = _Window(self._MPI, self._node, nbytes if self.rank == 0 else 0, shared_by_all=True)
+        self._node_wins.append(win)
+        return win.segs[0][:nbytes]
+
+    def fence(self) -> None:
+        """Make every rank's stores to the node arrays and windows visible to all ranks."""
+        self._sync(self._ctrl, *self._node_wins, *(w for w in (self._home, self._scratch) if w is not None))
+
+    def reduce_update(self, grads: np.ndarray, update) -> bool:
+        """Sharded step: sum this rank's slice of `grads` (in the home window) over the node into
+        grads[lo:hi], call `update(lo, hi)` (which steps that slice of parameters every rank of
+        the node shares), then sync. False (nothing changed) unless every rank passes its home
+        buffer, so the caller falls back to allreduce and a full update.
+
+        Each element is summed in rank order and updated once, on one rank: the result is
+        bitwise what an allreduce and a full update give.
+        """
+        home = self._home
+        ok = home is not None and _address(grads) == home.base and grads.nbytes <= home.capacity
+        mine = [_HOME if ok else _SCRATCH, grads.nbytes, grads.dtype.num]
+        self._rows[self.rank][:] = mine
+        self.fence()
+        if not ok or any(row.tolist() != mine for row in self._rows):
+            return False
+        lo, hi = self._bounds(grads.size, grads.itemsize)
+        if self._tmp is None or self._tmp.dtype != grads.dtype:  # a fresh 1 MiB array costs page faults
+            self._tmp = np.empty(_BLOCK // grads.itemsize, dtype=grads.dtype)
+        _sum_into(home.views(grads.nbytes, grads.dtype), self.rank, lo, hi, self._tmp)
+        update(lo, hi)
+        self.fence()  # nobody reads the parameters before every slice is stepped
+        return True
+
     def _bounds(self, count: int, itemsize: int) -> tuple[int, int]:
         """This rank's slice [lo, hi) of `count` elements, cut at cache-line multiples."""
         unit = max(1, _LINE // itemsize)
         per = -(-count // (unit * self.size)) * unit
         lo = min(self.rank * per, count)
         return lo, min(lo + per, count)
+
+
+def _sum_into(segs: list[np.ndarray], rank: int, lo: int, hi: int, tmp: np.ndarray) -> None:
+    """segs[rank][lo:hi] = segs[0] + segs[1] + ... + segs[n-1] (in that order), block by block
+    (a block: tmp's size). Ranks 0 and 1 sum straight into their own segment, whose term is
+    read first; the others through `tmp`, as theirs is still to be added."""
+    block = tmp.size
+    for a in range(lo, hi, block):
+        b = min(a + block, hi)
+        own = segs[rank][a:b]
+        t = own if rank < 2 else tmp[:b - a]
+        np.add(segs[0][a:b], segs[1][a:b], out=t)
+        for s in segs[2:]:
+            t += s[a:b]
+        if t is not own:
+            own[...] = t
 
 
 def _reduce_slice(segs: list[np.ndarray], lo: int, hi: int, block: int) -> None:

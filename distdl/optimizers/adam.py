@@ -11,6 +11,7 @@ class Adam(Optimizer):
     """Keras Adam: bias correction folded into `alpha = lr sqrt(1 - b2^t) / (1 - b1^t)`."""
 
     _default_name = "adam"
+    elementwise = True
 
     def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-7, amsgrad: bool = False, **kwargs):

@@ -10,6 +10,7 @@ class RMSprop(Optimizer):
     """`v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + eps)`; centered and momentum variants."""
 
     _default_name = "rmsprop"
+    elementwise = True
 
     def __init__(self, learning_rate=0.001, rho: float = 0.9, momentum: float = 0.0,
                  epsilon: float = 1e-7, centered: bool = False, **kwargs):
@@ -56,6 +57,7 @@ class Adagrad(Optimizer):
     """`acc += g^2; w -= lr g / sqrt(acc + eps)`, acc starting at `initial_accumulator_value`."""
 
     _default_name = "adagrad"
+    elementwise = True
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value: float = 0.1,
                  epsilon: float = 1e-7, **kwargs):

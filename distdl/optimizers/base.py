@@ -47,6 +47,7 @@ class Optimizer:
         self._var_state: dict[int, tuple[np.ndarray, dict, np.ndarray, np.ndarray]] = {}
 
     _default_name = "optimizer"
+    elementwise = False  # True when _step treats every element alone: slices may be stepped apart
 
     # ----- learning rate -------------------------------------------------
     @property
@@ -99,6 +100,37 @@ class Optimizer:
         self._decay(params, self._scratch, lr)
         self._step(params, grads, self._slots, self._scratch, lr, self.iterations + 1)
         self.iterations += 1
+
+    @property
+    def sliceable(self) -> bool:
+        """Whether `update_slice` may run: an elementwise rule and no norm clipping (a norm needs
+        every element)."""
+        return self.built and self.elementwise and not self.clipnorm and not self.global_clipnorm
+
+    def update_slice(self, params: np.ndarray, grads: np.ndarray, lo: int, hi: int) -> None:
+        """`update` on params[lo:hi] only, with grads[lo:hi] (clobbered): a sharded step, where
+        each rank steps its own slice once per step. Bitwise what `update` gives on that slice."""
+        if not self.sliceable:
+            raise ConfigError(f"{type(self).__name__} cannot update a slice of the parameters "
+                              "(its rule or its clipnorm/global_clipnorm needs all of them).")
+        lr = self.current_learning_rate()
+        w, g, s = params[lo:hi], grads[lo:hi], self._scratch[lo:hi]
+        self._clip([g], [s])
+        self._decay(w, s, lr)
+        self._step(w, g, {k: v[lo:hi] for k, v in self._slots.items()}, s, lr, self.iterations + 1)
+        self.iterations += 1
+
+    def move_slots(self, arrays: dict, copy: bool = True) -> None:
+        """Keep the arena-path slots in `arrays` (same names and shapes) from now on, e.g. memory
+        that every rank of a node shares; the current values are copied in when `copy`."""
+        for name, old in self._slots.items():
+            new = arrays[name]
+            if new.shape != old.shape or new.dtype != old.dtype:
+                raise ShapeError(f"{type(self).__name__} slot {name!r} is {old.shape} {old.dtype}, "
+                                 f"got {new.shape} {new.dtype}.")
+            if copy:
+                new[...] = old
+            self._slots[name] = new
 
     # ----- Keras custom-training-loop path --------------------------------
     def apply_gradients(self, grads_and_vars: Iterable) -> int:

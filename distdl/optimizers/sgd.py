@@ -11,6 +11,7 @@ class SGD(Optimizer):
     """`m = mu m - lr g; w += m` (Nesterov: `w += mu m - lr g`); plain: `w -= lr g`."""
 
     _default_name = "SGD"
+    elementwise = True
 
     def __init__(self, learning_rate=0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs):
         if not 0 <= momentum <= 1:
