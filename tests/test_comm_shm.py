@@ -116,3 +116,14 @@ def test_sharded_optimizer_step_is_bitwise_the_full_update(n, tmp_path):
     for name, arr in saved["full"].optimizer_state.items():
         assert np.array_equal(saved["sharded"].optimizer_state[name], arr), name
     assert np.array_equal(saved["sharded"].params, saved["full"].params)
+
+
+def test_no_room_in_dev_shm_keeps_mpi_allreduce(tmp_path):
+    """With less free space in /dev/shm than the windows need, training uses MPI's allreduce
+    (a full tmpfs would kill the job with SIGBUS) and gives the same weights."""
+    p = run_mpi(2, "shm_full.py", tmp_path / "full")
+    assert p.returncode == 0, p.stdout + p.stderr
+    ref = run_mpi(2, "shm_full.py", tmp_path / "mpi", env={"DISTDL_ALLREDUCE": "mpi"})
+    assert ref.returncode == 0, ref.stdout + ref.stderr
+    for r in range(2):
+        assert np.array_equal(np.load(tmp_path / f"full_rank{r}.npy"), np.load(tmp_path / f"mpi_rank{r}.npy"))

@@ -11,11 +11,14 @@ may still view an old one, and freeing is collective.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 _LINE = 64               # bytes; slice bounds are cache-line aligned so ranks never write one line
 _BLOCK = 1 << 20         # bytes per reduction block: the sum is copied out while still in cache
 _HOME, _SCRATCH = 1, 2   # which window a call uses, published in the control window
+_SHM_DIR = "/dev/shm"    # where MPICH puts the files behind shared windows
 
 
 class _Window:
@@ -71,18 +74,40 @@ class ShmAllreduce:
         shm = cls(MPI, node, copy_max)
         return shm if shm._ctrl.unified else None
 
-    def segment(self, nbytes: int) -> np.ndarray:
-        """This rank's segment (uint8, at least `nbytes`) of the home window; collective.
+    def segment(self, nbytes: int) -> np.ndarray | None:
+        """This rank's segment (uint8, at least `nbytes`) of the home window, or None when the
+        node's shared memory has no room for it; collective.
 
         A buffer that starts there is reduced without copies, e.g. a gradient arena.
         """
-        self._home = self._grown(self._home, nbytes)
-        return self._home.segs[self.rank]
+        home = self._grown(self._home, nbytes)
+        if home is None:
+            return None
+        self._home = home
+        return home.segs[self.rank]
 
     def _grown(self, win, nbytes):
+        """`win` if it holds `nbytes` per rank, else a new window that does (None: no room)."""
         if win is not None and win.capacity >= nbytes:
             return win
-        return _Window(self._MPI, self._node, max(64 << 10, 1 << (max(nbytes, 1) - 1).bit_length()))
+        capacity = max(64 << 10, 1 << (max(nbytes, 1) - 1).bit_length())
+        return _Window(self._MPI, self._node, capacity) if self._room(capacity * self.size) else None
+
+    def _room(self, nbytes: int) -> bool:
+        """Whether the node's shared-memory file system has twice `nbytes` free; all ranks agree.
+
+        MPICH backs windows with files in /dev/shm, and a tmpfs that runs full kills the job
+        with SIGBUS at first touch instead of failing the allocation (Docker's default size
+        is 64 MiB): without room, the caller keeps MPI's allreduce.
+        """
+        try:
+            st = os.statvfs(_SHM_DIR)
+            ok = st.f_bavail * st.f_frsize >= 2 * nbytes
+        except OSError:  # no such folder: the MPI library allocates elsewhere
+            ok = True
+        flag = np.array([int(ok)], dtype=np.int32)
+        self._node.Allreduce(self._MPI.IN_PLACE, flag, op=self._MPI.MIN)
+        return bool(flag[0])
 
     def _sync(self, *wins) -> None:
         """Make this rank's stores to `wins` visible to the others' loads after the barrier."""
@@ -109,7 +134,10 @@ class ShmAllreduce:
         if zero_copy:
             win = home
         else:
-            win = self._scratch = self._grown(self._scratch, buf.nbytes)
+            win = self._grown(self._scratch, buf.nbytes)
+            if win is None:
+                return False
+            self._scratch = win
             win.segs[self.rank][:buf.nbytes] = buf.view(np.uint8).reshape(-1)
             self._sync(win)
         segs = win.views(buf.nbytes, buf.dtype)
@@ -120,9 +148,12 @@ class ShmAllreduce:
             buf.reshape(-1)[...] = segs[self.rank]
         return True
 
-    def node_array(self, nbytes: int) -> np.ndarray:
+    def node_array(self, nbytes: int) -> np.ndarray | None:
         """`nbytes` (uint8) that every rank of the node sees at once, e.g. optimizer slots that
-        each rank updates a slice of and rank 0 saves whole; collective. Hand-overs need `fence`."""
+        each rank updates a slice of and rank 0 saves whole (None: no room); collective.
+        Hand-overs need `fence`."""
+        if not self._room(nbytes):
+            return None
         win = _Window(self._MPI, self._node, nbytes if self.rank == 0 else 0, shared_by_all=True)
         self._node_wins.append(win)
         return win.segs[0][:nbytes]
