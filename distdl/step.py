@@ -49,6 +49,10 @@ class StepRunner:
         self.totals = np.zeros_like(self.buf)
         self.acc = np.zeros_like(model.grads) if steps_per_update > 1 else None
         self.sharded = ShardedUpdate(model, comm)
+        # whether any loss may be masked (Keras: output masks, ignore_class); alike on all ranks
+        self.may_mask = bool(getattr(model.executor, "masked", False)) or any(
+            getattr(o.loss, "ignore_class", None) is not None for o in self.objs)
+        self.valid = np.zeros(2 * self.n_out)  # evaluation: [valid | all] masked loss elements per output
         self.preempt_signal = 0
 
     def start_epoch(self):
@@ -57,10 +61,39 @@ class StepRunner:
             m.reset_state()
 
     # ----- losses ----------------------------------------------------------
-    def _losses_and_grads(self, outs, ys, w, grad_rows, want_grads):
-        """Fill the loss sums of `self.buf`; return output gradients (or None)."""
+    def _loss_weights(self, outs, ys, w, rows=None):
+        """Per output: the weights of its per-sample losses, or None where all are 1.
+
+        Row weights `w`, times Keras's loss mask where there is one (the output's mask, e.g. from
+        Embedding(mask_zero=True), and the loss's own, e.g. ignore_class). Training (`rows`, the
+        global batch) scales a mask by elements / valid elements of the global batch, so the
+        batch loss is sum(loss x mask) / valid, as Keras's `apply_mask`; evaluation keeps 0/1
+        masks and counts the valid elements in `self.valid` (the loss divides by them).
+        """
+        if not self.may_mask:
+            return [w] * self.n_out
+        out_masks = self.model.executor.output_masks or [None] * self.n_out
+        masks = [_loss_mask(o.loss, out, y, m) for o, out, y, m in zip(self.objs, outs, ys, out_masks)]
+        valid = np.array([0.0 if m is None else float(np.count_nonzero(m)) for m in masks])
+        if rows is None:
+            self.valid += np.concatenate([valid, [0.0 if m is None else m.size for m in masks]])
+        elif self.comm.size > 1:  # every rank runs this: may_mask depends on the model alone
+            self.comm.allreduce_sum(valid)
+        ws = []
+        for m, v, out in zip(masks, valid, outs):
+            if m is None:
+                ws.append(w)
+                continue
+            scale = 1.0 if rows is None else (rows * m[0].size / v if v else 0.0)
+            mw = m.astype(out.dtype) * out.dtype.type(scale)
+            ws.append(mw if w is None else mw * w.reshape((-1,) + (1,) * (mw.ndim - 1)))
+        return ws
+
+    def _losses_and_grads(self, outs, ys, ws, grad_rows, want_grads):
+        """Fill the loss sums of `self.buf`; return output gradients (or None). `ws`: per output,
+        the per-sample loss weights or None."""
         douts = []
-        for i, (obj, out, y) in enumerate(zip(self.objs, outs, ys)):
+        for i, (obj, out, y, w) in enumerate(zip(self.objs, outs, ys, ws)):
             if w is None and want_grads:
                 self.buf[2 + i], g = obj.loss.value_and_gradient(y, out, obj.weight, grad_rows, obj.fused)
                 douts.append(g)
@@ -70,7 +103,7 @@ class StepRunner:
             if w is None:
                 self.buf[2 + i] = float(np.sum(per)) / per_row if per.size else 0.0
                 continue
-            wb = np.broadcast_to(w.reshape((-1,) + (1,) * (per.ndim - 1)), per.shape).astype(per.dtype)
+            wb = np.broadcast_to(w.reshape(w.shape + (1,) * (per.ndim - w.ndim)), per.shape).astype(per.dtype)
             self.buf[2 + i] = float(np.sum(per * wb)) / per_row if per.size else 0.0
             if want_grads:
                 wb = wb * (obj.weight / (grad_rows * per_row))
@@ -122,7 +155,7 @@ class StepRunner:
         reg = self._penalty()
         outs = ex.forward(xs, training=True)
         self.buf.fill(0.0)
-        douts = self._losses_and_grads(outs, ys, w, group_rows, True)
+        douts = self._losses_and_grads(outs, ys, self._loss_weights(outs, ys, w, rows), group_rows, True)
         self.buf[1] = ex.activity_loss
         self._metric_deltas(outs, ys, w)
         ex.backward(douts, self.fused)
@@ -175,7 +208,7 @@ class StepRunner:
     def eval_batch(self, xs, ys, w):
         outs = self.model.executor.forward(xs, training=False)
         self.buf.fill(0.0)
-        self._losses_and_grads(outs, ys, w, 1, False)
+        self._losses_and_grads(outs, ys, self._loss_weights(outs, ys, w), 1, False)
         self.totals[1] += self.model.executor.activity_loss
         self.totals[2:2 + self.n_out] += self.buf[2:2 + self.n_out]
         self._update_metrics(outs, ys, w)
@@ -186,6 +219,11 @@ class StepRunner:
             self.totals[part] = m.get_state()
         if self.comm.size > 1:
             self.comm.allreduce_sum(self.totals)
+            if self.may_mask:
+                self.comm.allreduce_sum(self.valid)
+        for i, (valid, count) in enumerate(zip(self.valid[:self.n_out], self.valid[self.n_out:])):
+            if count:  # a masked loss: the mean over its valid elements
+                self.totals[2 + i] *= count / valid if valid else 0.0
         return self._logs(self.totals, *self._loss(self.totals, n, self._penalty(), n_batches))
 
     # ----- preemption (SIGTERM / SIGINT) -------------------------------------
@@ -222,3 +260,15 @@ class StepRunner:
             if self.comm.rank == 0:
                 print(f"Stopped by signal {signum}; state saved where a checkpoint callback is set.", flush=True)
             raise SystemExit(128 + signum)
+
+
+def _loss_mask(loss, out, y, out_mask):
+    """Where the per-sample loss of shape out.shape[:-1] counts (bool), or None: everywhere."""
+    shape = out.shape[:-1]
+    mask = loss.valid_mask(y) if hasattr(loss, "valid_mask") else None
+    if mask is not None:
+        mask = np.reshape(mask, shape)
+    if out_mask is not None and out_mask.ndim <= len(shape) and out_mask.shape == shape[:out_mask.ndim]:
+        om = np.broadcast_to(out_mask.reshape(out_mask.shape + (1,) * (len(shape) - out_mask.ndim)), shape)
+        mask = om if mask is None else mask & om
+    return mask

@@ -17,7 +17,7 @@ def _load(prefix, n):
 
 
 @pytest.fixture(scope="module", params=[("cnn", "float64"), ("cnn", "float32"),
-                                        ("lstm", "float64"), ("lstm", "float32")],
+                                        ("lstm", "float64"), ("lstm", "float32"), ("masked", "float64")],
                 ids=lambda p: "-".join(p))
 def trajectories(request, tmp_path_factory):
     kind, dtype = request.param

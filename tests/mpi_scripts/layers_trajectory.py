@@ -2,7 +2,9 @@
 
 usage: python layers_trajectory.py OUT_PREFIX DTYPE MODEL
 MODEL: cnn (Conv2D + synchronized BatchNormalization), lstm (two stacked LSTMs, input
-and recurrent dropout), bn_local (the CNN with BatchNormalization(synchronized=False)).
+and recurrent dropout), bn_local (the CNN with BatchNormalization(synchronized=False)),
+masked (Embedding(mask_zero=True), an LSTM over padded sequences, a loss per time step that
+the mask weights: the valid count is the global batch's).
 101 rows, global batch 10: the last batch has 1 row, so on 2 and 3 ranks some ranks get none.
 """
 import hashlib
@@ -12,7 +14,7 @@ import numpy as np
 
 from distdl import backend, utils
 from distdl.comm import world
-from distdl.layers import (LSTM, Activation, BatchNormalization, Conv2D, Dense, Flatten,
+from distdl.layers import (LSTM, Activation, BatchNormalization, Conv2D, Dense, Embedding, Flatten,
                            MaxPooling2D)
 from distdl.models import Sequential
 
@@ -21,7 +23,13 @@ backend.set_floatx(dtype)
 comm = world()
 utils.set_random_seed(5 + 100 * comm.rank)  # ranks start apart: rank 0's weights must win
 rng = np.random.default_rng(0)
-if kind == "lstm":
+if kind == "masked":
+    lengths = rng.integers(0, 7, 101)  # some sequences are all padding
+    x = np.where(np.arange(6) < lengths[:, None], rng.integers(1, 9, (101, 6)), 0)
+    y = (x % 3).astype(np.int64)
+    layers = [Embedding(9, 4, mask_zero=True, input_shape=(6,)), LSTM(5, return_sequences=True),
+              Dense(3, activation="softmax")]
+elif kind == "lstm":
     x = rng.standard_normal((101, 5, 3)).astype(dtype)      # 5 time steps of 3 features
     y = (x[:, :, 0].sum(axis=1) > 0).astype(np.int64) + (x[:, -1, 1] > 0.5)
     layers = [LSTM(7, return_sequences=True, dropout=0.2, recurrent_dropout=0.1, input_shape=(5, 3)),
