@@ -243,3 +243,30 @@ def test_masked_model_trains():
     model.compile(loss="binary_crossentropy", optimizer="adam")
     hist = model.fit(ids, y, epochs=3, batch_size=8, verbose=0)
     assert np.all(np.isfinite(hist.history["loss"]))
+
+
+# ----- GlobalAveragePooling1D: the mean over unmasked steps --------------------------------------
+def test_global_average_pooling_1d_averages_unmasked_steps_with_exact_gradients():
+    from distdl.layers import GlobalAveragePooling1D
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 5, 3))
+    layer = built(GlobalAveragePooling1D(dtype=F64), (5, 3))
+    y = layer.forward(x, mask=MASK)
+    for b in range(4):
+        want = x[b, MASK[b]].mean(axis=0) if MASK[b].any() else np.zeros(3)  # no step: 0, not NaN
+        np.testing.assert_allclose(y[b], want, rtol=1e-12)
+    check_masked(layer, x, MASK)
+    np.testing.assert_allclose(layer.forward(x), x.mean(axis=1), rtol=1e-12)  # no mask: all steps
+
+
+def test_padded_text_classifier_matches_the_unpadded_sequences():
+    """Keras's text-classification pattern: Embedding(mask_zero) -> GlobalAveragePooling1D -> Dense."""
+    from distdl.layers import GlobalAveragePooling1D
+    m = Sequential([Input((6,), dtype="int64"), Embedding(9, 4, mask_zero=True), GlobalAveragePooling1D(),
+                    Dense(2)])
+    seqs = [[3, 1, 4], [5, 2, 6, 1, 5, 8], [7]]
+    padded = np.array([s + [0] * (6 - len(s)) for s in seqs])
+    got = m.predict(padded, verbose=0)
+    emb, (kernel, bias) = m.layers[0].weights[0].value, (v.value for v in m.layers[2].weights)
+    for b, s in enumerate(seqs):
+        np.testing.assert_allclose(got[b], emb[s].mean(axis=0) @ kernel + bias, rtol=1e-5)

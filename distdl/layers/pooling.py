@@ -214,8 +214,25 @@ class _GlobalPooling(Layer):
 
 
 class GlobalAveragePooling1D(_GlobalPooling):
-    """Mean over steps: (batch, steps, channels) -> (batch, channels)."""
+    """Mean over steps: (batch, steps, channels) -> (batch, channels); with a (batch, steps)
+    mask, the mean over the unmasked steps (Keras; a sample with no step unmasked gives 0)."""
     rank, _mode = 1, "avg"
+    takes_mask = True
+
+    def forward(self, x, training=False, mask=None):
+        if mask is None:
+            self._step_weights = None
+            return super().forward(x, training)
+        self._check_input(x.shape[1:])
+        keep = mask.astype(x.dtype)[:, :, None]                       # (batch, steps, 1)
+        self._step_weights = keep / np.maximum(keep.sum(axis=1, keepdims=True), 1)
+        y = np.sum(x * self._step_weights, axis=1, keepdims=True)
+        return y if self.keepdims else y[:, 0]
+
+    def backward(self, dy):
+        if self._step_weights is None:
+            return super().backward(dy)
+        return dy.reshape(dy.shape[0], 1, -1) * self._step_weights
 
 
 class GlobalAveragePooling2D(_GlobalPooling):
