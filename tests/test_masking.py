@@ -270,3 +270,32 @@ def test_padded_text_classifier_matches_the_unpadded_sequences():
     emb, (kernel, bias) = m.layers[0].weights[0].value, (v.value for v in m.layers[2].weights)
     for b, s in enumerate(seqs):
         np.testing.assert_allclose(got[b], emb[s].mean(axis=0) @ kernel + bias, rtol=1e-5)
+
+
+# ----- merge layers: Keras 3's mask rules ---------------------------------------------------------
+def test_merge_layers_combine_masks_as_keras():
+    from distdl.layers import Add, Concatenate, Dot
+    a, b = np.zeros((4, 5, 2)), np.zeros((4, 5, 3))
+    m1, m2 = MASK, np.roll(MASK, 1, axis=1)
+    np.testing.assert_array_equal(Add().compute_mask([a, a], [m1, m2]), m1 & m2)
+    np.testing.assert_array_equal(Add().compute_mask([a, a], [m1, None]), m1)
+    assert Add().compute_mask([a, a], [None, None]) is None
+    np.testing.assert_array_equal(Concatenate().compute_mask([a, b], [m1, m2]), m1 | m2)
+    assert Concatenate().compute_mask([a, b], [m1, None]).all()  # an unmasked input keeps every step
+    np.testing.assert_array_equal(Concatenate(axis=1).compute_mask([a, a], [m1, m2]), np.concatenate([m1, m2], 1))
+    assert not Dot(axes=-1).supports_masking
+
+
+def test_a_mask_reaches_an_lstm_through_concatenate():
+    """Two masked embeddings concatenated on the feature axis feed the LSTM the union of their masks."""
+    from distdl.layers import Concatenate
+    t1, t2 = Input((5,), dtype="int64"), Input((5,), dtype="int64")
+    e1, e2 = Embedding(6, 2, mask_zero=True), Embedding(6, 3, mask_zero=True)
+    lstm = LSTM(4)
+    model = Model([t1, t2], lstm(Concatenate()([e1(t1), e2(t2)])))
+    x1 = np.array([[1, 2, 0, 0, 0], [0, 0, 3, 4, 5]])
+    x2 = np.array([[1, 2, 3, 0, 0], [0, 0, 0, 4, 5]])
+    feats = np.concatenate([e1.forward(x1), e2.forward(x2)], axis=-1)
+    want = lstm.forward(feats, mask=(x1 != 0) | (x2 != 0))
+    np.testing.assert_allclose(model.predict([x1, x2], verbose=0), want, rtol=1e-6)
+    assert not np.allclose(want, lstm.forward(feats))  # the mask matters here

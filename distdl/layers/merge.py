@@ -17,6 +17,12 @@ class _Merge(Layer):
 
     _min_inputs = 1
     _max_inputs: int | None = None
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask):
+        """Keras 3's rule: the steps that every masked input keeps (None: no input is masked)."""
+        given = [m for m in (mask or []) if m is not None]
+        return np.logical_and.reduce(given) if given else None
 
     def _check_list(self, input_shape):
         cls = type(self).__name__
@@ -164,6 +170,15 @@ class Concatenate(_Merge):
         self.cache = (ax, np.cumsum([x.shape[ax] for x in xs])[:-1])
         return np.concatenate(xs, axis=ax)
 
+    def compute_mask(self, inputs, mask):
+        """Keras 3's rule: each input's mask spread over its shape (all True when unmasked),
+        concatenated like the inputs, then any() over the last axis."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        full = [np.ones(x.shape, bool) if m is None else
+                np.broadcast_to(m[..., None], x.shape) if m.ndim < x.ndim else m for x, m in zip(inputs, mask)]
+        return np.any(np.concatenate(full, axis=self._local_axis(inputs[0].ndim - 1) + 1), axis=-1)
+
     def backward(self, dy):
         ax, splits = self.cache
         return [np.ascontiguousarray(d) for d in np.split(dy, splits, axis=ax)]
@@ -179,6 +194,8 @@ class Dot(_Merge):
     L2-normalised inputs (cosine proximity). (B, d) . (B, d) -> (B, 1)."""
 
     _min_inputs = _max_inputs = 2
+
+    supports_masking = False  # Keras 3: a dot product has no steps left to mask
 
     def __init__(self, axes, normalize=False, **kwargs):
         super().__init__(**kwargs)
