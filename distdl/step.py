@@ -117,6 +117,8 @@ class StepRunner:
 
     def _metric_deltas(self, outs, ys, w):
         """This batch's metric states, into the buffer that is summed across ranks."""
+        if not self.metrics:
+            return
         for _, _, m, _ in self.metrics:
             m.reset_state()
         self._update_metrics(outs, ys, w)
@@ -145,7 +147,8 @@ class StepRunner:
         return logs
 
     def _penalty(self):
-        return float(sum(v.regularizer(v.value) for v in self.model.regularized))
+        regularized = self.model.regularized
+        return float(sum(v.regularizer(v.value) for v in regularized)) if regularized else 0.0
 
     # ----- training ----------------------------------------------------------
     def train_batch(self, xs, ys, w, rows, group_rows, last_in_group=True):
@@ -248,7 +251,7 @@ class StepRunner:
         The counts of signalled ranks are summed across ranks, so every rank takes the same
         decision and exit code (SIGTERM wins over SIGINT).
         """
-        terms, ints = self.totals[-2:]
+        terms, ints = self.totals[-2], self.totals[-1]
         if terms or ints:
             signum = int(signal.SIGTERM if terms else signal.SIGINT)
             for cb in cbs.callbacks:

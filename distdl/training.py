@@ -112,8 +112,11 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
                 cbs.on_train_batch_begin(b)
                 a, z = rank_slice(e - s, comm.rank, comm.size)
                 idx = order[s + a:s + z]
-                group_start = b - b % runner.k
-                group_rows = bounds[min(group_start + runner.k, len(bounds)) - 1][1] - bounds[group_start][0]
+                if runner.k == 1:
+                    group_rows = e - s
+                else:
+                    group_start = b - b % runner.k
+                    group_rows = bounds[min(group_start + runner.k, len(bounds)) - 1][1] - bounds[group_start][0]
                 model.ctx.step = epoch * len(bounds) + b
                 model.ctx.row_start, model.ctx.global_rows = a, e - s
                 update = (b + 1) % runner.k == 0 or b + 1 == len(bounds)  # the group's last micro-batch
