@@ -16,7 +16,8 @@ import weakref
 import numpy as np
 
 _lent = weakref.WeakKeyDictionary()          # comm -> the model whose gradients use its segment
-_node_arrays = weakref.WeakKeyDictionary()   # model -> its node-shared weights and optimizer slots
+_node = weakref.WeakKeyDictionary()  # comm -> {"buf": node-shared bytes, "owner": weakref to the
+                                     # model whose weights and slots are views into it, "views"}
 
 
 def share_gradients(model, comm) -> None:
@@ -42,12 +43,20 @@ def share_gradients(model, comm) -> None:
     _lent[comm] = weakref.ref(model)
 
 
-def node_shared(model) -> list[np.ndarray]:
-    """The model's arrays that live in node-shared memory (its weights and optimizer slots
-    after a sharded fit), as the model and its optimizer use them now."""
-    shared = _node_arrays.get(model, {})
-    live = [model.params, *model.optimizer.get_state().values()]
-    return [a for a in live if any(a is s for s in shared.values())]
+def node_shared(model, comm) -> list[np.ndarray]:
+    """The model's arrays that live in `comm`'s node-shared buffer (its weights and optimizer
+    slots while it holds the buffer), as the model and its optimizer use them now."""
+    record = _node.get(comm)
+    if record is None or _owner(record) is not model:
+        return []
+    return [a for a in [model.params, *model.optimizer.get_state().values()]
+            if any(a is v for v in record["views"].values())]
+
+
+def _owner(record):
+    """The model whose arrays are views into the record's buffer, or None."""
+    ref = record.get("owner")
+    return ref() if ref is not None else None
 
 
 class ShardedUpdate:
@@ -69,39 +78,52 @@ class ShardedUpdate:
         return self.ready
 
     def _prepare(self) -> bool:
-        """Put the weights and optimizer slots in node-shared memory (collective); False when
-        the step cannot be sharded. Runs at the first update, when all ranks hold the same values."""
+        """Put the weights and optimizer slots in the communicator's node buffer (collective);
+        False when the step cannot be sharded. Runs at the first update, when all ranks hold
+        the same values. One buffer per communicator serves the model being fitted: a model
+        that held it before gets private copies back, so /dev/shm use stays bounded."""
         comm, model, opt = self.comm, self.model, self.model.optimizer
         if (comm.size == 1 or not hasattr(comm, "reduce_update") or not opt.sliceable
                 or model.constrained):  # a constraint needs a whole variable: one rank cannot own it
             return False
         arrays = {"params": model.params, **{"slot_" + k: a for k, a in opt.get_state().items()}}
-        shared = _node_arrays.get(model)
-        if shared is None or shared.keys() != arrays.keys() or any(
-                shared[k].shape != a.shape for k, a in arrays.items()):
-            shared = {}
-            for name, arr in arrays.items():
-                mem = comm.node_array(arr.nbytes)
-                if mem is None:
-                    return False
-                shared[name] = mem.view(arr.dtype).reshape(arr.shape)
-            _node_arrays[model] = shared
-        if all(shared[k] is a for k, a in arrays.items()):
-            return True  # a later fit: already there
+        record = _node.get(comm)
+        if record is not None and _owner(record) is model and all(
+                record["views"].get(k) is a for k, a in arrays.items()):
+            return True  # a later fit of the same model
+        offsets, end = {}, 0
+        for name, arr in arrays.items():
+            offsets[name] = end
+            end += -(-arr.nbytes // 64) * 64  # every array starts on a cache line
+        if record is not None:
+            holder = _owner(record)
+            if holder is not None:
+                _to_private(holder)
+                comm.barrier()  # every rank has copied the holder's values out before rank 0 writes
+            if record["buf"].nbytes < end:
+                record = None
+        if record is None:
+            buf = comm.node_array(max(64 << 10, 1 << (max(end, 1) - 1).bit_length()))
+            if buf is None:
+                return False
+            record = _node[comm] = {"buf": buf}
+        views = {name: record["buf"][o:o + a.nbytes].view(a.dtype).reshape(a.shape)
+                 for (name, a), o in zip(arrays.items(), offsets.values())}
+        record.update(owner=weakref.ref(model), views=views)
         # every rank holds the same values (broadcast at start): rank 0 copies them, and the
         # first step's sync publishes them before anyone reads
         copy = comm.rank == 0
-        model.trainable_arena.move_params(shared["params"], copy=copy)
+        model.trainable_arena.move_params(views["params"], copy=copy)
         model.params = model.trainable_arena.params
-        opt.move_slots({k[5:]: a for k, a in shared.items() if k.startswith("slot_")}, copy=copy)
+        opt.move_slots({k[5:]: a for k, a in views.items() if k.startswith("slot_")}, copy=copy)
         return True
 
     def _unshare(self) -> None:
         """Back to private weights and slots (copies of the node's), all ranks stepping everything."""
-        model, opt = self.model, self.model.optimizer
-        model.trainable_arena.move_params(model.params.copy(), copy=False)
-        model.params = model.trainable_arena.params
-        opt.move_slots({k: a.copy() for k, a in opt.get_state().items()}, copy=False)
+        _to_private(self.model)
+        record = _node.get(self.comm)
+        if record is not None and _owner(record) is self.model:
+            record["owner"] = None
         self.ready = False
 
     def _update_slice(self, lo: int, hi: int) -> None:
@@ -112,3 +134,11 @@ class ShardedUpdate:
             if x < y:
                 model.grads[x:y] += v.regularizer.gradient(v.value).reshape(-1)[x - a:y - a]
         model.optimizer.update_slice(model.params, model.grads, lo, hi)
+
+
+def _to_private(model) -> None:
+    """Give a model private copies of its weights and optimizer slots (all ranks at once)."""
+    model.trainable_arena.move_params(model.params.copy(), copy=False)
+    model.params = model.trainable_arena.params
+    opt = model.optimizer
+    opt.move_slots({k: a.copy() for k, a in opt.get_state().items()}, copy=False)

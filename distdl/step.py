@@ -22,7 +22,7 @@ def sync_start(model, comm) -> None:
     """Every rank starts from rank 0's weights, state and optimizer state."""
     if comm.size == 1:
         return
-    shared = node_shared(model)  # one copy for the whole node already: nothing to send
+    shared = node_shared(model, comm)  # one copy for the whole node already: nothing to send
     opt = model.optimizer
     for arr in [model.params, model.state, *opt.get_state().values()]:
         if not any(arr is a for a in shared):

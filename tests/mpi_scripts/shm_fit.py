@@ -35,11 +35,16 @@ x = rng.standard_normal((203, 20)).astype("float32")
 y = (x[:, :4].argmax(axis=1)).astype(np.int64)
 shared = comm.size > 1 and comm.allreduce_mode != "mpi"
 a, b = make(64), make(1024)  # b needs a larger window than a: the segment grows
-for model in (a, b, a):
+for model in (a, b, a, b):
     utils.set_random_seed(3)
-    model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
     assert in_segment(model) == shared, "the model being fitted must own the segment"
     other = b if model is a else a
     assert not np.may_share_memory(other.grads, model.grads), "two models share gradient memory"
+    assert not np.may_share_memory(other.params, model.params), "two models share weights"
+    if shared:  # the sharded step: weights in the node buffer, one buffer lent in turn
+        assert comm.node_array  # noqa: the communicator offers node memory
+        windows = len(comm._shm._node_wins)
+        assert windows <= 2, f"{windows} node buffers for two models: they must be reused"
 np.savez(f"{out}_rank{comm.rank}.npz", a=a.params, b=b.params)
 print(f"fit ok rank {comm.rank}", flush=True)
