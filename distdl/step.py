@@ -111,9 +111,16 @@ class StepRunner:
         return douts
 
     def _update_metrics(self, outs, ys, w):
+        # Keras 3 masks metrics only through sample weights: with weights, an output's mask
+        # multiplies them (without rescaling); without, every element counts
+        out_masks = self.model.executor.output_masks if w is not None and self.may_mask else None
         for i, _, m, _ in self.metrics:
             if len(outs[i]):
-                m.update_state(ys[i], outs[i], sample_weight=w)
+                sw = w
+                if out_masks is not None and out_masks[i] is not None:
+                    mask = out_masks[i]
+                    sw = w.reshape((-1,) + (1,) * (mask.ndim - 1)) * mask
+                m.update_state(ys[i], outs[i], sample_weight=sw)
 
     def _metric_deltas(self, outs, ys, w):
         """This batch's metric states, into the buffer that is summed across ranks."""

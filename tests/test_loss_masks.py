@@ -83,3 +83,19 @@ def test_no_mask_keeps_the_mean_over_all_elements(float64):
     _, x, y = _masked_sequence_model()
     ce = SparseCategoricalCrossentropy(from_logits=True)
     _check_one_step(model, x, y, lambda m: float(ce(y, m.predict(x, verbose=0))))
+
+
+def test_metrics_use_the_mask_only_with_sample_weights_as_keras():
+    """Keras 3: a metric sees the output mask only through sample weights (mask x weight);
+    without sample weights every element counts."""
+    model, x, y = _masked_sequence_model()
+    model.compile(optimizer=SGD(0.0), loss=SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    hit = (model.predict(x, verbose=0).argmax(-1) == y).astype(float)
+    mask = x != 0
+    sw = np.array([1.0, 2.0, 0.5, 3.0])
+    plain = model.evaluate(x, y, verbose=0)[1]
+    weighted = model.evaluate(x, y, sample_weight=sw, verbose=0)[1]
+    assert plain == pytest.approx(hit.mean())
+    w = sw[:, None] * mask
+    assert weighted == pytest.approx((hit * w).sum() / w.sum())
