@@ -299,3 +299,41 @@ def test_a_mask_reaches_an_lstm_through_concatenate():
     want = lstm.forward(feats, mask=(x1 != 0) | (x2 != 0))
     np.testing.assert_allclose(model.predict([x1, x2], verbose=0), want, rtol=1e-6)
     assert not np.allclose(want, lstm.forward(feats))  # the mask matters here
+
+
+# ----- BatchNormalization: training moments over the unmasked steps only --------------------------
+def test_batch_normalization_moments_leave_masked_steps_out():
+    from distdl.layers import BatchNormalization
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(4, 5, 3)) * 2 + 1
+    bn = built(BatchNormalization(momentum=0.0, dtype=F64), (5, 3))
+    bn.moving_mean.assign(np.zeros(3))
+    bn.moving_variance.assign(np.ones(3))
+    y = bn.forward(x, training=True, mask=MASK)
+    kept = x[MASK]                                  # (unmasked steps, 3)
+    np.testing.assert_allclose(bn.moving_mean.value, kept.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(bn.moving_variance.value, kept.var(axis=0), rtol=1e-12)
+    gamma, beta = bn.gamma.value, bn.beta.value
+    want = (x - kept.mean(axis=0)) / np.sqrt(kept.var(axis=0) + bn.epsilon) * gamma + beta
+    np.testing.assert_allclose(y, want, rtol=1e-10)  # every step is normalised, masked ones too
+
+
+def test_batch_normalization_masked_gradients():
+    from distdl.layers import BatchNormalization
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(4, 5, 3))
+    bn = built(BatchNormalization(dtype=F64), (5, 3))
+    r = rng.standard_normal(x.shape)
+    moving = [v.value.copy() for v in bn.non_trainable_weights]
+
+    def loss():
+        for v, m in zip(bn.non_trainable_weights, moving):  # the moving statistics do not matter here
+            v.assign(m)
+        return float(np.sum(bn.forward(x, training=True, mask=MASK) * r))
+
+    loss()
+    dx = bn.backward(r)
+    grads = [v.grad.copy() for v in bn.trainable_weights]
+    assert rel_error(dx, numeric_grad(loss, x)) < 1e-6
+    for v, g in zip(bn.trainable_weights, grads):
+        assert rel_error(g, numeric_grad(loss, v.value)) < 1e-6, v.name

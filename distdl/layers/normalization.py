@@ -80,8 +80,9 @@ class BatchNormalization(_NormBase):
     inference, or `trainable=False`, uses the moving statistics.
     """
 
-    # a mask passes through as in Keras 3 (whose training moments also leave masked steps out; not here)
+    # a mask passes through, and training moments leave masked steps out (Keras 3)
     supports_masking = True
+    takes_mask = True
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
@@ -129,31 +130,37 @@ class BatchNormalization(_NormBase):
         b = self.beta.value if self.beta is not None else np.zeros(c, dtype)
         return g, b
 
-    def forward(self, x, training=False):
-        """x (N, ..., C, ...) -> y of the same shape."""
+    def forward(self, x, training=False, mask=None):
+        """x (N, ..., C, ...) -> y of the same shape; a (N, T) mask of (N, T, C) inputs keeps the
+        masked steps out of the training moments (every step is still normalised)."""
         x2 = self._rows(x)
         self.cache = None
         gamma, beta = self._gamma_beta(x2.dtype)
         if training and self.trainable:
-            return self._unrows(self._forward_train(x2, gamma, beta), x.shape)
+            keep = None
+            if mask is not None and self._ax == x.ndim - 1 and np.size(mask) == x2.shape[0]:
+                keep = np.reshape(mask, (-1, 1)).astype(x2.dtype)
+            return self._unrows(self._forward_train(x2, gamma, beta, keep), x.shape)
         inv = 1.0 / np.sqrt(self.moving_variance.value.astype(np.float64) + self.epsilon)
         a = (gamma * inv).astype(x2.dtype)
         b = (beta - self.moving_mean.value * a).astype(x2.dtype)
         y2 = self._ws.get("y", x2.shape, x2.dtype)
         np.multiply(x2, a, out=y2)
         y2 += b
-        self.cache = ("infer", x2, a, inv.astype(x2.dtype), x.shape)
+        self.cache = ("infer", x2, a, inv.astype(x2.dtype), x.shape, None)
         return self._unrows(y2, x.shape)
 
-    def _forward_train(self, x2, gamma, beta):
+    def _forward_train(self, x2, gamma, beta, keep=None):
+        """keep: (rows, 1) 0/1 weights of the rows that enter the moments, or None (all)."""
         c = x2.shape[1]
         shift = self.moving_mean.value.astype(x2.dtype)
         xhat = self._ws.get("xhat", x2.shape, x2.dtype)
         np.subtract(x2, shift, out=xhat)  # shifted data: better-conditioned sums
+        kept = xhat if keep is None else xhat * keep
         buf = np.empty(2 * c + 1, dtype=np.float64)
-        np.sum(xhat, axis=0, dtype=np.float64, out=buf[:c])
-        buf[c:2 * c] = np.einsum("ij,ij->j", xhat, xhat, dtype=np.float64)
-        buf[2 * c] = x2.shape[0]
+        np.sum(kept, axis=0, dtype=np.float64, out=buf[:c])
+        buf[c:2 * c] = np.einsum("ij,ij->j", kept, xhat, dtype=np.float64)
+        buf[2 * c] = x2.shape[0] if keep is None else keep.sum(dtype=np.float64)
         if self.synchronized:
             buf = _sum_ranks(self.ctx, buf)
         n = buf[2 * c]
@@ -170,12 +177,12 @@ class BatchNormalization(_NormBase):
             mean = self.moving_mean.value + dmean
             self.moving_mean.value[...] = self.moving_mean.value * m + mean * (1.0 - m)
             self.moving_variance.value[...] = self.moving_variance.value * m + var * (1.0 - m)
-        self.cache = ("train", xhat, inv, n, x2.shape)
+        self.cache = ("train", xhat, inv, n, x2.shape, keep)
         return y2
 
     def backward(self, dy):
         """dy like x -> dx; gamma/beta gradients are this rank's sums (the allreduce adds them)."""
-        mode, arr, a, stat, shape = self.cache
+        mode, arr, a, stat, shape, keep = self.cache
         dy2 = self._rows(dy)
         gamma, _ = self._gamma_beta(dy2.dtype)
         c = dy2.shape[1]
@@ -196,11 +203,14 @@ class BatchNormalization(_NormBase):
         if self.synchronized:
             buf = _sum_ranks(self.ctx, buf)
         n = max(n, 1.0)
-        # dx = gamma * inv * (dy - mean(dy) - xhat * mean(dy * xhat)), means over the global batch
+        # dx = gamma * inv * (dy - mean(dy) - xhat * mean(dy * xhat)), means over the global batch;
+        # with masked steps, only the kept rows move the moments, so only they get the two means
         dx = self._ws.get("dx", dy2.shape, dy2.dtype)
         np.multiply(xhat, (buf[c:] / n).astype(dy2.dtype), out=dx)
+        dx += (buf[:c] / n).astype(dy2.dtype)
+        if keep is not None:
+            dx *= keep
         np.subtract(dy2, dx, out=dx)
-        dx -= (buf[:c] / n).astype(dy2.dtype)
         dx *= (gamma * inv).astype(dy2.dtype)
         return self._unrows(dx, dy.shape)
 
