@@ -1,4 +1,5 @@
-"""Special functions the math core needs and NumPy lacks: `erf`, vectorised, in float32 or float64."""
+"""Special functions the math core needs and NumPy lacks: `erf`, vectorised, in float32 or float64;
+and `constant`, cached read-only arrays of one value for the hot paths."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,6 +22,24 @@ _ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1
 _ERF_Q = (2.56852019228982242e0, 1.87295284992346047e0, 5.27905102951428412e-1,
           6.05183413124413191e-2, 2.33520497626869185e-3)
 _INV_SQRT_PI = 0.5641895835477563
+_CONSTANTS: dict = {}
+
+
+def constant(shape: tuple, dtype, value: float) -> np.ndarray:
+    """A read-only array of `shape` filled with `value`, kept for the next call with the same key.
+
+    Operands of the hot paths: `np.maximum(x, zeros)` runs 2-3x faster than `np.maximum(x, 0)`
+    in NumPy 2.x (a scalar operand misses the vectorised loop), and `ones @ dz` sums columns
+    2-4x faster than `dz.sum(axis=0)` on small arrays.
+    """
+    key = (shape, np.dtype(dtype), value)
+    arr = _CONSTANTS.get(key)
+    if arr is None:
+        if len(_CONSTANTS) >= 32:  # shapes seen in one model are few; evaluation tails add one each
+            _CONSTANTS.clear()
+        arr = _CONSTANTS[key] = np.full(shape, value, dtype=dtype)
+        arr.flags.writeable = False
+    return arr
 
 
 def _as_float(x) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
 from ..errors import ConfigError, ShapeError
+from ..special import constant
 from .im2col import Geometry, _Windowed, check_data_format, normalize_padding, normalize_tuple, output_length
 from .layer_utils import serialize_component
 
@@ -124,7 +125,7 @@ class _Conv(_Windowed):
             btile = self._ws.get("btile", (rows, self.filters), dtype)
             btile[...] = self.bias.value
         if relu:
-            zeros = self._ws.get("zeros", (rows, self.filters), dtype, fill=0)
+            zeros = constant((rows, self.filters), dtype, 0.0)
         return btile, zeros
 
     def _bias_in_gemm(self, g: Geometry) -> bool:
