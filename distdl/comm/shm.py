@@ -117,16 +117,30 @@ class ShmAllreduce:
         for w in wins:
             w.win.Sync()
 
+    def _in_home(self, buf: np.ndarray) -> bool:
+        """Whether `buf` starts this rank's segment of the home window (a zero-copy buffer)."""
+        home = self._home
+        return home is not None and _address(buf) == home.base and buf.nbytes <= home.capacity
+
+    def _agree(self, buf: np.ndarray, fence: bool = False) -> tuple[bool, bool]:
+        """(zero copy here, every rank passed the same kind, size and dtype): each rank publishes
+        its call in the control window, then syncs it and the home window in use (`fence`: all)."""
+        zero_copy = self._in_home(buf)
+        mine = [_HOME if zero_copy else _SCRATCH, buf.nbytes, buf.dtype.num]
+        self._rows[self.rank][:] = mine
+        if fence:
+            self.fence()
+        else:
+            self._sync(self._ctrl, *((self._home,) if zero_copy else ()))
+        return zero_copy, all(row.tolist() == mine for row in self._rows)
+
     def allreduce(self, buf: np.ndarray) -> bool:
         """Sum the C-contiguous float `buf` over the node in place; False (nothing changed)
         when the ranks did not all pass the same kind of buffer or a plain one is larger than
         `copy_max`, so the caller must use another allreduce."""
         home = self._home
-        zero_copy = home is not None and _address(buf) == home.base and buf.nbytes <= home.capacity
-        mine = [_HOME if zero_copy else _SCRATCH, buf.nbytes, buf.dtype.num]
-        self._rows[self.rank][:] = mine
-        self._sync(*((self._ctrl, home) if zero_copy else (self._ctrl,)))
-        if any(row.tolist() != mine for row in self._rows) or (not zero_copy and buf.nbytes > self.copy_max):
+        zero_copy, agreed = self._agree(buf)
+        if not agreed or (not zero_copy and buf.nbytes > self.copy_max):
             return False
         if buf.size == 0:
             self._node.Barrier()  # nobody rewrites its control row before all have read them
@@ -171,17 +185,13 @@ class ShmAllreduce:
         Each element is summed in rank order and updated once, on one rank: the result is
         bitwise what an allreduce and a full update give.
         """
-        home = self._home
-        ok = home is not None and _address(grads) == home.base and grads.nbytes <= home.capacity
-        mine = [_HOME if ok else _SCRATCH, grads.nbytes, grads.dtype.num]
-        self._rows[self.rank][:] = mine
-        self.fence()
-        if not ok or any(row.tolist() != mine for row in self._rows):
+        zero_copy, agreed = self._agree(grads, fence=True)
+        if not (zero_copy and agreed):
             return False
         lo, hi = self._bounds(grads.size, grads.itemsize)
         if self._tmp is None or self._tmp.dtype != grads.dtype:  # a fresh 1 MiB array costs page faults
             self._tmp = np.empty(_BLOCK // grads.itemsize, dtype=grads.dtype)
-        _sum_into(home.views(grads.nbytes, grads.dtype), self.rank, lo, hi, self._tmp)
+        _sum_into(self._home.views(grads.nbytes, grads.dtype), self.rank, lo, hi, self._tmp)
         update(lo, hi)
         self.fence()  # nobody reads the parameters before every slice is stepped
         return True
