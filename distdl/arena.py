@@ -77,24 +77,23 @@ class Arena:
     def move_params(self, buf: np.ndarray, copy: bool = True) -> None:
         """Put the weights in `buf` (flat, the arena's size and dtype; the values copied in when
         `copy`) and re-point every variable's `value` view there, e.g. memory a node shares."""
-        if buf.shape != (self.size,) or buf.dtype != self.dtype:
-            raise ValueError(f"parameter buffer must be ({self.size},) {self.dtype}, got {buf.shape} {buf.dtype}")
-        if copy:
-            buf[...] = self.params
-        self.params = buf
-        for v, (start, stop) in zip(self.variables, self.segments()):
-            v.value = buf[start:stop].reshape(v.value.shape)
+        self._move("params", "value", buf, copy)
 
     def move_grads(self, buf: np.ndarray) -> None:
         """Put the gradients in `buf` (flat, the arena's size and dtype) and re-point every
         variable's `grad` view there, e.g. so that backward writes into shared memory."""
+        self._move("grads", "grad", buf, self.grads is not None)
+
+    def _move(self, flat: str, view: str, buf: np.ndarray, copy: bool) -> None:
+        """Make `buf` the arena's `flat` array ("params"/"grads") and each variable's `view` a
+        reshaped slice of it; copy the old values in first when `copy`."""
         if buf.shape != (self.size,) or buf.dtype != self.dtype:
-            raise ValueError(f"gradient buffer must be ({self.size},) {self.dtype}, got {buf.shape} {buf.dtype}")
-        if self.grads is not None:
-            buf[...] = self.grads
-        self.grads = buf
+            raise ValueError(f"{flat} buffer must be ({self.size},) {self.dtype}, got {buf.shape} {buf.dtype}")
+        if copy:
+            buf[...] = getattr(self, flat)
+        setattr(self, flat, buf)
         for v, (start, stop) in zip(self.variables, self.segments()):
-            v.grad = buf[start:stop].reshape(v.value.shape)
+            setattr(v, view, buf[start:stop].reshape(v.value.shape))
 
     @property
     def size(self) -> int:
