@@ -221,18 +221,18 @@ class GlobalAveragePooling1D(_GlobalPooling):
 
     def forward(self, x, training=False, mask=None):
         if mask is None:
-            self._step_weights = None
             return super().forward(x, training)
         self._check_input(x.shape[1:])
         keep = mask.astype(x.dtype)[:, :, None]                       # (batch, steps, 1)
-        self._step_weights = keep / np.maximum(keep.sum(axis=1, keepdims=True), 1)
-        y = np.sum(x * self._step_weights, axis=1, keepdims=True)
+        weights = keep / np.maximum(keep.sum(axis=1, keepdims=True), 1)
+        self.cache = ("masked", weights)  # in the cache, so a layer called twice keeps both
+        y = np.sum(x * weights, axis=1, keepdims=True)
         return y if self.keepdims else y[:, 0]
 
     def backward(self, dy):
-        if self._step_weights is None:
+        if self.cache[0] != "masked":
             return super().backward(dy)
-        return dy.reshape(dy.shape[0], 1, -1) * self._step_weights
+        return dy.reshape(dy.shape[0], 1, -1) * self.cache[1]
 
 
 class GlobalAveragePooling2D(_GlobalPooling):
