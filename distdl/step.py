@@ -85,8 +85,7 @@ class StepRunner:
                 ws.append(w)
                 continue
             scale = 1.0 if rows is None else (rows * m[0].size / v if v else 0.0)
-            mw = m.astype(out.dtype) * out.dtype.type(scale)
-            ws.append(mw if w is None else mw * w.reshape((-1,) + (1,) * (mw.ndim - 1)))
+            ws.append(_by_rows(w, m.astype(out.dtype) * out.dtype.type(scale)))
         return ws
 
     def _losses_and_grads(self, outs, ys, ws, grad_rows, want_grads):
@@ -116,11 +115,8 @@ class StepRunner:
         out_masks = self.model.executor.output_masks if w is not None and self.may_mask else None
         for i, _, m, _ in self.metrics:
             if len(outs[i]):
-                sw = w
-                if out_masks is not None and out_masks[i] is not None:
-                    mask = out_masks[i]
-                    sw = w.reshape((-1,) + (1,) * (mask.ndim - 1)) * mask
-                m.update_state(ys[i], outs[i], sample_weight=sw)
+                masked = out_masks is not None and out_masks[i] is not None
+                m.update_state(ys[i], outs[i], sample_weight=_by_rows(w, out_masks[i]) if masked else w)
 
     def _metric_deltas(self, outs, ys, w):
         """This batch's metric states, into the buffer that is summed across ranks."""
@@ -282,3 +278,8 @@ def _loss_mask(loss, out, y, out_mask):
         om = np.broadcast_to(out_mask.reshape(out_mask.shape + (1,) * (len(shape) - out_mask.ndim)), shape)
         mask = om if mask is None else mask & om
     return mask
+
+
+def _by_rows(w, arr):
+    """arr (rows, ...) times the row weights w (rows,), or arr itself when w is None."""
+    return arr if w is None else arr * w.reshape((-1,) + (1,) * (arr.ndim - 1))
