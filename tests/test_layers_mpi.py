@@ -16,7 +16,8 @@ def _load(prefix, n):
     return [dict(np.load(f"{prefix}_rank{r}.npz")) for r in range(n)]
 
 
-@pytest.fixture(scope="module", params=[("cnn", "float64"), ("cnn", "float32"),
+@pytest.fixture(scope="module", params=[("cnn", "float64"), ("cnn", "float32"), ("winograd", "float64"),
+                                        ("winograd", "float32"),
                                         ("lstm", "float64"), ("lstm", "float32"), ("masked", "float64")],
                 ids=lambda p: "-".join(p))
 def trajectories(request, tmp_path_factory):
@@ -41,6 +42,8 @@ def test_n_ranks_follow_the_single_process_trajectory(trajectories):
     """Same trainable weights (and BatchNormalization moving statistics) as one process."""
     kind, dtype, runs = trajectories
     tol = 1e-12 if dtype == "float64" else 1e-5
+    if kind == "winograd" and dtype == "float32":
+        tol = 5e-5  # Winograd's transforms add and subtract tile products: float32 rounds ~2x more
     ref = runs[1][0]
     assert np.all(np.isfinite(ref["params"])) and ref["params"].size > 0
     if kind == "cnn":

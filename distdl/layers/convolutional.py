@@ -2,7 +2,8 @@
 
 Forward: windows (N*Ho*Wo, kh*kw*C) @ kernel (kh*kw*C, F). Backward: the kernel
 gradient is windows.T @ dz, the input gradient dz @ kernel.T scattered back by
-col2im. Conv1D runs the same code on (N, 1, L, C).
+col2im. Conv1D runs the same code on (N, 1, L, C). 3x3 stride-1 Conv2D layers
+with at least 32 channels and filters run Winograd F(2x2, 3x3) instead (winograd.py).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..errors import ConfigError, ShapeError
 from ..special import constant
 from .im2col import Geometry, _Windowed, check_data_format, normalize_padding, normalize_tuple, output_length
 from .layer_utils import serialize_component
+from .winograd import Winograd, winograd_applies
 
 
 class _Conv(_Windowed):
@@ -46,6 +48,7 @@ class _Conv(_Windowed):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
+        self._wino: Winograd | None = None
 
     # ----- shapes -----------------------------------------------------------
     def build(self, input_shape):
@@ -94,25 +97,45 @@ class _Conv(_Windowed):
         y = self._ws.get("y", z.shape, dtype) if act.uses_input and not linear else z
         # chunks of images: windows, GEMM, bias and activation run while the chunk is in cache
         step = g.chunk_images(self.filters, z.itemsize)
-        ones = self._bias_in_gemm(g)
-        buf = None if g.pointwise else g.cols_buffer(self._ws, "cols", min(step, n), dtype, ones)
-        src = xp if g.pointwise else g.windows(xp)
-        if ones:
-            k2 = np.concatenate([k2, self.bias.value.reshape(1, -1)]).astype(dtype, copy=False)
+        wino = self._winograd(g, n)
+        ones = self._bias_in_gemm(g) and wino is None
         relu = isinstance(act, activations.ReLU)
+        if wino is not None:
+            step = wino.step
         btile, zeros = self._epilogue_tiles(min(step, n) * per, dtype, ones, relu)
-        for a in range(0, n, step):
-            b = min(a + step, n)
+
+        def epilogue(a, b):  # bias and activation of images a..b
             zc, yc = z[a * per:b * per], y[a * per:b * per]
-            np.matmul(self._cols(g, src[a:b], buf), k2, out=zc)
             if btile is not None:
                 np.add(zc, btile[:len(zc)], out=zc)
             if relu:
                 np.maximum(zc, zeros[:len(zc)], out=yc)
             elif not linear:
                 act.forward(zc, out=yc)
-        self.cache = (g, xp, z if y is not z else None, y, x.shape)
+
+        if wino is not None:
+            wino_state = wino.forward(xp, self.kernel.value, z.reshape((n,) + g.out_hw + (self.filters,)), epilogue)
+        else:
+            buf = None if g.pointwise else g.cols_buffer(self._ws, "cols", min(step, n), dtype, ones)
+            src = xp if g.pointwise else g.windows(xp)
+            if ones:
+                k2 = np.concatenate([k2, self.bias.value.reshape(1, -1)]).astype(dtype, copy=False)
+            for a in range(0, n, step):
+                b = min(a + step, n)
+                np.matmul(self._cols(g, src[a:b], buf), k2, out=z[a * per:b * per])
+                epilogue(a, b)
+        self.cache = (g, xp, z if y is not z else None, y, x.shape,
+                      None if wino is None else (wino, wino_state))
         return y.reshape((n,) + g.out_hw[2 - self.rank:] + (self.filters,))
+
+    def _winograd(self, g: Geometry, n: int) -> Winograd | None:
+        """The Winograd plan for this geometry where it applies (3x3, stride 1), else None."""
+        if n == 0 or self.rank != 2 or not winograd_applies(g.kernel, g.strides, g.dilation,
+                                                            g.in_shape[3], self.filters):
+            return None
+        if self._wino is None or self._wino.padded_shape != g.padded_shape:
+            self._wino = Winograd(g.padded_shape, self.filters, self._ws)
+        return self._wino
 
     def _epilogue_tiles(self, rows: int, dtype, bias_in_gemm: bool, relu: bool):
         """(rows, filters) copies of the bias and of zero, for the bias add and ReLU of each chunk.
@@ -157,10 +180,12 @@ class _Conv(_Windowed):
         The windows are rebuilt from the cached input (cheaper than keeping them: they
         stay in cache for both GEMMs); dx is skipped when `need_input_grad` is False.
         """
-        g, xp, z, y, xshape = self.cache
+        g, xp, z, y, xshape, wino = self.cache
         f = self.filters
         n, per = xshape[0], g.out_hw[0] * g.out_hw[1]
         d = np.ascontiguousarray(d.reshape(n * per, f))
+        if wino is not None:
+            return self._winograd_backward(g, wino, d, act, z, y, xshape)
         k2 = self.kernel.value.reshape(-1, f)
         dtype = np.result_type(d, k2)
         need_dx = self.need_input_grad
@@ -223,6 +248,18 @@ class _Conv(_Windowed):
         if not need_dx:
             return None
         return g.unpad(dxp).reshape(xshape)
+
+    def _winograd_backward(self, g, wino, d, act, z, y, xshape):
+        """`_backward` for a forward that ran Winograd: activation and bias gradients
+        over all rows, then the transposed transforms give the kernel and input gradients."""
+        plan, state = wino
+        if act is not None:
+            d = act.backward(d, z, y, out=self._ws.get("dz", d.shape, d.dtype))
+        if self.bias is not None and self.bias.grad is not None:
+            np.matmul(self._ws.get("ones", (d.shape[0],), d.dtype, fill=1), d, out=self.bias.grad)
+        dxp = plan.backward(state, d.reshape((xshape[0],) + plan.out_hw + (self.filters,)),
+                            self.kernel.grad, self.need_input_grad)
+        return None if dxp is None else g.unpad(dxp).reshape(xshape)
 
     # ----- config -----------------------------------------------------------
     def get_config(self) -> dict:

@@ -3,8 +3,9 @@
 usage: python layers_trajectory.py OUT_PREFIX DTYPE MODEL
 MODEL: cnn (Conv2D + synchronized BatchNormalization), lstm (two stacked LSTMs, input
 and recurrent dropout), bn_local (the CNN with BatchNormalization(synchronized=False)),
-masked (Embedding(mask_zero=True), an LSTM over padded sequences, a loss per time step that
-the mask weights: the valid count is the global batch's).
+winograd (a 32-channel 3x3 Conv2D, which runs Winograd), masked (Embedding(mask_zero=True),
+an LSTM over padded sequences, a loss per time step that the mask weights: the valid
+count is the global batch's).
 101 rows, global batch 10: the last batch has 1 row, so on 2 and 3 ranks some ranks get none.
 """
 import hashlib
@@ -34,6 +35,12 @@ elif kind == "lstm":
     y = (x[:, :, 0].sum(axis=1) > 0).astype(np.int64) + (x[:, -1, 1] > 0.5)
     layers = [LSTM(7, return_sequences=True, dropout=0.2, recurrent_dropout=0.1, input_shape=(5, 3)),
               LSTM(6), Dense(3, activation="softmax")]
+elif kind == "winograd":  # the second Conv2D (32 channels, 3x3) takes the Winograd path
+    x = rng.standard_normal((101, 7, 6, 2)).astype(dtype)
+    y = (x[:, :3, :, 0].mean(axis=(1, 2)) > 0).astype(np.int64) + (x[:, 4:, :, 1].mean(axis=(1, 2)) > 0.2)
+    layers = [Conv2D(32, 3, padding="same", activation="relu", input_shape=(7, 6, 2)),
+              Conv2D(32, 3, padding="same", activation="relu"), MaxPooling2D(2), Flatten(),
+              Dense(3, activation="softmax")]
 else:
     x = rng.standard_normal((101, 7, 6, 2)).astype(dtype)   # non-square 7x6 images, 2 channels
     y = (x[:, :3, :, 0].mean(axis=(1, 2)) > 0).astype(np.int64) + (x[:, 4:, :, 1].mean(axis=(1, 2)) > 0.2)
