@@ -8,6 +8,14 @@ and the table shows medians and the ratios distdl/torch and distdl/gemm.
 Peak memory (VmHWM) of a child training the MLP with distdl vs with torch is
 measured in two more children.
 
+Each model runs in a fresh child, because PyTorch's speed depends on glibc
+malloc's state: its per-step tensors of several MB come from mmap (a page fault
+per touched page) until a freed one raises glibc's dynamic mmap threshold, so a
+process that trained an MLP first runs the CNN ~1.4x faster than a fresh one.
+With torch installed every model also runs in a child with that threshold fixed
+high (MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_, as jemalloc/tcmalloc would
+behave), and the table shows both ratios ("tuned malloc").
+
     .venv/bin/python benchmarks/throughput.py                # all models, 1 and 2 threads
     .venv/bin/python benchmarks/throughput.py --models mlp --threads 1 --repeats 9
 """
@@ -24,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 DEFAULT_STEPS = {"mlp": 20, "tiny": 100, "cnn": 8, "lstm": 8}
+TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(64 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -112,8 +121,9 @@ def memory_child(kind: str, steps: int) -> dict:
 
 
 # ----- the parent ---------------------------------------------------------------
-def child_argv(args, extra) -> list[str]:
-    argv = [sys.executable, str(Path(__file__).resolve()), "--models", args.models, "--repeats", str(args.repeats)]
+def child_argv(args, extra, models=None) -> list[str]:
+    argv = [sys.executable, str(Path(__file__).resolve()), "--models", models or args.models,
+            "--repeats", str(args.repeats)]
     if args.batch_sizes:
         argv += ["--batch-sizes", args.batch_sizes]
     if args.steps:
@@ -125,18 +135,38 @@ def child_argv(args, extra) -> list[str]:
     return argv + extra
 
 
+def measure_threads(args, threads: int, torch_ok: bool) -> dict:
+    """One thread count: each model in a fresh child, and again with malloc tuned when torch runs."""
+    out = None
+    for model in args.models.split(","):
+        res = common.run_child(child_argv(args, ["--worker"], model), common.bench_env(threads))
+        if torch_ok:
+            tuned = common.run_child(child_argv(args, ["--worker"], model), common.bench_env(threads, TUNED_MALLOC))
+            for row, trow in zip(res["rows"], tuned["rows"]):
+                row["tuned_malloc"] = {k: v for k, v in trow.items() if k == "runners" or k.startswith("distdl_over")}
+        if out is None:
+            out = res
+        else:
+            out["rows"] += res["rows"]
+    return out
+
+
 def report(result: dict) -> None:
     for t in result["by_threads"]:
         rows = []
         for r in t["rows"]:
             d = r["runners"]
+            tuned = r.get("tuned_malloc", {})
             rows.append([r["model"], r["batch"], d["distdl"]["samples_per_s"], d["distdl"]["us_per_step"],
                          d.get("torch", {}).get("samples_per_s"), r.get("distdl_over_torch"),
                          d.get("torch_cl", {}).get("samples_per_s"), r.get("distdl_over_torch_cl"),
                          d.get("gemm", {}).get("samples_per_s"), r.get("distdl_over_gemm"),
-                         r.get("flop_bound_us_per_step")])
+                         r.get("flop_bound_us_per_step"),
+                         tuned.get("runners", {}).get("torch", {}).get("samples_per_s"),
+                         tuned.get("distdl_over_torch"), tuned.get("distdl_over_torch_cl")])
         common.print_table(["model", "batch", "distdl/s", "us/step", "torch/s", "x torch", "torch_cl/s",
-                            "x torch_cl", "gemm/s", "x gemm", "bound us"], rows,
+                            "x torch_cl", "gemm/s", "x gemm", "bound us", "tuned: torch/s", "x torch",
+                            "x torch_cl"], rows,
                            f"{t['threads']} BLAS thread(s): samples/s (median of {t['rows'][0]['repeats']}), "
                            f"GEMM {t['gemm_gflops']:.0f} GFLOP/s, kernel {t['blas'].get('corename', '?')}")
     mem = result.get("memory")
@@ -164,7 +194,7 @@ def main(argv=None) -> int:
     result = {"benchmark": "throughput", "machine": common.machine_info(), "torch": torch_ok,
               "command": " ".join([Path(sys.executable).name, *sys.argv]), "by_threads": []}
     for t in threads:
-        result["by_threads"].append(common.run_child(child_argv(args, ["--worker"]), common.bench_env(t)))
+        result["by_threads"].append(measure_threads(args, t, torch_ok))
     if not args.no_memory:
         mem = {"distdl": common.run_child(child_argv(args, ["--memory", "distdl"]), common.bench_env(1))}
         if torch_ok:

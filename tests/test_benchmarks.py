@@ -24,7 +24,8 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-@pytest.mark.parametrize("script", ["throughput.py", "scaling.py", "allreduce.py", "plot.py", "scaling_model.py", "hotspots.py"])
+@pytest.mark.parametrize("script", ["throughput.py", "scaling.py", "allreduce.py", "plot.py", "scaling_model.py",
+                                    "hotspots.py", "conv.py"])
 def test_help(script):
     proc = run(script, "--help")
     assert proc.returncode == 0, proc.stderr
@@ -137,3 +138,15 @@ def test_hotspots_quick(tmp_path):
     assert sum(1 for k in us if k.endswith(".forward")) == 2 and sum(1 for k in us if k.endswith(".backward")) == 2
     assert {"loss", "optimizer", "other", "step"} <= set(us)
     assert sum(v for k, v in us.items() if k != "step") == pytest.approx(us["step"])
+
+
+def test_conv_quick(tmp_path):
+    out = tmp_path / "c.json"
+    proc = run("conv.py", "--quick", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (row,) = load(out)["rows"]
+    assert row["shape"] == {"batch": 4, "height": 8, "width": 8, "channels": 8, "filters": 8}
+    assert row["winograd_used_by_default"] is False  # 8 channels: im2col by default
+    assert set(row["us"]) == {"winograd", "im2col"} and all(v > 0 for v in row["us"].values())
+    assert row["im2col_over_winograd"] == pytest.approx(row["us"]["im2col"] / row["us"]["winograd"])
+    assert "im2col us" in proc.stdout
