@@ -171,9 +171,6 @@ class _RNN(Layer):
         dxz = self._bptt(dh_seq, d_last)
         dxz = dxz.reshape(T * B, dxz.shape[-1])
         self._weight_grads(dxz)
-        bg = self._input_bias(grad=True) if (self.bias is not None and self.bias.trainable) else None
-        if bg is not None:
-            np.sum(dxz, axis=0, out=bg)
         if not self.need_input_grad:
             return None
         dx = (dxz @ self.kernel.value.T).reshape(T, B, self.kernel.shape[0])
@@ -198,9 +195,12 @@ class _RNN(Layer):
         return keep
 
     def _weight_grads(self, dxz):
-        """kernel grad = X^T dxz (`_bptt` does the recurrent kernel's)."""
+        """kernel grad = X^T dxz, the input bias grad its column sums (`_bptt` does the recurrent kernel's)."""
         if self.kernel.trainable:
             np.matmul(self.cache["X"].T, dxz, out=self.kernel.grad)
+        bg = self._input_bias(grad=True) if (self.bias is not None and self.bias.trainable) else None
+        if bg is not None:
+            np.sum(dxz, axis=0, out=bg)
 
     def _recurrent_grad(self, H, dpre):
         """recurrent_kernel grad = sum_t (m * h_{t-1})^T dpre_t as one GEMM over all steps
@@ -276,22 +276,25 @@ class LSTM(_RNN):
             pre = rnn_cells.lstm_forward(z, self.recurrent_kernel.value, self.activation,
                                          self.recurrent_activation, H, C, TC, bufs, self._rec_mask, self._skip)
             return [H, C], {"z": z, "pre": pre, "tc": TC, "fused": None}
-        # one GEMM per step, [m * h_{t-1} | x_t] @ [U; W] * scale, writes the gates directly
+        # one GEMM per step, [m * h_{t-1} | x_t | 1] @ [U; W; b] * scale, writes the gates directly
         u, feat = self.units, X.shape[1]
-        HX = rnn_cells._buffer(bufs, "hx", (T + 1, B, u + feat), X.dtype)
-        HX[:T, :, u:] = X.reshape(T, B, feat)
+        b = self._input_bias()
+        ones = int(b is not None)  # a column of ones: the GEMM adds the bias, and its gradient sums dz
+        HX = rnn_cells._buffer(bufs, "hx", (T + 1, B, u + feat + ones), X.dtype)
+        HX[:T, :, u:u + feat] = X.reshape(T, B, feat)
+        HX[:, :, u + feat:] = 1
         HX[0, :, :u] = 0
         states = self._state_arrays(bufs, 1 if self._rec_mask is None else 2, T, B, X.dtype)
         C = states[0]
         H = HX[:, :, :u] if self._rec_mask is None else states[1]
         z = rnn_cells._buffer(bufs, "gates", (T, B, 4 * u), X.dtype)
         TC = rnn_cells._buffer(bufs, "tc", (T, B, u), X.dtype)
-        UW = rnn_cells._buffer(bufs, "uw", (u + feat, 4 * u), X.dtype)
+        UW = rnn_cells._buffer(bufs, "uw", (u + feat + ones, 4 * u), X.dtype)
         np.multiply(self.recurrent_kernel.value, fused[0], out=UW[:u])
-        np.multiply(self.kernel.value, fused[0], out=UW[u:])
-        b = self._input_bias()
-        rnn_cells.lstm_forward_fused(z, HX, H, UW, None if b is None else b * fused[0], C, TC, bufs,
-                                     fused, self._rec_mask, self._skip)
+        np.multiply(self.kernel.value, fused[0], out=UW[u:u + feat])
+        if ones:
+            np.multiply(b, fused[0], out=UW[-1])
+        rnn_cells.lstm_forward_fused(z, HX, H, UW, C, TC, bufs, fused, self._rec_mask, self._skip)
         return [H, C], {"z": z, "pre": None, "tc": TC, "fused": fused, "hx": HX}
 
     def _bptt(self, dh_seq, d_last):
@@ -307,19 +310,19 @@ class LSTM(_RNN):
         return dz
 
     def _weight_grads(self, dxz):
-        """With the fused step, [U; W] grads = [m * h_{t-1} | x_t]^T dz as one GEMM."""
+        """With the fused step, [U; W; b] grads = [m * h_{t-1} | x_t | 1]^T dz as one GEMM."""
         if self.cache["fused"] is None:
             return super()._weight_grads(dxz)
-        u, k, rk = self.units, self.kernel, self.recurrent_kernel
-        if k.trainable or rk.trainable:
+        u, feat = self.units, self.kernel.shape[0]
+        wanted = [(v, sl) for v, sl in ((self.recurrent_kernel, slice(0, u)), (self.kernel, slice(u, u + feat)),
+                                        (self.bias, slice(u + feat, None))) if v is not None and v.trainable]
+        if wanted:
             hx = self.cache["hx"]
             hx = hx[:-1].reshape(-1, hx.shape[-1])
             g = rnn_cells._buffer(self._bwd_bufs, "uw_grad", (hx.shape[1], dxz.shape[1]), dxz.dtype)
             np.matmul(hx.T, dxz, out=g)
-            if rk.trainable:
-                rk.grad[...] = g[:u]
-            if k.trainable:
-                k.grad[...] = g[u:]
+            for v, sl in wanted:
+                v.grad[...] = g[sl].reshape(v.grad.shape)
 
     def get_config(self):
         cfg = super().get_config()

@@ -147,23 +147,20 @@ def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None, skip=None):
     return pre
 
 
-def lstm_forward_fused(z, HX, H, UW, bias, C, TC, bufs, fused, mask=None, skip=None):
+def lstm_forward_fused(z, HX, H, UW, C, TC, bufs, fused, mask=None, skip=None):
     """LSTM recurrence for the `lstm_fused` activations; z (T, B, 4u) receives the gates.
 
-    HX (T+1, B, u+F) holds [m * h_{t-1} | x_t] (m the recurrent dropout mask), UW is
-    [U; W] and `bias` the input bias, both times the scale. H is HX's h columns without
+    HX (T+1, B, u+F[+1]) holds [m * h_{t-1} | x_t | 1] (m the recurrent dropout mask, the
+    ones only with a bias), UW is [U; W; b] times the scale. H is HX's h columns without
     a mask, else its own (T+1, B, u) array. Each step is one GEMM and row-wide activations.
     """
     T, B, g4 = z.shape
     u = g4 // 4
     tmp = _buffer(bufs, "l_tmp", (B, u), z.dtype)
     scale, shift = _rows(bufs, "l_scale", fused[0], B), _rows(bufs, "l_shift", fused[1], B)
-    brow = None if bias is None else _rows(bufs, "l_bias", bias, B)
     for t in range(T):
         zt = z[t]
         np.matmul(HX[t], UW, out=zt)
-        if brow is not None:
-            zt += brow
         np.tanh(zt, out=zt)
         zt *= scale
         zt += shift
