@@ -3,6 +3,7 @@ executors, and SimpleRNN / LSTM / GRU / Bidirectional skipping masked steps, for
 import numpy as np
 import pytest
 
+from distdl import utils
 from distdl.errors import ShapeError
 from distdl.layers import (GRU, LSTM, Bidirectional, Dense, Dropout, Embedding, Flatten, Input, Masking,
                            SimpleRNN, TimeDistributed)
@@ -184,6 +185,7 @@ def _shift(pre_ids):
 
 
 def test_sequential_text_model_ignores_padding():
+    utils.set_random_seed(3)  # fixed weights: the unmasked check below must not depend on test order
     pre = _tokens(np.random.default_rng(7), pre=True)
     post = _shift(pre)
     layers = [Input((5,)), Embedding(9, 8, mask_zero=True), LSTM(6, return_sequences=True), Dropout(0.2),
@@ -194,7 +196,8 @@ def test_sequential_text_model_ignores_padding():
     model(post)
     assert model.executor.masked and model.executor.output_masks is None   # the last LSTM returns no sequence
     layers[1].mask_zero = layers[1].supports_masking = False                 # the same model without masks
-    assert not np.allclose(model.predict(post, verbose=0), model.predict(pre, verbose=0), atol=1e-3)
+    # without masks the padding changes the outputs (by 1e-3 to 3e-3 over 40 random inits)
+    assert np.max(np.abs(model.predict(post, verbose=0) - model.predict(pre, verbose=0))) > 1e-4
 
 
 def test_functional_bidirectional_model_ignores_padding_and_exposes_output_masks():

@@ -214,6 +214,8 @@ def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=
         rec.backward(raw[:, os_], None if pt is None else pt[:, os_], o, out=dz[t][:, os_])
         if kept is not None:
             np.copyto(dz[t], 0, where=skip[t])
+        if t == 0:
+            break  # the gradient into the zero initial state is not needed
         np.dot(dz[t], UT, out=dh)
         if mask is not None:
             dh *= mask
@@ -259,6 +261,8 @@ def lstm_backward_fused(dh_seq, dh, dc, U, gates, H, C, TC, bufs, fused, mask=No
         dc *= gt[:, u:2 * u]
         if kept is not None:
             np.copyto(dzt, 0, where=skip[t])
+        if t == 0:
+            break  # the gradient into the zero initial state is not needed
         np.dot(dzt, UT, out=dh)
         if mask is not None:
             dh *= mask
