@@ -235,6 +235,7 @@ def lstm_backward_fused(dh_seq, dh, dc, U, gates, H, C, TC, bufs, fused, mask=No
     u = g4 // 4
     dz = _buffer(bufs, "l_dz", gates.shape, gates.dtype)
     tmp = _buffer(bufs, "l_btmp", (B, u), gates.dtype)
+    up = _buffer(bufs, "l_up", (B, g4), gates.dtype)  # the upstream gradient of each gate
     UT = _transposed(bufs, U)
     m = _rows(bufs, "l_m", 2 * fused[1], B)
     k = np.subtract(1, m, out=_buffer(bufs, "l_k", m.shape, m.dtype))
@@ -250,14 +251,11 @@ def lstm_backward_fused(dh_seq, dh, dc, U, gates, H, C, TC, bufs, fused, mask=No
         np.subtract(gt[:, 3 * u:], tmp, out=tmp)
         tmp *= dh
         dc += tmp
-        np.multiply(dh, TC[t], out=tmp)                         # d o
-        dzt[:, 3 * u:] *= tmp
-        np.multiply(dc, gt[:, 2 * u:3 * u], out=tmp)            # d i
-        dzt[:, :u] *= tmp
-        np.multiply(dc, C[t], out=tmp)                          # d f
-        dzt[:, u:2 * u] *= tmp
-        np.multiply(dc, gt[:, :u], out=tmp)                     # d g
-        dzt[:, 2 * u:3 * u] *= tmp
+        np.multiply(dc, gt[:, 2 * u:3 * u], out=up[:, :u])      # d i
+        np.multiply(dc, C[t], out=up[:, u:2 * u])               # d f
+        np.multiply(dc, gt[:, :u], out=up[:, 2 * u:3 * u])      # d g
+        np.multiply(dh, TC[t], out=up[:, 3 * u:])               # d o
+        dzt *= up
         dc *= gt[:, u:2 * u]
         if kept is not None:
             np.copyto(dzt, 0, where=skip[t])
