@@ -6,6 +6,7 @@ import pytest
 
 from distdl.errors import ShapeError
 from distdl.layers.base import deserialize, serialize
+from distdl.layers import pooling
 from distdl.layers.pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D,
                                    GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
                                    MaxPooling1D, MaxPooling2D)
@@ -138,3 +139,23 @@ def test_pool_larger_than_input_and_round_trip():
         GlobalAveragePooling2D(name="gp").ensure_built((5, 1))
     layer = AveragePooling2D((3, 2), strides=1, padding="same", name="ap")
     assert deserialize(serialize(layer)).get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("make,shape", [(lambda: MaxPooling2D(dtype="float64"), (13, 26, 26, 3)),
+                                        (lambda: MaxPooling2D(3, padding="same", dtype="float64"), (3, 7, 5, 2)),
+                                        (lambda: MaxPooling2D((1, 3), dtype="float64"), (3, 4, 7, 2)),
+                                        (lambda: MaxPooling1D(2, dtype="float64"), (3, 9, 2))])
+def test_tiled_max_pool_winners_match_the_general_path(make, shape, monkeypatch):
+    """Tiling windows keep each window's winning offset from forward; ties (relu-like zeros,
+    rounded values) still send the gradient to the first maximum in row-major order."""
+    x = np.round(np.maximum(rand(*shape), 0.0), 1)
+    layer = make()
+    y = layer(x).copy()
+    dy = rand(*y.shape)
+    dx = layer.backward(dy).copy()
+    assert layer.cache[-1] is not None and layer.cache[-1].dtype == np.uint8
+    monkeypatch.setattr(pooling._Pooling, "_tiled_max", lambda self, g: False)
+    general = make()
+    np.testing.assert_array_equal(general(x), y)
+    assert general.cache[-1] is None
+    np.testing.assert_array_equal(general.backward(dy), dx)

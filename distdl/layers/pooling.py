@@ -2,7 +2,8 @@
 
 Windowed pooling loops over the pool's kernel offsets (pool_h * pool_w strided
 slices, never over samples or pixels). Max pooling sends each window's gradient
-to its first maximum in row-major order, as TensorFlow's MaxPoolGrad does; 'same'
+to its first maximum in row-major order, as TensorFlow's MaxPoolGrad does (tiling
+windows note that offset in forward, as one uint8 per output); 'same'
 average pooling divides by the number of real (unpadded) values in each window.
 """
 from __future__ import annotations
@@ -66,6 +67,10 @@ class _Pooling(_Windowed):
         xp = g.pad(x4, self._ws, "xp", fill)
         y = self._ws.get("y", (n,) + g.out_hw + (c,), x.dtype)
         step = g.chunk_padded(x.itemsize)
+        winner = self._ws.get("winner", y.shape, np.uint8) if self._tiled_max(g) else None
+        if winner is not None:
+            scratch = (self._ws.get("first_hit", (min(step, n),) + y.shape[1:], np.bool_),
+                       self._ws.get("first_step", (min(step, n),) + y.shape[1:], np.uint8))
         for a in range(0, n, step):  # a chunk of images stays in cache across the kernel offsets
             xs, ys = xp[a:a + step], y[a:a + step]
             for k, sl in enumerate(g.offset_slices()):
@@ -75,28 +80,48 @@ class _Pooling(_Windowed):
                     np.maximum(ys, xs[sl], out=ys)
                 else:
                     ys += xs[sl]
+            if winner is not None:
+                _first_maxima(g, xs, ys, winner[a:a + step], *(b[:len(ys)] for b in scratch))
         if self._mode == "avg":
             y /= self._window_counts(g, y.dtype)
-        self.cache = (g, xp, y, x.shape)
+        self.cache = (g, xp, y, x.shape, winner)
         return y.reshape((n,) + g.out_hw[2 - self.rank:] + (c,))
+
+    def _tiled_max(self, g: Geometry) -> bool:
+        """Max pooling whose windows tile the input (stride = pool size): each input value
+        is in at most one window, so backward only needs each window's winning offset."""
+        return self._mode == "max" and g.kernel == g.strides and g.kernel[0] * g.kernel[1] <= 255
 
     def backward(self, dy):
         """dy (N, [Ho,] Wo, C) -> dx (N, [H,] W, C)."""
-        g, xp, y, xshape = self.cache
+        g, xp, y, xshape, winner = self.cache
         dy = dy.reshape(y.shape)
         tiled = self._mode == "max" and g.kernel == g.strides
         dxp = self._ws.get("dxp", g.padded_shape, dy.dtype, fill=None if tiled else 0)
-        if self._mode == "avg":
+        if tiled:  # the windows write every value they cover: zero only what they leave out
+            hc, wc = (o * k for o, k in zip(g.out_hw, g.kernel))
+            dxp[:, hc:] = 0
+            dxp[:, :hc, wc:] = 0
+        if winner is not None:
+            self._winner_grad(g, winner, dy, dxp)
+        elif self._mode == "avg":
             share = dy / self._window_counts(g, dy.dtype)
             for sl in g.offset_slices():
                 dxp[sl] += share
         else:
-            if tiled:  # the windows write every value they cover: zero only what they leave out
-                hc, wc = (o * k for o, k in zip(g.out_hw, g.kernel))
-                dxp[:, hc:] = 0
-                dxp[:, :hc, wc:] = 0
             self._max_grad(g, xp, y, dy, dxp)
         return g.unpad(dxp).reshape(xshape)
+
+    def _winner_grad(self, g: Geometry, winner, dy, dxp) -> None:
+        """Tiled max pooling's backward: each window's dy goes to its winning offset."""
+        step = g.chunk_padded(dy.itemsize)
+        hit = self._ws.get("winner_hit", (min(step, len(dy)),) + dy.shape[1:], np.bool_)
+        for a in range(0, len(dy), step):
+            w, d, dx = winner[a:a + step], dy[a:a + step], dxp[a:a + step]
+            h = hit[:len(w)]
+            for k, sl in enumerate(g.offset_slices()):
+                np.equal(w, k, out=h)
+                np.multiply(d, h, out=dx[sl])
 
     def _max_grad(self, g: Geometry, xp, y, dy, dxp) -> None:
         """Adds (or, for disjoint windows, writes) each window's dy at its first maximum into dxp.
@@ -132,6 +157,19 @@ class _Pooling(_Windowed):
         cfg.update(pool_size=list(self.pool_size), strides=list(self.strides), padding=self.padding,
                    data_format="channels_last")
         return cfg
+
+
+def _first_maxima(g: Geometry, xs, ys, winner, hit, step) -> None:
+    """winner (uint8, like ys) = the first kernel offset (row-major) where xs holds ys, the
+    window's max, as TF's MaxPoolGrad picks it. Forward runs this while xs is in cache, so
+    backward never reads x again. hit (bool) and step (uint8) are scratch like ys."""
+    slices = list(g.offset_slices())
+    winner.fill(len(slices) - 1)
+    for k in range(len(slices) - 2, -1, -1):  # later offsets first: the earliest maximum wins
+        np.equal(xs[slices[k]], ys, out=hit)
+        np.subtract(winner, k, out=step)       # winner > k here: no wrap-around
+        step *= hit.view(np.uint8)
+        winner -= step
 
 
 class MaxPooling1D(_Pooling):
