@@ -131,3 +131,9 @@ def test_conv2d_winograd_without_input_grad():
     x = np.random.default_rng(8).standard_normal((3, 6, 7, 32))
     check_without_input_grad(layer, x, np.random.default_rng(9).standard_normal((3, 6, 7, 32)))
     assert layer._wino is not None
+
+
+def test_float16_layers_keep_im2col():
+    layer = Conv2D(32, 3, dtype="float16")
+    layer(np.zeros((2, 5, 5, 32), np.float16), training=True)
+    assert layer._wino is None

@@ -97,7 +97,7 @@ class _Conv(_Windowed):
         y = self._ws.get("y", z.shape, dtype) if act.uses_input and not linear else z
         # chunks of images: windows, GEMM, bias and activation run while the chunk is in cache
         step = g.chunk_images(self.filters, z.itemsize)
-        wino = self._winograd(g, n)
+        wino = self._winograd(g, n, dtype)
         ones = self._bias_in_gemm(g) and wino is None
         relu = isinstance(act, activations.ReLU)
         if wino is not None:
@@ -128,10 +128,11 @@ class _Conv(_Windowed):
                       None if wino is None else (wino, wino_state))
         return y.reshape((n,) + g.out_hw[2 - self.rank:] + (self.filters,))
 
-    def _winograd(self, g: Geometry, n: int) -> Winograd | None:
-        """The Winograd plan for this geometry where it applies (3x3, stride 1), else None."""
-        if n == 0 or self.rank != 2 or not winograd_applies(g.kernel, g.strides, g.dilation,
-                                                            g.in_shape[3], self.filters):
+    def _winograd(self, g: Geometry, n: int, dtype) -> Winograd | None:
+        """The Winograd plan for this geometry where it applies (3x3, stride 1, float32 or
+        float64: its transforms round more than im2col, too much for float16), else None."""
+        if (n == 0 or self.rank != 2 or np.dtype(dtype).itemsize < 4
+                or not winograd_applies(g.kernel, g.strides, g.dilation, g.in_shape[3], self.filters)):
             return None
         if self._wino is None or self._wino.padded_shape != g.padded_shape:
             self._wino = Winograd(g.padded_shape, self.filters, self._ws)
