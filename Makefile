@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/scaling.py --model mlp -n 2
 	$(PY) benchmarks/scaling.py --model cnn -n 2
 	$(PY) benchmarks/hotspots.py
+	$(PY) benchmarks/conv.py
 	$(PY) benchmarks/scaling_model.py --ranks 2,8,64,512
 	-$(PY) benchmarks/plot.py
 

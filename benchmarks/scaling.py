@@ -190,9 +190,11 @@ def ddp_worker(args) -> dict:
 
 def launch_ddp(args, ranks: int, batch: int) -> dict:
     """Start `ranks` DDP processes on localhost (env:// init) and return rank 0's result."""
+    import socket
     import subprocess
-    launch_ddp.count = getattr(launch_ddp, "count", 0) + 1  # a fresh port each launch: no TIME_WAIT clash
-    port = str(29500 + (os.getpid() + 7 * launch_ddp.count) % 1000)
+    with socket.socket() as s:  # a port that is free now (a fixed range clashed with ports in use)
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
     procs = []
     for r in range(ranks):
         env = common.bench_env(1, {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "RANK": str(r),
