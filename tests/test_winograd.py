@@ -25,10 +25,13 @@ def direct(xp, kernel, dz):
 
 @pytest.mark.parametrize("shape", [(3, 8, 10, 4), (2, 9, 7, 3), (1, 3, 3, 2), (5, 4, 5, 1), (4, 13, 13, 6)],
                          ids=lambda s: "x".join(map(str, s)))
-@pytest.mark.parametrize("chunk_bytes", [winograd._CHUNK_BYTES, 1], ids=["one-chunk", "image-per-chunk"])
-def test_equals_direct_convolution_in_float64(shape, chunk_bytes, monkeypatch):
-    """Even and odd (ragged) output sizes, a 1x1 output, and chunks of one image."""
+@pytest.mark.parametrize("chunk_bytes,keep_v", [(winograd._CHUNK_BYTES, True), (1, True), (1, False)],
+                         ids=["one-chunk", "image-per-chunk", "recomputed-v"])
+def test_equals_direct_convolution_in_float64(shape, chunk_bytes, keep_v, monkeypatch):
+    """Even and odd (ragged) output sizes, a 1x1 output, chunks of one image, and V
+    recomputed in backward (as for inputs too big to keep it)."""
     monkeypatch.setattr(winograd, "_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(winograd, "_KEEP_V_BYTES", winograd._KEEP_V_BYTES if keep_v else 0)
     rng = np.random.default_rng(0)
     xp = rng.standard_normal(shape)
     kernel = rng.standard_normal((3, 3, shape[3], 5))
@@ -38,6 +41,7 @@ def test_equals_direct_convolution_in_float64(shape, chunk_bytes, monkeypatch):
     y_ref, dk_ref, dx_ref = direct(xp, kernel, dz := rng.standard_normal((shape[0], shape[1] - 2, shape[2] - 2, 5)))
     y = np.full_like(y_ref, np.nan)
     state = wg.forward(xp, kernel, y)
+    assert (state[0] is xp) != keep_v
     dk = np.full_like(kernel, np.nan)
     dx = wg.backward(state, dz, dk, True)
     np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-12)

@@ -22,6 +22,7 @@ import numpy as np
 
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 _CHUNK_BYTES = 4 << 20  # transform buffers of one chunk of images (measured best at 8-9 images of 13x13x32)
+_KEEP_V_BYTES = 64 << 20  # V is 4x the input: above this, backward recomputes it instead of keeping it
 
 
 def winograd_applies(kernel, strides, dilation, channels: int, filters: int) -> bool:
@@ -65,23 +66,27 @@ class Winograd:
         """xp (N, Hp, Wp, C) and kernel (3, 3, C, F) -> z (N, Ho, Wo, F) (written).
 
         after(a, b), when given, runs once images a..b of z are written (while in cache).
-        Returns the state `backward` needs: every chunk's V and the transformed kernel.
+        Returns the state `backward` needs: the transformed kernel, and V of every image
+        (4x the input) or, where that would exceed _KEEP_V_BYTES, xp to recompute it from.
         """
         n, hp, wp, c = self.padded_shape
         th, tw, f = self.th, self.tw, self.filters
         dtype = z.dtype
         u = kernel_transform(kernel, dtype)
-        v_all = self.ws.get("wg_v", (16 * n * th * tw * c,), dtype)
+        size = 16 * n * th * tw * c
+        keep = size * z.itemsize <= _KEEP_V_BYTES
+        v_all = self.ws.get("wg_v", (size,), dtype) if keep else None
         for a, b in self._chunks():
             k = b - a
-            v = self._input_v(xp, a, b, v_all[16 * a * th * tw * c:16 * b * th * tw * c])
+            v = self._input_v(xp, a, b, v_all[16 * a * th * tw * c:16 * b * th * tw * c] if keep
+                              else self._buf("v", (16 * th * tw * c, "k"), k, dtype).reshape(-1))
             m = self._buf("m", (16, th * tw, "k", f), k, dtype).reshape(16, -1, f)
             np.matmul(v.reshape(16, -1, c), u, out=m)
             output_transform(m.reshape(4, 4, th, tw, k, f), self._buf("half", (2, 4, th, tw, "k", f), k, dtype),
                              z[a:b])
             if after is not None:
                 after(a, b)
-        return v_all, u
+        return (v_all if keep else xp), u
 
     def _input_v(self, xp, a: int, b: int, out: np.ndarray) -> np.ndarray:
         """V (4, 4, th, tw, k, C) of images a..b of xp, written into `out` (flat)."""
@@ -95,7 +100,7 @@ class Winograd:
     # ----- backward -----------------------------------------------------------
     def backward(self, state, dz: np.ndarray, kernel_grad: np.ndarray | None, need_dx: bool):
         """dz (N, Ho, Wo, F) -> dxp (N, Hp, Wp, C) or None; writes kernel_grad (3, 3, C, F)."""
-        v_all, u = state
+        kept, u = state
         n, hp, wp, c = self.padded_shape
         th, tw, f = self.th, self.tw, self.filters
         dtype = dz.dtype
@@ -110,7 +115,11 @@ class Winograd:
                                self._buf("drows", (4, 2, th, tw, "k", f), k, dtype), w)
             w16 = w.reshape(16, -1, f)
             if du is not None:
-                v = v_all[16 * a * th * tw * c:16 * b * th * tw * c].reshape(16, -1, c)
+                if kept.ndim == 1:
+                    v = kept[16 * a * th * tw * c:16 * b * th * tw * c].reshape(16, -1, c)
+                else:  # recompute V from the input
+                    scratch = self._buf("v", (16 * th * tw * c, "k"), k, dtype).reshape(-1)
+                    v = self._input_v(kept, a, b, scratch).reshape(16, -1, c)
                 np.matmul(v.transpose(0, 2, 1), w16, out=du if a == 0 else du_part)
                 if a:
                     du += du_part
