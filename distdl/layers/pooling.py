@@ -84,7 +84,7 @@ class _Pooling(_Windowed):
                 _first_maxima(g, xs, ys, winner[a:a + step], *(b[:len(ys)] for b in scratch))
         if self._mode == "avg":
             y /= self._window_counts(g, y.dtype)
-        self.cache = (g, xp, y, x.shape, winner)
+        self.cache = (g, None if winner is not None else xp, y, x.shape, winner)  # winners replace the input
         return y.reshape((n,) + g.out_hw[2 - self.rank:] + (c,))
 
     def _tiled_max(self, g: Geometry) -> bool:

@@ -66,8 +66,8 @@ class Winograd:
         """xp (N, Hp, Wp, C) and kernel (3, 3, C, F) -> z (N, Ho, Wo, F) (written).
 
         after(a, b), when given, runs once images a..b of z are written (while in cache).
-        Returns the state `backward` needs: the transformed kernel, and V of every image
-        (4x the input) or, where that would exceed _KEEP_V_BYTES, xp to recompute it from.
+        Returns the state `backward` needs: (V of every image or None, xp, U). V is 4x the
+        input; where it would exceed _KEEP_V_BYTES, backward recomputes it from xp.
         """
         n, hp, wp, c = self.padded_shape
         th, tw, f = self.th, self.tw, self.filters
@@ -86,7 +86,7 @@ class Winograd:
                              z[a:b])
             if after is not None:
                 after(a, b)
-        return (v_all if keep else xp), u
+        return v_all, xp, u
 
     def _input_v(self, xp, a: int, b: int, out: np.ndarray) -> np.ndarray:
         """V (4, 4, th, tw, k, C) of images a..b of xp, written into `out` (flat)."""
@@ -100,7 +100,7 @@ class Winograd:
     # ----- backward -----------------------------------------------------------
     def backward(self, state, dz: np.ndarray, kernel_grad: np.ndarray | None, need_dx: bool):
         """dz (N, Ho, Wo, F) -> dxp (N, Hp, Wp, C) or None; writes kernel_grad (3, 3, C, F)."""
-        kept, u = state
+        v_all, xp, u = state
         n, hp, wp, c = self.padded_shape
         th, tw, f = self.th, self.tw, self.filters
         dtype = dz.dtype
@@ -115,11 +115,11 @@ class Winograd:
                                self._buf("drows", (4, 2, th, tw, "k", f), k, dtype), w)
             w16 = w.reshape(16, -1, f)
             if du is not None:
-                if kept.ndim == 1:
-                    v = kept[16 * a * th * tw * c:16 * b * th * tw * c].reshape(16, -1, c)
+                if v_all is not None:
+                    v = v_all[16 * a * th * tw * c:16 * b * th * tw * c].reshape(16, -1, c)
                 else:  # recompute V from the input
                     scratch = self._buf("v", (16 * th * tw * c, "k"), k, dtype).reshape(-1)
-                    v = self._input_v(kept, a, b, scratch).reshape(16, -1, c)
+                    v = self._input_v(xp, a, b, scratch).reshape(16, -1, c)
                 np.matmul(v.transpose(0, 2, 1), w16, out=du if a == 0 else du_part)
                 if a:
                     du += du_part
