@@ -7,6 +7,7 @@ picks its own kernel for the CPU.
 """
 from __future__ import annotations
 
+import argparse
 import ctypes
 import glob
 import json
@@ -142,6 +143,25 @@ def mpirun_path() -> str | None:
 
 def default_out(name: str) -> Path:
     return RESULTS / f"{name}.json"
+
+
+def timed_parser(doc: str, name: str, quick_help: str) -> argparse.ArgumentParser:
+    """A parser whose --help is the script's docstring, with the options of a timing script:
+    --repeats, --quick (`quick_help`; `parse_timed` also makes it 2 repeats), --out, --worker."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--out", default=str(default_out(name)), help="JSON output file")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    return p
+
+
+def parse_timed(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    args = p.parse_args(argv)
+    if args.quick:
+        args.repeats = 2
+    return args
 
 
 def write_json(data: dict, path: str | os.PathLike) -> Path:

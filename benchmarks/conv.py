@@ -26,16 +26,7 @@ SHAPES = [(64, 13, 13, 32, 64), (64, 28, 28, 8, 8), (64, 28, 28, 16, 16), (32, 3
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--quick", action="store_true", help="one small shape, 2 repeats (for tests)")
-    p.add_argument("--out", default=str(common.default_out("conv")), help="JSON output file")
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.quick:
-        args.repeats = 2
-    return args
+    return common.parse_timed(common.timed_parser(__doc__, "conv", "one small shape, 2 repeats (for tests)"), argv)
 
 
 def layer_runner(shape, winograd: bool):

@@ -22,17 +22,9 @@ STEPS = {"mlp": 20, "tiny": 100, "cnn": 6, "lstm": 6}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = common.timed_parser(__doc__, "hotspots", "few steps and repeats (for tests)")
     p.add_argument("--models", default="mlp,tiny,cnn,lstm")
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--quick", action="store_true", help="few steps and repeats (for tests)")
-    p.add_argument("--out", default=str(common.default_out("hotspots")), help="JSON output file")
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.quick:
-        args.repeats = 2
-    return args
+    return common.parse_timed(p, argv)
 
 
 def _wrap(obj, name, acc, key, active=None):
