@@ -48,13 +48,21 @@ class Winograd:
         self.th, self.tw = (hp - 1) // 2, (wp - 1) // 2  # tile rows and columns: ceil(out / 2)
         per_image = 4 * 16 * self.th * self.tw * (c + filters) * 2
         self.step = max(1, min(n, _CHUNK_BYTES // per_image))
+        self._scratch: dict[tuple, np.ndarray] = {}
 
     def _buf(self, key: str, shape: tuple, k: int, dtype) -> np.ndarray:
-        """A scratch array of `shape` with `k` in place of the chunk axis: a view into one
-        buffer sized for a whole chunk, so that the short last chunk reuses it."""
-        full = self.ws.get("wg_" + key, (prod(self.step if d == "k" else d for d in shape),), dtype)
-        sized = tuple(k if d == "k" else d for d in shape)
-        return full[:prod(sized)].reshape(sized)
+        """Scratch of `shape` with `k` in place of the chunk axis "k": a view into one buffer
+        per key sized for a whole chunk (so the short last chunk reuses it). The plan owns
+        these buffers and its views (they never leave a call), so a chunk costs no allocation."""
+        view = self._scratch.get((key, k, dtype))
+        if view is None:
+            base = self._scratch.get((key, dtype))
+            if base is None:
+                base = np.empty(prod(self.step if d == "k" else d for d in shape), dtype)
+                self._scratch[(key, dtype)] = base
+            sized = tuple(k if d == "k" else d for d in shape)
+            view = self._scratch[(key, k, dtype)] = base[:prod(sized)].reshape(sized)
+        return view
 
     def _chunks(self):
         n = self.padded_shape[0]
