@@ -251,15 +251,27 @@ class _Conv(_Windowed):
         return g.unpad(dxp).reshape(xshape)
 
     def _winograd_backward(self, g, wino, d, act, z, y, xshape):
-        """`_backward` for a forward that ran Winograd: activation and bias gradients
-        over all rows, then the transposed transforms give the kernel and input gradients."""
+        """`_backward` for a forward that ran Winograd: per chunk of images, the activation
+        and bias gradients, then the transposed transforms give the kernel and input gradients."""
         plan, state = wino
-        if act is not None:
-            d = act.backward(d, z, y, out=self._ws.get("dz", d.shape, d.dtype))
-        if self.bias is not None and self.bias.grad is not None:
-            np.matmul(self._ws.get("ones", (d.shape[0],), d.dtype, fill=1), d, out=self.bias.grad)
-        dxp = plan.backward(state, d.reshape((xshape[0],) + plan.out_hw + (self.filters,)),
-                            self.kernel.grad, self.need_input_grad)
+        f, per = self.filters, plan.out_hw[0] * plan.out_hw[1]
+        rows = min(plan.step, xshape[0]) * per
+        dzbuf = None if act is None else self._ws.get("dz", (rows, f), d.dtype)
+        bg = self.bias.grad if self.bias is not None else None
+        ones = self._ws.get("ones", (rows,), d.dtype, fill=1) if bg is not None else None
+        bpart = self._ws.get("bpart", (f,), d.dtype) if bg is not None else None
+
+        def chunk_grad(a, b):  # images a..b: gradient of the pre-activation, bias gradient summed
+            r = slice(a * per, b * per)
+            dc = d[r] if act is None else act.backward(d[r], None if z is None else z[r], y[r],
+                                                       out=dzbuf[:(b - a) * per])
+            if bg is not None:
+                np.matmul(ones[:len(dc)], dc, out=bg if a == 0 else bpart)
+                if a:
+                    np.add(bg, bpart, out=bg)
+            return dc.reshape((b - a,) + plan.out_hw + (f,))
+
+        dxp = plan.backward(state, chunk_grad, self.kernel.grad, self.need_input_grad, d.dtype)
         return None if dxp is None else g.unpad(dxp).reshape(xshape)
 
     # ----- config -----------------------------------------------------------

@@ -106,12 +106,13 @@ class Winograd:
         return v
 
     # ----- backward -----------------------------------------------------------
-    def backward(self, state, dz: np.ndarray, kernel_grad: np.ndarray | None, need_dx: bool):
-        """dz (N, Ho, Wo, F) -> dxp (N, Hp, Wp, C) or None; writes kernel_grad (3, 3, C, F)."""
+    def backward(self, state, dz, kernel_grad: np.ndarray | None, need_dx: bool, dtype):
+        """dz(a, b) -> the output gradient of images a..b, (b - a, Ho, Wo, F), called once per
+        chunk (so the caller's activation gradient runs in cache) -> dxp (N, Hp, Wp, C) or
+        None; writes kernel_grad (3, 3, C, F)."""
         v_all, xp, u = state
         n, hp, wp, c = self.padded_shape
         th, tw, f = self.th, self.tw, self.filters
-        dtype = dz.dtype
         du = self.ws.get("wg_du", (16, c, f), dtype) if kernel_grad is not None else None
         du_part = self.ws.get("wg_du_part", (16, c, f), dtype) if du is not None and n > self.step else None
         dxp = self.ws.get("wg_dxp", self.padded_shape, dtype) if need_dx else None
@@ -119,7 +120,7 @@ class Winograd:
         for a, b in self._chunks():
             k = b - a
             w = self._buf("w", (4, 4, th, tw, "k", f), k, dtype)
-            output_transform_t(dz[a:b], self._buf("d", (2, 2, th, tw, "k", f), k, dtype),
+            output_transform_t(dz(a, b), self._buf("d", (2, 2, th, tw, "k", f), k, dtype),
                                self._buf("drows", (4, 2, th, tw, "k", f), k, dtype), w)
             w16 = w.reshape(16, -1, f)
             if du is not None:
