@@ -27,10 +27,10 @@ _KEEP_V_BYTES = 64 << 20  # V is 4x the input: above this, backward recomputes i
 
 def winograd_applies(kernel, strides, dilation, channels: int, filters: int) -> bool:
     """Whether a 2-D conv takes the Winograd path: 3x3, stride 1, no dilation, and at least
-    32 input channels and filters. Below that the transforms cost about what the smaller
-    GEMMs save (benchmarks/conv.py: 0.95-1.04x at 8-32 channels, 1.2-1.4x at 32-128)."""
+    8 input channels and filters (benchmarks/conv.py: 1.15x at 8, 1.3-1.7x at 32-128; with
+    3 or 4 input channels, an RGB image, the tiny GEMMs make it 0.8x im2col)."""
     return (tuple(kernel) == (3, 3) and tuple(strides) == (1, 1) and tuple(dilation) == (1, 1)
-            and min(channels, filters) >= 32)
+            and min(channels, filters) >= 8)
 
 
 class Winograd:
