@@ -146,7 +146,7 @@ def test_conv_quick(tmp_path):
     assert proc.returncode == 0, proc.stderr
     (row,) = load(out)["rows"]
     assert row["shape"] == {"batch": 4, "height": 8, "width": 8, "channels": 8, "filters": 8}
-    assert row["winograd_used_by_default"] is True  # 8 channels and filters
+    assert row["winograd_used_by_default"] is False  # 8 input channels: im2col by default
     assert set(row["us"]) == {"winograd", "im2col"} and all(v > 0 for v in row["us"].values())
     assert row["im2col_over_winograd"] == pytest.approx(row["us"]["im2col"] / row["us"]["winograd"])
     assert "im2col us" in proc.stdout

@@ -65,8 +65,9 @@ def test_forward_calls_after_for_each_chunk_once_written(monkeypatch):
 @pytest.mark.parametrize("kernel,strides,dilation,channels,filters,expected", [
     ((3, 3), (1, 1), (1, 1), 32, 32, True),
     ((3, 3), (1, 1), (1, 1), 64, 128, True),
-    ((3, 3), (1, 1), (1, 1), 8, 8, True),
-    ((3, 3), (1, 1), (1, 1), 3, 64, False),    # an RGB input: GEMMs too small to pay for the transforms
+    ((3, 3), (1, 1), (1, 1), 16, 8, True),
+    ((3, 3), (1, 1), (1, 1), 8, 64, False),    # too few input channels: GEMMs too small for the transforms
+    ((3, 3), (1, 1), (1, 1), 3, 64, False),
     ((3, 3), (1, 1), (1, 1), 64, 4, False),
     ((3, 3), (2, 2), (1, 1), 64, 64, False),
     ((3, 3), (1, 1), (2, 2), 64, 64, False),

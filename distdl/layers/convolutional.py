@@ -3,7 +3,7 @@
 Forward: windows (N*Ho*Wo, kh*kw*C) @ kernel (kh*kw*C, F). Backward: the kernel
 gradient is windows.T @ dz, the input gradient dz @ kernel.T scattered back by
 col2im. Conv1D runs the same code on (N, 1, L, C). 3x3 stride-1 Conv2D layers
-with at least 8 channels and filters run Winograd F(2x2, 3x3) instead (winograd.py).
+with at least 16 input channels and 8 filters run Winograd F(2x2, 3x3) instead (winograd.py).
 """
 from __future__ import annotations
 

@@ -26,11 +26,12 @@ _KEEP_V_BYTES = 64 << 20  # V is 4x the input: above this, backward recomputes i
 
 
 def winograd_applies(kernel, strides, dilation, channels: int, filters: int) -> bool:
-    """Whether a 2-D conv takes the Winograd path: 3x3, stride 1, no dilation, and at least
-    8 input channels and filters (benchmarks/conv.py: 1.15x at 8, 1.3-1.7x at 32-128; with
-    3 or 4 input channels, an RGB image, the tiny GEMMs make it 0.8x im2col)."""
+    """Whether a 2-D conv takes the Winograd path: 3x3, stride 1, no dilation, at least 16
+    input channels and 8 filters. benchmarks/conv.py, im2col time over Winograd's: 1.16x at
+    16 channels, 1.3-1.7x at 32-128, 1.4x for 32 channels into 8 filters; 8 channels
+    measured 0.94x to 1.15x, and 3 or 4 (an RGB image) 0.8x to 0.9x: the GEMMs are too small."""
     return (tuple(kernel) == (3, 3) and tuple(strides) == (1, 1) and tuple(dilation) == (1, 1)
-            and min(channels, filters) >= 8)
+            and channels >= 16 and filters >= 8)
 
 
 class Winograd:
