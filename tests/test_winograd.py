@@ -143,3 +143,20 @@ def test_float16_layers_keep_im2col():
     layer = Conv2D(32, 3, dtype="float16")
     layer(np.zeros((2, 5, 5, 32), np.float16), training=True)
     assert layer._wino is None
+
+
+def test_inference_forward_keeps_no_v_and_backward_still_works():
+    """Outside training V is not kept (no 4x-input buffer for predict); a backward after such a
+    forward recomputes it and gives the same gradients."""
+    layer = _layer("same", "relu", True)
+    x = np.random.default_rng(10).standard_normal((3, 6, 7, 32))
+    dy = np.random.default_rng(11).standard_normal((3, 6, 7, 32))
+    y_train = layer(x, training=True).copy()
+    assert layer.cache[-1][1][0] is not None
+    dx_train = layer.backward(dy).copy()
+    grads = [v.grad.copy() for v in layer.trainable_weights]
+    np.testing.assert_array_equal(layer(x, training=False), y_train)
+    assert layer.cache[-1][1][0] is None
+    np.testing.assert_allclose(layer.backward(dy), dx_train, rtol=1e-12, atol=1e-12)
+    for v, g in zip(layer.trainable_weights, grads):
+        np.testing.assert_allclose(v.grad, g, rtol=1e-12, atol=1e-12)

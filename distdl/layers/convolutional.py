@@ -114,7 +114,8 @@ class _Conv(_Windowed):
                 act.forward(zc, out=yc)
 
         if wino is not None:
-            wino_state = wino.forward(xp, self.kernel.value, z.reshape((n,) + g.out_hw + (self.filters,)), epilogue)
+            wino_state = wino.forward(xp, self.kernel.value, z.reshape((n,) + g.out_hw + (self.filters,)),
+                                      epilogue, training)
         else:
             buf = None if g.pointwise else g.cols_buffer(self._ws, "cols", min(step, n), dtype, ones)
             src = xp if g.pointwise else g.windows(xp)

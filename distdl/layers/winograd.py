@@ -71,19 +71,20 @@ class Winograd:
             yield a, min(a + self.step, n)
 
     # ----- forward ------------------------------------------------------------
-    def forward(self, xp: np.ndarray, kernel: np.ndarray, z: np.ndarray, after=None):
+    def forward(self, xp: np.ndarray, kernel: np.ndarray, z: np.ndarray, after=None, training: bool = True):
         """xp (N, Hp, Wp, C) and kernel (3, 3, C, F) -> z (N, Ho, Wo, F) (written).
 
         after(a, b), when given, runs once images a..b of z are written (while in cache).
         Returns the state `backward` needs: (V of every image or None, xp, U). V is 4x the
-        input; where it would exceed _KEEP_V_BYTES, backward recomputes it from xp.
+        input; outside training, or where it would exceed _KEEP_V_BYTES, it is not kept
+        (backward, if any, recomputes it from xp).
         """
         n, hp, wp, c = self.padded_shape
         th, tw, f = self.th, self.tw, self.filters
         dtype = z.dtype
         u = kernel_transform(kernel, dtype)
         size = 16 * n * th * tw * c
-        keep = size * z.itemsize <= _KEEP_V_BYTES
+        keep = training and size * z.itemsize <= _KEEP_V_BYTES
         v_all = self.ws.get("wg_v", (size,), dtype) if keep else None
         for a, b in self._chunks():
             k = b - a
