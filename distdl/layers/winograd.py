@@ -27,7 +27,7 @@ _KEEP_V_BYTES = 64 << 20  # V is 4x the input: above this, backward recomputes i
 
 def winograd_applies(kernel, strides, dilation, channels: int, filters: int) -> bool:
     """Whether a 2-D conv takes the Winograd path: 3x3, stride 1, no dilation, at least 16
-    input channels and 8 filters. benchmarks/conv.py, im2col time over Winograd's: 1.16x at
+    input channels and 8 filters. benchmarks/conv.py, im2col time over Winograd's: 1.1-1.2x at
     16 channels, 1.3-1.7x at 32-128, 1.4x for 32 channels into 8 filters; 8 channels
     measured 0.94x to 1.15x, and 3 or 4 (an RGB image) 0.8x to 0.9x: the GEMMs are too small."""
     return (tuple(kernel) == (3, 3) and tuple(strides) == (1, 1) and tuple(dilation) == (1, 1)
