@@ -96,6 +96,8 @@ def simple_backward(dh_seq, dh, U, act, pre, H, bufs, mask=None, skip=None):
         act.backward(dh, None if pre is None else pre[t], H[t + 1], out=dpre[t])
         if kept is not None:
             np.copyto(dpre[t], 0, where=skip[t])
+        if t == 0:
+            break  # the gradient into the zero initial state is not needed
         np.matmul(dpre[t], UT, out=dh)
         if mask is not None:
             dh *= mask
@@ -375,6 +377,9 @@ def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs, 
             drec[t][:, zrs] = dxz[t][:, zrs]
             if kept is not None:
                 np.copyto(drec[t], 0, where=skip[t])
+        if t == 0:
+            break  # the gradient into the zero initial state is not needed
+        if reset_after:
             np.matmul(drec[t], UT, out=dh)
         else:
             np.matmul(dxz[t][:, zrs], U_zrT, out=dh)
