@@ -25,7 +25,7 @@ def load(path: Path) -> dict:
 
 
 @pytest.mark.parametrize("script", ["throughput.py", "scaling.py", "allreduce.py", "plot.py", "scaling_model.py",
-                                    "hotspots.py", "conv.py"])
+                                    "hotspots.py", "conv.py", "ab.py"])
 def test_help(script):
     proc = run(script, "--help")
     assert proc.returncode == 0, proc.stderr
@@ -150,3 +150,16 @@ def test_conv_quick(tmp_path):
     assert set(row["us"]) == {"winograd", "im2col"} and all(v > 0 for v in row["us"].values())
     assert row["im2col_over_winograd"] == pytest.approx(row["us"]["im2col"] / row["us"]["winograd"])
     assert "im2col us" in proc.stdout
+
+
+def test_ab_quick_runs_each_tree_on_its_own_code(tmp_path):
+    out = tmp_path / "ab.json"
+    proc = run("ab.py", "--quick", "--model", "tiny", "--base", "HEAD", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    data = load(out)
+    assert data["order"] == ["work", "base"] and data["speedup"] > 0
+    assert all(len(v) == 2 for v in data["times_s"].values())
+    root = Path(__file__).resolve().parent.parent
+    assert Path(data["distdl"]["work"]).resolve().is_relative_to(root)
+    assert not Path(data["distdl"]["base"]).resolve().is_relative_to(root)  # the temporary worktree's copy
+    assert "speedup" in proc.stdout
