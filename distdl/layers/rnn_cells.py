@@ -51,6 +51,23 @@ def _saved(bufs, *grads):
     return out
 
 
+def _to_previous_step(d, UT, t, mask, skip, kept, dh, *carried) -> bool:
+    """The end of BPTT step t, shared by SimpleRNN and LSTM: masked rows pass no gradient
+    into d (B, G*u); then, unless t is the first step (whose gradient would go into the zero
+    initial state), dh = d U^T times the recurrent dropout mask, and masked rows keep the
+    state gradients `kept` saved on entry (dh, then `carried`). False at t == 0."""
+    if kept is not None:
+        np.copyto(d, 0, where=skip[t])
+    if t == 0:
+        return False
+    np.matmul(d, UT, out=dh)
+    if mask is not None:
+        dh *= mask
+    if kept is not None:
+        _pass_through(skip[t], kept, dh, *carried)
+    return True
+
+
 def _buffer(cache: dict, key: str, shape, dtype) -> np.ndarray:
     """A reusable scratch array: reallocated only when the shape or dtype changes."""
     buf = cache.get(key)
@@ -94,15 +111,8 @@ def simple_backward(dh_seq, dh, U, act, pre, H, bufs, mask=None, skip=None):
             dh += dh_seq[t]
         kept = None if skip is None else _saved(bufs, dh)
         act.backward(dh, None if pre is None else pre[t], H[t + 1], out=dpre[t])
-        if kept is not None:
-            np.copyto(dpre[t], 0, where=skip[t])
-        if t == 0:
-            break  # the gradient into the zero initial state is not needed
-        np.matmul(dpre[t], UT, out=dh)
-        if mask is not None:
-            dh *= mask
-        if kept is not None:
-            _pass_through(skip[t], kept, dh)
+        if not _to_previous_step(dpre[t], UT, t, mask, skip, kept, dh):
+            break
     return dpre
 
 
@@ -214,15 +224,8 @@ def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=
         rec.backward(raw[:, ifs], None if pt is None else pt[:, ifs], gt[:, ifs], out=dz[t][:, ifs])
         act.backward(raw[:, cs], None if pt is None else pt[:, cs], g, out=dz[t][:, cs])
         rec.backward(raw[:, os_], None if pt is None else pt[:, os_], o, out=dz[t][:, os_])
-        if kept is not None:
-            np.copyto(dz[t], 0, where=skip[t])
-        if t == 0:
-            break  # the gradient into the zero initial state is not needed
-        np.dot(dz[t], UT, out=dh)
-        if mask is not None:
-            dh *= mask
-        if kept is not None:
-            _pass_through(skip[t], kept, dh, dc)
+        if not _to_previous_step(dz[t], UT, t, mask, skip, kept, dh, dc):
+            break
     return dz
 
 
@@ -259,15 +262,8 @@ def lstm_backward_fused(dh_seq, dh, dc, U, gates, H, C, TC, bufs, fused, mask=No
         np.multiply(dh, TC[t], out=up[:, 3 * u:])               # d o
         dzt *= up
         dc *= gt[:, u:2 * u]
-        if kept is not None:
-            np.copyto(dzt, 0, where=skip[t])
-        if t == 0:
-            break  # the gradient into the zero initial state is not needed
-        np.dot(dzt, UT, out=dh)
-        if mask is not None:
-            dh *= mask
-        if kept is not None:
-            _pass_through(skip[t], kept, dh, dc)
+        if not _to_previous_step(dzt, UT, t, mask, skip, kept, dh, dc):
+            break
     return dz
 
 
