@@ -13,7 +13,7 @@ from .. import activations, constraints, initializers, regularizers
 from ..errors import ConfigError, ShapeError
 from ..special import constant
 from .im2col import Geometry, _Windowed, check_data_format, normalize_padding, normalize_tuple, output_length
-from .layer_utils import serialize_component
+from .layer_utils import matmul_sum, serialize_component
 from .winograd import Winograd, winograd_applies
 
 
@@ -211,7 +211,7 @@ class _Conv(_Windowed):
         dzbuf = None if act is None else self._ws.get("dz", (m, f), dtype)
         kpart = self._ws.get("kpart", kg2.shape, dtype) if kg2 is not None and n > step else None
         bpart = self._ws.get("bpart", (f,), dtype) if bg is not None and n > step else None
-        ones = self._ws.get("ones", (m,), dtype, fill=1) if bg is not None else None
+        ones = constant((m,), dtype, 1.0) if bg is not None else None
         dxp = self._ws.get("dxp", g.padded_shape, dtype) if need_dx else None
         for a in range(0, n, step):
             b = min(a + step, n)
@@ -221,14 +221,10 @@ class _Conv(_Windowed):
                 dzc = act.backward(dzc, None if z is None else z[r0:r1], y[r0:r1], out=dzbuf[:r1 - r0])
             cols = self._cols(g, src[a:b], buf)
             if kg2 is not None:
-                np.matmul(cols.T, dzc, out=kg2 if a == 0 else kpart)
-                if a:
-                    kg2 += kpart
+                matmul_sum(cols.T, dzc, kg2, kpart, a == 0)
             if bg is not None:
                 # column sums as a GEMV: ~8x faster than np.sum(axis=0) and accumulated more accurately
-                np.matmul(ones[:r1 - r0], dzc, out=bg if a == 0 else bpart)
-                if a:
-                    bg += bpart
+                matmul_sum(ones[:r1 - r0], dzc, bg, bpart, a == 0)
             if not need_dx:
                 continue
             if dwin is None:
@@ -259,7 +255,7 @@ class _Conv(_Windowed):
         rows = min(plan.step, xshape[0]) * per
         dzbuf = None if act is None else self._ws.get("dz", (rows, f), d.dtype)
         bg = self.bias.grad if self.bias is not None else None
-        ones = self._ws.get("ones", (rows,), d.dtype, fill=1) if bg is not None else None
+        ones = constant((rows,), d.dtype, 1.0) if bg is not None else None
         bpart = self._ws.get("bpart", (f,), d.dtype) if bg is not None else None
 
         def chunk_grad(a, b):  # images a..b: gradient of the pre-activation, bias gradient summed
@@ -267,9 +263,7 @@ class _Conv(_Windowed):
             dc = d[r] if act is None else act.backward(d[r], None if z is None else z[r], y[r],
                                                        out=dzbuf[:(b - a) * per])
             if bg is not None:
-                np.matmul(ones[:len(dc)], dc, out=bg if a == 0 else bpart)
-                if a:
-                    np.add(bg, bpart, out=bg)
+                matmul_sum(ones[:len(dc)], dc, bg, bpart, a == 0)
             return dc.reshape((b - a,) + plan.out_hw + (f,))
 
         dxp = plan.backward(state, chunk_grad, self.kernel.grad, self.need_input_grad, d.dtype)

@@ -1,8 +1,11 @@
-"""Helpers for layer configs: initializers, regularizers and constraints as JSON-able values."""
+"""Helpers for layers: initializers, regularizers and constraints as JSON-able config values,
+and gradients summed over chunks of a batch."""
 from __future__ import annotations
 
 from types import ModuleType
 from typing import Any
+
+import numpy as np
 
 
 def serialize_component(module: ModuleType, obj: Any) -> Any:
@@ -13,3 +16,11 @@ def serialize_component(module: ModuleType, obj: Any) -> Any:
     if hasattr(resolved, "get_config"):
         return module.serialize(resolved)
     return obj
+
+
+def matmul_sum(a, b, total: np.ndarray, part: np.ndarray | None, first: bool) -> None:
+    """total = a @ b for a batch's first chunk, total += a @ b for the others (`part`, shaped
+    like total, takes the product): a weight gradient summed chunk by chunk."""
+    np.matmul(a, b, out=total if first else part)
+    if not first:
+        total += part

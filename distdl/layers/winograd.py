@@ -20,6 +20,8 @@ from math import prod
 
 import numpy as np
 
+from .layer_utils import matmul_sum
+
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 _CHUNK_BYTES = 4 << 20  # transform buffers of one chunk of images (measured best at 8-9 images of 13x13x32)
 _KEEP_V_BYTES = 64 << 20  # V is 4x the input: above this, backward recomputes it instead of keeping it
@@ -131,9 +133,7 @@ class Winograd:
                 else:  # recompute V from the input
                     scratch = self._buf("v", (16 * th * tw * c, "k"), k, dtype).reshape(-1)
                     v = self._input_v(xp, a, b, scratch).reshape(16, -1, c)
-                np.matmul(v.transpose(0, 2, 1), w16, out=du if a == 0 else du_part)
-                if a:
-                    du += du_part
+                matmul_sum(v.transpose(0, 2, 1), w16, du, du_part, a == 0)
             if need_dx:
                 dv = self._buf("dv", (16, th * tw, "k", c), k, dtype).reshape(16, -1, c)
                 np.matmul(w16, ut, out=dv)
