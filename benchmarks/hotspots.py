@@ -57,7 +57,7 @@ def sections(model: str, steps: int, repeats: int) -> dict:
         for name in ("forward", "backward", "backward_preactivation"):
             if any(name in c.__dict__ for c in type(layer).__mro__[:-1]):
                 _wrap(layer, name, acc, f"{layer.name}.{'forward' if name == 'forward' else 'backward'}", active)
-    from distdl.step import StepRunner
+    from distdl.engine.step import StepRunner
     orig = StepRunner._losses_and_grads
 
     def timed(self, *a, **k):

@@ -1,18 +1,28 @@
 """`Sequential` and functional `Model`: building, compiling, weights, summary and saving.
 
-The loops behind `fit` / `evaluate` / `predict` live in `distdl.training`.
+The loops behind `fit` / `evaluate` / `predict` live in `distdl.engine.loops`; the files behind
+`save` / `load_model` in `distdl.saving`.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from . import losses
+from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from .arena import Arena, assign_values
+from .engine import loops
+from .engine.graph import Chain, Graph
+from .engine.inputs import as_input_list
+from .engine.objectives import build_objectives, compile_config
+from .engine.summary import summary_lines
 from .errors import ConfigError
-from .graph import Chain, Graph
 from .layers.base import Layer, RunContext, SymbolicTensor, deserialize, serialize, unique_name
-from .layers.core import InputLayer
-from .objectives import build_objectives, compile_config
+from .layers.core import Input, InputLayer
+from .saving import checkpoint as ckpt
+from .saving import model_io
 
 
 class Model:
@@ -47,7 +57,6 @@ class Model:
         if not callable(getattr(self, "call", None)):
             raise ConfigError(f"Model {self.name!r} has no inputs: build it with Model(inputs, outputs), "
                               f"or subclass Model and define call(inputs).")
-        from .layers.core import Input
         inp = Input(shape=tuple(input_shape))
         out = self.call(inp)
         outs = list(out) if isinstance(out, (list, tuple)) else [out]
@@ -124,7 +133,6 @@ class Model:
         if self.built:
             self._resolve_compile()
         else:  # deferred Sequential: at least check the names now
-            from . import losses, metrics as metrics_mod
             for lo in loss.values() if isinstance(loss, dict) else (loss if isinstance(loss, (list, tuple)) else [loss]):
                 losses.get(lo)
             for m in metrics or []:
@@ -154,8 +162,7 @@ class Model:
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_update=1, comm=None):
         """Train for `epochs` epochs (the final epoch's index); returns the `History`."""
-        from .training import fit
-        return fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+        return loops.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
                    validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
                    class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
                    steps_per_update=steps_per_update, comm=comm)
@@ -163,18 +170,15 @@ class Model:
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  callbacks=None, return_dict=False, comm=None):
         """Loss and metrics over (x, y): `[loss, *metrics]`, or a dict with return_dict."""
-        from .training import evaluate
-        return evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
+        return loops.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
                         callbacks=callbacks, return_dict=return_dict, comm=comm)
 
     def predict(self, x, batch_size=None, verbose="auto", callbacks=None, comm=None):
         """Model outputs for `x` (every rank gets all rows, in order)."""
-        from .training import predict
-        return predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks, comm=comm)
+        return loops.predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks, comm=comm)
 
     def __call__(self, x, training=False):
         """Eager forward on arrays (like calling a Keras model on a tensor)."""
-        from .inputs import as_input_list
         xs = as_input_list(self, x, check=True)
         outs = self.executor.forward(xs, training=training)
         return outs[0] if len(outs) == 1 else outs
@@ -224,7 +228,6 @@ class Model:
     def summary(self, line_length=None, print_fn=None):
         """Print the Keras-style table (rank 0 only under MPI)."""
         self._require_built("summary")
-        from .summary import summary_lines
         text = "\n".join(summary_lines(self, line_length))
         if print_fn is not None:
             print_fn(text)
@@ -274,25 +277,21 @@ class Model:
     # ----- saving (HDF5; see distdl.saving) ---------------------------------
     def save(self, filepath, overwrite=True):
         """Write the whole model (architecture, weights, optimizer state) to an HDF5 file."""
-        from .saving import save_model
         _refuse_existing(filepath, overwrite)
-        save_model(self, filepath)
+        model_io.save_model(self, filepath)
 
     def save_weights(self, filepath, overwrite=True):
         """Weights only; a `.weights.h5` path gets the Keras 3 layout."""
-        from .saving import save_weights
         _refuse_existing(filepath, overwrite)
-        save_weights(self, filepath)
+        model_io.save_weights(self, filepath)
 
     def load_weights(self, filepath):
         """Load weights from a distdl checkpoint or a Keras 3 `.weights.h5` file."""
-        from .saving import load_weights
-        load_weights(self, filepath)
+        model_io.load_weights(self, filepath)
 
 
 def _refuse_existing(filepath, overwrite: bool) -> None:
     """`overwrite=False` keeps an existing file (Keras would ask; a batch job cannot answer)."""
-    import os
     if not overwrite and os.path.exists(filepath):
         raise ConfigError(f"{os.fspath(filepath)} already exists and overwrite=False; "
                           "pass overwrite=True to replace it.")
@@ -375,5 +374,18 @@ class Sequential(Model):
 
 def load_model(filepath, compile=True):
     """Rebuild a model saved with `model.save` (architecture, weights, optimizer state)."""
-    from .saving import load_model as _load
-    return _load(filepath, compile=compile)
+    return model_from_checkpoint(ckpt.load_checkpoint(filepath), filepath, compile)
+
+
+def model_from_checkpoint(data: ckpt.CheckpointData, path, compile: bool = True):
+    """`load_model` on a checkpoint already read from `path` (named in errors)."""
+    spec = data.model_config
+    cls = Sequential if spec.get("class_name") == "Sequential" else Model
+    model = cls.from_config(spec["config"])
+    cc = data.compile_config
+    if compile and cc and cc.get("loss") is not None:
+        opt = optimizers_mod.deserialize(data.optimizer_config) if data.optimizer_config else "rmsprop"
+        model.compile(optimizer=opt, loss=cc["loss"], metrics=cc.get("metrics"),
+                      loss_weights=cc.get("loss_weights"))
+    model_io.restore(model, data, path, with_optimizer=compile)
+    return model

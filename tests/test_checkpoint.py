@@ -9,11 +9,11 @@ import h5py
 import numpy as np
 import pytest
 
-from distdl import checkpoint as ck
-from distdl.checkpoint import (CheckpointData, checkpoint_name, checkpoint_paths, clean_temp_files,
-                               inspect_checkpoint, latest_valid_checkpoint, load_checkpoint,
-                               prune_checkpoints, save_checkpoint, verify_checkpoint)
 from distdl.errors import CheckpointError, ConfigError
+from distdl.saving import checkpoint as ck
+from distdl.saving.checkpoint import (CheckpointData, checkpoint_name, checkpoint_paths, clean_temp_files,
+                                      inspect_checkpoint, latest_valid_checkpoint, load_checkpoint,
+                                      prune_checkpoints, save_checkpoint, verify_checkpoint)
 
 
 def make_data(dtype="float32", seed=0, epoch=3, step=7) -> CheckpointData:
@@ -118,7 +118,7 @@ def test_checksum_covers_every_array_and_the_iteration_count():
 
 WRITER = r"""
 import sys, numpy as np
-from distdl.checkpoint import CheckpointData, save_checkpoint
+from distdl.saving.checkpoint import CheckpointData, save_checkpoint
 path, n = sys.argv[1], int(sys.argv[2])
 params = np.empty(n, "float32")
 i = 0

@@ -10,9 +10,9 @@ import h5py
 import numpy as np
 import pytest
 
-from distdl import checkpoint as ckpt
 from distdl.layers import Dense
 from distdl.models import Sequential, load_model
+from distdl.saving import checkpoint as ckpt
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = str(ROOT / "configs" / "digits_mlp.toml")

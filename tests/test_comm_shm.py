@@ -4,10 +4,10 @@ import time
 
 import numpy as np
 import pytest
+from mpirun import run_mpi, run_serial
 
 from distdl.comm.mpi import _mode_from_env
 from distdl.errors import CommError
-from mpirun import run_mpi, run_serial
 
 
 @pytest.mark.parametrize("n", [2, 3])
@@ -97,7 +97,7 @@ def test_sharded_optimizer_step_is_bitwise_the_full_update(n, tmp_path):
     """Each rank stepping only its slice (slots in node-shared memory) gives bitwise the weights
     and optimizer state of every rank stepping everything, on every rank, with weight decay,
     clipvalue, an L2 penalty and a constraint; rank 0's checkpoint holds the complete slots."""
-    from distdl import checkpoint as ckpt
+    from distdl.saving import checkpoint as ckpt
     runs = {}
     for mode in ("sharded", "full"):
         p = run_mpi(n, "sharded_fit.py", tmp_path / mode, mode, env={"DISTDL_ALLREDUCE": "shm"})

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mpirun import mpirun_path
 
 from distdl import backend
+from distdl.cli.run import train_from_config
 from distdl.layers import LSTM, BatchNormalization, Conv2D, MaxPooling2D, Reshape
-from distdl.run import train_from_config
-from mpirun import mpirun_path
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = ["digits_cnn.toml", "digits_lstm.toml"]

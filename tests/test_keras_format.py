@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from distdl.errors import CheckpointError
-from distdl.keras_format import (keras_group_names, read_keras_optimizer_vars, read_keras_weights,
-                                 write_keras_weights)
+from distdl.saving.keras_format import (keras_group_names, read_keras_optimizer_vars, read_keras_weights,
+                                        write_keras_weights)
 
 
 def model_layers(seed=0):

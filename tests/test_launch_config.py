@@ -124,7 +124,7 @@ def _wait_for_checkpoint(folder: Path, proc: subprocess.Popen, timeout: float = 
 
 
 def _params(path: Path) -> np.ndarray:
-    from distdl.checkpoint import load_checkpoint
+    from distdl.saving.checkpoint import load_checkpoint
     return np.asarray(load_checkpoint(path).params, dtype=np.float64)
 
 
@@ -221,7 +221,7 @@ def test_signal_checkpoints_the_current_step_and_resume_auto_finishes_exactly(
     assert stopped < (EPOCHS, 0) and stopped[1] > 0, names  # mid-epoch
     assert names[:-1] == [n for n in reference[2] if n < stopped], names
     stopped_path = folder / f"ckpt-e{stopped[0]:04d}-s{stopped[1]:06d}.h5"
-    from distdl.checkpoint import verify_checkpoint
+    from distdl.saving.checkpoint import verify_checkpoint
     assert verify_checkpoint(stopped_path)[0]
 
     code, out, err = _run("-np", "2", "--checkpoint-dir", str(folder), "--resume", "auto", str(config))

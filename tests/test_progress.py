@@ -5,7 +5,7 @@ import re
 import pytest
 
 from distdl.callbacks import CallbackList
-from distdl.progress import Progbar, ProgbarLogger, format_eta, format_time_per_unit, format_value
+from distdl.callbacks.progress import Progbar, ProgbarLogger, format_eta, format_time_per_unit, format_value
 
 BAR = "━" * 30
 

@@ -10,9 +10,9 @@ import os
 
 import numpy as np
 import pytest
-
 from mpirun import run_mpi, run_serial
-from distdl import checkpoint as ckpt
+
+from distdl.saving import checkpoint as ckpt
 
 SCRIPT = "ckpt_resume.py"
 

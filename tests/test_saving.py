@@ -4,14 +4,15 @@ import os
 import h5py
 import numpy as np
 import pytest
-
 from mpirun import run_serial
-from distdl import checkpoint as ckpt, utils
+
+from distdl import utils
 from distdl.callbacks import ModelCheckpoint
 from distdl.errors import CheckpointError
 from distdl.layers import (GRU, LSTM, BatchNormalization, Concatenate, Conv2D, Dense, Dropout, Embedding,
                            Flatten, Input)
 from distdl.models import Model, Sequential, load_model
+from distdl.saving import checkpoint as ckpt
 
 
 def _sequential(seed=1):

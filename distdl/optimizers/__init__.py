@@ -18,12 +18,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .. import schedules
 from ..errors import ConfigError, unknown_name
-from ..schedules import LearningRateSchedule
+from . import schedules
 from .adam import Adam, AdamW
 from .adaptive import Adagrad, RMSprop
 from .base import Optimizer
+from .schedules import LearningRateSchedule
 from .sgd import SGD
 
 # `from distdl.optimizers.schedules import ExponentialDecay` works as in Keras.

@@ -7,9 +7,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .. import schedules
 from ..errors import ConfigError, ShapeError
-from ..schedules import LearningRateSchedule
+from . import schedules
+from .schedules import LearningRateSchedule
 
 # Keras config keys we accept when they carry their no-op default values.
 _NOOP_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,

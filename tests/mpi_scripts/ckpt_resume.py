@@ -26,7 +26,8 @@ mc_dir = sys.argv[6] if len(sys.argv) > 6 else None
 comm = world()
 writes = []
 if os.environ.get("CKPT_LOG_WRITES"):  # record every file this rank writes (only rank 0 may)
-    from distdl import checkpoint as _ck, keras_format as _kf
+    from distdl.saving import checkpoint as _ck
+    from distdl.saving import keras_format as _kf
     _real = _ck.atomic_h5_write
 
     def _logged(path, write, what):

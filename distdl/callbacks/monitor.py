@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .callbacks_base import Callback
-from .errors import ConfigError
+from ..errors import ConfigError
+from .base import Callback
 
 _MODES = ("auto", "min", "max")
 # Substrings of metric names that Keras metrics maximise ("direction up").

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ConfigError
-from .layers.base import SymbolicTensor
-from .layers.core import InputLayer
+from ..errors import ConfigError
+from ..layers.base import SymbolicTensor
+from ..layers.core import InputLayer
 
 
 class Chain:

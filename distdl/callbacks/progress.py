@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any, Callable, Iterable, TextIO
 
-from .callbacks_base import Callback
+from .base import Callback
 
 _BOLD, _GREEN, _GREY, _RESET = "\x1b[1m", "\x1b[32m", "\x1b[37m", "\x1b[0m"
 

@@ -5,10 +5,10 @@ import os
 
 import numpy as np
 
-from . import utils
-from .comm import world
+from .. import utils
+from ..comm import world
+from ..errors import CheckpointError, ConfigError
 from .config import build_model, load_config, load_data
-from .errors import CheckpointError, ConfigError
 
 
 def _echo(comm, text):
@@ -18,8 +18,8 @@ def _echo(comm, text):
 
 def _backup_callback(directory, ckcfg, resume, run_config):
     """BackupAndRestore for the CLI: keeps every checkpoint, resumes only when asked."""
-    from . import checkpoint as ckpt
-    from .callbacks import BackupAndRestore
+    from ..callbacks import BackupAndRestore
+    from ..saving import checkpoint as ckpt
     if resume not in (None, "auto") and not os.path.isfile(resume):
         raise CheckpointError(f"Checkpoint {resume} does not exist.")
     if directory is None:
@@ -75,9 +75,9 @@ def train_from_config(path, epochs=None, checkpoint_dir=None, resume=None):
 
 def resume_from_checkpoint(path, epochs=None):
     """Continue the run a checkpoint came from, with the data and settings it recorded."""
-    from . import checkpoint as ckpt
-    from .datasets import load
-    from .saving import model_from_checkpoint
+    from ..datasets import load
+    from ..models import model_from_checkpoint
+    from ..saving import checkpoint as ckpt
     data = ckpt.load_checkpoint(path)
     run = (data.extra or {}).get("run_config")
     if not run:
@@ -96,7 +96,7 @@ def resume_from_checkpoint(path, epochs=None):
 
 def data_spec(text: str) -> dict:
     """--data: a shipped dataset name, an .npz / .h5 file, or a folder of IDX files."""
-    from .datasets import SHIPPED_NAMES
+    from ..datasets import SHIPPED_NAMES
     if text in SHIPPED_NAMES:
         return {"name": text}
     if os.path.isdir(text):
@@ -111,8 +111,8 @@ def data_spec(text: str) -> dict:
 
 
 def _model_and_data(checkpoint, data):
-    from .datasets import load
-    from .models import load_model
+    from ..datasets import load
+    from ..models import load_model
     model = load_model(checkpoint)
     (xt, yt), (xv, yv) = load(data_spec(data), base_dir=".")
     x, y = (xv, yv) if len(xv) else (xt, yt)
@@ -144,7 +144,7 @@ def predict_checkpoint(checkpoint, data, out, batch_size=32):
 
 
 def inspect_lines(checkpoint) -> list[str]:
-    from . import checkpoint as ckpt
+    from ..saving import checkpoint as ckpt
     info = ckpt.inspect_checkpoint(checkpoint)
     lines = [f"file: {info['path']}",
              f"format version: {info['format_version']} (written by distdl {info['distdl_version']})",

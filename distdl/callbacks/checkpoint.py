@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 
-from . import checkpoint as ckpt
-from .callbacks_base import Callback
-from .errors import ConfigError
-from .saving import checkpoint_data, restore, save_model, save_weights
+from ..errors import ConfigError
+from ..saving import checkpoint as ckpt
+from ..saving.model_io import checkpoint_data, restore, save_model, save_weights
+from .base import Callback
 
 
 def _save_freq(value):
@@ -33,7 +33,7 @@ class ModelCheckpoint(Callback):
         self._steps = 0
 
     def _better(self, value):
-        from .callbacks_monitor import monitor_direction
+        from .monitor import monitor_direction
         direction = monitor_direction("ModelCheckpoint", self.monitor, self.mode, self.model)
         if self.best is None:
             return True

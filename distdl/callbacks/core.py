@@ -1,7 +1,5 @@
-"""Keras-style callbacks: `CallbackList` (what the training loop drives) and the
-simple callbacks; the metric-watching ones live in `callbacks_monitor.py` and the
-progress bar in `progress.py`, all importable from here as in `keras.callbacks`.
-"""
+"""`CallbackList` (what the training loop drives) and the simple callbacks: `TerminateOnNaN`,
+`CSVLogger`, `LambdaCallback`. Users import every callback from `distdl.callbacks`."""
 from __future__ import annotations
 
 import collections.abc
@@ -12,16 +10,9 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .callbacks_base import HOOK_NAMES, Callback, History
-from .callbacks_monitor import EarlyStopping, LearningRateScheduler, ReduceLROnPlateau
-from .errors import ConfigError
+from ..errors import ConfigError
+from .base import HOOK_NAMES, Callback, History
 from .progress import ProgbarLogger
-
-__all__ = [
-    "Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping",
-    "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN",
-    "LambdaCallback", "ModelCheckpoint", "BackupAndRestore",
-]
 
 
 def _pythonify(logs: dict | None) -> dict:
@@ -242,5 +233,3 @@ class LambdaCallback(Callback):
                     raise ConfigError(f"LambdaCallback's {name} must be callable, "
                                       f"got {type(fn).__name__}.")
                 setattr(self, name, fn)
-
-from .callbacks_checkpoint import BackupAndRestore, ModelCheckpoint  # noqa: E402

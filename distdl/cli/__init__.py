@@ -12,7 +12,7 @@ import traceback
 
 import click
 
-from .errors import DistdlError
+from ..errors import DistdlError
 
 
 def _env_rank() -> int:
@@ -31,7 +31,7 @@ def friendly(fn):
         try:
             return fn(*args, **kwargs)
         except DistdlError as e:
-            from . import comm as comm_mod
+            from .. import comm as comm_mod
             rank = _env_rank()
             started = comm_mod._world is not None and comm_mod._world.size > 1
             if debug:
@@ -113,7 +113,8 @@ def inspect(checkpoint):
 def info():
     """Show the MPI library, world size, rank-to-host map and BLAS threads per rank."""
     import numpy as np
-    from .comm import world
+
+    from ..comm import world
     comm = world()
     desc = comm.describe()
     if comm.rank == 0:
@@ -126,6 +127,3 @@ def info():
             threads = desc.get("blas_threads", {}).get(r, os.environ.get("OMP_NUM_THREADS", "default"))
             click.echo(f"  rank {r}: host {host}, BLAS threads {threads}")
 
-
-if __name__ == "__main__":
-    main()

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import utils
-from .comm import world
-from .data import batch_bounds, epoch_order, rank_counts, rank_slice, take_rows
-from .errors import ConfigError, DataError
-from .inputs import (as_input_list, as_target_list, check_finite, check_lengths, row_weights,
-                     split_validation)
-from .layers.base import _identity as _identity_sum
-from .sharding import share_gradients
+from .. import utils
+from ..callbacks import CallbackList
+from ..comm import world
+from ..errors import ConfigError, DataError
+from ..layers.base import _identity as _identity_sum
+from ..sharding import share_gradients
+from .data_order import batch_bounds, epoch_order, rank_counts, rank_slice, take_rows
+from .inputs import as_input_list, as_target_list, check_finite, check_lengths, row_weights, split_validation
 from .step import StepRunner, sync_start
 
 
@@ -63,7 +63,6 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
         validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
         steps_per_update=1, comm=None):
     """Train `model`; see `Model.fit`."""
-    from .callbacks import CallbackList
     _require_compiled(model, "fit")
     comm = _comm(model, comm)
     batch_size = int(batch_size or 32)
@@ -175,7 +174,6 @@ def _evaluate_arrays(model, comm, xs, ys, w, n, batch_size, cbs=None):
 def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, callbacks=None,
              return_dict=False, comm=None):
     """See `Model.evaluate`."""
-    from .callbacks import CallbackList
     _require_compiled(model, "evaluate")
     comm = _comm(model, comm)
     xs, ys, w, n = prepare(model, x, y, sample_weight)
@@ -194,7 +192,6 @@ def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, c
 
 def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None):
     """See `Model.predict`: rows are sharded, every rank returns all rows in order."""
-    from .callbacks import CallbackList
     comm = _comm(model, comm)
     xs = _checked_inputs(model, x)
     n = check_lengths(xs)

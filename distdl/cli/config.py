@@ -8,7 +8,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 SECTIONS = {"data", "model", "compile", "training", "checkpoint"}
 TRAINING_KEYS = {"epochs": int, "batch_size": int, "seed": int, "validation_split": float, "shuffle": bool,
@@ -88,10 +88,10 @@ def load_config(path: str) -> RunConfig:
 
 def build_model(cfg: RunConfig, input_shape):
     """A compiled Sequential model from the config, for samples of `input_shape`."""
-    from . import layers as layers_mod  # noqa: F401  (registers every layer class)
-    from .errors import DistdlError
-    from .layers.base import deserialize
-    from .models import Sequential
+    from .. import layers as layers_mod  # noqa: F401  (registers every layer class)
+    from ..errors import DistdlError
+    from ..layers.base import deserialize
+    from ..models import Sequential
     model_layers = []
     for i, spec in enumerate(cfg.layers):
         spec = dict(spec)
@@ -112,7 +112,7 @@ def build_model(cfg: RunConfig, input_shape):
             name = opt.pop("name", None)
             if name is None:
                 raise ConfigError("[compile].optimizer table needs a 'name'.")
-            from . import optimizers
+            from .. import optimizers
             opt = optimizers.get(name).__class__(**opt)
         model.compile(optimizer=opt, loss=comp["loss"], metrics=comp.get("metrics"),
                       loss_weights=comp.get("loss_weights"))
@@ -125,8 +125,8 @@ def build_model(cfg: RunConfig, input_shape):
 
 def load_data(cfg: RunConfig):
     """(x_train, y_train), (x_test, y_test) as the [data] section describes."""
-    from . import datasets
-    from .errors import DistdlError
+    from .. import datasets
+    from ..errors import DistdlError
     try:
         return datasets.load(cfg.data, base_dir=cfg.base_dir)
     except DistdlError as e:

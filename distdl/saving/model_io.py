@@ -1,7 +1,8 @@
-"""Models to files and back: `save`, `load_model`, `save_weights`, `load_weights`.
+"""A model's arrays and configs onto files and back: `save`, `save_weights`, `load_weights`.
 
-The file formats live in `distdl.checkpoint` (distdl's own HDF5 checkpoint) and
-`distdl.keras_format` (Keras 3 `.weights.h5`); this module maps models onto them.
+The file formats live in `checkpoint` (distdl's own HDF5 checkpoint) and `keras_format`
+(Keras 3 `.weights.h5`); this module maps a built model onto them. Rebuilding a model from a
+file needs the model classes, so `load_model` lives in `distdl.models`.
 Only rank 0 writes; every rank may read (the checksum is verified on read).
 """
 from __future__ import annotations
@@ -10,9 +11,10 @@ import os
 
 import numpy as np
 
+from .. import utils
+from ..errors import CheckpointError
 from . import checkpoint as ckpt
-from . import keras_format, utils
-from .errors import CheckpointError
+from . import keras_format
 
 
 def _is_writer(model) -> bool:
@@ -86,34 +88,10 @@ def save_model(model, path: str | os.PathLike) -> None:
         ckpt.save_checkpoint(path, checkpoint_data(model, history=hist))
 
 
-def load_model(path: str | os.PathLike, compile: bool = True):
-    """Rebuild a model from `model.save`'s file, ready to continue training."""
-    return model_from_checkpoint(ckpt.load_checkpoint(path), path, compile)
-
-
-def model_from_checkpoint(data: ckpt.CheckpointData, path: str | os.PathLike, compile: bool = True):
-    """`load_model` on a checkpoint already read from `path` (named in errors)."""
-    from . import optimizers
-    from .models import Model, Sequential
-    spec = data.model_config
-    cls = Sequential if spec.get("class_name") == "Sequential" else Model
-    model = cls.from_config(spec["config"])
-    cc = data.compile_config
-    if compile and cc and cc.get("loss") is not None:
-        opt = optimizers.deserialize(data.optimizer_config) if data.optimizer_config else "rmsprop"
-        model.compile(optimizer=opt, loss=cc["loss"], metrics=cc.get("metrics"),
-                      loss_weights=cc.get("loss_weights"))
-    restore(model, data, path, with_optimizer=compile)
-    return model
-
-
 def _keras_layers(model):
-    """The layers of Keras's `model.layers`: a functional model lists its InputLayers, a Sequential not."""
-    from .layers.core import InputLayer
-    from .models import Sequential
-    if not isinstance(model, Sequential):
-        return list(model.layers)
-    return [layer for layer in model.layers if not isinstance(layer, InputLayer)]
+    """The layers of Keras's `model.layers`: a functional model lists its InputLayers, a Sequential
+    not (its `layers` never holds one)."""
+    return list(model.layers)
 
 
 def save_weights(model, path: str | os.PathLike) -> None:

@@ -1,9 +1,9 @@
 """What `compile` resolves per model output: the loss, its weight, metrics, log names."""
 from __future__ import annotations
 
-from . import losses as losses_mod
-from . import metrics as metrics_mod
-from .errors import ConfigError
+from .. import losses as losses_mod
+from .. import metrics as metrics_mod
+from ..errors import ConfigError
 
 
 class Objective:

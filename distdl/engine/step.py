@@ -15,7 +15,7 @@ import threading
 
 import numpy as np
 
-from .sharding import ShardedUpdate, node_shared
+from ..sharding import ShardedUpdate, node_shared
 
 
 def sync_start(model, comm) -> None:

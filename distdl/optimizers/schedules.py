@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import registry
-from .errors import ConfigError
+from .. import registry
+from ..errors import ConfigError
 
 
 class LearningRateSchedule:

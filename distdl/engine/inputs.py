@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import DataError, ShapeError
+from ..errors import DataError, ShapeError
 
 
 def _is_lazy(a) -> bool:
@@ -14,7 +14,7 @@ def _is_lazy(a) -> bool:
 
 
 def _consumers_are_embeddings(model, i) -> bool:
-    from .layers.core import InputLayer
+    from ..layers.core import InputLayer
     if hasattr(model, "_inputs"):
         t = model._inputs[i]
         layers = [n.layer for n in model.executor.nodes if any(p is t for p in n.inputs)]

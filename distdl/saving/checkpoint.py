@@ -20,10 +20,10 @@ import numpy as np
 
 from distdl import __version__
 from distdl.errors import CheckpointError
-
 # The folder helpers live in checkpoint_files; re-exported here, where callers have always found them.
-from distdl.checkpoint_files import (CHECKPOINT_PATTERN, _remove_quietly,  # noqa: F401
-                                     checkpoint_name, checkpoint_paths, clean_temp_files, prune_checkpoints)
+from distdl.saving.checkpoint_files import (CHECKPOINT_PATTERN, _remove_quietly,  # noqa: F401
+                                            checkpoint_name, checkpoint_paths, clean_temp_files,
+                                            prune_checkpoints)
 
 FORMAT_VERSION = 1
 FORMAT_NAME = "distdl-checkpoint"

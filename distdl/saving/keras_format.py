@@ -15,9 +15,9 @@ from collections.abc import Sequence
 import h5py
 import numpy as np
 
-from distdl.checkpoint import atomic_h5_write
 from distdl.errors import CheckpointError
 from distdl.layers.base import snake_case
+from distdl.saving.checkpoint import atomic_h5_write
 
 # Sub-paths below a layer's group where its weights live, for layers that do not hold them
 # directly; the arrays are split evenly between the sub-paths, in order.

@@ -1,0 +1,4 @@
+"""`python -m distdl.cli ...`: the `distdl` command."""
+from . import main
+
+main()

@@ -1,0 +1,13 @@
+"""The training engine: how a model runs, trains and evaluates, whatever the number of ranks.
+
+| module | its one job |
+| --- | --- |
+| `graph` | the executors: a chain of layers or a functional graph, forward and backward |
+| `inputs` | user data to checked lists of arrays (inputs, targets, row weights, validation split) |
+| `objectives` | compile's losses, loss weights and metrics, per output |
+| `data_order` | the global permutation of each epoch and every rank's rows of a global batch |
+| `step` | one train or evaluation step on this rank's rows, and the sums that make it global |
+| `train_state` | the loop's position and totals, which callbacks and checkpoints read |
+| `loops` | `fit`, `evaluate` and `predict` |
+| `summary` | the text of `Model.summary()` |
+"""

@@ -1,0 +1,11 @@
+"""Persistence: files in, arrays and config dicts out (h5py lives here and in `distdl.datasets`).
+
+| module | its one job |
+| --- | --- |
+| `checkpoint` | distdl's HDF5 checkpoint: write atomically, read, verify the checksum |
+| `checkpoint_files` | checkpoint file names in a folder: newest, pruning, stale temp files |
+| `keras_format` | Keras 3 `.weights.h5` files, read and written |
+| `model_io` | a model's arrays and configs onto those files and back (`save`, `save_weights`, `load_weights`) |
+
+Nothing here imports a model class: `distdl.models` turns what is read into models.
+"""
