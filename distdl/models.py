@@ -20,6 +20,7 @@ from .engine.objectives import build_objectives, compile_config
 from .engine.summary import summary_lines
 from .errors import ConfigError
 from .layers.base import Layer, RunContext, SymbolicTensor, deserialize, serialize, unique_name
+from .engine.train_state import TrainState
 from .layers.core import Input, InputLayer
 from .saving import checkpoint as ckpt
 from .saving import model_io
@@ -33,7 +34,7 @@ class Model:
         self.ctx = RunContext()
         self.optimizer = None
         self.objectives = None
-        self.stop_training = False
+        self.train_state = TrainState()  # `fit` replaces it with the state of its loop
         self.history = None
         self.built = False
         self.comm = None
@@ -48,6 +49,16 @@ class Model:
                     raise ConfigError(f"Model inputs and outputs must come from distdl.layers.Input and "
                                       f"layer calls, got {type(t).__name__}.")
             self._build_graph(ins, outs)
+
+    @property
+    def stop_training(self) -> bool:
+        """Keras's flag: a callback sets it to end `fit` after the current step or epoch.
+        It is the stop flag of `train_state`, the loop's state."""
+        return self.train_state.stop
+
+    @stop_training.setter
+    def stop_training(self, value: bool) -> None:
+        self.train_state.stop = bool(value)
 
     # ----- structure -----------------------------------------------------
     def build(self, input_shape):

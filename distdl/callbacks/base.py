@@ -18,6 +18,7 @@ HOOK_NAMES = (
     "on_train_begin", "on_train_end",
     "on_test_begin", "on_test_end",
     "on_predict_begin", "on_predict_end",
+    "on_preemption",
 )
 
 
@@ -101,6 +102,12 @@ class Callback:
 
     def on_predict_end(self, logs: dict | None = None) -> None:
         """Called when prediction ends."""
+
+    def on_preemption(self, logs: dict | None = None) -> None:
+        """Called on every rank when SIGTERM or SIGINT reached any rank during `fit`, after the
+        step in flight (and its gradient update) finished and before every rank exits with
+        128 + signal: the moment to save. distdl's own hook, not Keras's; BackupAndRestore
+        writes a backup at `model.train_state`'s position here."""
 
 
 class History(Callback):

@@ -1,8 +1,9 @@
 """`ModelCheckpoint` and `BackupAndRestore`: saving during `fit`, and exact resume.
 
 A backup holds the position in the data (epoch, step within it, seed) and the
-epoch's running sums besides weights and optimizer state, so a resumed run —
-on the same or another number of ranks — continues exactly where it stopped.
+epoch's running sums by name besides weights and optimizer state, so a resumed run —
+on the same or another number of ranks — continues exactly where it stopped. Both
+callbacks read the loop's position from `model.train_state` (a TrainState).
 """
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ class ModelCheckpoint(Callback):
         if self.save_freq != "epoch":
             self._steps += 1
             if self._steps % self.save_freq == 0:
-                self._save(self.model.train_state["epoch"], logs, batch)
+                self._save(self.model.train_state.epoch, logs, batch)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_freq == "epoch":
@@ -108,60 +109,48 @@ class BackupAndRestore(Callback):
         if data is None:  # rank 0 already holds the data it verified
             data = ckpt.load_checkpoint(path)
         restore(self.model, data, path)
-        extra = data.extra or {}
-        self.model.train_state["resume"] = {
-            "epoch": data.epoch, "step": data.step, "seed": data.seed, "history": data.history,
-            "totals": extra.get("totals"), "epochs_seen": extra.get("epochs_seen", [])}
+        state = self.model.train_state
+        totals = data.totals or None
+        if data.format_version == 1 and (data.extra or {}).get("totals") is not None:
+            totals = state.layout.named_v1(data.extra["totals"])  # version 1: the raw vector
+        state.resume_at(epoch=data.epoch, step=data.step, seed=data.seed, history=data.history, totals=totals)
         self._say(f"Resuming from {path} (epoch {data.epoch + 1}, step {data.step}).")
 
-    def _write(self, epoch, step, history):
-        model = self.model
-        runner = getattr(model, "_runner", None)
-        extra = {"totals": runner.totals.tolist() if runner is not None and step else None}
-        if self.run_config is not None:
-            extra["run_config"] = self.run_config
+    def _write(self, epoch_logs=None):
+        """Back up at the state's position; `epoch_logs`: an epoch just ended (not yet in the
+        history), so the backup is at the start of the next one."""
+        model, state = self.model, self.model.train_state
+        extra = {} if self.run_config is None else {"run_config": self.run_config}
         if model.comm is None or model.comm.rank == 0:
             os.makedirs(self.backup_dir, exist_ok=True)
-            data = checkpoint_data(model, epoch=epoch, step=step, seed=model.train_state["seed"],
-                                   history=history, extra=extra)
-            ckpt.save_checkpoint(os.path.join(self.backup_dir, ckpt.checkpoint_name(epoch, step)), data)
+            data = checkpoint_data(model, epoch=state.epoch, step=state.step, seed=state.seed,
+                                   history=state.history_so_far(epoch_logs), totals=state.named_totals(),
+                                   extra=extra)
+            name = ckpt.checkpoint_name(state.epoch, state.step)
+            ckpt.save_checkpoint(os.path.join(self.backup_dir, name), data)
             ckpt.prune_checkpoints(self.backup_dir, self.keep)
-
-    def _history(self, epoch_logs=None):
-        h = self.model.history
-        hist = {k: list(v) for k, v in (h.history.items() if h is not None else [])}
-        for k, v in (epoch_logs or {}).items():
-            hist.setdefault(k, []).append(float(v))
-        return hist
-
-    def _at_update_boundary(self, batch) -> bool:
-        """True when no gradient sum is pending (steps_per_update > 1 accumulates across steps)."""
-        runner = getattr(self.model, "_runner", None)
-        k = getattr(runner, "k", 1)
-        return k == 1 or (batch + 1) % k == 0 or batch + 1 == self.params.get("steps")
 
     def on_train_batch_end(self, batch, logs=None):
         if self.save_freq != "epoch":
             self._steps += 1
             self._due = self._due or self._steps % self.save_freq == 0
             # a backup between two steps of one update would lose the pending gradient sum: wait for the update
-            if self._due and self._at_update_boundary(batch):
+            if self._due and self.model.train_state.at_update_boundary():
                 self._due = False
-                self._write(self.model.train_state["epoch"], batch + 1, self._history())
+                self._write()
 
     def on_epoch_end(self, epoch, logs=None):
         self._due = False
         if self.save_freq == "epoch":
-            self._write(epoch + 1, 0, self._history(logs))
+            self._write(logs or {})
 
-    def save_now(self):
-        """Called on preemption (SIGTERM/SIGINT) after the current step."""
-        st = self.model.train_state
-        self._write(st["epoch"], st["step"], self._history())
+    def on_preemption(self, logs=None):
+        """SIGTERM/SIGINT reached a rank: back up the state after the step that just finished."""
+        self._write()
 
     def on_train_end(self, logs=None):
         if not self.delete_checkpoint and self.save_freq != "epoch":
-            self.save_now()  # keep the final state too, not only the last multiple of save_freq
+            self._write()  # keep the final state too, not only the last multiple of save_freq
         if self.delete_checkpoint and (self.model.comm is None or self.model.comm.rank == 0):
             for p in ckpt.checkpoint_paths(self.backup_dir):
                 os.remove(p)

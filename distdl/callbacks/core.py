@@ -122,6 +122,9 @@ class CallbackList(Callback):
     def on_predict_end(self, logs: dict | None = None) -> None:
         self._each("on_predict_end", logs or {})
 
+    def on_preemption(self, logs: dict | None = None) -> None:
+        self._each("on_preemption", logs or {})
+
 
 class TerminateOnNaN(Callback):
     """Stop training (`model.stop_training = True`) when a batch loss is NaN or infinite."""

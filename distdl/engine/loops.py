@@ -19,6 +19,7 @@ from ..sharding import share_gradients
 from .data_order import batch_bounds, epoch_order, rank_counts, rank_slice, take_rows
 from .inputs import as_input_list, as_target_list, check_finite, check_lengths, row_weights, split_validation
 from .step import StepRunner, sync_start
+from .train_state import TrainState
 
 
 def _comm(model, comm):
@@ -91,16 +92,18 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
     cbs = CallbackList(callbacks, add_history=True, add_progbar=_verbose(verbose) != 0, model=model,
                        verbose=_verbose(verbose), epochs=epochs, steps=len(bounds),
                        rank=comm.rank, world_size=comm.size)
-    model.stop_training = False
-    model.train_state = {"epoch": initial_epoch, "step": 0, "seed": seed, "batch_size": batch_size}
-    model._runner = runner
+    # the loop's position and sums; callbacks read it as model.train_state (stop: model.stop_training)
+    state = model.train_state = TrainState(
+        seed=seed, batch_size=batch_size, steps_per_update=int(steps_per_update), steps_per_epoch=len(bounds),
+        epoch=initial_epoch, history=model.history, totals=runner.totals, layout=runner.layout)
     cbs.on_train_begin()
-    start_step = _apply_resume(model, runner)
-    seed = model.train_state["seed"]
+    start_step = state.apply_resume()  # where BackupAndRestore's backup stopped, if it found one
+    model.ctx.seed = seed = state.seed
+    per_update = state.steps_per_update
     epoch_logs = {}
     with runner.preemption_guard():
-        for epoch in range(model.train_state["epoch"], epochs):
-            model.train_state["epoch"] = epoch
+        for epoch in range(state.epoch, epochs):
+            state.epoch = epoch
             cbs.on_epoch_begin(epoch)
             order = epoch_order(seed, epoch, n, shuffle)
             if start_step == 0:
@@ -111,21 +114,21 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
                 cbs.on_train_batch_begin(b)
                 a, z = rank_slice(e - s, comm.rank, comm.size)
                 idx = order[s + a:s + z]
-                if runner.k == 1:
+                if per_update == 1:
                     group_rows = e - s
                 else:
-                    group_start = b - b % runner.k
-                    group_rows = bounds[min(group_start + runner.k, len(bounds)) - 1][1] - bounds[group_start][0]
+                    group_start = b - b % per_update
+                    group_rows = bounds[min(group_start + per_update, len(bounds)) - 1][1] - bounds[group_start][0]
                 model.ctx.step = epoch * len(bounds) + b
                 model.ctx.row_start, model.ctx.global_rows = a, e - s
-                update = (b + 1) % runner.k == 0 or b + 1 == len(bounds)  # the group's last micro-batch
+                update = (b + 1) % per_update == 0 or b + 1 == len(bounds)  # the group's last micro-batch
                 logs = runner.train_batch([take_rows(t, idx) for t in xs], [take_rows(t, idx) for t in ys],
                                           None if w is None else w[idx], e - s, group_rows, last_in_group=update)
-                model.train_state["step"] = b + 1
+                state.step = b + 1
                 cbs.on_train_batch_end(b, logs)
                 if update:  # stop on a signal only where no partial gradient sum would be lost
                     runner.check_preemption(cbs)
-                if model.stop_training:
+                if state.stop:
                     break
             if start_step == len(bounds):  # resumed from a backup taken after the epoch's last step
                 logs = runner.epoch_logs()
@@ -134,27 +137,12 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
             if val is not None:
                 vlogs = _evaluate_arrays(model, comm, *val, batch_size)
                 epoch_logs.update({"val_" + k: vlogs[k] for k in sorted(vlogs)})
-            model.train_state.update(epoch=epoch + 1, step=0)
+            state.epoch, state.step = epoch + 1, 0
             cbs.on_epoch_end(epoch, epoch_logs)
-            if model.stop_training:
+            if state.stop:
                 break
     cbs.on_train_end(epoch_logs)
     return model.history
-
-
-def _apply_resume(model, runner) -> int:
-    """Continue from what BackupAndRestore loaded: position, seed, history, epoch sums."""
-    resume = model.train_state.pop("resume", None)
-    if not resume:
-        return 0
-    model.ctx.seed = resume["seed"]
-    model.train_state.update(epoch=resume["epoch"], seed=resume["seed"])
-    if model.history is not None:
-        model.history.history = {k: list(v) for k, v in resume["history"].items()}
-        model.history.epoch = list(range(len(next(iter(resume["history"].values()), []))))
-    if resume["step"] and resume.get("totals") is not None:
-        runner.totals[...] = resume["totals"]
-    return int(resume["step"])
 
 
 def _evaluate_arrays(model, comm, xs, ys, w, n, batch_size, cbs=None):

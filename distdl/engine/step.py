@@ -2,7 +2,8 @@
 
 Per step: forward, per-output losses weighted by 1 / (global rows x loss
 elements per row), backward into the gradient arena, one allreduce of the arena,
-one small allreduce of [loss sums | metric state deltas | preemption flag],
+one small allreduce of [rows | loss | loss sums | metric state deltas | signal counts] (the
+vector that `distdl.train_state.SumLayout` names),
 regularization gradients added once, then the optimizer over the whole arena; or, where
 the ranks share one node, the sharded step of distdl.sharding (each rank sums and steps
 its slice of the weights, which the node holds once).
@@ -16,6 +17,7 @@ import threading
 import numpy as np
 
 from ..sharding import ShardedUpdate, node_shared
+from .train_state import SumLayout
 
 
 def sync_start(model, comm) -> None:
@@ -31,21 +33,22 @@ def sync_start(model, comm) -> None:
 
 
 class StepRunner:
-    """Runs train/eval batches for one model and keeps the epoch's global running sums."""
+    """Runs train/eval batches for one model and keeps the epoch's global running sums.
+
+    `buf` (this step's sums, summed across ranks) and `totals` (the epoch's running sums) are
+    float64 vectors laid out by `layout`, a SumLayout: every access goes through its names.
+    """
 
     def __init__(self, model, comm, steps_per_update=1):
-        self.model, self.comm, self.k = model, comm, steps_per_update
+        self.model, self.comm = model, comm
         self.objs = model.objectives
         self.fused = [o.fused for o in self.objs]
         self.n_out = len(self.objs)
-        # buffer: [rows, activity, loss sum per output, metric states..., SIGTERM count, SIGINT count]
-        start = 2 + self.n_out
-        self.metrics = []  # (output index, log name, metric, slice of the buffer)
-        for i, o in enumerate(self.objs):
-            for m in o.metrics:
-                self.metrics.append((i, o.log_name(m.name), m, slice(start, start + m.state_size)))
-                start += m.state_size
-        self.buf = np.zeros(start + 2)
+        named = [(i, o.log_name(m.name), m) for i, o in enumerate(self.objs) for m in o.metrics]
+        self.layout = SumLayout([o.log_name("loss") for o in self.objs], [(n, m.state_size) for _, n, m in named])
+        # (output index, log name, metric, its slice of the vectors)
+        self.metrics = [(i, n, m, part) for (i, n, m), part in zip(named, self.layout.metrics)]
+        self.buf = np.zeros(self.layout.size)
         self.totals = np.zeros_like(self.buf)
         self.acc = np.zeros_like(model.grads) if steps_per_update > 1 else None
         self.sharded = ShardedUpdate(model, comm)
@@ -92,18 +95,19 @@ class StepRunner:
         """Fill the loss sums of `self.buf`; return output gradients (or None). `ws`: per output,
         the per-sample loss weights or None."""
         douts = []
+        sums = self.layout.outputs
         for i, (obj, out, y, w) in enumerate(zip(self.objs, outs, ys, ws)):
             if w is None and want_grads:
-                self.buf[2 + i], g = obj.loss.value_and_gradient(y, out, obj.weight, grad_rows, obj.fused)
+                self.buf[sums[i]], g = obj.loss.value_and_gradient(y, out, obj.weight, grad_rows, obj.fused)
                 douts.append(g)
                 continue
             per = obj.loss.call(y, out)
             per_row = int(np.prod(per.shape[1:], dtype=np.int64))
             if w is None:
-                self.buf[2 + i] = float(np.sum(per)) / per_row if per.size else 0.0
+                self.buf[sums[i]] = float(np.sum(per)) / per_row if per.size else 0.0
                 continue
             wb = np.broadcast_to(w.reshape(w.shape + (1,) * (per.ndim - w.ndim)), per.shape).astype(per.dtype)
-            self.buf[2 + i] = float(np.sum(per * wb)) / per_row if per.size else 0.0
+            self.buf[sums[i]] = float(np.sum(per * wb)) / per_row if per.size else 0.0
             if want_grads:
                 wb = wb * (obj.weight / (grad_rows * per_row))
                 douts.append(obj.loss.gradient_logits(y, out, wb) if obj.fused else obj.loss.gradient(y, out, wb))
@@ -130,10 +134,11 @@ class StepRunner:
 
     def _loss(self, totals, rows, reg, n_batches=None):
         """(total loss, per-output losses) from summed totals; `rows` normalises the loss sums."""
-        loss = reg + (totals[1] / n_batches if n_batches else 0.0)
+        layout = self.layout
+        loss = reg + (totals[layout.loss] / n_batches if n_batches else 0.0)
         per_out = []
         for i, obj in enumerate(self.objs):
-            li = totals[2 + i] / max(rows, 1)
+            li = totals[layout.outputs[i]] / max(rows, 1)
             per_out.append(li)
             loss += obj.weight * li
         return loss, per_out
@@ -162,7 +167,7 @@ class StepRunner:
         outs = ex.forward(xs, training=True)
         self.buf.fill(0.0)
         douts = self._losses_and_grads(outs, ys, self._loss_weights(outs, ys, w, rows), group_rows, True)
-        self.buf[1] = ex.activity_loss
+        self.buf[self.layout.loss] = ex.activity_loss
         self._metric_deltas(outs, ys, w)
         ex.backward(douts, self.fused)
         if self.acc is not None:  # steps_per_update > 1: sum micro-batches, update on the last
@@ -190,33 +195,36 @@ class StepRunner:
     def _sum_small(self, comm):
         """Sum this step's loss sums, metric states and signal flags across ranks."""
         if self.preempt_signal:  # set as late as possible: a signal may arrive during the step
-            self.buf[-1 if self.preempt_signal == signal.SIGINT else -2] = 1
+            layout = self.layout
+            self.buf[layout.sigint if self.preempt_signal == signal.SIGINT else layout.sigterm] = 1
         if comm.size > 1:
             comm.allreduce_sum(self.buf)
 
     def _after_batch(self, rows, reg):
-        self.buf[0] = rows
+        buf, totals, layout = self.buf, self.totals, self.layout
+        buf[layout.rows] = rows
         # epoch loss: batch losses averaged with batch-size weights (Keras's Mean metric)
-        totals = self.totals
-        totals[0] += rows
-        totals[1] += float(self._loss(self.buf, rows, reg, n_batches=1)[0]) * rows
-        totals[2:-2] += self.buf[2:-2]
-        totals[-2:] = self.buf[-2:]
+        totals[layout.rows] += rows
+        totals[layout.loss] += float(self._loss(buf, rows, reg, n_batches=1)[0]) * rows
+        totals[layout.epoch_sums] += buf[layout.epoch_sums]
+        totals[layout.signals] = buf[layout.signals]
         return self.epoch_logs()
 
     def epoch_logs(self):
         """The epoch's running logs so far, from the summed totals."""
-        totals = self.totals
-        loss = totals[1] / totals[0] if totals[0] else 0.0
-        return self._logs(totals, loss, self._loss(totals, totals[0], 0.0)[1])
+        totals, layout = self.totals, self.layout
+        rows = totals[layout.rows]
+        loss = totals[layout.loss] / rows if rows else 0.0
+        return self._logs(totals, loss, self._loss(totals, rows, 0.0)[1])
 
     # ----- evaluation ------------------------------------------------------
     def eval_batch(self, xs, ys, w):
         outs = self.model.executor.forward(xs, training=False)
         self.buf.fill(0.0)
         self._losses_and_grads(outs, ys, self._loss_weights(outs, ys, w), 1, False)
-        self.totals[1] += self.model.executor.activity_loss
-        self.totals[2:2 + self.n_out] += self.buf[2:2 + self.n_out]
+        sums = self.layout.output_sums
+        self.totals[self.layout.loss] += self.model.executor.activity_loss
+        self.totals[sums] += self.buf[sums]
         self._update_metrics(outs, ys, w)
 
     def finish_eval(self, n, n_batches):
@@ -229,7 +237,7 @@ class StepRunner:
                 self.comm.allreduce_sum(self.valid)
         for i, (valid, count) in enumerate(zip(self.valid[:self.n_out], self.valid[self.n_out:])):
             if count:  # a masked loss: the mean over its valid elements
-                self.totals[2 + i] *= count / valid if valid else 0.0
+                self.totals[self.layout.outputs[i]] *= count / valid if valid else 0.0
         return self._logs(self.totals, *self._loss(self.totals, n, self._penalty(), n_batches))
 
     # ----- preemption (SIGTERM / SIGINT) -------------------------------------
@@ -249,17 +257,16 @@ class StepRunner:
                 signal.signal(s, h)
 
     def check_preemption(self, cbs):
-        """After a step: if any rank was signalled, save through callbacks and exit 128+signal.
+        """After a step: if any rank was signalled, call the callbacks' `on_preemption` (where
+        BackupAndRestore saves) and exit 128+signal.
 
         The counts of signalled ranks are summed across ranks, so every rank takes the same
         decision and exit code (SIGTERM wins over SIGINT).
         """
-        terms, ints = self.totals[-2], self.totals[-1]
+        terms, ints = self.totals[self.layout.sigterm], self.totals[self.layout.sigint]
         if terms or ints:
             signum = int(signal.SIGTERM if terms else signal.SIGINT)
-            for cb in cbs.callbacks:
-                if hasattr(cb, "save_now"):
-                    cb.save_now()
+            cbs.on_preemption()
             # no rank may exit before rank 0's checkpoint is on disk: the launcher ends the whole
             # job as soon as one rank exits non-zero
             self.comm.barrier()

@@ -25,7 +25,9 @@ from distdl.saving.checkpoint_files import (CHECKPOINT_PATTERN, _remove_quietly,
                                             checkpoint_name, checkpoint_paths, clean_temp_files,
                                             prune_checkpoints)
 
-FORMAT_VERSION = 1
+# 2: the epoch's running totals of a mid-epoch backup are named (`training/totals`); version 1
+# kept them as the step's raw vector in `extra["totals"]` (read by SumLayout.named_v1)
+FORMAT_VERSION = 2
 FORMAT_NAME = "distdl-checkpoint"
 
 
@@ -46,6 +48,7 @@ class CheckpointData:
     seed: int = 0
     world_size: int = 1
     history: dict[str, list[float]] = field(default_factory=dict)
+    totals: dict[str, list[float]] = field(default_factory=dict)  # the epoch's sums by name (mid-epoch)
     rng_state: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
@@ -182,6 +185,7 @@ def save_checkpoint(path: str | os.PathLike, data: CheckpointData) -> None:
         "optimizer/config": _to_json(data.optimizer_config, "optimizer_config", spath),
         "training/compile_config": _to_json(data.compile_config, "compile_config", spath),
         "training/history": _to_json(data.history, "history", spath),
+        "training/totals": _to_json(data.totals, "totals", spath),
         "training/rng_state": _to_json(data.rng_state, "rng_state", spath),
         "training/extra": _to_json(data.extra, "extra", spath),
     }
@@ -271,6 +275,7 @@ def _read(path: str | os.PathLike) -> tuple[CheckpointData, str, str]:
                 seed=int(_attr(train, spath, "seed", "training")),
                 world_size=int(_attr(train, spath, "world_size", "training")),
                 history=_text(f, spath, "training/history"),
+                totals=_text(f, spath, "training/totals") if version >= 2 else {},
                 rng_state=_text(f, spath, "training/rng_state"),
                 extra=_text(f, spath, "training/extra"),
                 format_version=version,

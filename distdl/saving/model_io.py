@@ -28,8 +28,9 @@ def variable_layout(model) -> list[dict]:
 
 
 def checkpoint_data(model, epoch: int = 0, step: int = 0, seed: int = 0, history: dict | None = None,
-                    extra: dict | None = None) -> ckpt.CheckpointData:
-    """Everything needed to rebuild and continue `model`, as arrays and JSON-able dicts."""
+                    totals: dict | None = None, extra: dict | None = None) -> ckpt.CheckpointData:
+    """Everything needed to rebuild and continue `model`, as arrays and JSON-able dicts;
+    `totals`: the epoch's running sums by name (TrainState.named_totals) for a mid-epoch backup."""
     opt = model.optimizer
     return ckpt.CheckpointData(
         model_config={"class_name": type(model).__name__, "config": model.get_config()},
@@ -40,7 +41,7 @@ def checkpoint_data(model, epoch: int = 0, step: int = 0, seed: int = 0, history
         optimizer_iterations=0 if opt is None else int(opt.iterations),
         epoch=int(epoch), step=int(step), seed=int(seed),
         world_size=1 if model.comm is None else model.comm.size,
-        history=history or {}, rng_state={"init": utils.init_rng().bit_generator.state},
+        history=history or {}, totals=totals or {}, rng_state={"init": utils.init_rng().bit_generator.state},
         extra=extra or {})
 
 
