@@ -7,13 +7,24 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 
+# conftest.py sets this before each test: only tests marked `mpi` may start ranks, so that
+# `pytest -m "not mpi"` never launches MPI (True outside pytest)
+MPI_ALLOWED = True
+
+
+def _require_mpi_marker() -> None:
+    if not MPI_ALLOWED:
+        pytest.fail("this test starts MPI ranks: mark it @pytest.mark.mpi", pytrace=False)
+
 
 def mpirun_path() -> str:
+    _require_mpi_marker()
     cand = Path(sys.executable).parent / "mpirun"
     return str(cand) if cand.exists() else "mpirun"
 
@@ -35,12 +46,30 @@ def run_serial(script, *args, timeout=120):
                           capture_output=True, text=True, timeout=timeout, env=e)
 
 
+def run_ranks(script, out, *args, ranks=(1, 2, 3), env=None) -> dict[int, list[dict]]:
+    """Run `SCRIPT OUT/n<n> ARGS` on each of `ranks` and load what each rank saved to
+    OUT/n<n>_rank<r>.npz: {n: [rank 0's arrays, rank 1's, ...]}. One rank is a plain process
+    without MPI, unless `env` is given: then it is `mpirun -n 1` too. Every run must exit 0."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    runs = {}
+    for n in ranks:
+        prefix = Path(out) / f"n{n}"
+        if n == 1 and env is None:
+            p = run_serial(script, prefix, *args)
+        else:
+            p = run_mpi(n, script, prefix, *args, env=env)
+        assert p.returncode == 0, f"{script} on {n} ranks ({env}):\n{p.stdout}{p.stderr}"
+        runs[n] = [dict(np.load(f"{prefix}_rank{r}.npz")) for r in range(n)]
+    return runs
+
+
 # ----------------------------------------------------------------- distdlrun jobs
 # Each job's processes inherit DISTDL_TEST_TOKEN=<token>, so a test can find (and kill) all of
 # them: launcher, mpirun, proxy, wrappers and ranks.
 
 def distdlrun(*args: str, token: str | None = None) -> subprocess.Popen:
     """Start `distdlrun ARGS` from the repo root in its own session, tagged with `token`."""
+    _require_mpi_marker()
     env = {**os.environ, "DISTDL_TEST_TOKEN": token or uuid.uuid4().hex}
     return subprocess.Popen([sys.executable, "-m", "distdl_launch.cli", *args], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -32,6 +32,7 @@ def test_help(script):
     assert "--out" in proc.stdout or "--out-dir" in proc.stdout
 
 
+@pytest.mark.slow
 def test_throughput_quick(tmp_path):
     out = tmp_path / "t.json"
     proc = run("throughput.py", "--quick", "--models", "mlp,tiny", "--threads", "1", "--no-torch",
@@ -54,6 +55,7 @@ def test_throughput_quick(tmp_path):
     assert "samples/s" in proc.stdout and "x gemm" in proc.stdout
 
 
+@pytest.mark.mpi
 @pytest.mark.skipif(not MPIRUN.exists(), reason="mpirun (mpich wheel) not installed")
 def test_allreduce_quick(tmp_path):
     out = tmp_path / "a.json"
@@ -67,6 +69,7 @@ def test_allreduce_quick(tmp_path):
         assert r["overhead_pct"] == pytest.approx((r["distdl_us"] - r["raw_us"]) / r["raw_us"] * 100)
 
 
+@pytest.mark.mpi
 @pytest.mark.skipif(not MPIRUN.exists(), reason="mpirun (mpich wheel) not installed")
 def test_scaling_quick_and_plot(tmp_path):
     out = tmp_path / "s.json"

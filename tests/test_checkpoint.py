@@ -131,6 +131,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_sigkill_during_save_never_leaves_a_partial_file(tmp_path):
     n = 50 * 2**20 // 4  # 50 MB of float32 params
     path = tmp_path / checkpoint_name(1, 0)

@@ -18,6 +18,7 @@ def distdl(*args, mpi=0, timeout=300):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
+@pytest.mark.mpi
 def test_default_config_trains_to_095_on_one_and_two_ranks():
     one = distdl("train", "configs/digits_mlp.toml")
     assert one.returncode == 0, one.stderr
@@ -67,6 +68,7 @@ def test_missing_config_file():
     assert p.returncode == 2 and "no/such.toml does not exist" in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.mpi
 def test_bad_config_under_mpi_prints_once_and_exits_2(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text(BAD_CONFIGS["unknown_key"][0])
@@ -75,6 +77,7 @@ def test_bad_config_under_mpi_prints_once_and_exits_2(tmp_path):
     assert p.stderr.count("unknown key [training].epochz") == 1
 
 
+@pytest.mark.mpi
 def test_info_serial_and_on_two_ranks():
     p = distdl("info")
     assert p.returncode == 0 and "world size: 1" in p.stdout

@@ -179,6 +179,7 @@ def _assert_friendly(p, name, words):
     assert name in lines[0] and words in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_bad_checkpoints_give_one_sentence_and_exit_2(runs, tmp_path):
     d, _ = runs
     files = _bad_files(d / "part" / "ckpt-e0001-s000000.h5", tmp_path)
@@ -209,6 +210,7 @@ def _mpi_distdl(n, *args, cwd):
                           capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
 
 
+@pytest.mark.mpi
 def test_under_mpi_resume_on_three_ranks_and_a_bad_file_is_one_sentence(runs, tmp_path):
     d, full = runs
     work = _copy_part(d, tmp_path / "w")

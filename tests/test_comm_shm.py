@@ -4,12 +4,13 @@ import time
 
 import numpy as np
 import pytest
-from mpirun import run_mpi, run_serial
+from mpirun import run_mpi
 
 from distdl.comm.mpi import _mode_from_env
 from distdl.errors import CommError
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("n", [2, 3])
 def test_shm_allreduce_sums_exactly_at_every_size(n):
     """Sizes 0, 1, odd and not divisible by n, float32 and float64, window and plain buffers,
@@ -19,6 +20,7 @@ def test_shm_allreduce_sums_exactly_at_every_size(n):
     assert sorted(re.findall(r"shm ok rank (\d+) of (\d+)", p.stdout)) == [(str(r), str(n)) for r in range(n)]
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("n", [2, 3])
 def test_models_fitted_in_turn_match_mpi_allreduce(n, tmp_path):
     """Each fit moves its gradient arena into the shared segment (growing it, taking it from the
@@ -38,21 +40,6 @@ def test_models_fitted_in_turn_match_mpi_allreduce(n, tmp_path):
                 np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
 
 
-def test_trajectory_through_shared_memory_at_every_size(tmp_path):
-    """The 1 vs 2 vs 3 ranks trajectory (dropout, uneven batches, AdamW) with every float
-    allreduce, however small, through shared memory."""
-    p = run_serial("trajectory.py", tmp_path / "n1", "float64")
-    assert p.returncode == 0, p.stderr
-    ref = np.load(tmp_path / "n1_rank0.npz")
-    for n in (2, 3):
-        p = run_mpi(n, "trajectory.py", tmp_path / f"n{n}", "float64", env={"DISTDL_ALLREDUCE": "shm"})
-        assert p.returncode == 0, p.stderr
-        got = [np.load(tmp_path / f"n{n}_rank{r}.npz") for r in range(n)]
-        assert len({g["digest"].tobytes() for g in got}) == 1
-        np.testing.assert_allclose(got[0]["params"], ref["params"], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(got[0]["loss"], ref["loss"], rtol=1e-10)
-
-
 def test_allreduce_mode_is_checked(monkeypatch):
     monkeypatch.setenv("DISTDL_ALLREDUCE", "SHM")
     assert _mode_from_env() == "shm"
@@ -62,6 +49,7 @@ def test_allreduce_mode_is_checked(monkeypatch):
         _mode_from_env()
 
 
+@pytest.mark.mpi
 def test_exception_on_one_rank_ends_a_shared_memory_job_fast():
     start = time.monotonic()
     p = run_mpi(2, "fail_on_rank1.py", timeout=60, env={"DISTDL_ALLREDUCE": "shm"})
@@ -70,6 +58,7 @@ def test_exception_on_one_rank_ends_a_shared_memory_job_fast():
     assert p.stderr.count("RuntimeError: boom from rank 1 at batch 3") == 1, p.stderr
 
 
+@pytest.mark.mpi
 def test_stall_watchdog_covers_the_shared_memory_allreduce():
     start = time.monotonic()
     p = run_mpi(2, "shm_stall.py", timeout=60, env={"DISTDL_STALL_TIMEOUT": "1"})
@@ -92,6 +81,7 @@ def test_arena_move_grads_repoints_every_view():
         arena.move_grads(np.empty(9, np.float64))
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("n", [2, 3])
 def test_sharded_optimizer_step_is_bitwise_the_full_update(n, tmp_path):
     """Each rank stepping only its slice (slots in node-shared memory) gives bitwise the weights
@@ -118,6 +108,7 @@ def test_sharded_optimizer_step_is_bitwise_the_full_update(n, tmp_path):
     assert np.array_equal(saved["sharded"].params, saved["full"].params)
 
 
+@pytest.mark.mpi
 def test_no_room_in_dev_shm_keeps_mpi_allreduce(tmp_path):
     """With less free space in /dev/shm than the windows need, training uses MPI's allreduce
     (a full tmpfs would kill the job with SIGBUS) and gives the same weights."""

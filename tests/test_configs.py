@@ -15,6 +15,8 @@ from distdl import backend
 from distdl.cli.run import train_from_config
 from distdl.layers import LSTM, BatchNormalization, Conv2D, MaxPooling2D, Reshape
 
+# every test here reads the module fixture that trains both configs in this process (~40 s)
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parent.parent
 CONFIGS = ["digits_cnn.toml", "digits_lstm.toml"]
 TEST_LINE = re.compile(r"^Test loss: ([0-9.]+) - accuracy: ([0-9.]+)$", re.M)
@@ -67,6 +69,7 @@ def test_config_reaches_095_test_accuracy(one_rank, name):
     assert 0 < loss < 0.5
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("name", CONFIGS)
 def test_two_ranks_print_the_same_test_scores(one_rank, name):
     """`mpirun -n 2 distdl train CONFIG` exits 0 and matches one rank up to float32 rounding."""

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from mpirun import assert_nothing_left, distdlrun, finish, job_processes
 
-pytestmark = pytest.mark.skipif(not (Path(sys.executable).parent / "mpirun").exists(),
-                                reason="needs the mpich wheel's mpirun next to python")
+pytestmark = [pytest.mark.mpi,
+              pytest.mark.skipif(not (Path(sys.executable).parent / "mpirun").exists(),
+                                 reason="needs the mpich wheel's mpirun next to python")]
 
 EPOCHS = 4
 SAVE_FREQ = 25
@@ -167,6 +168,7 @@ def reference(config, tmp_path_factory):
 def test_reference_run_writes_periodic_and_final_checkpoints(reference):
     params, test_line, names = reference
     assert np.all(np.isfinite(params)) and test_line.startswith("[0] Test loss: ")
+    assert float(test_line.rsplit("accuracy: ", 1)[1]) >= 0.9  # it trained (about 0.97)
     assert (EPOCHS, 0) in names and len(names) > EPOCHS * 3  # every SAVE_FREQ steps, mid-epoch
     assert all(step > 0 for epoch, step in names if epoch < EPOCHS)
 

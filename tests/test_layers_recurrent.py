@@ -138,8 +138,13 @@ def test_simple_rnn_matches_equations_and_go_backwards_reverses():
 
 
 def test_float32_default_dtype():
-    out = LSTM(3)(np.ones((2, 4, 5)))
-    assert out.dtype == np.float32 and out.shape == (2, 3)
+    x = np.random.default_rng(16).normal(size=(2, 4, 5))
+    layer = LSTM(3)
+    out = layer(x)
+    assert out.dtype == np.float32 and out.shape == (2, 3) and layer.kernel.value.dtype == np.float32
+    wide = built(LSTM(3, dtype=F64), (4, 5))
+    wide.set_weights([w.astype(np.float64) for w in layer.get_weights()])
+    np.testing.assert_allclose(out, wide(x), rtol=1e-5, atol=1e-6)
 
 
 # ----- gradients (float64 central differences) ----------------------------------

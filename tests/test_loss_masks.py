@@ -3,20 +3,12 @@ make the batch loss sum(loss x mask) / valid elements, and the step follows that
 import numpy as np
 import pytest
 
-from distdl import backend, utils
+from distdl import utils
 from distdl.layers import Dense, Embedding, Input, SimpleRNN
 from distdl.losses import SparseCategoricalCrossentropy
 from distdl.models import Sequential
 from distdl.optimizers import SGD
 from gradcheck import numeric_grad
-
-
-@pytest.fixture
-def float64():
-    old = backend.floatx()
-    backend.set_floatx("float64")
-    yield
-    backend.set_floatx(old)
 
 
 def _masked_mean(loss, y, pred, mask):

@@ -238,14 +238,42 @@ def test_models_without_mask_sources_take_the_plain_path():
     assert not model.executor.masked and model.executor.output_masks is None
 
 
-def test_masked_model_trains():
-    rng = np.random.default_rng(10)
-    ids = np.concatenate([_tokens(rng) for _ in range(8)])
-    y = (ids[:, 0] > 4).astype(np.float32)
-    model = Sequential([Input((5,)), Embedding(9, 4, mask_zero=True), LSTM(4), Dense(1, activation="sigmoid")])
+def _fit_text_model(ids, y, weights=None, mask_zero=True):
+    """Embedding -> LSTM -> Dense(sigmoid) trained 3 epochs from `weights` (the same data order
+    every time); returns (weights after, loss history)."""
+    model = Sequential([Input((ids.shape[1],)), Embedding(9, 4, mask_zero=mask_zero), LSTM(4),
+                        Dense(1, activation="sigmoid")])
     model.compile(loss="binary_crossentropy", optimizer="adam")
+    if weights is not None:
+        model.set_weights(weights)
+    utils.set_random_seed(12)
     hist = model.fit(ids, y, epochs=3, batch_size=8, verbose=0)
-    assert np.all(np.isfinite(hist.history["loss"]))
+    return model.get_weights(), hist.history["loss"]
+
+
+def test_masked_model_trains_as_if_the_padding_were_not_there(float64):
+    """The same sequences padded at the end, at the start, or with 3 more padding steps train to
+    the same weights and losses (rounding only: 1e-12); without the mask they do not."""
+    rng = np.random.default_rng(10)
+    pre = np.concatenate([_tokens(rng, pre=True) for _ in range(8)])  # 32 sequences of 5, 3, 1, 4 tokens
+    post = _shift(pre)
+    longer = np.concatenate([post, np.zeros((len(post), 3), post.dtype)], axis=1)
+    y = (post[:, 0] > 4).astype(np.float64)
+    utils.set_random_seed(3)
+    start = Sequential([Input((5,)), Embedding(9, 4), LSTM(4), Dense(1)]).get_weights()
+    want, want_loss = _fit_text_model(post, y, start)
+    assert want_loss[-1] < want_loss[0]  # it learns
+    assert not np.array_equal(want[1], start[1])
+    np.testing.assert_array_equal(want[0][0], start[0][0])  # padding's embedding row never gets a gradient
+    for ids in (pre, longer):
+        got, loss = _fit_text_model(ids, y, start)
+        np.testing.assert_allclose(loss, want_loss, rtol=1e-12)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    # the control: without the mask, where the padding sits changes the training
+    plain_post, _ = _fit_text_model(post, y, start, mask_zero=False)
+    plain_pre, _ = _fit_text_model(pre, y, start, mask_zero=False)
+    assert max(np.max(np.abs(a - b)) for a, b in zip(plain_post, plain_pre)) > 1e-3
 
 
 # ----- GlobalAveragePooling1D: the mean over unmasked steps --------------------------------------

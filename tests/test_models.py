@@ -274,7 +274,17 @@ def test_subclassed_model_with_call_trains():
     model = TwoLayer()
     from distdl.optimizers import Adam
     model.compile(optimizer=Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert model.get_weights() == []  # built by the first call, as in Keras
+    model(x[:1])
+    # the same layers as a Sequential, from the same weights, follow the same trajectory bitwise
+    seq = Sequential([Dense(16, activation="relu", input_shape=(4,)), Dense(3, activation="softmax")])
+    seq.compile(optimizer=Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    seq.set_weights(model.get_weights())
+    utils.set_random_seed(5)
     h = model.fit(x, y, epochs=40, batch_size=16, verbose=0)
+    utils.set_random_seed(5)
+    assert seq.fit(x, y, epochs=40, batch_size=16, verbose=0).history == h.history
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), seq.get_weights()))
     assert h.history["loss"][-1] < 0.5 * h.history["loss"][0]
     assert h.history["accuracy"][-1] > 0.7
     assert model.count_params() == 4 * 16 + 16 + 16 * 3 + 3
@@ -369,8 +379,19 @@ def test_shared_wrapper_keeps_each_calls_inner_cache():
 
 
 def test_plain_python_lists_are_accepted_as_data():
-    model = mlp(2, 3, 2)
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    h = model.fit(np.zeros((4, 2)), [0, 1, 1, 0], batch_size=2, verbose=0)
-    assert len(h.history["loss"]) == 1
-    assert model.evaluate(np.zeros((4, 2)), [0, 1, 1, 0], verbose=0) > 0
+    """Labels as a list, and x as a list of the model's one input, train, evaluate and predict
+    exactly as arrays do."""
+    x, y = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]], np.float32), [0, 1, 1, 0]
+    runs = []
+    for xs, ys in (([x], y), (x, np.array(y))):
+        utils.set_random_seed(0)
+        model = mlp(2, 3, 2)
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        h = model.fit(xs, ys, batch_size=2, verbose=0)
+        assert len(h.history["loss"]) == 1
+        runs.append((model.get_weights(), h.history["loss"], model.evaluate(xs, ys, verbose=0),
+                     model.predict(xs, verbose=0)))
+    (w_list, loss_list, score_list, pred_list), (w_arr, loss_arr, score_arr, pred_arr) = runs
+    assert all(np.array_equal(a, b) for a, b in zip(w_list, w_arr))
+    assert loss_list == loss_arr and score_list == score_arr > 0
+    assert np.array_equal(pred_list, pred_arr)

@@ -40,6 +40,7 @@ def reference(tmp_path_factory):
     return _load(d / "ref", 0)
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("crash_ranks,resume_ranks", [(1, 2), (2, 3), (3, 1), (2, 2)])
 def test_interrupted_run_resumes_exactly_on_another_rank_count(tmp_path, reference, crash_ranks, resume_ranks):
     backup = tmp_path / "backup"
@@ -75,6 +76,7 @@ def test_resuming_with_a_different_seed_but_no_backup_diverges(tmp_path, referen
     assert _rel(_load(tmp_path / "fresh", 0)["params"], reference["params"]) > 1e-3
 
 
+@pytest.mark.mpi
 def test_only_rank_zero_writes_checkpoints_under_mpi(tmp_path):
     mc = tmp_path / "mc"
     mc.mkdir()

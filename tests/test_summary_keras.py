@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from distdl import backend
 from distdl.layers import (GRU, LSTM, AveragePooling2D, BatchNormalization, Bidirectional, Concatenate,
                            Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
                            GlobalMaxPooling2D, Input, LayerNormalization, MaxPooling1D, MaxPooling2D,
@@ -16,12 +15,7 @@ from distdl.layers import (GRU, LSTM, AveragePooling2D, BatchNormalization, Bidi
 from distdl.models import Model, Sequential
 
 
-@pytest.fixture(autouse=True)
-def _float32():
-    old = backend.floatx()
-    backend.set_floatx("float32")
-    yield
-    backend.set_floatx(old)
+pytestmark = pytest.mark.usefixtures("float32")
 
 
 def _summary(model) -> str:

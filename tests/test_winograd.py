@@ -125,6 +125,7 @@ def test_conv2d_layer_float32_close_to_im2col(monkeypatch):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
+@pytest.mark.slow
 def test_conv2d_winograd_gradients_match_finite_differences():
     layer = Conv2D(32, 3, padding="same", activation="tanh", dtype="float64")
     x = np.random.default_rng(7).standard_normal((2, 4, 3, 32))

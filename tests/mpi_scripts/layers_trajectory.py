@@ -1,4 +1,5 @@
-"""Train a CNN with BatchNormalization or an LSTM model; save weights, state, history per rank.
+"""Train a CNN with BatchNormalization or an LSTM model; save weights, state, history per rank,
+and whether the weights ended up in node-shared memory (the sharded step).
 
 usage: python layers_trajectory.py OUT_PREFIX DTYPE MODEL
 MODEL: cnn (Conv2D + synchronized BatchNormalization), lstm (two stacked LSTMs, input
@@ -18,6 +19,7 @@ from distdl.comm import world
 from distdl.layers import (LSTM, Activation, BatchNormalization, Conv2D, Dense, Embedding, Flatten,
                            MaxPooling2D)
 from distdl.models import Sequential
+from node_memory import weights_shared_by_node
 
 out, dtype, kind = sys.argv[1], sys.argv[2], sys.argv[3]
 backend.set_floatx(dtype)
@@ -54,9 +56,10 @@ utils.set_random_seed(11)  # same data order / dropout seed everywhere
 hist = model.fit(x, y, batch_size=10, epochs=2, verbose=0, validation_split=0.2)
 scores = model.evaluate(x, y, batch_size=7, verbose=0)
 pred = model.predict(x, batch_size=9, verbose=0)
+shared = weights_shared_by_node(model, comm)
 state = [v.value.ravel() for v in model.non_trainable_weights]
 state = np.concatenate(state) if state else np.zeros(0, dtype)
 np.savez(f"{out}_rank{comm.rank}.npz", params=model.params, state=state, pred=pred, scores=np.array(scores),
          loss=np.array(hist.history["loss"]), val_loss=np.array(hist.history["val_loss"]),
-         acc=np.array(hist.history["accuracy"]),
+         acc=np.array(hist.history["accuracy"]), node_shared=np.array(shared),
          digest=np.frombuffer(hashlib.sha256(model.params.tobytes()).digest(), dtype=np.uint8))
