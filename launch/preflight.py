@@ -44,8 +44,10 @@ def checkpoint_folder_problem(directory: str) -> str | None:
     missing permissions and quota; the folder must also have room for a file as large as its
     newest checkpoint.
     """
-    if not os.path.isdir(directory):
+    if not os.path.lexists(directory):
         return None  # `distdl train` creates it (its parent was checked at the start)
+    if not os.path.isdir(directory):
+        return f"checkpoint folder {directory} exists but is not a folder"
     clean_temp_files(directory)
     try:
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".distdlrun-probe-") as probe:
