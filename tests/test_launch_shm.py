@@ -12,8 +12,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -94,7 +96,20 @@ def _hold(path, how):
     return proc
 
 
-def test_only_new_unused_mpi_files_are_removed(tmp_path):
+@pytest.fixture
+def shm_dir(tmp_path):
+    """A scratch folder on the file system MPI uses (tmpfs /dev/shm), else under tmp_path."""
+    if not os.path.isdir(shm.SHM_DIR):
+        yield tmp_path
+        return
+    folder = tempfile.mkdtemp(prefix="distdl-test-", dir=shm.SHM_DIR)
+    yield Path(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_only_new_unused_mpi_files_are_removed(shm_dir):
+    tmp_path = shm_dir
+
     def make(name):
         (tmp_path / name).write_bytes(b"\0" * 4096)
     make("mpich_shm_1234_0")            # there before the job: not the job's
