@@ -74,12 +74,14 @@ def sigbus_hint(path: str = SHM_DIR) -> str:
 
 def size_text(n: int) -> str:
     """`512 B`, `1.5 KiB`, `2.0 MiB`, `3.2 GiB`."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    if n < 1024:
+        return f"{n} B"
+    value, unit = n / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
 
 
 def segments(path: str = SHM_DIR) -> dict[str, int]:
