@@ -22,6 +22,7 @@ import click
 from distdl.errors import ConfigError, DistdlError
 
 from . import hosts as hostmod
+from . import preflight
 from .mpirun import (MpirunOptions, build_argv, detect_impl, find_mpirun, format_hostfile,
                      needs_hostfile, python_command, rank_env, blas_threads)
 from .supervise import Job, shrink_hosts
@@ -171,6 +172,9 @@ def cli(np, host_spec, hostfile, mpirun_path, restarts, min_np, checkpoint_dir, 
         argv = build_argv(impl, mpirun, _options(plan, np_now, hosts, impl, path, stall_timeout, False))
         click.echo(shlex.join(argv))
         return 0
+    preflight.check_shm(hosts, np_now)
+    if plan.checkpoint_dir and (problem := preflight.checkpoint_folder_problem(plan.checkpoint_dir)):
+        raise ConfigError(f"Not starting: {problem}.")
     with tempfile.TemporaryDirectory(prefix="distdlrun-") as tmp:
         for attempt in range(restarts + 1):
             path = os.path.join(tmp, f"hosts{attempt}")
@@ -189,6 +193,10 @@ def cli(np, host_spec, hostfile, mpirun_path, restarts, min_np, checkpoint_dir, 
                      f"fewer ranks; not restarting.")
                 break
             hosts, np_now = nxt
+            problem = preflight.checkpoint_folder_problem(plan.checkpoint_dir) if plan.checkpoint_dir else None
+            if problem:
+                _say(f"not restarting: {problem}.")
+                break
             resumes = (f", resuming from {plan.checkpoint_dir}" if plan.config and plan.checkpoint_dir
                        else "")
             _say(f"restart {attempt + 1} of {restarts}: relaunching on {np_now} ranks{resumes}.")

@@ -10,6 +10,7 @@ run by path on every host.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import re
 import signal
@@ -23,12 +24,26 @@ _PR_SET_PDEATHSIG = 1
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)")
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL us when our parent dies, so no rank outlives its job."""
+def _prctl():
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+_PRCTL = _prctl()  # looked up once, not in a forked child
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies, so no rank outlives its job.
+
+    Run between fork and exec (`preexec_fn`); with `parent` given, a parent that died before
+    the request took effect kills us at once.
+    """
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def rank_of(environ=os.environ) -> str:
@@ -74,7 +89,7 @@ def main(argv: list[str]) -> int:
     if not command:
         print("rankwrap: no command given", file=sys.stderr)
         return 2
-    _die_with_parent()
+    die_with_parent()
     if os.getppid() == 1:  # parent died before prctl took effect
         return 1
     rank = rank_of()
@@ -84,7 +99,7 @@ def main(argv: list[str]) -> int:
     try:
         # close_fds=False keeps the PMI connection (PMI_FD) that MPI_Init needs.
         child = subprocess.Popen(command, stdout=out_w, stderr=err_w, close_fds=False,
-                                 preexec_fn=_die_with_parent)
+                                 preexec_fn=functools.partial(die_with_parent, os.getpid()))
     except OSError as exc:
         _write(2, prefix + f"cannot start {command[0]!r}: {exc.strerror}\n".encode())
         _write(2, f"{MARKER} exit rank={rank} code=127\n".encode())

@@ -5,9 +5,15 @@ marker lines (start: host and process group; exit: code) that arrive through
 mpirun's stderr. The first non-zero exit ends the whole job within seconds:
 local ranks are SIGKILLed by process group, mpirun is asked to stop (which
 reaches other hosts), and its own process group is SIGKILLed after a short wait.
+
+The job follows its launcher: mpirun gets PR_SET_PDEATHSIG (SIGKILL when distdlrun dies, and
+Hydra's proxies then end every rank), and a guard process (`guard.py`) that outlives distdlrun
+kills the job's local process groups and, after any failed attempt, removes the /dev/shm
+segments the job left.
 """
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import re
@@ -21,8 +27,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import BinaryIO, Mapping
 
+from distdl.cli import shm
+
+from .guard import Guard
 from .hosts import Host
-from .rankwrap import _LINE, MARKER
+from .rankwrap import _LINE, MARKER, die_with_parent
 
 TEARDOWN_WAIT = 3.0  # seconds mpirun gets to stop remote ranks before SIGKILL
 ALL_DONE_WAIT = 10.0  # seconds mpirun may linger after every rank exited 0
@@ -76,6 +85,7 @@ class Job:
         self.here = socket.gethostname()
         self.pending_signal: int | None = None
         self.tearing_down = False
+        self.guard: Guard | None = None
 
     # -- output ---------------------------------------------------------------------------
     def _say(self, text: str) -> None:
@@ -107,6 +117,8 @@ class Job:
         if text.split()[1] == "start":
             state.host = fields.get("host", "")
             state.pgid = int(fields.get("pgid", "0"))
+            if state.host == self.here and self.guard and fields.get("pid", "").isdigit():
+                self.guard.watch(int(fields["pid"]), state.pgid)
         elif fields.get("code", "").lstrip("-").isdigit():
             state.code = int(fields["code"])
 
@@ -143,17 +155,24 @@ class Job:
 
     # -- the watch loop -------------------------------------------------------------------
     def run(self) -> JobResult:
-        """Start mpirun in its own process group, echo its output, end it on failure."""
+        """Start mpirun in its own process group, echo its output, end it on failure; after a
+        failure, the job's leftover /dev/shm segments are gone when this returns."""
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        self.guard = Guard(set(shm.segments()))
+        result = None
         try:
-            return self._run()
+            result = self._run()
+            return result
         finally:
+            self.guard.finish(failed=result is None or result.code != 0)
             for s, handler in old.items():
                 signal.signal(s, handler)
 
     def _run(self) -> JobResult:
         proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=self.env, start_new_session=True)
+                                env=self.env, start_new_session=True,
+                                preexec_fn=functools.partial(die_with_parent, os.getpid()))
+        self.guard.watch(proc.pid, proc.pid)
         q: queue.Queue = queue.Queue()
         for pipe, stream in ((proc.stdout, self.out), (proc.stderr, self.err)):
             threading.Thread(target=self._reader, args=(pipe, stream, q), daemon=True).start()
@@ -186,6 +205,8 @@ class Job:
                     state = self.ranks[failed]
                     self._say(f"rank {failed}{' on ' + state.host if state.host else ''} "
                               f"{describe_exit(state.code)}; stopping the job.")
+                    if state.code == -signal.SIGBUS:
+                        self._say(shm.sigbus_hint())
                     self.tearing_down = True
                     self._kill_local_ranks()
                     try:

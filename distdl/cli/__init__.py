@@ -102,10 +102,16 @@ def predict(checkpoint, data, out, batch_size):
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @friendly
 def inspect(checkpoint):
-    """Format version, position, world size, layers and parameter counts, checksum status."""
+    """Format version, position, world size, layers and parameter counts, checksum status;
+    exits 2 (after printing all it could read) when the file does not verify."""
+    from ..errors import CheckpointError
     from .run import inspect_lines
-    for line in inspect_lines(checkpoint):
+    lines, verified = inspect_lines(checkpoint)
+    for line in lines:
         click.echo(line)
+    if not verified:
+        raise CheckpointError(f"Checkpoint {checkpoint} fails its checksum: its contents were changed "
+                              f"or damaged after it was written.")
 
 
 @main.command()
@@ -126,4 +132,23 @@ def info():
         for r, host in desc["hosts"].items():
             threads = desc.get("blas_threads", {}).get(r, os.environ.get("OMP_NUM_THREADS", "default"))
             click.echo(f"  rank {r}: host {host}, BLAS threads {threads}")
+        for line in _shm_lines():
+            click.echo(line)
+
+
+def _shm_lines() -> list[str]:
+    """/dev/shm on rank 0's host: free room, and segment files that ended jobs left there."""
+    from . import shm
+    measured = shm.room()
+    if measured is None:
+        return [f"{shm.SHM_DIR}: not present (MPI's shared memory lives elsewhere)"]
+    left = shm.leftovers()
+    lines = [f"{shm.SHM_DIR}: {shm.size_text(measured[0])} free of {shm.size_text(measured[1])}"]
+    if left:
+        lines.append(f"{shm.SHM_DIR}: {len(left)} leftover MPI segment file(s) of ended jobs, "
+                     f"{shm.size_text(sum(left.values()))}, that no process uses (safe to delete): "
+                     f"{', '.join(sorted(left)[:5])}{', ...' if len(left) > 5 else ''}")
+    else:
+        lines.append(f"{shm.SHM_DIR}: no leftover MPI segment files")
+    return lines
 

@@ -20,6 +20,7 @@ def _backup_callback(directory, ckcfg, resume, run_config):
     """BackupAndRestore for the CLI: keeps every checkpoint, resumes only when asked."""
     from ..callbacks import BackupAndRestore
     from ..saving import checkpoint as ckpt
+    from ..saving.checkpoint_files import clean_temp_files
     if resume not in (None, "auto") and not os.path.isfile(resume):
         raise CheckpointError(f"Checkpoint {resume} does not exist.")
     if directory is None:
@@ -32,6 +33,8 @@ def _backup_callback(directory, ckcfg, resume, run_config):
         raise ConfigError(f"Checkpoint folder {directory} cannot be created ({e.strerror}).") from None
     if not os.access(directory, os.W_OK):
         raise ConfigError(f"Checkpoint folder {directory} is not writable.")
+    if world().rank == 0:  # one remover; temp files of writers still alive are kept
+        clean_temp_files(directory)
     if resume is None and ckpt.checkpoint_paths(directory):
         raise ConfigError(f"Checkpoint folder {directory} already holds checkpoints; pass --resume auto "
                           f"to continue from them, or choose an empty folder.")
@@ -143,7 +146,8 @@ def predict_checkpoint(checkpoint, data, out, batch_size=32):
     return pred
 
 
-def inspect_lines(checkpoint) -> list[str]:
+def inspect_lines(checkpoint) -> tuple[list[str], bool]:
+    """What `distdl inspect` prints, and whether the file verifies (its checksum matches)."""
     from ..saving import checkpoint as ckpt
     info = ckpt.inspect_checkpoint(checkpoint)
     lines = [f"file: {info['path']}",
@@ -161,4 +165,4 @@ def inspect_lines(checkpoint) -> list[str]:
     for v in info["variables"]:
         lines.append(f"  {v['name']:<40} {str(tuple(v['shape'])):<16} {v['params']:>10,}"
                      f"{'' if v['trainable'] else '  (non-trainable)'}")
-    return lines
+    return lines, info["checksum"] == "ok"
