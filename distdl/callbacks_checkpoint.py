@@ -97,12 +97,11 @@ class BackupAndRestore(Callback):
         path, data = self.resume_from, None
         if path is None:
             comm = self.model.comm
-            if comm is None or comm.rank == 0:
+            if comm.rank == 0:
                 path, data, skipped = ckpt.latest_valid_checkpoint_data(self.backup_dir)
                 for bad, why in skipped:
                     self._say(f"warning: skipping checkpoint {bad}: {why}")
-            if comm is not None and comm.size > 1:  # every rank must resume from the same file
-                path = comm.bcast_obj(path)
+            path = comm.bcast_obj(path)  # every rank must resume from the same file
         if path is None:
             return
         if data is None:  # rank 0 already holds the data it verified
@@ -120,7 +119,7 @@ class BackupAndRestore(Callback):
         extra = {"totals": runner.totals.tolist() if runner is not None and step else None}
         if self.run_config is not None:
             extra["run_config"] = self.run_config
-        if model.comm is None or model.comm.rank == 0:
+        if model.comm.rank == 0:
             os.makedirs(self.backup_dir, exist_ok=True)
             data = checkpoint_data(model, epoch=epoch, step=step, seed=model.train_state["seed"],
                                    history=history, extra=extra)
@@ -162,7 +161,7 @@ class BackupAndRestore(Callback):
     def on_train_end(self, logs=None):
         if not self.delete_checkpoint and self.save_freq != "epoch":
             self.save_now()  # keep the final state too, not only the last multiple of save_freq
-        if self.delete_checkpoint and (self.model.comm is None or self.model.comm.rank == 0):
+        if self.delete_checkpoint and self.model.comm.rank == 0:
             for p in ckpt.checkpoint_paths(self.backup_dir):
                 os.remove(p)
 
