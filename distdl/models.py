@@ -21,7 +21,8 @@ def _arena_array(name: str, doc: str) -> property:
     In-place operations (`model.params += x`) work; rebinding it is refused, as the layers'
     weights and the optimizer view the arena wherever the update strategy put it."""
     def get(model):
-        return None if model.trainable_arena is None else getattr(model.trainable_arena, name)
+        arena = model.trainable_arena
+        return None if arena is None else getattr(arena, name)
 
     def put(model, value):
         if value is not get(model):

@@ -35,9 +35,10 @@ class SerialUpdate:
     def step(self) -> None:
         """Add the penalty gradients, step the optimizer over the arena, apply constraints."""
         model = self.model
+        arena = model.trainable_arena
         for v in model.regularized:
             v.grad += v.regularizer.gradient(v.value)
-        model.optimizer.update(model.params, model.grads)
+        model.optimizer.update(arena.params, arena.grads)
         for v in model.constrained:
             v.value[...] = v.constraint(v.value)
 
@@ -50,7 +51,7 @@ class AllreduceUpdate(SerialUpdate):
         self.comm = comm
 
     def step(self) -> None:
-        self.comm.allreduce_sum(self.model.grads)
+        self.comm.allreduce_sum(self.model.trainable_arena.grads)
         super().step()
 
 

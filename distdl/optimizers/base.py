@@ -102,7 +102,7 @@ class Optimizer:
                                       "before update, to know each variable's segment.")
                 self.build(params.size, params.dtype)
             slots, s = self._slots, self._scratch
-            if params.shape != s.shape:
+            if params.shape != s.shape or grads.shape != params.shape:
                 raise ShapeError(f"{type(self).__name__} was built for {s.shape} parameters, "
                                  f"got params {params.shape} and grads {grads.shape}.")
         elif not self.sliceable:
@@ -110,8 +110,6 @@ class Optimizer:
                               "(its rule or its clipnorm/global_clipnorm needs all of them).")
         else:
             s = self._scratch[:params.size]  # scratch: any memory of the slice's size
-        if grads.shape != params.shape:
-            raise ShapeError(f"{type(self).__name__} got params {params.shape} and grads {grads.shape}.")
         lr = self.current_learning_rate()
         if self.clipnorm or self.global_clipnorm or self.clipvalue:
             spans = self._segments if whole else [(0, params.size)]
