@@ -148,14 +148,13 @@ class NodeMemory:
         it holds the buffer), as the model and its optimizer use them now."""
         if _alive(self._holder) is not model:
             return []
-        return [a for a in [model.params, *model.optimizer.get_state().values()]
-                if any(a is v for v in self._views.values())]
+        return [a for a in _placed(model).values() if any(a is v for v in self._views.values())]
 
     def lend_buffer(self, model) -> bool:
         """Put the model's weights and optimizer slots in the node buffer (False: no room).
         Every rank holds the same values: rank 0 copies them in; the caller fences."""
         comm, opt = self.comm, model.optimizer
-        arrays = {"params": model.params, **{"slot_" + k: a for k, a in opt.get_state().items()}}
+        arrays = _placed(model)
         holder = _alive(self._holder)
         if holder is model and all(self._views.get(k) is a for k, a in arrays.items()):
             return True  # a later fit of the same model
@@ -165,6 +164,7 @@ class NodeMemory:
             end += -(-arr.nbytes // 64) * 64  # every array starts on a cache line
         if holder is not None:
             self.release(holder)  # every rank has copied the holder's values out before rank 0 writes
+            arrays = _placed(model)  # private again if the holder was this model
         if self._buf is not None and self._buf.nbytes < end:
             self._buf = None
         if self._buf is None:
@@ -191,6 +191,11 @@ class NodeMemory:
         opt.set_state({k: a.copy() for k, a in opt.get_state().items()}, copy=False)
         self._holder, self._views = None, {}
         self.comm.barrier()
+
+
+def _placed(model) -> dict[str, np.ndarray]:
+    """What the node buffer holds for a model: its weights and optimizer slots, by name."""
+    return {"params": model.params, **{"slot_" + k: a for k, a in model.optimizer.get_state().items()}}
 
 
 def _alive(ref):
