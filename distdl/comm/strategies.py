@@ -71,7 +71,7 @@ class NodeSharedUpdate(AllreduceUpdate):
 
     def step(self) -> None:
         if self.sharded:
-            if self.comm.reduce_update(self.model.grads, self._step_slice):
+            if self.comm.reduce_update(self.model.trainable_arena.grads, self._step_slice):
                 return
             self.memory.release(self.model)
             self.sharded = False
@@ -80,12 +80,13 @@ class NodeSharedUpdate(AllreduceUpdate):
     def _step_slice(self, lo: int, hi: int) -> None:
         """Add the penalty gradients that fall in [lo, hi), then step that slice."""
         model = self.model
-        grads, opt = model.grads, model.optimizer
+        arena, opt = model.trainable_arena, model.optimizer
+        grads = arena.grads
         for v, (a, b) in self.regularized:
             x, y = max(a, lo), min(b, hi)
             if x < y:
                 grads[x:y] += v.regularizer.gradient(v.value).reshape(-1)[x - a:y - a]
-        opt.update(model.params[lo:hi], grads[lo:hi], {k: s[lo:hi] for k, s in opt.get_state().items()})
+        opt.update(arena.params[lo:hi], grads[lo:hi], {k: s[lo:hi] for k, s in opt.get_state().items()})
 
 
 def start_update(model, comm, memory: "NodeMemory") -> AllreduceUpdate:

@@ -1,7 +1,6 @@
 """The `Optimizer` base: learning rate (float or schedule), clipping, decoupled weight decay, the
 arena (`update`: a whole arena or a slice) and per-variable (`apply_gradients`) entry points, slot
-state and config. Subclasses supply
-one update rule, `_step(w, g, slots, s, lr, t)`."""
+state and config. Subclasses supply one update rule, `_step(w, g, slots, s, lr, t)`."""
 from __future__ import annotations
 
 from typing import Any, Iterable
