@@ -13,6 +13,7 @@ from . import losses
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from .arena import Arena, assign_values
+from .comm import SerialComm
 from .engine import loops
 from .engine.graph import Chain, Graph
 from .engine.inputs import as_input_list
@@ -26,8 +27,26 @@ from .saving import checkpoint as ckpt
 from .saving import model_io
 
 
+def _arena_array(name: str, doc: str) -> property:
+    """`model.params` / `model.grads`: the trainable arena's own flat array (None before build).
+    In-place operations (`model.params += x`) work; rebinding it is refused, as the layers'
+    weights and the optimizer view the arena wherever the update strategy put it."""
+    def get(model):
+        arena = model.trainable_arena
+        return None if arena is None else getattr(arena, name)
+
+    def put(model, value):
+        if value is not get(model):
+            raise AttributeError(f"model.{name} is the arena itself and cannot be replaced; "
+                                 f"assign into it instead (model.{name}[...] = values).")
+    return property(get, put, doc=doc)
+
+
 class Model:
     """A functional model: `Model(inputs, outputs)` over symbolic tensors from `Input`."""
+
+    params = _arena_array("params", "The trainable weights, flat (P,), that every weight views.")
+    grads = _arena_array("grads", "The gradient arena, flat (P,), that backward writes.")
 
     def __init__(self, inputs=None, outputs=None, name=None):
         self.name = name or unique_name("functional" if inputs is not None else "model")
@@ -37,9 +56,9 @@ class Model:
         self.train_state = TrainState()  # `fit` replaces it with the state of its loop
         self.history = None
         self.built = False
-        self.comm = None
+        self.comm = SerialComm()  # until a fit, evaluate or predict is given or picks another
         self._compile_args = None
-        self.params = self.grads = self.state = None
+        self.trainable_arena = self.state_arena = self.state = None
         self.layers = []  # a subclassed model gets its layers when `build` traces `call`
         if inputs is not None:
             ins = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -104,7 +123,6 @@ class Model:
         dtype = self.layers[-1].dtype if self.layers else "float32"
         self.trainable_arena = Arena([v for v in variables if v.trainable], dtype)
         self.state_arena = Arena([v for v in variables if not v.trainable], dtype, with_grads=False)
-        self.params, self.grads = self.trainable_arena.params, self.trainable_arena.grads
         self.state = self.state_arena.params
         self.regularized = [v for v in self.trainable_arena.variables if v.regularizer is not None]
         self.constrained = [v for v in self.trainable_arena.variables if v.constraint is not None]
@@ -242,7 +260,7 @@ class Model:
         text = "\n".join(summary_lines(self, line_length))
         if print_fn is not None:
             print_fn(text)
-        elif (self.comm.rank if self.comm is not None else 0) == 0:
+        elif self.comm.rank == 0:
             print(text)
 
     def _require_built(self, what):

@@ -223,6 +223,7 @@ def _distdlrun_in_small_shm(size: str, *args: str, timeout: float = 60) -> tuple
     return p, time.monotonic() - start
 
 
+@pytest.mark.mpi
 @needs_namespace
 def test_too_small_dev_shm_is_refused_before_any_rank_starts(tmp_path):
     script = tmp_path / "hello.py"
@@ -254,6 +255,7 @@ comm.Barrier()
 """
 
 
+@pytest.mark.mpi
 @needs_namespace
 def test_rank_that_dies_of_sigbus_in_a_full_dev_shm_is_explained_and_cleaned_up(tmp_path):
     script = tmp_path / "hog.py"

@@ -98,12 +98,11 @@ class BackupAndRestore(Callback):
         path, data = self.resume_from, None
         if path is None:
             comm = self.model.comm
-            if comm is None or comm.rank == 0:
+            if comm.rank == 0:
                 path, data, skipped = ckpt.latest_valid_checkpoint_data(self.backup_dir)
                 for bad, why in skipped:
                     self._say(f"warning: skipping checkpoint {bad}: {why}")
-            if comm is not None and comm.size > 1:  # every rank must resume from the same file
-                path = comm.bcast_obj(path)
+            path = comm.bcast_obj(path)  # every rank must resume from the same file
         if path is None:
             return
         if data is None:  # rank 0 already holds the data it verified
@@ -121,7 +120,7 @@ class BackupAndRestore(Callback):
         history), so the backup is at the start of the next one."""
         model, state = self.model, self.model.train_state
         extra = {} if self.run_config is None else {"run_config": self.run_config}
-        if model.comm is None or model.comm.rank == 0:
+        if model.comm.rank == 0:
             os.makedirs(self.backup_dir, exist_ok=True)
             data = checkpoint_data(model, epoch=state.epoch, step=state.step, seed=state.seed,
                                    history=state.history_so_far(epoch_logs), totals=state.named_totals(),
@@ -151,7 +150,7 @@ class BackupAndRestore(Callback):
     def on_train_end(self, logs=None):
         if not self.delete_checkpoint and self.save_freq != "epoch":
             self._write()  # keep the final state too, not only the last multiple of save_freq
-        if self.delete_checkpoint and (self.model.comm is None or self.model.comm.rank == 0):
+        if self.delete_checkpoint and self.model.comm.rank == 0:
             for p in ckpt.checkpoint_paths(self.backup_dir):
                 os.remove(p)
 

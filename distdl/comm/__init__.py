@@ -1,4 +1,5 @@
-"""Communicators: `SerialComm` for one process, `MPIComm` under an MPI launcher.
+"""Communicators: `SerialComm` for one process, `MPIComm` under an MPI launcher, and their
+update strategies (`strategies`: how an optimizer step is taken across ranks).
 
 `world()` picks one. mpi4py is imported only by `distdl.comm.mpi`, lazily, so
 single-process use needs no MPI library at all.
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .base import Communicator, SerialComm
+from .base import Communicator, SerialComm, UpdateStrategy
 
 _MPI_ENV = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
 _world = None
@@ -30,4 +31,4 @@ def world() -> Communicator:
     return _world
 
 
-__all__ = ["Communicator", "SerialComm", "world", "launched_by_mpi"]
+__all__ = ["Communicator", "SerialComm", "UpdateStrategy", "world", "launched_by_mpi"]

@@ -7,6 +7,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .strategies import SerialUpdate
+
 
 class Communicator(Protocol):
     """What the training loop needs from a group of ranks (all calls are collective)."""
@@ -33,6 +35,21 @@ class Communicator(Protocol):
 
     def abort(self, code: int = 1) -> None:
         """End the whole job now (no rank is left waiting in a collective)."""
+
+    def update_strategy(self, model) -> "UpdateStrategy":
+        """How `model`'s optimizer steps on these ranks during one fit (distdl.comm.strategies).
+        Collective, once when a fit starts: every rank then starts from rank 0's weights and
+        optimizer state, in the memory the strategy chose."""
+
+
+class UpdateStrategy(Protocol):
+    """One fit's optimizer step across ranks: `step()` after each backward of an update (sums
+    the gradient arena, adds the penalty gradients once, steps the optimizer, applies the
+    constraints). `sharded`: whether each rank steps only its slice of the weights."""
+
+    sharded: bool
+
+    def step(self) -> None: ...
 
 
 class SerialComm:
@@ -61,6 +78,9 @@ class SerialComm:
 
     def abort(self, code=1):
         sys.exit(code)
+
+    def update_strategy(self, model):
+        return SerialUpdate(model)
 
     def describe(self) -> dict:
         return {"library": "none (single process)", "size": 1, "hosts": {"0": _hostname()}}

@@ -21,12 +21,14 @@ import traceback
 import numpy as np
 
 from ..errors import CommError
+from .strategies import NodeMemory, SerialUpdate, start_update
 
 # measured with benchmarks/allreduce.py: below 64 KiB MPICH's own allreduce is as fast; above
 # 4 MiB copying a buffer that is not in the shared window in and out costs more than MPICH's
 SHM_MIN_BYTES, SHM_COPY_MAX_BYTES = 64 << 10, 4 << 20
 _MODES = ("auto", "shm", "mpi")
 _NEVER = float("inf")
+_UNMADE = False  # MPIComm._shm before the first call that may use shared memory
 
 
 class MPIComm:
@@ -44,12 +46,23 @@ class MPIComm:
         self.size = self._comm.Get_size()
         _install_abort_hook(self)
         self._watch = _Watchdog.from_env(self.rank)
-        self.allreduce_mode = _mode_from_env(allreduce)
+        self.allreduce_mode = _mode_from_env(allreduce)  # fixed for this communicator's life
         # the smallest buffer that may go through shared memory (_NEVER: none)
         self._min_shm = {"shm": 0, "auto": SHM_MIN_BYTES}.get(self.allreduce_mode, _NEVER)
         if self.size == 1:
             self._min_shm = _NEVER
-        self._shm = None  # the node's ShmAllreduce, made by the first call that may use it
+        # the node's ShmAllreduce, made once by the first call that may use it (None: the ranks
+        # span several nodes, so MPI's allreduce from then on)
+        self._shm = _UNMADE
+        self._memory = NodeMemory(self)  # which model uses the shared segment and node buffer
+
+    # ----- the training step ---------------------------------------------
+    def update_strategy(self, model):
+        """The update for one fit of `model` (collective, at the fit's start; see
+        distdl.comm.strategies): serial on one rank, else the node-shared sharded step where the
+        ranks share one node, shared memory has room and the optimizer allows it, else MPI's
+        allreduce and a full update on every rank."""
+        return SerialUpdate(model) if self.size == 1 else start_update(model, self, self._memory)
 
     # ----- collectives on buffers ------------------------------------------
     def allreduce_sum(self, buf):
@@ -66,12 +79,10 @@ class MPIComm:
         """The shared-memory allreduce for a buffer of `nbytes`, or None (collective on first use)."""
         if nbytes < self._min_shm:
             return None
-        if self._shm is None:
+        if self._shm is _UNMADE:
             from .shm import ShmAllreduce
             copy_max = _NEVER if self.allreduce_mode == "shm" else SHM_COPY_MAX_BYTES
             self._shm = ShmAllreduce.create(self._MPI, self._comm, copy_max)
-            if self._shm is None:  # ranks on several nodes: MPI's allreduce from now on
-                self.allreduce_mode, self._min_shm = "mpi", _NEVER
         return self._shm
 
     def shared_segment(self, nbytes):
@@ -97,10 +108,16 @@ class MPIComm:
         """Sum `grads` (a `shared_segment` buffer) slice by slice and `update(lo, hi)` this rank's
         slice of node-shared parameters (see ShmAllreduce); False when not possible, and then
         nothing has changed. Collective."""
-        if self._shm is None:
+        if not self._shm:
             return False
         with self._watch("sharded update"):
             return self._shm.reduce_update(grads, update)
+
+    def node_fence(self):
+        """Make every rank's stores to node memory visible to every rank of the node. Collective."""
+        if self._shm:
+            with self._watch("shared window"):
+                self._shm.fence()
 
     def bcast(self, buf, root=0):
         if self._watch.timeout is None:

@@ -14,16 +14,16 @@ from .. import utils
 from ..callbacks import CallbackList
 from ..comm import world
 from ..errors import ConfigError, DataError
-from ..layers.base import _identity as _identity_sum
-from ..sharding import share_gradients
 from .data_order import batch_bounds, epoch_order, rank_counts, rank_slice, take_rows
 from .inputs import as_input_list, as_target_list, check_finite, check_lengths, row_weights, split_validation
-from .step import StepRunner, sync_start
+from .step import StepRunner
 from .train_state import TrainState
 
 
 def _comm(model, comm):
-    model.comm = comm or model.comm or world()
+    """The loop's communicator, kept by the model: `comm`, else the one an earlier loop gave the
+    model, else the world (a model's size-1 SerialComm from construction means none yet)."""
+    model.comm = comm or (model.comm if model.comm.size > 1 else world())
     return model.comm
 
 
@@ -81,13 +81,12 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
         n = len(xs[0])
     if n == 0:
         raise DataError("No training rows: x is empty.")
-    seed = comm.bcast_obj(utils.training_seed()) if comm.size > 1 else utils.training_seed()
+    seed = comm.bcast_obj(utils.training_seed())
     model.ctx.seed = seed
     # BatchNormalization sums its batch statistics over the global batch
-    model.ctx.sum_across_ranks = comm.allreduce_sum if comm.size > 1 else _identity_sum
-    sync_start(model, comm)
-    share_gradients(model, comm)
-    runner = StepRunner(model, comm, int(steps_per_update))
+    model.ctx.sum_across_ranks = comm.allreduce_sum
+    # every rank starts from rank 0's weights, in the memory the fit's update strategy chose
+    runner = StepRunner(model, comm, int(steps_per_update), comm.update_strategy(model))
     bounds = batch_bounds(n, batch_size)
     cbs = CallbackList(callbacks, add_history=True, add_progbar=_verbose(verbose) != 0, model=model,
                        verbose=_verbose(verbose), epochs=epochs, steps=len(bounds),
@@ -95,7 +94,8 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
     # the loop's position and sums; callbacks read it as model.train_state (stop: model.stop_training)
     state = model.train_state = TrainState(
         seed=seed, batch_size=batch_size, steps_per_update=int(steps_per_update), steps_per_epoch=len(bounds),
-        epoch=initial_epoch, history=model.history, totals=runner.totals, layout=runner.layout)
+        epoch=initial_epoch, history=model.history, totals=runner.totals, layout=runner.layout,
+        strategy=runner.strategy)
     cbs.on_train_begin()
     start_step = state.apply_resume()  # where BackupAndRestore's backup stopped, if it found one
     model.ctx.seed = seed = state.seed
@@ -196,7 +196,6 @@ def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None
     if not parts:  # no rows here: still join the gather with correctly shaped empties
         parts.append([np.empty((0,) + tuple(s), dtype=model.params.dtype) for s in model.output_shapes])
     outs = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
-    if comm.size > 1:
-        counts = rank_counts(n, comm.size)
-        outs = [comm.allgather_rows(np.ascontiguousarray(o), counts) for o in outs]
+    counts = rank_counts(n, comm.size)
+    outs = [comm.allgather_rows(np.ascontiguousarray(o), counts) for o in outs]
     return outs[0] if len(outs) == 1 else outs

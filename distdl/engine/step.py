@@ -1,12 +1,12 @@
 """One training or evaluation step on this rank's rows, and the sums that make it global.
 
 Per step: forward, per-output losses weighted by 1 / (global rows x loss
-elements per row), backward into the gradient arena, one allreduce of the arena,
-one small allreduce of [rows | loss | loss sums | metric state deltas | signal counts] (the
-vector that `distdl.train_state.SumLayout` names),
-regularization gradients added once, then the optimizer over the whole arena; or, where
-the ranks share one node, the sharded step of distdl.sharding (each rank sums and steps
-its slice of the weights, which the node holds once).
+elements per row), backward into the gradient arena, then the fit's update strategy
+(distdl.comm.strategies: sum the arena across ranks, add the regularization gradients
+once, step the optimizer; where the ranks share one node each sums and steps its slice
+of the weights, which the node holds once), then one small allreduce of
+[rows | loss | loss sums | metric state deltas | signal counts] (the vector that
+`train_state.SumLayout` names).
 """
 from __future__ import annotations
 
@@ -16,20 +16,7 @@ import threading
 
 import numpy as np
 
-from ..sharding import ShardedUpdate, node_shared
 from .train_state import SumLayout
-
-
-def sync_start(model, comm) -> None:
-    """Every rank starts from rank 0's weights, state and optimizer state."""
-    if comm.size == 1:
-        return
-    shared = node_shared(model, comm)  # one copy for the whole node already: nothing to send
-    opt = model.optimizer
-    for arr in [model.params, model.state, *opt.get_state().values()]:
-        if not any(arr is a for a in shared):
-            comm.bcast(arr)
-    opt.iterations = int(comm.bcast_obj(int(opt.iterations)))
 
 
 class StepRunner:
@@ -39,7 +26,8 @@ class StepRunner:
     float64 vectors laid out by `layout`, a SumLayout: every access goes through its names.
     """
 
-    def __init__(self, model, comm, steps_per_update=1):
+    def __init__(self, model, comm, steps_per_update=1, strategy=None):
+        """`strategy`: the fit's update strategy (`comm.update_strategy(model)`); None to evaluate."""
         self.model, self.comm = model, comm
         self.objs = model.objectives
         self.fused = [o.fused for o in self.objs]
@@ -51,7 +39,7 @@ class StepRunner:
         self.buf = np.zeros(self.layout.size)
         self.totals = np.zeros_like(self.buf)
         self.acc = np.zeros_like(model.grads) if steps_per_update > 1 else None
-        self.sharded = ShardedUpdate(model, comm)
+        self.strategy = strategy
         # whether any loss may be masked (Keras: output masks, ignore_class); alike on all ranks
         self.may_mask = bool(getattr(model.executor, "masked", False)) or any(
             getattr(o.loss, "ignore_class", None) is not None for o in self.objs)
@@ -80,7 +68,7 @@ class StepRunner:
         valid = np.array([0.0 if m is None else float(np.count_nonzero(m)) for m in masks])
         if rows is None:
             self.valid += np.concatenate([valid, [0.0 if m is None else m.size for m in masks]])
-        elif self.comm.size > 1:  # every rank runs this: may_mask depends on the model alone
+        else:  # every rank runs this: may_mask depends on the model alone
             self.comm.allreduce_sum(valid)
         ws = []
         for m, v, out in zip(masks, valid, outs):
@@ -176,29 +164,16 @@ class StepRunner:
                 model.grads[...] = self.acc
                 self.acc.fill(0)
         if last_in_group:
-            self._update(model, comm)
+            self.strategy.step()
         self._sum_small(comm)
         return self._after_batch(rows, reg)
-
-    def _update(self, model, comm):
-        """Sum the gradient arena across ranks, add the penalties once, step the optimizer
-        (sharded across the node's ranks where possible, see distdl.sharding)."""
-        if not self.sharded():
-            if comm.size > 1:
-                comm.allreduce_sum(model.grads)
-            for v in model.regularized:
-                v.grad += v.regularizer.gradient(v.value)
-            model.optimizer.update(model.params, model.grads)
-        for v in model.constrained:
-            v.value[...] = v.constraint(v.value)
 
     def _sum_small(self, comm):
         """Sum this step's loss sums, metric states and signal flags across ranks."""
         if self.preempt_signal:  # set as late as possible: a signal may arrive during the step
             layout = self.layout
             self.buf[layout.sigint if self.preempt_signal == signal.SIGINT else layout.sigterm] = 1
-        if comm.size > 1:
-            comm.allreduce_sum(self.buf)
+        comm.allreduce_sum(self.buf)
 
     def _after_batch(self, rows, reg):
         buf, totals, layout = self.buf, self.totals, self.layout
@@ -231,10 +206,9 @@ class StepRunner:
         """Sum the evaluation totals across ranks and return the global logs."""
         for _, _, m, part in self.metrics:
             self.totals[part] = m.get_state()
-        if self.comm.size > 1:
-            self.comm.allreduce_sum(self.totals)
-            if self.may_mask:
-                self.comm.allreduce_sum(self.valid)
+        self.comm.allreduce_sum(self.totals)
+        if self.may_mask:
+            self.comm.allreduce_sum(self.valid)
         for i, (valid, count) in enumerate(zip(self.valid[:self.n_out], self.valid[self.n_out:])):
             if count:  # a masked loss: the mean over its valid elements
                 self.totals[self.layout.outputs[i]] *= count / valid if valid else 0.0

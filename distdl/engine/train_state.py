@@ -93,7 +93,9 @@ class TrainState:
 
     `totals` is the step's vector of the epoch's running sums (laid out by `layout`; the step
     adds to it in place); `history` is the History callback recording epoch logs; `stop` is
-    Keras's `model.stop_training`; `resume` is a pending `ResumePoint` set by BackupAndRestore.
+    Keras's `model.stop_training`; `resume` is a pending `ResumePoint` set by BackupAndRestore;
+    `strategy` is how this fit sums and applies gradients (its `sharded` says whether each rank
+    steps only its slice of node-shared weights).
     """
 
     seed: int = 0
@@ -107,6 +109,7 @@ class TrainState:
     totals: np.ndarray | None = None
     layout: SumLayout | None = None
     resume: ResumePoint | None = None
+    strategy: Any = None                           # the fit's update strategy (distdl.comm.strategies)
 
     @property
     def global_step(self) -> int:

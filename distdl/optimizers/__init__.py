@@ -2,8 +2,10 @@
 
 Each optimizer has ONE update rule, `_step(w, g, slots, s, lr, t)`, over arrays of
 one shape, used by two entry points:
-- the arena path (the training loop): `build(size, dtype, segments)` then
-  `update(params, grads)`, a few vectorised calls over the whole flat arena;
+- the arena path (the training loop's update strategy, distdl.comm.strategies):
+  `build(size, dtype, segments)` then `update(params, grads[, slots])`, a few vectorised
+  calls over the arrays it is handed: the whole flat arena, or one slice of it and of the
+  slots (the sharded step);
 - Keras's custom-loop path: `apply_gradients(zip(grads, variables))`, per variable.
 Both clip gradients (clipnorm per variable, global_clipnorm over all, clipvalue
 elementwise), then apply decoupled weight decay `w -= w * wd * lr`, then step, so

@@ -1,6 +1,6 @@
 """The `Optimizer` base: learning rate (float or schedule), clipping, decoupled weight decay, the
-arena and per-variable (`apply_gradients`) entry points, slot state and config. Subclasses supply
-one update rule, `_step(w, g, slots, s, lr, t)`."""
+arena (`update`: a whole arena or a slice) and per-variable (`apply_gradients`) entry points, slot
+state and config. Subclasses supply one update rule, `_step(w, g, slots, s, lr, t)`."""
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -83,54 +83,45 @@ class Optimizer:
             pending, self._pending_state = self._pending_state, None
             self.set_state(pending)
 
-    def update(self, params: np.ndarray, grads: np.ndarray) -> None:
-        """One step on the flat arena in place; `grads` is used as scratch (clobbered)."""
-        if not self.built:
-            if self.clipnorm is not None:
-                raise ConfigError("An optimizer with clipnorm needs build(size, dtype, segments) "
-                                  "before update, to know each variable's segment.")
-            self.build(params.size, params.dtype)
-        if params.shape != self._scratch.shape or grads.shape != params.shape:
-            raise ShapeError(f"{type(self).__name__} was built for {self._scratch.shape} parameters, "
-                             f"got params {params.shape} and grads {grads.shape}.")
+    def update(self, params: np.ndarray, grads: np.ndarray, slots: dict | None = None) -> None:
+        """One step, in place, over flat arrays of one shape that the caller hands in (the one
+        arena path, optax-style: state arrays in, updated in place).
+
+        `slots=None`: `params` is the whole arena and the optimizer's own state is used (built on
+        first use). Otherwise `params`, `grads` and `slots` (name -> array) are one slice of the
+        arena and of `get_state()`'s arrays, cut alike: a sharded step, where each rank steps its
+        own slice once per step, bitwise what the whole-arena step gives on that slice (needs
+        `sliceable`). `grads` is the rule's scratch (clobbered).
+        """
+        whole = slots is None
+        if whole:
+            if not self.built:
+                if self.clipnorm is not None:
+                    raise ConfigError("An optimizer with clipnorm needs build(size, dtype, segments) "
+                                      "before update, to know each variable's segment.")
+                self.build(params.size, params.dtype)
+            slots, s = self._slots, self._scratch
+            if params.shape != s.shape or grads.shape != params.shape:
+                raise ShapeError(f"{type(self).__name__} was built for {s.shape} parameters, "
+                                 f"got params {params.shape} and grads {grads.shape}.")
+        elif not self.sliceable:
+            raise ConfigError(f"{type(self).__name__} cannot update a slice of the parameters "
+                              "(its rule or its clipnorm/global_clipnorm needs all of them).")
+        else:
+            s = self._scratch[:params.size]  # scratch: any memory of the slice's size
         lr = self.current_learning_rate()
         if self.clipnorm or self.global_clipnorm or self.clipvalue:
-            segs = [grads[a:b] for a, b in self._segments]
-            self._clip(segs, [self._scratch[a:b] for a, b in self._segments])
-        self._decay(params, self._scratch, lr)
-        self._step(params, grads, self._slots, self._scratch, lr, self.iterations + 1)
+            spans = self._segments if whole else [(0, params.size)]
+            self._clip([grads[a:b] for a, b in spans], [s[a:b] for a, b in spans])
+        self._decay(params, s, lr)
+        self._step(params, grads, slots, s, lr, self.iterations + 1)
         self.iterations += 1
 
     @property
     def sliceable(self) -> bool:
-        """Whether `update_slice` may run: an elementwise rule and no norm clipping (a norm needs
-        every element)."""
+        """Whether `update` may step a slice: an elementwise rule and no norm clipping (a norm
+        needs every element)."""
         return self.built and self.elementwise and not self.clipnorm and not self.global_clipnorm
-
-    def update_slice(self, params: np.ndarray, grads: np.ndarray, lo: int, hi: int) -> None:
-        """`update` on params[lo:hi] only, with grads[lo:hi] (clobbered): a sharded step, where
-        each rank steps its own slice once per step. Bitwise what `update` gives on that slice."""
-        if not self.sliceable:
-            raise ConfigError(f"{type(self).__name__} cannot update a slice of the parameters "
-                              "(its rule or its clipnorm/global_clipnorm needs all of them).")
-        lr = self.current_learning_rate()
-        w, g, s = params[lo:hi], grads[lo:hi], self._scratch[lo:hi]
-        self._clip([g], [s])
-        self._decay(w, s, lr)
-        self._step(w, g, {k: v[lo:hi] for k, v in self._slots.items()}, s, lr, self.iterations + 1)
-        self.iterations += 1
-
-    def move_slots(self, arrays: dict, copy: bool = True) -> None:
-        """Keep the arena-path slots in `arrays` (same names and shapes) from now on, e.g. memory
-        that every rank of a node shares; the current values are copied in when `copy`."""
-        for name, old in self._slots.items():
-            new = arrays[name]
-            if new.shape != old.shape or new.dtype != old.dtype:
-                raise ShapeError(f"{type(self).__name__} slot {name!r} is {old.shape} {old.dtype}, "
-                                 f"got {new.shape} {new.dtype}.")
-            if copy:
-                new[...] = old
-            self._slots[name] = new
 
     # ----- Keras custom-training-loop path --------------------------------
     def apply_gradients(self, grads_and_vars: Iterable) -> int:
@@ -218,8 +209,10 @@ class Optimizer:
         """
         return dict(self._slots)
 
-    def set_state(self, state: dict) -> None:
-        """Restore slots from `get_state` (and `iterations` if the dict has it); checks shapes."""
+    def set_state(self, state: dict, copy: bool = True) -> None:
+        """Restore slots from `get_state` (and `iterations` if the dict has it); checks names and
+        shapes. `copy=False` keeps the given arrays themselves as the slots from now on (same
+        shapes and dtypes), e.g. memory that every rank of a node shares (distdl.comm.strategies)."""
         state = dict(state)
         if "iterations" in state:
             self.iterations = int(np.asarray(state.pop("iterations")))
@@ -231,11 +224,14 @@ class Optimizer:
             raise ConfigError(f"{type(self).__name__} state needs slots {sorted(expected)}, "
                               f"got {sorted(state)}.")
         for name, arr in state.items():
-            arr = np.asarray(arr)
-            if arr.shape != self._slots[name].shape:
-                raise ShapeError(f"{type(self).__name__} slot {name!r} has shape {self._slots[name].shape}, "
-                                 f"got an array of shape {arr.shape}.")
-            self._slots[name][...] = arr
+            arr, old = np.asarray(arr), self._slots[name]
+            if arr.shape != old.shape or not (copy or arr.dtype == old.dtype):
+                raise ShapeError(f"{type(self).__name__} slot {name!r} has shape {old.shape} {old.dtype}, "
+                                 f"got an array of shape {arr.shape} {arr.dtype}.")
+            if copy:
+                old[...] = arr
+            else:
+                self._slots[name] = arr
 
     def get_config(self) -> dict:
         lr = self._learning_rate

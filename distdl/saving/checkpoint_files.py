@@ -1,6 +1,6 @@
 """Folders of checkpoints: the file names (`checkpoint_name`, the temp names atomic writes use),
 listing them newest first, pruning old ones and removing temp files left by killed writers.
-Re-exported by `distdl.checkpoint`."""
+Re-exported by `distdl.saving.checkpoint`."""
 from __future__ import annotations
 
 import os

@@ -18,7 +18,7 @@ from . import keras_format
 
 
 def _is_writer(model) -> bool:
-    return model.comm is None or model.comm.rank == 0
+    return model.comm.rank == 0
 
 
 def variable_layout(model) -> list[dict]:
@@ -40,7 +40,7 @@ def checkpoint_data(model, epoch: int = 0, step: int = 0, seed: int = 0, history
         optimizer_state={} if opt is None else {k: v.copy() for k, v in opt.get_state().items()},
         optimizer_iterations=0 if opt is None else int(opt.iterations),
         epoch=int(epoch), step=int(step), seed=int(seed),
-        world_size=1 if model.comm is None else model.comm.size,
+        world_size=model.comm.size,
         history=history or {}, totals=totals or {}, rng_state={"init": utils.init_rng().bit_generator.state},
         extra=extra or {})
 

@@ -11,7 +11,6 @@ from distdl import utils
 from distdl.comm import shm, world
 from distdl.layers import Dense
 from distdl.models import Sequential
-from distdl.sharding import node_shared
 
 FREE = 100 << 10
 real_os = shm.os
@@ -26,6 +25,6 @@ rng = np.random.default_rng(0)
 x, y = rng.standard_normal((90, 64)).astype("float32"), rng.standard_normal((90, 4)).astype("float32")
 model.fit(x, y, batch_size=16, epochs=2, verbose=0)
 assert comm.shared_segment(model.grads.nbytes) is None, "a window was made without room for it"
-assert not node_shared(model, comm)
+assert model.train_state.strategy.sharded is False
 np.save(f"{out}_rank{comm.rank}.npy", model.params)
 print(f"full ok rank {comm.rank}", flush=True)
