@@ -1,7 +1,8 @@
-"""`Sequential` and functional `Model`: building, compiling, weights, summary and saving.
+"""`Model`: a functional model over symbolic tensors, or a subclassed one traced from `call`;
+building, compiling, weights, summary, config and saving. `Sequential` extends it.
 
 The loops behind `fit` / `evaluate` / `predict` live in `distdl.engine.loops`; the files behind
-`save` / `load_model` in `distdl.saving`.
+`save` / `save_weights` in `distdl.saving`.
 """
 from __future__ import annotations
 
@@ -9,22 +10,23 @@ import os
 
 import numpy as np
 
-from . import losses
-from . import metrics as metrics_mod
-from . import optimizers as optimizers_mod
-from .arena import Arena, assign_values
-from .comm import SerialComm
-from .engine import loops
-from .engine.graph import Chain, Graph
-from .engine.inputs import as_input_list
-from .engine.objectives import build_objectives, compile_config
-from .engine.summary import summary_lines
-from .errors import ConfigError
-from .layers.base import Layer, RunContext, SymbolicTensor, deserialize, serialize, unique_name
-from .engine.train_state import TrainState
-from .layers.core import Input, InputLayer
-from .saving import checkpoint as ckpt
-from .saving import model_io
+from .. import losses
+from .. import metrics as metrics_mod
+from .. import optimizers as optimizers_mod
+from ..arena import Arena, assign_values
+from ..comm import SerialComm
+from ..engine import loops
+from ..engine.graph import Graph
+from ..engine.inputs import as_input_list
+from ..engine.objectives import build_objectives, compile_config
+from ..engine.summary import summary_lines
+from ..engine.train_state import TrainState
+from ..errors import ConfigError
+from ..layers.base import Layer, RunContext, SymbolicTensor, deserialize, serialize, unique_name
+from ..layers.core import Input, InputLayer
+from ..saving import model_io
+
+_SUBCLASSES: dict[str, type] = {}  # Model subclasses by class name, as they are defined
 
 
 def _arena_array(name: str, doc: str) -> property:
@@ -44,6 +46,10 @@ def _arena_array(name: str, doc: str) -> property:
 
 class Model:
     """A functional model: `Model(inputs, outputs)` over symbolic tensors from `Input`."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _SUBCLASSES.setdefault(cls.__name__, cls)  # Sequential first: from_config finds it by name
 
     params = _arena_array("params", "The trainable weights, flat (P,), that every weight views.")
     grads = _arena_array("grads", "The gradient arena, flat (P,), that backward writes.")
@@ -289,7 +295,7 @@ class Model:
     @classmethod
     def from_config(cls, config: dict):
         if "calls" not in config:
-            return Sequential.from_config(config)
+            return _SUBCLASSES["Sequential"].from_config(config)  # a Sequential's config
         layers = {spec["config"]["name"]: deserialize(spec) for spec in config["layers"]}
         produced = []
         for call in config["calls"]:
@@ -324,97 +330,3 @@ def _refuse_existing(filepath, overwrite: bool) -> None:
     if not overwrite and os.path.exists(filepath):
         raise ConfigError(f"{os.fspath(filepath)} already exists and overwrite=False; "
                           "pass overwrite=True to replace it.")
-
-
-class Sequential(Model):
-    """A linear stack of layers (`add` them, or pass a list)."""
-
-    def __init__(self, layers=None, name=None):
-        super().__init__(name=name or unique_name("sequential"))
-        self.layers = []
-        self._pending_input = None
-        for layer in layers or []:
-            self.add(layer)
-
-    def add(self, layer):
-        """Append a layer (or an `Input` tensor as the first element)."""
-        if self.built:
-            raise ConfigError(f"Sequential model {self.name!r} is already built; add layers before "
-                              f"compiling or training it.")
-        if isinstance(layer, SymbolicTensor):
-            layer = layer.layer
-        if not isinstance(layer, Layer):
-            raise ConfigError(f"Sequential.add takes a Layer, got {type(layer).__name__}.")
-        if isinstance(layer, InputLayer):
-            if self.layers:
-                raise ConfigError("An Input can only be the first element of a Sequential model.")
-            self._pending_input = layer.declared_input_shape
-            return
-        if not self.layers and self._pending_input is None and layer.declared_input_shape is not None:
-            self._pending_input = layer.declared_input_shape
-        self.layers.append(layer)
-
-    def pop(self):
-        if self.built:
-            raise ConfigError("Cannot pop layers from a built Sequential model.")
-        return self.layers.pop()
-
-    def build(self, input_shape=None):
-        """Build every layer for samples of `input_shape` (batch axis excluded)."""
-        if self.built:
-            return
-        if input_shape is None and self._pending_input is None:
-            raise ConfigError(f"Sequential model {self.name!r} does not know its input shape: give the first "
-                              f"layer input_shape=... or add an Input.")
-        shape = tuple(input_shape if input_shape is not None else self._pending_input)
-        if not self.layers:
-            raise ConfigError(f"Sequential model {self.name!r} has no layers.")
-        self._input_shape = shape
-        for layer in self.layers:
-            shape = layer.ensure_built(shape)
-        self.executor = Chain(self.layers)
-        self._finish_build()
-
-    @property
-    def input_shapes(self):
-        return [self._input_shape]
-
-    @property
-    def output_layers(self):
-        return [self.layers[-1]]
-
-    @property
-    def output_shapes(self):
-        return [self.layers[-1].output_shape]
-
-    def get_config(self):
-        cfg = {"name": self.name, "layers": [serialize(layer) for layer in self.layers]}
-        if self.built:
-            cfg["input_shape"] = list(self._input_shape)
-        return cfg
-
-    @classmethod
-    def from_config(cls, config: dict):
-        model = cls([deserialize(spec) for spec in config["layers"]], name=config.get("name"))
-        if config.get("input_shape") is not None:
-            model.build(tuple(config["input_shape"]))
-        return model
-
-
-def load_model(filepath, compile=True):
-    """Rebuild a model saved with `model.save` (architecture, weights, optimizer state)."""
-    return model_from_checkpoint(ckpt.load_checkpoint(filepath), filepath, compile)
-
-
-def model_from_checkpoint(data: ckpt.CheckpointData, path, compile: bool = True):
-    """`load_model` on a checkpoint already read from `path` (named in errors)."""
-    spec = data.model_config
-    cls = Sequential if spec.get("class_name") == "Sequential" else Model
-    model = cls.from_config(spec["config"])
-    cc = data.compile_config
-    if compile and cc and cc.get("loss") is not None:
-        opt = optimizers_mod.deserialize(data.optimizer_config) if data.optimizer_config else "rmsprop"
-        model.compile(optimizer=opt, loss=cc["loss"], metrics=cc.get("metrics"),
-                      loss_weights=cc.get("loss_weights"))
-    model_io.restore(model, data, path, with_optimizer=compile)
-    return model
