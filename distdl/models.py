@@ -22,7 +22,7 @@ from .errors import ConfigError
 from .layers.base import Layer, RunContext, SymbolicTensor, deserialize, serialize, unique_name
 from .layers.core import Input, InputLayer
 from .saving import checkpoint as ckpt
-from .saving import model_io
+from .saving import keras_archive, model_io
 
 
 class Model:
@@ -276,9 +276,10 @@ class Model:
 
     # ----- saving (HDF5; see distdl.saving) ---------------------------------
     def save(self, filepath, overwrite=True):
-        """Write the whole model (architecture, weights, optimizer state) to an HDF5 file."""
+        """Architecture, weights, optimizer state: Keras 3's archive for `*.keras`, else distdl's HDF5."""
         _refuse_existing(filepath, overwrite)
-        model_io.save_model(self, filepath)
+        save = keras_archive.save_keras_archive if keras_archive.is_keras_archive(filepath) else model_io.save_model
+        save(self, filepath)
 
     def save_weights(self, filepath, overwrite=True):
         """Weights only; a `.weights.h5` path gets the Keras 3 layout."""
@@ -373,7 +374,10 @@ class Sequential(Model):
 
 
 def load_model(filepath, compile=True):
-    """Rebuild a model saved with `model.save` (architecture, weights, optimizer state)."""
+    """Rebuild a model saved with `model.save` (architecture, weights, optimizer state), or Keras 3's `.keras`."""
+    if keras_archive.is_keras_archive(filepath):
+        build = lambda spec: (Sequential if spec["class_name"] == "Sequential" else Model).from_config(spec["config"])
+        return keras_archive.load_keras_archive(filepath, build, compile)
     return model_from_checkpoint(ckpt.load_checkpoint(filepath), filepath, compile)
 
 

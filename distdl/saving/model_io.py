@@ -100,7 +100,7 @@ def save_weights(model, path: str | os.PathLike) -> None:
     if not _is_writer(model):
         return
     if str(path).endswith(".weights.h5"):
-        keras_format.write_keras_weights(path, [(type(l).__name__, [v.value for v in l.weights])
+        keras_format.write_keras_weights(path, [(keras_format.keras_class_path(l), [v.value for v in l.weights])
                                                 for l in _keras_layers(model)])
     else:
         data = checkpoint_data(model)
@@ -115,7 +115,7 @@ def load_weights(model, path: str | os.PathLike) -> None:
         raise CheckpointError(f"Weights file {os.fspath(path)!r} does not exist.")
     if str(path).endswith(".weights.h5"):
         layers = _keras_layers(model)
-        arrays = keras_format.read_keras_weights(path, [(type(l).__name__, [v.shape for v in l.weights])
+        arrays = keras_format.read_keras_weights(path, [(keras_format.keras_class_path(l), [v.shape for v in l.weights])
                                                         for l in layers])
         for layer, values in zip(layers, arrays):
             for v, a in zip(layer.weights, values):
