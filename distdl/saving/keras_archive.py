@@ -196,16 +196,17 @@ def _json_member(members: dict, spath: str, member: str):
 
 def _refuse_outside_data(f: h5py.File, where: str) -> None:
     """Refuse links to other files and datasets stored outside the member (external or virtual)."""
-    def check(name, link):
+    def check(name, link):  # a non-None return ends the walk (h5py cannot raise from inside it)
         if isinstance(link, h5py.ExternalLink):
-            raise CheckpointError(f"Weights file {where!r} links {name!r} to file {link.filename!r}; distdl "
-                                  "reads nothing from outside the archive.")
+            return f"links {name!r} to file {link.filename!r}"
         if isinstance(link, h5py.HardLink):
             obj = f[name]
             if isinstance(obj, h5py.Dataset) and (obj.external or obj.is_virtual):
-                raise CheckpointError(f"Weights file {where!r} stores dataset {name!r} outside the archive "
-                                      "(external or virtual storage); distdl does not read it.")
-    f.visititems_links(check)
+                return f"stores dataset {name!r} outside itself (external or virtual storage)"
+        return None
+    found = f.visititems_links(check)
+    if found:
+        raise CheckpointError(f"Weights file {where!r} {found}; distdl reads nothing from outside the archive.")
 
 
 def _compile_from_keras(model, cc: dict, spath: str) -> None:
@@ -242,5 +243,5 @@ def _restore_optimizer(model, layers, values: list, where: str) -> None:
     if len(values) > head:
         opt.set_state(state)
     opt.iterations = int(values[0])
-    if has_lr:
-        opt.learning_rate = float(values[1])
+    if has_lr and np.float32(values[1]) != np.float32(opt.learning_rate):  # e.g. lowered by ReduceLROnPlateau;
+        opt.learning_rate = float(values[1])  # else the config's value, which is not rounded to float32

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 
+from .. import constraints, initializers, regularizers
 from ..errors import CheckpointError, DistdlError
 from ..layers.base import deserialize, layer_class
 
-# suffix of a config key -> Keras module of the object it holds
+# suffix of a config key -> Keras module of the object it holds, and distdl's registry of them
 _NESTED_MODULES = (("_initializer", "keras.initializers"), ("_regularizer", "keras.regularizers"),
                    ("_constraint", "keras.constraints"))
+_NESTED_REGISTRIES = {"_initializer": initializers, "_regularizer": regularizers, "_constraint": constraints}
 _WRAPPED = ("layer", "backward_layer")
 # Keras-only layer options distdl does not take: accepted at these values, which are distdl's behaviour
 _INERT = {"quantization_config": None, "lora_rank": None, "lora_alpha": None, "renorm": False,
@@ -187,7 +189,14 @@ def _value_from_keras(key: str, value, where: str, layer_name):
     if key in _WRAPPED and isinstance(value, dict):
         return layer_from_keras(value, where)
     if isinstance(value, dict) and "class_name" in value:
-        return strip_object(value)
+        value = strip_object(value)
+        registry = next((r for suffix, r in _NESTED_REGISTRIES.items() if key.endswith(suffix)), None)
+        try:
+            if registry is not None:
+                registry.get(value)  # layers resolve these when built: name an unknown class now
+        except DistdlError as e:
+            raise CheckpointError(f"Keras archive {where!r}: layer {layer_name!r} has a {key} distdl cannot "
+                                  f"build: {e}") from None
     return value
 
 

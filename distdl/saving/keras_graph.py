@@ -12,6 +12,8 @@ from __future__ import annotations
 from ..errors import CheckpointError
 from .keras_config import batch_shape, dtype_policy, keras_object, layer_from_keras, layer_to_keras
 
+_MASK_OPS = ("NotEqual", "Any")  # the ops Keras 3 writes for masks it hands to layers
+
 # ---------------------------------------------------------------- distdl -> Keras
 
 
@@ -114,12 +116,15 @@ def _sequential_from_keras(cfg: dict, where: str) -> tuple[dict, list[str]]:
 
 
 def _functional_from_keras(cfg: dict, where: str) -> dict:
+    masks = _mask_ops(cfg["layers"], where)
     specs, pending = [], {}
     for entry in cfg["layers"]:
+        if _entry_name(entry) in masks:
+            continue
         spec = layer_from_keras(entry, where)
         name = spec["config"]["name"]
         specs.append(spec)
-        pending[name] = [_node_inputs(node, where, name) for node in entry.get("inbound_nodes") or []]
+        pending[name] = [_node_inputs(node, where, name, masks) for node in entry.get("inbound_nodes") or []]
     calls, call_of = [], {}
     for spec in specs:
         if spec["class_name"] == "InputLayer":
@@ -155,8 +160,67 @@ def _functional_from_keras(cfg: dict, where: str) -> dict:
                                               "outputs": pick(cfg.get("output_layers"), "output_layers")}}
 
 
-def _node_inputs(node, where: str, name) -> tuple[list[tuple], bool]:
-    """([(layer, call, output)] a call takes, whether it was given as a list) from one inbound node."""
+def _entry_name(entry) -> str | None:
+    return entry.get("name") or (entry.get("config") or {}).get("name") if isinstance(entry, dict) else None
+
+
+def _mask_ops(entries: list, where: str) -> dict[str, tuple]:
+    """Keras 3 writes the masks it passes to layers as `NotEqual` / `Any` ops on the tensor that an
+    Embedding(mask_zero=True) or a Masking layer also takes: {op name: that tensor}. distdl makes those
+    masks itself from the same layers, so such ops and `mask=` arguments are dropped."""
+    first = {}
+    for entry in entries:
+        if _is_mask_op(entry):
+            nodes = entry.get("inbound_nodes") or []
+            refs = _tensor_refs(nodes[0]) if len(nodes) == 1 else []
+            if not refs:
+                raise CheckpointError(f"Keras archive {where!r}: op {_entry_name(entry)!r} has an unreadable call.")
+            first[_entry_name(entry)] = refs[0]
+
+    def root(ref):
+        seen = set()
+        while ref[0] in first and ref[0] not in seen:
+            seen.add(ref[0])
+            ref = first[ref[0]]
+        return ref
+    sources = {tuple(r) for entry in entries if _creates_mask(entry)
+               for node in entry.get("inbound_nodes") or [] for r in _tensor_refs(node)}
+    out = {name: root(ref) for name, ref in first.items()}
+    for name, ref in out.items():
+        if ref not in sources:
+            raise CheckpointError(f"Keras archive {where!r} computes op {name!r} on {ref[0]!r}, which is not the "
+                                  "mask of an Embedding(mask_zero=True) or Masking layer; distdl builds only layers.")
+    return out
+
+
+def _is_mask_op(entry) -> bool:
+    return isinstance(entry, dict) and entry.get("class_name") in _MASK_OPS \
+        and str(entry.get("module", "")).startswith("keras.")
+
+
+def _creates_mask(entry) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    cls, cfg = entry.get("class_name"), entry.get("config") or {}
+    return cls == "Masking" or (cls == "Embedding" and bool(cfg.get("mask_zero")))
+
+
+def _tensor_refs(value) -> list[tuple]:
+    """The keras_history of every tensor in a node, in Keras's flattening order (dict keys sorted)."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return [tuple((value.get("config") or {}).get("keras_history") or ())]
+        return [r for k in sorted(value) for r in _tensor_refs(value[k])]
+    if isinstance(value, list):
+        if len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int):  # Keras 2's [layer, call, out]
+            return [tuple(value[:3])]
+        return [r for v in value for r in _tensor_refs(v)]
+    return []
+
+
+def _node_inputs(node, where: str, name, masks: dict) -> tuple[list[tuple], bool]:
+    """([(layer, call, output)] a layer call takes, whether as a list) from one inbound node; Keras's
+    `training` argument is dropped (the model's mode rules) and a `mask` must be one distdl makes."""
     if isinstance(node, list):  # Keras 2's form: [[layer, call, output, kwargs], ...]
         refs = [tuple(r[:3]) for r in node]
         kwargs = next((r[3] for r in node if len(r) > 3 and r[3]), {})
@@ -170,7 +234,10 @@ def _node_inputs(node, where: str, name) -> tuple[list[tuple], bool]:
         refs = [_history(t, where, name) for t in (args[0] if listed else [args[0]])]
     else:
         raise CheckpointError(f"Keras archive {where!r}: layer {name!r} has an unreadable inbound node.")
-    extra = sorted(k for k, v in kwargs.items() if v is not None)
+    if any(r[0] not in masks for r in _tensor_refs(kwargs.get("mask"))):
+        raise CheckpointError(f"Keras archive {where!r}: layer {name!r} is called with a mask that no "
+                              "Embedding(mask_zero=True) or Masking layer makes, which distdl cannot rebuild.")
+    extra = sorted(k for k, v in kwargs.items() if v is not None and k not in ("training", "mask"))
     if extra:
         raise CheckpointError(f"Keras archive {where!r}: layer {name!r} is called with {', '.join(extra)}=..., "
                               "which distdl's functional models do not pass.")
@@ -199,13 +266,15 @@ def keras_layer_order(cfg: dict, where: str = "") -> list[str]:
     config: Keras's `map_graph` (a depth-first walk from the outputs gives each layer its first
     visit index and the nodes in topological order; each layer's depth is its deepest call's
     distance from an output; layers by decreasing depth, ties by first visit)."""
-    parents = {}
+    parents, ops = {}, set()
     for entry in cfg["layers"]:
-        name = entry.get("name") or entry["config"]["name"]
+        name = _entry_name(entry)
         if entry.get("class_name") == "InputLayer":
             parents[(name, 0)] = []
+        if _is_mask_op(entry):
+            ops.add(name)  # in the graph (masks), but not among model.layers
         for i, node in enumerate(entry.get("inbound_nodes") or []):
-            parents[(name, i)] = [(l, n) for l, n, _ in _node_inputs(node, where, name)[0]]
+            parents[(name, i)] = [tuple(r[:2]) for r in _tensor_refs(node)]
     nodes, first_visit, finished = [], {}, set()
 
     def visit(key):
@@ -233,4 +302,4 @@ def keras_layer_order(cfg: dict, where: str = "") -> list[str]:
     for layer, depth in depth_of.items():
         by_depth.setdefault(depth, []).append(layer)
     return [layer for depth in sorted(by_depth, reverse=True)
-            for layer in sorted(by_depth[depth], key=first_visit.__getitem__)]
+            for layer in sorted(by_depth[depth], key=first_visit.__getitem__) if layer not in ops]
