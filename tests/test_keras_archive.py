@@ -133,6 +133,21 @@ def test_functional_config_uses_keras_nodes_and_keras_layer_order(tmp_path):
         np.testing.assert_array_equal(f["layers/dense_2/vars/0"][()], model.get_layer("shared").get_weights()[0])
 
 
+def test_weights_h5_of_a_functional_model_follows_keras_layer_order_too(tmp_path):
+    model, xs = build("merges")
+    model.save_weights(tmp_path / "m.weights.h5")
+    with h5py.File(tmp_path / "m.weights.h5", "r") as f:  # same Dense shapes: only the order tells them apart
+        for group, layer in (("dense", "deeper"), ("dense_1", "deep"), ("dense_2", "shared"), ("dense_3", "head")):
+            np.testing.assert_array_equal(f[f"layers/{group}/vars/0"][()], model.get_layer(layer).get_weights()[0])
+    fresh, _ = build("merges", seed=8)
+    fresh.load_weights(tmp_path / "m.weights.h5")
+    for p, q in zip(model.predict(xs, verbose=0), fresh.predict(xs, verbose=0)):
+        assert np.array_equal(p, q)
+    a = Input((3,))
+    custom = Model(a, Dense(2, kernel_initializer=lambda shape, dtype=None: np.ones(shape))(a))
+    custom.save_weights(tmp_path / "c.weights.h5")  # a config no archive can hold still has weights to save
+
+
 @pytest.mark.parametrize("opt", [
     optimizers.Adam(0.01, amsgrad=True), optimizers.AdamW(0.01), optimizers.SGD(0.05, momentum=0.9, nesterov=True),
     optimizers.SGD(0.05), optimizers.RMSprop(0.01, momentum=0.5, centered=True), optimizers.Adagrad(0.05),

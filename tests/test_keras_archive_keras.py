@@ -33,6 +33,18 @@ def test_keras_loads_what_distdl_wrote_and_predicts_the_same(tmp_path, name):
     assert len(k.weights) == len(model.weights)
 
 
+def test_keras_loads_distdl_weights_h5_of_a_functional_model_in_keras_order(tmp_path):
+    model, xs = build("merges")
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "m.weights.h5")
+    k = keras.saving.load_model(tmp_path / "m.keras")
+    for w in k.weights:
+        w.assign(np.zeros(w.shape, "float32"))
+    k.load_weights(tmp_path / "m.weights.h5")
+    for p, q in zip(model.predict(xs, verbose=0), k.predict(xs, verbose=0)):
+        np.testing.assert_allclose(q, p, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("opt", [optimizers.Adam(0.01, amsgrad=True), optimizers.SGD(0.05, momentum=0.9),
                                  optimizers.RMSprop(0.01, momentum=0.5, centered=True), optimizers.Adagrad(0.05)],
                          ids=lambda o: type(o).__name__)

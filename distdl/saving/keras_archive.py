@@ -26,7 +26,7 @@ from ..errors import CheckpointError, DistdlError
 from . import keras_format
 from .checkpoint import _fsync_dir, _remove_quietly
 from .keras_config import nested_from_keras, nested_to_keras, object_to_keras, refuse_code, strip_object
-from .keras_graph import keras_layer_order, model_from_keras, model_to_keras
+from .keras_graph import keras_layers, model_from_keras, model_to_keras
 
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
 KERAS_VERSION = "3.15.1"  # the Keras release whose archives this layout was checked against
@@ -52,7 +52,7 @@ def save_keras_archive(model, path) -> None:
     if model.comm is not None and model.comm.rank != 0:
         return
     config["compile_config"] = _compile_to_keras(model)
-    layers = _keras_layers(model, config)
+    layers = keras_layers(model)
     buf = io.BytesIO()
     with h5py.File(buf, "w") as f:
         keras_format.write_keras_weights_to(
@@ -76,13 +76,6 @@ def _compile_to_keras(model) -> dict | None:
     return {"optimizer": optimizer, "loss": nested_to_keras("keras.losses", cc.get("loss")),
             "loss_weights": cc.get("loss_weights"), "metrics": nested_to_keras("keras.metrics", cc.get("metrics")),
             "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1, "jit_compile": "auto"}
-
-
-def _keras_layers(model, config: dict) -> list:
-    """The distdl layers in the order of Keras's `model.layers` for this config."""
-    if config["class_name"] == "Sequential":
-        return list(model.layers)
-    return [model.get_layer(name) for name in keras_layer_order(config["config"])]
 
 
 def _slot_plan(model, layers):

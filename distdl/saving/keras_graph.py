@@ -17,11 +17,23 @@ _MASK_OPS = ("NotEqual", "Any")  # the ops Keras 3 writes for masks it hands to 
 # ---------------------------------------------------------------- distdl -> Keras
 
 
+def _is_functional(model) -> bool:
+    kind = type(model)
+    return kind.__module__ == "distdl.models" and kind.__name__ == "Model" and not callable(getattr(model, "call", None))
+
+
+def keras_layers(model) -> list:
+    """A built model's layers in the order of Keras's `model.layers` (which numbers the groups of a
+    weights file): a functional model's by Keras's rule, any other model's as distdl lists them."""
+    if not _is_functional(model):
+        return list(model.layers)
+    return [model.get_layer(name) for name in keras_layer_order(_functional_graph(model, model.get_config()))]
+
+
 def model_to_keras(model) -> dict:
     """A built distdl Sequential or functional model as Keras 3's serialized model (no compile_config)."""
     kind = type(model)
-    if kind.__module__ != "distdl.models" or kind.__name__ not in ("Sequential", "Model") \
-            or callable(getattr(model, "call", None)):
+    if not (_is_functional(model) or (kind.__module__ == "distdl.models" and kind.__name__ == "Sequential")):
         raise CheckpointError(f"Model {model.name!r} is a {kind.__name__} with its own code, which a .keras "
                               "archive cannot hold (only Sequential and functional models); save it as .h5 instead.")
     if kind.__name__ == "Sequential":
@@ -45,6 +57,21 @@ def _sequential_to_keras(model) -> dict:
 
 def _functional_to_keras(model) -> dict:
     cfg = model.get_config()
+    graph = _functional_graph(model, cfg)
+    layers = []
+    for spec, entry in zip(cfg["layers"], graph["layers"]):
+        layer = model.get_layer(entry["name"])
+        keras_spec = layer_to_keras(spec, None if spec["class_name"] == "InputLayer" else layer.input_shape)
+        layers.append({**keras_spec, **entry})
+    config = {"name": cfg["name"], "trainable": True, "layers": layers,
+              "input_layers": graph["input_layers"], "output_layers": graph["output_layers"]}
+    return {**keras_object("keras.src.models.functional", "Functional", config, "Functional"),
+            "build_config": {"input_shape": None}}
+
+
+def _functional_graph(model, cfg: dict) -> dict:
+    """Keras's functional graph of a distdl model: per layer its name, class and `inbound_nodes`, plus
+    `input_layers` / `output_layers` (the layer configs are left out)."""
     by_name = {layer.name: layer for layer in model.layers}
     # output shapes of every call, in get_config's call order: the inputs, then the graph's nodes
     shapes = [[s] for s in model.input_shapes] + [[t.shape for t in n.outputs] for n in model.executor.nodes]
@@ -52,35 +79,26 @@ def _functional_to_keras(model) -> dict:
     for call in cfg["calls"]:
         node_of.append(counts.get(call["layer"], 0))
         counts[call["layer"]] = node_of[-1] + 1
-    inbound: dict[str, list] = {spec["config"]["name"]: [] for spec in cfg["layers"]}
-
-    def tensor(ref):
-        i, j = ref
-        name = cfg["calls"][i]["layer"]
-        return {"class_name": "__keras_tensor__",
-                "config": {"shape": batch_shape(shapes[i][j]), "dtype": by_name[name].dtype,
-                           "keras_history": [name, node_of[i], j]}}
-
-    for call in cfg["calls"]:
-        if call["inputs"]:
-            args = [tensor(r) for r in call["inputs"]]
-            inbound[call["layer"]].append({"args": [args if call["list_input"] else args[0]], "kwargs": {}})
-    layers = []
-    for spec in cfg["layers"]:
-        name = spec["config"]["name"]
-        layer = by_name[name]
-        entry = layer_to_keras(spec, None if spec["class_name"] == "InputLayer" else layer.input_shape)
-        layers.append({**entry, "name": name, "inbound_nodes": inbound[name]})
 
     def history(ref):
         i, j = ref
         return [cfg["calls"][i]["layer"], node_of[i], j]
 
-    config = {"name": cfg["name"], "trainable": True, "layers": layers,
-              "input_layers": [history(r) for r in cfg["inputs"]],
-              "output_layers": [history(r) for r in cfg["outputs"]]}
-    return {**keras_object("keras.src.models.functional", "Functional", config, "Functional"),
-            "build_config": {"input_shape": None}}
+    def tensor(ref):
+        name = cfg["calls"][ref[0]]["layer"]
+        return {"class_name": "__keras_tensor__",
+                "config": {"shape": batch_shape(shapes[ref[0]][ref[1]]), "dtype": by_name[name].dtype,
+                           "keras_history": history(ref)}}
+
+    inbound: dict[str, list] = {spec["config"]["name"]: [] for spec in cfg["layers"]}
+    for call in cfg["calls"]:
+        if call["inputs"]:
+            args = [tensor(r) for r in call["inputs"]]
+            inbound[call["layer"]].append({"args": [args if call["list_input"] else args[0]], "kwargs": {}})
+    return {"layers": [{"class_name": spec["class_name"], "name": spec["config"]["name"],
+                        "inbound_nodes": inbound[spec["config"]["name"]]} for spec in cfg["layers"]],
+            "input_layers": [history(r) for r in cfg["inputs"]],
+            "output_layers": [history(r) for r in cfg["outputs"]]}
 
 
 # ---------------------------------------------------------------- Keras -> distdl

@@ -15,6 +15,7 @@ from .. import utils
 from ..errors import CheckpointError
 from . import checkpoint as ckpt
 from . import keras_format
+from .keras_graph import keras_layers
 
 
 def _is_writer(model) -> bool:
@@ -89,9 +90,9 @@ def save_model(model, path: str | os.PathLike) -> None:
 
 
 def _keras_layers(model):
-    """The layers of Keras's `model.layers`: a functional model lists its InputLayers, a Sequential
-    not (its `layers` never holds one)."""
-    return list(model.layers)
+    """The layers of Keras's `model.layers`, in Keras's order: a functional model lists its InputLayers
+    (ordered by Keras's depth rule, not distdl's), a Sequential not (its `layers` never holds one)."""
+    return keras_layers(model)
 
 
 def save_weights(model, path: str | os.PathLike) -> None:
