@@ -337,6 +337,12 @@ def test_models_an_archive_cannot_hold_are_refused_when_saving(tmp_path):
     seq = Sequential([Dense(2, input_shape=(3,), kernel_initializer=lambda shape, dtype=None: np.ones(shape))])
     with pytest.raises(CheckpointError, match=r"Layer 'dense(_\d+)?' \(Dense\) holds a Python object"):
         seq.save(tmp_path / "f.keras")
+    class MySGD(optimizers.SGD):
+        pass
+    seq = Sequential([Dense(2, input_shape=(3,))])
+    seq.compile(optimizer=MySGD(), loss="mse")
+    with pytest.raises(CheckpointError, match=r"compiled with optimizer 'MySGD', which is not built into distdl"):
+        seq.save(tmp_path / "o.keras")
     assert os.listdir(tmp_path) == []
     with pytest.raises(ConfigError, match="not built yet"):
         Sequential([Dense(2)]).save(tmp_path / "u.keras")

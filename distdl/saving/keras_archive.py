@@ -21,7 +21,7 @@ import zlib
 import h5py
 import numpy as np
 
-from .. import __version__
+from .. import __version__, losses, metrics
 from ..errors import CheckpointError, DistdlError
 from . import keras_format
 from .checkpoint import _fsync_dir, _remove_quietly
@@ -69,13 +69,36 @@ def save_keras_archive(model, path) -> None:
 
 
 def _compile_to_keras(model) -> dict | None:
+    """Keras's compile_config; Keras could not load an archive whose optimizer, loss or metric
+    classes are the user's own, so those are refused (their names are not registered in distdl)."""
     cc, opt = getattr(model, "compile_config", None), model.optimizer
     if not cc or opt is None:
         return None
+    for what, value, check in (("optimizer", opt, None), ("loss", cc.get("loss"), losses.get),
+                               ("metric", cc.get("metrics"), metrics.get)):
+        for item in _leaves(value):
+            try:
+                ok = type(item).__module__.startswith("distdl.") if check is None else check(item) is not None
+            except DistdlError:
+                ok = False
+            if not ok:
+                name = type(item).__name__ if check is None else (item.get("class_name") if isinstance(item, dict)
+                                                                   else item)
+                raise CheckpointError(f"Model {model.name!r} is compiled with {what} {name!r}, which is not built "
+                                      "into distdl, so Keras could not load it; save it as .h5 instead.")
     optimizer = object_to_keras("keras.optimizers", {"class_name": type(opt).__name__, "config": opt.get_config()})
     return {"optimizer": optimizer, "loss": nested_to_keras("keras.losses", cc.get("loss")),
             "loss_weights": cc.get("loss_weights"), "metrics": nested_to_keras("keras.metrics", cc.get("metrics")),
             "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1, "jit_compile": "auto"}
+
+
+def _leaves(value) -> list:
+    """The names and {class_name, config} dicts in a compile argument (lists and per-output dicts)."""
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _leaves(v)]
+    if isinstance(value, dict) and "class_name" not in value:
+        return [x for v in value.values() for x in _leaves(v)]
+    return [] if value is None else [value]
 
 
 def _slot_plan(model, layers):
