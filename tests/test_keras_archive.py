@@ -311,6 +311,27 @@ def test_damaged_missing_and_foreign_archives_name_file_and_member(tmp_path):
         load_model(tmp_path / "absent.keras")
 
 
+def _with_optimizer_vars(tmp_path, keep):
+    """mlp.keras with only the first `keep` optimizer variables (an unbuilt Keras optimizer keeps 2)."""
+    members = _members(GOLDEN / "mlp.keras")
+    buf = io.BytesIO(members["model.weights.h5"])
+    with h5py.File(buf, "a") as f:
+        for k in list(f["optimizer/vars"]):
+            if int(k) >= keep:
+                del f[f"optimizer/vars/{k}"]
+    _write_zip(tmp_path / f"opt{keep}.keras", {**members, "model.weights.h5": buf.getvalue()})
+    return tmp_path / f"opt{keep}.keras"
+
+
+def test_optimizer_variables_of_an_unbuilt_keras_optimizer_or_a_wrong_count(tmp_path):
+    model = load_model(_with_optimizer_vars(tmp_path, 2))
+    assert model.optimizer.iterations == _golden("mlp")["iterations"]
+    assert all(not v.any() for v in model.optimizer.get_state().values())
+    with pytest.raises(CheckpointError, match=r"opt3\.keras:model\.weights\.h5' holds 3 optimizer variables, "
+                                              r"but Adam over this model has 14"):
+        load_model(_with_optimizer_vars(tmp_path, 3))
+
+
 def test_weights_that_point_outside_the_archive_are_refused(tmp_path):
     members = _members(GOLDEN / "mlp.keras")
     buf = io.BytesIO(members["model.weights.h5"])

@@ -247,8 +247,8 @@ def _restore_optimizer(model, layers, values: list, where: str) -> None:
     has_lr = not isinstance(opt.get_config()["learning_rate"], dict)
     head = 1 + has_lr
     if len(values) not in (head, head + len(plan)):
-        raise CheckpointError(f"Weights file {where!r} holds {len(values)} optimizer variables, but {type(opt).__name__} "
-                              f"over this model has {head + len(plan)} (iterations, "
+        raise CheckpointError(f"Weights file {where!r} holds {len(values)} optimizer variables, but "
+                              f"{type(opt).__name__} over this model has {head + len(plan)} (iterations, "
                               f"{'learning rate, ' if has_lr else ''}{len(plan)} slots).")
     state = {name: np.zeros_like(arr) for name, arr in opt.get_state().items()}
     for (name, v, (a, b)), arr in zip(plan, values[head:]):

@@ -19,7 +19,8 @@ _MASK_OPS = ("NotEqual", "Any")  # the ops Keras 3 writes for masks it hands to 
 
 def _is_functional(model) -> bool:
     kind = type(model)
-    return kind.__module__ == "distdl.models" and kind.__name__ == "Model" and not callable(getattr(model, "call", None))
+    return (kind.__module__ == "distdl.models" and kind.__name__ == "Model"
+            and not callable(getattr(model, "call", None)))
 
 
 def keras_layers(model) -> list:

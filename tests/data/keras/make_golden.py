@@ -3,11 +3,12 @@
     python3 -m venv /tmp/kerasenv && /tmp/kerasenv/bin/pip install keras "jax[cpu]"
     KERAS_BACKEND=jax /tmp/kerasenv/bin/python tests/data/keras/make_golden.py
 
-The functional `masked` model has the mask ops (NotEqual, Any) and `mask=` / `training=` call
-arguments that Keras 3 writes for Masking and Embedding(mask_zero=True). For each model, Keras trains a few steps, writes NAME.keras, and NAME.npz gets a fixed input
+For each model, Keras trains a few steps, writes NAME.keras, and NAME.npz gets a fixed input
 (`x0`, `x1`, ...), Keras's predictions for it (`pred0`, ...), the optimizer's `iterations`, and one
 more training batch (`step_x*`, `step_y*`) with the predictions after Keras's `train_on_batch` on it
-(`after0`, ...), so a reader can check the optimizer state too.
+(`after0`, ...), so a reader can check the optimizer state too. The functional `masked` model has
+the mask ops (NotEqual, Any) and `mask=` / `training=` call arguments that Keras 3 writes for
+Masking and Embedding(mask_zero=True).
 """
 import os
 
