@@ -24,7 +24,7 @@ from ..engine.train_state import TrainState
 from ..errors import ConfigError
 from ..layers.base import Layer, RunContext, SymbolicTensor, deserialize, serialize, unique_name
 from ..layers.core import Input, InputLayer
-from ..saving import model_io
+from ..saving import keras_archive, model_io
 
 _SUBCLASSES: dict[str, type] = {}  # Model subclasses by class name, as they are defined
 
@@ -311,9 +311,10 @@ class Model:
 
     # ----- saving (HDF5; see distdl.saving) ---------------------------------
     def save(self, filepath, overwrite=True):
-        """Write the whole model (architecture, weights, optimizer state) to an HDF5 file."""
+        """Architecture, weights, optimizer state: Keras 3's archive for `*.keras`, else distdl's HDF5."""
         _refuse_existing(filepath, overwrite)
-        model_io.save_model(self, filepath)
+        save = keras_archive.save_keras_archive if keras_archive.is_keras_archive(filepath) else model_io.save_model
+        save(self, filepath)
 
     def save_weights(self, filepath, overwrite=True):
         """Weights only; a `.weights.h5` path gets the Keras 3 layout."""

@@ -5,6 +5,9 @@
 | `checkpoint` | distdl's HDF5 checkpoint: write atomically, read, verify the checksum |
 | `checkpoint_files` | checkpoint file names in a folder: newest, pruning, stale temp files |
 | `keras_format` | Keras 3 `.weights.h5` files, read and written |
+| `keras_config` | one layer's (optimizer's, loss's) Keras 3 config <-> distdl's; refusing code |
+| `keras_graph` | Keras 3 Sequential / functional model configs <-> distdl's; Keras's layer order |
+| `keras_archive` | Keras 3 `.keras` archives: `save("x.keras")`, `load_model("x.keras")` |
 | `model_io` | a model's arrays and configs onto those files and back (`save`, `save_weights`, `load_weights`) |
 
 Nothing here imports a model class: `distdl.models` turns what is read into models.

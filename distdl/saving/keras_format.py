@@ -5,7 +5,12 @@ Layout (Keras 3 `saving_lib.H5IOStore`): an empty root `vars` group for the mode
 class in model order, datasets "0", "1", ... in Keras variable order (trainable, then
 non-trainable). Recurrent layers keep their weights on the cell (`layers/lstm/cell/vars/<i>`,
 with an empty `layers/lstm/vars`); Bidirectional on two wrapped layers
-(`layers/bidirectional/forward_layer/cell/vars/<i>` and `.../backward_layer/cell/vars/<i>`).
+(`layers/bidirectional/forward_layer/cell/vars/<i>` and `.../backward_layer/cell/vars/<i>`);
+TimeDistributed on its wrapped layer (`layers/time_distributed/layer/vars/<i>`, or `.../layer/cell/vars/<i>`
+around an RNN). A wrapper is named by its class path, e.g. "TimeDistributed/LSTM" (`keras_class_path`).
+
+The `*_to` / `*_from` functions work on an open `h5py.File`, so that a `.keras` archive can hold
+the same layout in memory.
 """
 from __future__ import annotations
 
@@ -29,12 +34,28 @@ _WEIGHT_OWNERS: dict[str, tuple[str, ...]] = {
 }
 
 
+def keras_class_path(layer) -> str:
+    """The class name `write_keras_weights` expects for `layer`: "TimeDistributed/Dense" for a
+    TimeDistributed wrapper (its weights live on the wrapped layer), else the class name."""
+    name = type(layer).__name__
+    if name == "TimeDistributed" and getattr(layer, "layer", None) is not None:
+        return f"{name}/{keras_class_path(layer.layer)}"
+    return name
+
+
+def _owners(class_name: str) -> tuple[str, ...]:
+    outer, _, inner = class_name.partition("/")
+    if outer == "TimeDistributed" and inner:
+        return tuple(f"layer/{sub}" if sub else "layer" for sub in _owners(inner))
+    return _WEIGHT_OWNERS.get(outer, ("",))
+
+
 def keras_group_names(class_names: Sequence[str]) -> list[str]:
     """Keras's per-class numbering: [Dense, Conv2D, Dense] -> [dense, conv2d, dense_1]."""
     counts: dict[str, int] = {}
     out = []
     for cls in class_names:
-        base = snake_case(cls)
+        base = snake_case(cls.partition("/")[0])
         n = counts.get(base, 0)
         counts[base] = n + 1
         out.append(base if n == 0 else f"{base}_{n}")
@@ -43,7 +64,7 @@ def keras_group_names(class_names: Sequence[str]) -> list[str]:
 
 def weight_groups(class_name: str, group: str, n_arrays: int) -> list[tuple[str, int]]:
     """[(vars group path, number of arrays in it)] for one layer, e.g. ("layers/lstm/cell/vars", 3)."""
-    owners = _WEIGHT_OWNERS.get(class_name, ("",))
+    owners = _owners(class_name)
     if n_arrays % len(owners):
         raise CheckpointError(
             f"Layer group {group!r} ({class_name}) has {n_arrays} arrays, which do not split evenly "
@@ -56,7 +77,7 @@ def weight_groups(class_name: str, group: str, n_arrays: int) -> list[tuple[str,
 def _empty_parents(class_name: str, group: str) -> list[str]:
     """The empty `vars` groups Keras writes for the wrapper objects above the weight owners."""
     paths = [f"layers/{group}/vars"]
-    for sub in _WEIGHT_OWNERS.get(class_name, ()):
+    for sub in _owners(class_name):
         parts = sub.split("/")
         paths += [f"layers/{group}/{'/'.join(parts[:i])}/vars" for i in range(1, len(parts))]
     return paths
@@ -72,6 +93,18 @@ def write_keras_weights(path: str | os.PathLike, layers: Sequence[tuple[str, Seq
     the group is left out, which Keras accepts with a warning.
     """
     spath = os.fspath(path)
+    plan = _plan(spath, layers, optimizer_vars)
+    atomic_h5_write(spath, lambda f: _fill(f, plan), "weights file")
+
+
+def write_keras_weights_to(f: h5py.File, name: str, layers: Sequence[tuple[str, Sequence[np.ndarray]]],
+                           optimizer_vars: Sequence[np.ndarray] | None = None) -> None:
+    """`write_keras_weights` into an open, empty HDF5 file (`name` for errors)."""
+    _fill(f, _plan(name, layers, optimizer_vars))
+
+
+def _plan(spath: str, layers, optimizer_vars) -> list:
+    """[(empty parent groups, [(vars group path, arrays)])] per layer, checked, in file order."""
     names = keras_group_names([cls for cls, _ in layers])
     plan = []
     for (cls, arrays), group in zip(layers, names):
@@ -87,19 +120,19 @@ def write_keras_weights(path: str | os.PathLike, layers: Sequence[tuple[str, Seq
         plan.append((_empty_parents(cls, group), slots))
     if optimizer_vars is not None:
         plan.append(([], [("optimizer/vars", [np.asarray(a) for a in optimizer_vars])]))
+    return plan
 
-    def write(f: h5py.File) -> None:
-        f.create_group("vars")  # the model's own (empty) variable group
-        f.create_group("layers")
-        for parents, slots in plan:
-            for p in parents:
-                f.require_group(p)
-            for vars_path, arrays in slots:
-                g = f.require_group(vars_path)
-                for i, a in enumerate(arrays):
-                    g.create_dataset(str(i), data=a)
 
-    atomic_h5_write(spath, write, "weights file")
+def _fill(f: h5py.File, plan: list) -> None:
+    f.create_group("vars")  # the model's own (empty) variable group
+    f.create_group("layers")
+    for parents, slots in plan:
+        for p in parents:
+            f.require_group(p)
+        for vars_path, arrays in slots:
+            g = f.require_group(vars_path)
+            for i, a in enumerate(arrays):
+                g.create_dataset(str(i), data=a)
 
 
 def _open(path: str) -> h5py.File:
@@ -140,12 +173,18 @@ def read_keras_weights(path: str | os.PathLike,
     """
     spath = os.fspath(path)
     with _open(spath) as f:
-        try:
-            return _read_layers(f, spath, layers)
-        except CheckpointError:
-            raise
-        except Exception as e:  # a read past the end of a cut file surfaces here
-            raise CheckpointError(f"Weights file {spath!r} is truncated or damaged (HDF5: {e}).") from e
+        return read_keras_weights_from(f, spath, layers)
+
+
+def read_keras_weights_from(f: h5py.File, name: str,
+                            layers: Sequence[tuple[str, Sequence[tuple]]]) -> list[list[np.ndarray]]:
+    """`read_keras_weights` from an open HDF5 file; errors call it `Weights file {name!r}`."""
+    try:
+        return _read_layers(f, name, layers)
+    except CheckpointError:
+        raise
+    except Exception as e:  # a read past the end of a cut file surfaces here
+        raise CheckpointError(f"Weights file {name!r} is truncated or damaged (HDF5: {e}).") from e
 
 
 def _read_layers(f: h5py.File, spath: str,
@@ -199,11 +238,16 @@ def read_keras_optimizer_vars(path: str | os.PathLike) -> list[np.ndarray]:
     """The arrays under `optimizer/vars` in index order ([] when the file has none)."""
     spath = os.fspath(path)
     with _open(spath) as f:
-        node = f.get("optimizer/vars")
-        if node is None:
-            return []
-        try:
-            return [node[k][()] for k in sorted(node.keys(), key=int)]
-        except (ValueError, OSError, AttributeError) as e:
-            raise CheckpointError(
-                f"Weights file {spath!r} has an unreadable 'optimizer/vars' group ({e}).") from e
+        return read_keras_optimizer_vars_from(f, spath)
+
+
+def read_keras_optimizer_vars_from(f: h5py.File, name: str) -> list[np.ndarray]:
+    """`read_keras_optimizer_vars` from an open HDF5 file (`name` for errors)."""
+    node = f.get("optimizer/vars")
+    if node is None:
+        return []
+    try:
+        return [node[k][()] for k in sorted(node.keys(), key=int)]
+    except (ValueError, OSError, AttributeError) as e:
+        raise CheckpointError(
+            f"Weights file {name!r} has an unreadable 'optimizer/vars' group ({e}).") from e

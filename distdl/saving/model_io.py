@@ -15,6 +15,7 @@ from .. import utils
 from ..errors import CheckpointError
 from . import checkpoint as ckpt
 from . import keras_format
+from .keras_graph import keras_layers
 
 
 def _is_writer(model) -> bool:
@@ -90,9 +91,9 @@ def save_model(model, path: str | os.PathLike) -> None:
 
 
 def _keras_layers(model):
-    """The layers of Keras's `model.layers`: a functional model lists its InputLayers, a Sequential
-    not (its `layers` never holds one)."""
-    return list(model.layers)
+    """The layers of Keras's `model.layers`, in Keras's order: a functional model lists its InputLayers
+    (ordered by Keras's depth rule, not distdl's), a Sequential not (its `layers` never holds one)."""
+    return keras_layers(model)
 
 
 def save_weights(model, path: str | os.PathLike) -> None:
@@ -101,7 +102,7 @@ def save_weights(model, path: str | os.PathLike) -> None:
     if not _is_writer(model):
         return
     if str(path).endswith(".weights.h5"):
-        keras_format.write_keras_weights(path, [(type(l).__name__, [v.value for v in l.weights])
+        keras_format.write_keras_weights(path, [(keras_format.keras_class_path(l), [v.value for v in l.weights])
                                                 for l in _keras_layers(model)])
     else:
         data = checkpoint_data(model)
@@ -116,7 +117,7 @@ def load_weights(model, path: str | os.PathLike) -> None:
         raise CheckpointError(f"Weights file {os.fspath(path)!r} does not exist.")
     if str(path).endswith(".weights.h5"):
         layers = _keras_layers(model)
-        arrays = keras_format.read_keras_weights(path, [(type(l).__name__, [v.shape for v in l.weights])
+        arrays = keras_format.read_keras_weights(path, [(keras_format.keras_class_path(l), [v.shape for v in l.weights])
                                                         for l in layers])
         for layer, values in zip(layers, arrays):
             for v, a in zip(layer.weights, values):
