@@ -165,3 +165,22 @@ def test_inference_outputs_are_the_callers_to_keep(name):
     kept = y1.copy()
     layer(x2)
     np.testing.assert_array_equal(y1, kept)
+
+
+@pytest.mark.parametrize("make", [SimpleRNN, GRU], ids=["simple_rnn", "gru"])
+def test_a_returned_sequence_is_never_a_view_of_the_states_backward_reads(make):
+    """With one sample, (T, 1, u) states transposed are contiguous: a sequence returned as that view
+    had its masked steps zeroed in the states too (zero_output_for_mask), and backward then read
+    zeros. Per-sample gradients must add up to the batch's."""
+    rng = np.random.default_rng(6)
+    x, r = rng.standard_normal((2, 2, 4, 3))
+    mask = np.array([[True, False, True, True], [True, True, True, True]])
+    layer = make(3, return_sequences=True, zero_output_for_mask=True, dtype="float64")
+    layer(x[:1])
+
+    def grads(rows):
+        layer.forward(x[rows], training=True, mask=mask[rows])
+        layer.backward(r[rows])
+        return [v.grad.copy() for v in layer.trainable_weights]
+    for g0, g1, both in zip(grads(slice(0, 1)), grads(slice(1, 2)), grads(slice(0, 2))):
+        np.testing.assert_allclose(g0 + g1, both, rtol=1e-10, atol=1e-12)
