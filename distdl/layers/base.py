@@ -4,10 +4,11 @@ Conventions every layer follows (shapes exclude the batch axis unless noted):
 - `build(input_shape)` creates weights with `add_weight`; `compute_output_shape`
   maps input shape(s) to output shape(s).
 - `forward(x, training)` returns the output and keeps what backward needs in
-  `self.cache` (a small named record per layer family); `backward(dy)` returns dx and *overwrites* each trainable
-  variable's `grad` (the model accumulates for shared layers). While a model's
-  backward runs, `need_input_grad` is False on layers whose dx nobody uses
-  (those fed only by model inputs); a layer may then skip dx and return None.
+  `self.cache` (a small named record per layer family); `backward(dy)` returns dx
+  and *overwrites* each trainable variable's `grad` (the model accumulates for
+  shared layers). While a model's backward runs, `need_input_grad` is False on
+  layers whose dx nobody uses (those fed only by model inputs); a layer may then
+  skip dx and return None.
 - Multi-input layers take and return lists; multi-output layers do too.
 - Randomness and cross-rank sums come from `self.ctx` (a `RunContext` shared by
   the whole model), never from MPI directly.
