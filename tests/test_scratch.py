@@ -184,3 +184,19 @@ def test_a_returned_sequence_is_never_a_view_of_the_states_backward_reads(make):
         return [v.grad.copy() for v in layer.trainable_weights]
     for g0, g1, both in zip(grads(slice(0, 1)), grads(slice(1, 2)), grads(slice(0, 2))):
         np.testing.assert_allclose(g0 + g1, both, rtol=1e-10, atol=1e-12)
+
+
+def test_winograd_keeps_one_set_of_chunk_buffers_for_full_chunks_and_one_for_a_short_last_chunk(monkeypatch):
+    """Batches whose last chunks differ in size replace the short chunk's buffers, never add more."""
+    from distdl.layers import winograd
+    layer = _winograd()
+    rng = np.random.default_rng(7)
+    layer(rng.standard_normal((1, 6, 5, 16)))
+    monkeypatch.setattr(winograd, "_CHUNK_BYTES", 4 * 16 * 3 * 3 * (16 + 8) * 2 * 4)  # 4 images a chunk
+    counts = []
+    for n in (5, 6, 7, 8):
+        layer.forward(rng.standard_normal((n, 6, 5, 16)), training=True)
+        assert layer._wino.step == 4
+        layer.backward(rng.standard_normal((n, 6, 5, 8)))
+        counts.append(len(layer.scratch._bufs))
+    assert counts[0] == counts[1] == counts[2] == counts[3]

@@ -84,10 +84,11 @@ class Dense(Layer):
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
         rows = x2.shape[0]
+        kernel = self.kernel.value
         if training:
-            z = np.matmul(x2, self.kernel.value, out=self.scratch.get("z", (rows, self.units), self.kernel.value.dtype))
+            z = np.matmul(x2, kernel, out=self.scratch.get("z", (rows, self.units), kernel.dtype))
         else:  # an inference output is the caller's to keep
-            z = x2 @ self.kernel.value
+            z = x2 @ kernel
         if self.bias is not None:
             z += self.bias.value
         y, zkeep = self._activate(z)

@@ -232,8 +232,8 @@ class SimpleRNN(_RNN):
     def _recur(self, X, T, B):
         z = self._project(X, T, B)
         (H,) = self._state_arrays(1, T, B, z.dtype)
-        pre = rnn_cells.simple_forward(z, self.recurrent_kernel.value, self.activation, H, self.scratch, self._rec_mask,
-                                       self._skip)
+        pre = rnn_cells.simple_forward(z, self.recurrent_kernel.value, self.activation, H, self.scratch,
+                                       self._rec_mask, self._skip)
         return [H], {"z": z, "pre": pre}
 
     def _bptt(self, dh_seq, d_last):

@@ -52,8 +52,8 @@ class Winograd:
     Within a chunk of k images the transform buffers keep the image axis inside the
     spatial ones, (..., th, tw, k, C): every transform then runs over long contiguous
     runs, and only the copies in and out of (k, H, W, C) arrays stride by C. Buffers come
-    from the convolution's `Scratch` (its lifetime rule); a chunk's are keyed by (name, k),
-    so every full chunk reuses one set and the short last chunk has its own.
+    from the convolution's `Scratch` (its lifetime rule); a chunk's are keyed by (name, whether
+    the chunk is full), so every full chunk reuses one set and a short last chunk has its own.
     """
 
     def __init__(self, padded_shape, filters: int, scratch: Scratch):
@@ -87,11 +87,13 @@ class Winograd:
         buf = self.scratch.get
         for a, b in self._chunks():
             k = b - a
+            full = k == self.step
             v = self._input_v(xp, a, b, v_all[16 * a * th * tw * c:16 * b * th * tw * c] if keep
-                              else buf(("v", k), (16 * th * tw * c * k,), dtype))
-            m = buf(("m", k), (16, th * tw * k, f), dtype)
+                              else buf(("v", full), (16 * th * tw * c * k,), dtype))
+            m = buf(("m", full), (16, th * tw * k, f), dtype)
             np.matmul(v.reshape(16, -1, c), u, out=m)
-            output_transform(m.reshape(4, 4, th, tw, k, f), buf(("half", k), (2, 4, th, tw, k, f), dtype), z[a:b])
+            output_transform(m.reshape(4, 4, th, tw, k, f), buf(("half", full), (2, 4, th, tw, k, f), dtype),
+                             z[a:b])
             if after is not None:
                 after(a, b)
         return WinogradState(v_all, xp, u)
@@ -100,9 +102,10 @@ class Winograd:
         """V (4, 4, th, tw, k, C) of images a..b of xp, written into `out` (flat)."""
         th, tw, c = self.th, self.tw, self.padded_shape[3]
         k, dtype, buf = b - a, xp.dtype, self.scratch.get
-        xq = _to_phases(xp[a:b], buf(("xq", k), (2 * th + 2, 2, tw + 1, k, c), dtype))
+        full = k == self.step
+        xq = _to_phases(xp[a:b], buf(("xq", full), (2 * th + 2, 2, tw + 1, k, c), dtype))
         v = out.reshape(4, 4, th, tw, k, c)
-        input_transform(xq, buf(("rows", k), (4, th, 2, tw + 1, k, c), dtype), v)
+        input_transform(xq, buf(("rows", full), (4, th, 2, tw + 1, k, c), dtype), v)
         return v
 
     # ----- backward -----------------------------------------------------------
@@ -119,23 +122,26 @@ class Winograd:
         ut = np.ascontiguousarray(state.u.transpose(0, 2, 1))
         for a, b in self._chunks():
             k = b - a
-            w = buf(("w", k), (4, 4, th, tw, k, f), dtype)
-            output_transform_t(dz(a, b), buf(("d", k), (2, 2, th, tw, k, f), dtype),
-                               buf(("drows", k), (4, 2, th, tw, k, f), dtype), w)
+            full = k == self.step
+            w = buf(("w", full), (4, 4, th, tw, k, f), dtype)
+            output_transform_t(dz(a, b), buf(("d", full), (2, 2, th, tw, k, f), dtype),
+                               buf(("drows", full), (4, 2, th, tw, k, f), dtype), w)
             w16 = w.reshape(16, -1, f)
             if du is not None:
                 if state.v is not None:
                     v = state.v[16 * a * th * tw * c:16 * b * th * tw * c].reshape(16, -1, c)
                 else:  # recompute V from the input
-                    v = self._input_v(state.xp, a, b, buf(("v", k), (16 * th * tw * c * k,), dtype)).reshape(16, -1, c)
+                    v = self._input_v(state.xp, a, b, buf(("v", full), (16 * th * tw * c * k,), dtype))
+                    v = v.reshape(16, -1, c)
                 matmul_sum(v.transpose(0, 2, 1), w16, du, du_part, a == 0)
             if need_dx:
-                dv = buf(("dv", k), (16, th * tw * k, c), dtype)
+                dv = buf(("dv", full), (16, th * tw * k, c), dtype)
                 np.matmul(w16, ut, out=dv)
-                dxq = buf(("dxq", k), (2 * th + 2, 2, tw + 1, k, c), dtype)
-                input_transform_t(dv.reshape(4, 4, th, tw, k, c), buf(("cols", k), (4, th, 2, tw + 1, k, c), dtype),
-                                  buf(("tmp_cols", k), (4, th, tw, k, c), dtype),
-                                  buf(("tmp_rows", k), (th, 2, tw + 1, k, c), dtype), dxq)
+                dxq = buf(("dxq", full), (2 * th + 2, 2, tw + 1, k, c), dtype)
+                input_transform_t(dv.reshape(4, 4, th, tw, k, c),
+                                  buf(("cols", full), (4, th, 2, tw + 1, k, c), dtype),
+                                  buf(("tmp_cols", full), (4, th, tw, k, c), dtype),
+                                  buf(("tmp_rows", full), (th, 2, tw + 1, k, c), dtype), dxq)
                 _from_phases(dxq, dxp[a:b])
         if du is not None:
             if n == 0:
