@@ -8,12 +8,13 @@ Why it suffices: the engine keeps what a layer hands out (outputs, what forward 
 backward, input gradients) for one step at most: forward, loss, backward. So a training step
 allocates nothing once shapes settle, and what follows from the rule is explicit, never
 guessed (no reference counting):
-- A layer called several times per step (a shared layer of a functional model, with its
-  TimeDistributed or Bidirectional wrappers) runs call n in slot n: the graph numbers the
-  calls and `Layer.select_call(n)` picks the slot; `Layer.call_state` records it beside the
-  cache, so each call's backward uses its own buffers.
+- A layer called several times per step (a shared layer of a functional model; a shared
+  TimeDistributed or Bidirectional passes its slot to its inner layers) runs call n in slot
+  n: the graph numbers the calls and `Layer.select_call(n)` picks the slot, and
+  `Layer.call_state` records it beside the cache, so each call's backward uses its own buffers.
 - An inference forward's output goes to the caller to keep (predict keeps every batch):
-  it comes from `output(..., training=False)`, a new array, never from `get`.
+  it comes from `output(..., training=False)`, a new array, never from `get`. Whoever keeps
+  a training forward's output or a backward's dx past that layer's next forward copies it.
 - Within one call, buffers that are alive at the same time have distinct keys; a chunk loop
   reuses one key per chunk on purpose (each chunk is done with it before the next).
 - A new shape or dtype for a key (an evaluation tail, a predict with another batch size)
