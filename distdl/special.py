@@ -31,6 +31,9 @@ def constant(shape: tuple, dtype, value: float) -> np.ndarray:
     Operands of the hot paths: `np.maximum(x, zeros)` runs 2-3x faster than `np.maximum(x, 0)`
     in NumPy 2.x (a scalar operand misses the vectorised loop), and `ones @ dz` sums columns
     2-4x faster than `dz.sum(axis=0)` on small arrays.
+
+    Not scratch (layers/scratch.py): nothing may write it, so every caller may share it for as
+    long as it likes, and one global cache serves layers and activations alike.
     """
     key = (shape, np.dtype(dtype), value)
     arr = _CONSTANTS.get(key)

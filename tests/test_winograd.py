@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from distdl.layers import Conv2D, convolutional, winograd
-from distdl.layers.im2col import Workspace
+from distdl.layers.scratch import Scratch
 from gradcheck import check_layer, check_without_input_grad
 
 
@@ -35,13 +35,13 @@ def test_equals_direct_convolution_in_float64(shape, chunk_bytes, keep_v, monkey
     rng = np.random.default_rng(0)
     xp = rng.standard_normal(shape)
     kernel = rng.standard_normal((3, 3, shape[3], 5))
-    wg = winograd.Winograd(shape, 5, Workspace())
+    wg = winograd.Winograd(shape, 5, Scratch())
     if chunk_bytes == 1:
         assert wg.step == 1
     y_ref, dk_ref, dx_ref = direct(xp, kernel, dz := rng.standard_normal((shape[0], shape[1] - 2, shape[2] - 2, 5)))
     y = np.full_like(y_ref, np.nan)
     state = wg.forward(xp, kernel, y)
-    assert (state[0] is not None) == keep_v
+    assert (state.v is not None) == keep_v
     dk = np.full_like(kernel, np.nan)
     dx = wg.backward(state, lambda a, b: dz[a:b], dk, True, dz.dtype)
     np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-12)
@@ -57,7 +57,7 @@ def test_forward_calls_after_for_each_chunk_once_written(monkeypatch):
     xp, kernel = rng.standard_normal((3, 5, 5, 2)), rng.standard_normal((3, 3, 2, 4))
     y = np.zeros((3, 3, 3, 4))
     seen = []
-    winograd.Winograd(xp.shape, 4, Workspace()).forward(xp, kernel, y, after=lambda a, b: seen.append(
+    winograd.Winograd(xp.shape, 4, Scratch()).forward(xp, kernel, y, after=lambda a, b: seen.append(
         (a, b, bool(np.any(y[a:b])), bool(np.any(y[b:])))))
     assert seen == [(0, 1, True, False), (1, 2, True, False), (2, 3, True, False)]
 
@@ -153,11 +153,11 @@ def test_inference_forward_keeps_no_v_and_backward_still_works():
     x = np.random.default_rng(10).standard_normal((3, 6, 7, 32))
     dy = np.random.default_rng(11).standard_normal((3, 6, 7, 32))
     y_train = layer(x, training=True).copy()
-    assert layer.cache[-1][1][0] is not None
+    assert layer.cache.winograd_state.v is not None
     dx_train = layer.backward(dy).copy()
     grads = [v.grad.copy() for v in layer.trainable_weights]
     np.testing.assert_array_equal(layer(x, training=False), y_train)
-    assert layer.cache[-1][1][0] is None
+    assert layer.cache.winograd_state.v is None
     np.testing.assert_allclose(layer.backward(dy), dx_train, rtol=1e-12, atol=1e-12)
     for v, g in zip(layer.trainable_weights, grads):
         np.testing.assert_allclose(v.grad, g, rtol=1e-12, atol=1e-12)

@@ -81,13 +81,14 @@ class Chain:
 
 
 class _Node:
-    __slots__ = ("layer", "inputs", "outputs", "list_input", "list_output", "cache", "shared", "out_meta")
+    __slots__ = ("layer", "inputs", "outputs", "list_input", "list_output", "cache", "shared", "slot", "out_meta")
 
     def __init__(self, layer, inputs, outputs, list_input, list_output):
         self.layer, self.inputs, self.outputs = layer, inputs, outputs
         self.list_input, self.list_output = list_input, list_output
         self.cache = None
         self.shared = False
+        self.slot = 0         # which of its layer's calls this is: its scratch call slot
         self.out_meta = None  # (shape, dtype) of each output of a multi-output call, for zero gradients
 
 
@@ -129,11 +130,10 @@ def trace(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list[_
             raise ConfigError(f"Input {t.layer.name!r} is not connected to any of the model's outputs.")
     calls = {}
     for n in order:
-        calls[id(n.layer)] = calls.get(id(n.layer), 0) + 1
+        n.slot = calls.get(id(n.layer), 0)
+        calls[id(n.layer)] = n.slot + 1
     for n in order:
         n.shared = calls[id(n.layer)] > 1
-        if n.shared:
-            n.layer.reuse_buffers = False
     return order
 
 
@@ -159,6 +159,8 @@ class Graph:
         self.activity_loss = 0.0
         for n in self.nodes:
             args = [values[id(t)] for t in n.inputs]
+            if n.shared:  # each call of a shared layer keeps its own buffers (layers/scratch.py)
+                n.layer.select_call(n.slot)
             if masks is None:
                 y = n.layer.forward(args if n.list_input else args[0], training)
             else:

@@ -4,13 +4,16 @@ Conventions every layer follows (shapes exclude the batch axis unless noted):
 - `build(input_shape)` creates weights with `add_weight`; `compute_output_shape`
   maps input shape(s) to output shape(s).
 - `forward(x, training)` returns the output and keeps what backward needs in
-  `self.cache`; `backward(dy)` returns dx and *overwrites* each trainable
-  variable's `grad` (the model accumulates for shared layers). While a model's
-  backward runs, `need_input_grad` is False on layers whose dx nobody uses
-  (those fed only by model inputs); a layer may then skip dx and return None.
+  `self.cache` (a small named record per layer family); `backward(dy)` returns dx
+  and *overwrites* each trainable variable's `grad` (the model accumulates for
+  shared layers). While a model's backward runs, `need_input_grad` is False on
+  layers whose dx nobody uses (those fed only by model inputs); a layer may then
+  skip dx and return None.
 - Multi-input layers take and return lists; multi-output layers do too.
 - Randomness and cross-rank sums come from `self.ctx` (a `RunContext` shared by
   the whole model), never from MPI directly.
+- Buffers reused from step to step come from `self.scratch` (a `Scratch`), under its one
+  lifetime rule: valid until the layer's next forward in the same call slot (scratch.py).
 - Masks (Keras 3 semantics) are bool arrays (batch, timesteps) that travel beside
   tensors in the executors: a layer with `supports_masking` passes one on through
   `compute_mask(inputs, mask)` (any other layer drops it), `creates_mask` marks the
@@ -26,6 +29,7 @@ import numpy as np
 from .. import backend
 from ..arena import Variable, assign_values
 from ..errors import ConfigError
+from .scratch import Scratch
 
 _LAYER_CLASSES: dict[str, type] = {}
 _NAME_COUNTS: dict[str, int] = {}
@@ -122,7 +126,7 @@ class Layer:
         self.cache = None
         self.ctx = DEFAULT_CONTEXT
         self.stream_id = 0
-        self.reuse_buffers = True  # False when a layer is called more than once per step
+        self.scratch = Scratch()
         self.need_input_grad = True  # see the module docstring
 
     # ----- weights -------------------------------------------------------
@@ -158,20 +162,6 @@ class Layer:
     def set_weights(self, arrays):
         assign_values(self.weights, arrays, f"Layer {self.name!r}")
 
-    def scratch(self, key: str, shape: tuple, dtype) -> np.ndarray:
-        """An uninitialised array of `shape`, the same one every step while `reuse_buffers` holds.
-
-        Saves an allocation (and its page faults) per step for outputs that live only until the
-        next step, e.g. Dense's dx; a layer called twice per step gets fresh arrays instead.
-        """
-        if not self.reuse_buffers:
-            return np.empty(shape, dtype=dtype)
-        bufs = self.__dict__.setdefault("_scratch_bufs", {})
-        buf = bufs.get(key)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = bufs[key] = np.empty(shape, dtype=dtype)
-        return buf
-
     def count_params(self) -> int:
         return int(sum(v.value.size for v in self.variables))
 
@@ -203,12 +193,18 @@ class Layer:
         only called when `supports_masking`; by default the input mask passes unchanged)."""
         return mask
 
+    def select_call(self, slot: int) -> None:
+        """Run the next calls in scratch call slot `slot`: a graph gives a shared layer's n-th call slot n."""
+        self.scratch.select(slot)
+
     def call_state(self):
-        """What `backward` needs from the latest call; a graph saves it per call of a shared layer."""
-        return self.cache
+        """What `backward` needs from the latest call (its cache and call slot); a graph saves it
+        per call of a shared layer."""
+        return self.cache, self.scratch.slot
 
     def set_call_state(self, state) -> None:
-        self.cache = state
+        self.cache, slot = state
+        self.scratch.select(slot)
 
     def __call__(self, inputs, training=False, mask=None):
         """Symbolic call (functional API) on SymbolicTensors, else an eager forward.

@@ -7,6 +7,8 @@ with at least 16 input channels and 8 filters run Winograd F(2x2, 3x3) instead (
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
@@ -14,7 +16,20 @@ from ..errors import ConfigError, ShapeError
 from ..special import constant
 from .im2col import Geometry, _Windowed, check_data_format, normalize_padding, normalize_tuple, output_length
 from .layer_utils import matmul_sum, serialize_component
-from .winograd import Winograd, winograd_applies
+from .winograd import Winograd, WinogradState, winograd_applies
+
+
+@dataclass(slots=True)
+class ConvCache:
+    """What a convolution's backward needs from its forward (rows = N * Ho * Wo)."""
+
+    geometry: Geometry
+    xp: np.ndarray                       # the padded input (N, Hp, Wp, C)
+    z: np.ndarray | None                 # the pre-activation (rows, F), kept when the activation's derivative needs it
+    y: np.ndarray                        # the output (rows, F)
+    x_shape: tuple                       # the input's shape, for dx
+    winograd: Winograd | None            # the plan, when forward ran Winograd (else im2col)
+    winograd_state: WinogradState | None
 
 
 class _Conv(_Windowed):
@@ -81,20 +96,20 @@ class _Conv(_Windowed):
         if x.shape[-1] != self.kernel.shape[-2]:
             raise ShapeError(f"Layer {self.name!r} was built for {self.kernel.shape[-2]} input channels, "
                              f"got input shape {tuple(x.shape[1:])}.")
-        self.cache = None  # lets the workspace reuse last step's buffers
         n = x.shape[0]
         x4 = self._as_4d(x)
         g = self._geometry(x4.shape, self.kernel_size, self.strides, self.dilation_rate)
-        xp = g.pad(x4, self._ws, "xp")
+        scratch = self.scratch
+        xp = g.pad(x4, scratch, "xp")
         if g.pointwise:
             xp = np.ascontiguousarray(xp)
         k2 = self.kernel.value.reshape(-1, self.filters)
         dtype = np.result_type(xp, k2)
         per = g.out_hw[0] * g.out_hw[1]
-        z = self._ws.get("z", (n * per, self.filters), dtype)
+        z = scratch.output("z", (n * per, self.filters), dtype, training)
         act = self.activation
         linear = act.name == "linear"
-        y = self._ws.get("y", z.shape, dtype) if act.uses_input and not linear else z
+        y = scratch.output("y", z.shape, dtype, training) if act.uses_input and not linear else z
         # chunks of images: windows, GEMM, bias and activation run while the chunk is in cache
         step = g.chunk_images(self.filters, z.itemsize)
         wino = self._winograd(g, n, dtype)
@@ -113,11 +128,12 @@ class _Conv(_Windowed):
             elif not linear:
                 act.forward(zc, out=yc)
 
+        wino_state = None
         if wino is not None:
             wino_state = wino.forward(xp, self.kernel.value, z.reshape((n,) + g.out_hw + (self.filters,)),
                                       epilogue, training)
         else:
-            buf = None if g.pointwise else g.cols_buffer(self._ws, "cols", min(step, n), dtype, ones)
+            buf = None if g.pointwise else g.cols_buffer(scratch, "cols", min(step, n), dtype, ones)
             src = xp if g.pointwise else g.windows(xp)
             if ones:
                 k2 = np.concatenate([k2, self.bias.value.reshape(1, -1)]).astype(dtype, copy=False)
@@ -125,8 +141,7 @@ class _Conv(_Windowed):
                 b = min(a + step, n)
                 np.matmul(self._cols(g, src[a:b], buf), k2, out=z[a * per:b * per])
                 epilogue(a, b)
-        self.cache = (g, xp, z if y is not z else None, y, x.shape,
-                      None if wino is None else (wino, wino_state))
+        self.cache = ConvCache(g, xp, z if y is not z else None, y, x.shape, wino, wino_state)
         return y.reshape((n,) + g.out_hw[2 - self.rank:] + (self.filters,))
 
     def _winograd(self, g: Geometry, n: int, dtype) -> Winograd | None:
@@ -136,7 +151,7 @@ class _Conv(_Windowed):
                 or not winograd_applies(g.kernel, g.strides, g.dilation, g.in_shape[3], self.filters)):
             return None
         if self._wino is None or self._wino.padded_shape != g.padded_shape:
-            self._wino = Winograd(g.padded_shape, self.filters, self._ws)
+            self._wino = Winograd(g.padded_shape, self.filters, self.scratch)
         return self._wino
 
     def _epilogue_tiles(self, rows: int, dtype, bias_in_gemm: bool, relu: bool):
@@ -147,7 +162,7 @@ class _Conv(_Windowed):
         """
         btile = zeros = None
         if self.bias is not None and not bias_in_gemm:
-            btile = self._ws.get("btile", (rows, self.filters), dtype)
+            btile = self.scratch.get("btile", (rows, self.filters), dtype)
             btile[...] = self.bias.value
         if relu:
             zeros = constant((rows, self.filters), dtype, 0.0)
@@ -182,37 +197,39 @@ class _Conv(_Windowed):
         The windows are rebuilt from the cached input (cheaper than keeping them: they
         stay in cache for both GEMMs); dx is skipped when `need_input_grad` is False.
         """
-        g, xp, z, y, xshape, wino = self.cache
+        c = self.cache
+        g, xp, z, y, xshape = c.geometry, c.xp, c.z, c.y, c.x_shape
         f = self.filters
         n, per = xshape[0], g.out_hw[0] * g.out_hw[1]
         d = np.ascontiguousarray(d.reshape(n * per, f))
-        if wino is not None:
-            return self._winograd_backward(g, wino, d, act, z, y, xshape)
+        if c.winograd is not None:
+            return self._winograd_backward(c, d, act)
         k2 = self.kernel.value.reshape(-1, f)
         dtype = np.result_type(d, k2)
         need_dx = self.need_input_grad
         kg, bg = self.kernel.grad, (self.bias.grad if self.bias is not None else None)
         ones_row = self._bias_in_gemm(g)
         scratch_kg = kg is not None and not kg.flags.c_contiguous
+        scratch = self.scratch
         if ones_row:  # kernel and bias gradients as one (K+1, filters) GEMM output
-            kg2 = None if kg is None and bg is None else self._ws.get("kg", (k2.shape[0] + 1, f), dtype)
+            kg2 = None if kg is None and bg is None else scratch.get("kg", (k2.shape[0] + 1, f), dtype)
             bg = None
         elif kg is not None:
-            kg2 = self._ws.get("kg", k2.shape, dtype) if scratch_kg else kg.reshape(k2.shape)
+            kg2 = scratch.get("kg", k2.shape, dtype) if scratch_kg else kg.reshape(k2.shape)
         else:
             kg2 = None
         step = g.chunk_images(f, d.itemsize)
         m = min(step, n) * per
-        buf = None if g.pointwise else g.cols_buffer(self._ws, "cols", min(step, n), dtype, ones_row)
+        buf = None if g.pointwise else g.cols_buffer(scratch, "cols", min(step, n), dtype, ones_row)
         src = xp if g.pointwise else g.windows(xp)
         offsets = g.kernel[0] * g.kernel[1]
-        dwin = None if g.pointwise or not need_dx else self._ws.get("dwin", (offsets, m, xp.shape[-1]), dtype)
+        dwin = None if g.pointwise or not need_dx else scratch.get("dwin", (offsets, m, xp.shape[-1]), dtype)
         kts = None if dwin is None else np.ascontiguousarray(k2.reshape(offsets, -1, f).transpose(0, 2, 1))
-        dzbuf = None if act is None else self._ws.get("dz", (m, f), dtype)
-        kpart = self._ws.get("kpart", kg2.shape, dtype) if kg2 is not None and n > step else None
-        bpart = self._ws.get("bpart", (f,), dtype) if bg is not None and n > step else None
+        dzbuf = None if act is None else scratch.get("dz", (m, f), dtype)
+        kpart = scratch.get("kpart", kg2.shape, dtype) if kg2 is not None and n > step else None
+        bpart = scratch.get("bpart", (f,), dtype) if bg is not None and n > step else None
         ones = constant((m,), dtype, 1.0) if bg is not None else None
-        dxp = self._ws.get("dxp", g.padded_shape, dtype) if need_dx else None
+        dxp = scratch.get("dxp", g.padded_shape, dtype) if need_dx else None
         for a in range(0, n, step):
             b = min(a + step, n)
             r0, r1 = a * per, b * per
@@ -247,16 +264,16 @@ class _Conv(_Windowed):
             return None
         return g.unpad(dxp).reshape(xshape)
 
-    def _winograd_backward(self, g, wino, d, act, z, y, xshape):
+    def _winograd_backward(self, c: ConvCache, d, act):
         """`_backward` for a forward that ran Winograd: per chunk of images, the activation
         and bias gradients, then the transposed transforms give the kernel and input gradients."""
-        plan, state = wino
+        plan, z, y, xshape = c.winograd, c.z, c.y, c.x_shape
         f, per = self.filters, plan.out_hw[0] * plan.out_hw[1]
         rows = min(plan.step, xshape[0]) * per
-        dzbuf = None if act is None else self._ws.get("dz", (rows, f), d.dtype)
+        dzbuf = None if act is None else self.scratch.get("dz", (rows, f), d.dtype)
         bg = self.bias.grad if self.bias is not None else None
         ones = constant((rows,), d.dtype, 1.0) if bg is not None else None
-        bpart = self._ws.get("bpart", (f,), d.dtype) if bg is not None else None
+        bpart = self.scratch.get("bpart", (f,), d.dtype) if bg is not None else None
 
         def chunk_grad(a, b):  # images a..b: gradient of the pre-activation, bias gradient summed
             r = slice(a * per, b * per)
@@ -266,8 +283,8 @@ class _Conv(_Windowed):
                 matmul_sum(ones[:len(dc)], dc, bg, bpart, a == 0)
             return dc.reshape((b - a,) + plan.out_hw + (f,))
 
-        dxp = plan.backward(state, chunk_grad, self.kernel.grad, self.need_input_grad, d.dtype)
-        return None if dxp is None else g.unpad(dxp).reshape(xshape)
+        dxp = plan.backward(c.winograd_state, chunk_grad, self.kernel.grad, self.need_input_grad, d.dtype)
+        return None if dxp is None else c.geometry.unpad(dxp).reshape(xshape)
 
     # ----- config -----------------------------------------------------------
     def get_config(self) -> dict:

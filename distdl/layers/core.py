@@ -1,6 +1,8 @@
 """Core layers: Input, Dense, Activation, Dropout, Flatten, Reshape."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import activations
@@ -35,6 +37,16 @@ def Input(shape=None, batch_size=None, name=None, dtype=None) -> SymbolicTensor:
         raise ConfigError("Input needs a shape, e.g. Input(shape=(64,)).")
     layer = InputLayer(shape=tuple(shape), name=name, dtype=dtype)
     return SymbolicTensor(layer.output_shape, layer, [], 0, layer.dtype)
+
+
+@dataclass(slots=True)
+class DenseCache:
+    """What Dense's backward needs from its forward (rows = the input's leading axes, flattened)."""
+
+    x2: np.ndarray               # the input as (rows, in)
+    z: np.ndarray | None         # the pre-activation (rows, units), kept when the activation's derivative needs it
+    y: np.ndarray                # the output (rows, units)
+    shape: tuple                 # the input's shape, for dx
 
 
 class Dense(Layer):
@@ -72,16 +84,16 @@ class Dense(Layer):
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
         rows = x2.shape[0]
+        kernel = self.kernel.value
         if training:
-            z = np.matmul(x2, self.kernel.value, out=self.scratch("z", (rows, self.units), self.kernel.value.dtype))
-        else:
-            z = x2 @ self.kernel.value
+            z = np.matmul(x2, kernel, out=self.scratch.get("z", (rows, self.units), kernel.dtype))
+        else:  # an inference output is the caller's to keep
+            z = x2 @ kernel
         if self.bias is not None:
             z += self.bias.value
         y, zkeep = self._activate(z)
-        self.cache = (x2, zkeep, y, shape)
+        self.cache = DenseCache(x2, zkeep, y, shape)
         return y.reshape(shape[:-1] + (self.units,))
-
 
     def _activate(self, z):
         """Apply the activation (in place when its derivative needs only the output)."""
@@ -92,24 +104,24 @@ class Dense(Layer):
         return y, (z if act.uses_input else None)
 
     def backward(self, dy):
-        x2, z, y, shape = self.cache
         dz = dy.reshape(-1, self.units)
         if self.activation.name != "linear":
-            dz = self.activation.backward(dz, z, y, out=self.scratch("dz", dz.shape, dz.dtype))
+            c = self.cache
+            dz = self.activation.backward(dz, c.z, c.y, out=self.scratch.get("dz", dz.shape, dz.dtype))
         return self.backward_preactivation(dz)
 
     def backward_preactivation(self, dz):
         """Backward from the gradient w.r.t. the pre-activation (fused loss gradients)."""
-        x2, _, _, shape = self.cache
+        c = self.cache
         dz = dz.reshape(-1, self.units)
-        np.matmul(x2.T, dz, out=self.kernel.grad)
+        np.matmul(c.x2.T, dz, out=self.kernel.grad)
         if self.bias is not None:  # column sums as a GEMV: 2-4x faster than dz.sum(axis=0)
             np.dot(constant((dz.shape[0],), dz.dtype, 1.0), dz, out=self.bias.grad)
         if not self.need_input_grad:
             return None
         kernel = self.kernel.value
-        dx = np.matmul(dz, kernel.T, out=self.scratch("dx", (dz.shape[0], kernel.shape[0]), kernel.dtype))
-        return dx.reshape(shape)
+        dx = np.matmul(dz, kernel.T, out=self.scratch.get("dx", (dz.shape[0], kernel.shape[0]), kernel.dtype))
+        return dx.reshape(c.shape)
 
     def get_config(self):
         from .. import constraints, initializers, regularizers

@@ -5,13 +5,12 @@ Everything works on channels-last 4-D arrays (N, H, W, C); the 1-D layers view
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..errors import ConfigError, ShapeError, unknown_name
 from .base import Layer
+from .scratch import Scratch
 
 PADDINGS = ("valid", "same")
 _CHUNK_BYTES = 1 << 20  # windows + outputs of one chunk of images: kept in L2 between passes
@@ -62,46 +61,6 @@ def pad_amounts(length: int, window: int, stride: int, padding: str,
     return total // 2, total - total // 2
 
 
-def _held_refs_baseline() -> int:
-    store = [np.empty(0)]
-    return sys.getrefcount(store[0])
-
-
-_FREE_REFS = _held_refs_baseline()  # references to a buffer that only a workspace list holds
-
-
-class Workspace:
-    """Scratch buffers reused across steps of the same shape (saves allocation and page faults).
-
-    A buffer is handed out again only when nothing outside the workspace still
-    references it (checked by reference count), so an output a caller kept, or a
-    cache a model saved for a shared layer, is never overwritten. Each key keeps
-    up to two buffers: a layer's output is usually still held by the next layer's
-    cache when the next step asks for it, and the two then alternate.
-    """
-
-    def __init__(self):
-        self._bufs: dict[str, list[np.ndarray]] = {}
-
-    def get(self, key: str, shape: tuple[int, ...], dtype, fill=None) -> np.ndarray:
-        """A C-contiguous array of `shape`/`dtype`, set to `fill` when given."""
-        bufs = [b for b in self._bufs.get(key, ()) if b.shape == shape and b.dtype == dtype]
-        self._bufs[key] = bufs
-        for i in range(len(bufs) - 1, -1, -1):  # the newest free one first
-            if sys.getrefcount(bufs[i]) <= _FREE_REFS:
-                buf = bufs[i]
-                break
-        else:
-            buf = np.empty(shape, dtype=dtype)
-            bufs[:] = bufs[-1:] + [buf]
-        if fill is not None:
-            buf.fill(fill)
-        return buf
-
-    def clear(self) -> None:
-        self._bufs.clear()
-
-
 class Geometry:
     """Window arithmetic of one conv/pool call on an (N, H, W, C) input.
 
@@ -135,13 +94,13 @@ class Geometry:
                 yield (slice(None), slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
                        slice(j * dw, j * dw + sw * (wo - 1) + 1, sw), slice(None))
 
-    def pad(self, x: np.ndarray, ws: Workspace, key: str, value=0.0) -> np.ndarray:
-        """x with its 'same'/'causal' border filled by `value` (x itself when unpadded)."""
+    def pad(self, x: np.ndarray, scratch: Scratch, key: str, value=0.0) -> np.ndarray:
+        """x with its 'same'/'causal' border filled by `value` (x itself when unpadded), in scratch `key`."""
         if not self.padded:
             return x
         (t, b), (l, r) = self.pads
         _, h, w, _ = x.shape
-        xp = ws.get(key, self.padded_shape, x.dtype)
+        xp = scratch.get(key, self.padded_shape, x.dtype)
         xp[:, :t] = value
         xp[:, t + h:] = value
         xp[:, t:t + h, :l] = value
@@ -186,15 +145,15 @@ class Geometry:
         _, hp, wp, c = self.padded_shape
         return max(1, _CHUNK_BYTES // max(hp * wp * c * itemsize, 1))
 
-    def cols_buffer(self, ws: Workspace, key: str, images: int, dtype, ones: bool = False) -> np.ndarray:
-        """Scratch for the windows of up to `images` images, in this geometry's layout.
+    def cols_buffer(self, scratch: Scratch, key: str, images: int, dtype, ones: bool = False) -> np.ndarray:
+        """Scratch `key` for the windows of up to `images` images, in this geometry's layout.
 
         `ones` (transposed layout only) appends a row of ones, so that a GEMM adds the bias.
         """
         rows = images * self.out_hw[0] * self.out_hw[1]
         if not self.transposed:
-            return ws.get(key, (rows, self.window_size), dtype)
-        buf = ws.get(key, (self.window_size + ones, rows), dtype)
+            return scratch.get(key, (rows, self.window_size), dtype)
+        buf = scratch.get(key, (self.window_size + ones, rows), dtype)
         if ones:
             buf[-1] = 1
         return buf
@@ -262,7 +221,6 @@ class _Windowed(Layer):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._ws = Workspace()
         self._geom: Geometry | None = None
 
     def _as_2d(self, t: tuple) -> tuple:

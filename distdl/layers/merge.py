@@ -2,6 +2,8 @@
 Concatenate, Dot). Shapes are checked at build time and a mismatch names the layer and the shapes."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
@@ -189,6 +191,20 @@ class Concatenate(_Merge):
         return cfg
 
 
+@dataclass(slots=True)
+class DotCache:
+    """What Dot's backward needs: the batched product's operands and how to undo their reshapes."""
+
+    a: np.ndarray               # the first input as (B, m, k), contracted axis last
+    b: np.ndarray               # the second input as (B, k, n), contracted axis first
+    a_shape: tuple              # the first input with its contracted axis moved last
+    b_shape: tuple              # the second input with its contracted axis moved to 1
+    axis_a: int                 # the contracted axes (batch axis counted)
+    axis_b: int
+    norm_a: tuple | None        # normalize=True: (x / |x|, |x|, |x|^2 > 1e-12) of each input along its axis
+    norm_b: tuple | None
+
+
 class Dot(_Merge):
     """Batched dot product of two inputs over `axes` (full-tensor axes), optionally of
     L2-normalised inputs (cosine proximity). (B, d) . (B, d) -> (B, 1)."""
@@ -239,26 +255,27 @@ class Dot(_Merge):
     def forward(self, xs, training=False):
         x, y = xs
         a0, a1 = [a + 1 for a in self._local_axes([x.shape[1:], y.shape[1:]])]
-        norm = None
+        norm_x = norm_y = None
         if self.normalize:
-            (x, nx, kx), (y, ny, ky) = self._l2n(x, a0), self._l2n(y, a1)
-            norm = (x, nx, kx, y, ny, ky)
+            norm_x, norm_y = self._l2n(x, a0), self._l2n(y, a1)
+            x, y = norm_x[0], norm_y[0]
         xm = np.moveaxis(x, a0, -1)                      # (B, ..., k)
         ym = np.moveaxis(y, a1, 1)                       # (B, k, ...)
         B, k = x.shape[0], x.shape[a0]
         A = xm.reshape(B, int(np.prod(xm.shape[1:-1], dtype=np.int64)), k)
         Bm = ym.reshape(B, k, int(np.prod(ym.shape[2:], dtype=np.int64)))
-        self.cache = (A, Bm, xm.shape, ym.shape, a0, a1, norm)
+        self.cache = DotCache(A, Bm, xm.shape, ym.shape, a0, a1, norm_x, norm_y)
         out = np.matmul(A, Bm)
         return out.reshape((B,) + self.compute_output_shape([x.shape[1:], y.shape[1:]]))
 
     def backward(self, dy):
-        A, Bm, xms, yms, a0, a1, norm = self.cache
+        c = self.cache
+        A, Bm, a0, a1 = c.a, c.b, c.axis_a, c.axis_b
         d = dy.reshape(A.shape[0], A.shape[1], Bm.shape[2])
-        dx = np.moveaxis(np.matmul(d, Bm.transpose(0, 2, 1)).reshape(xms), -1, a0)
-        dyy = np.moveaxis(np.matmul(A.transpose(0, 2, 1), d).reshape(yms), 1, a1)
-        if norm is not None:
-            x, nx, kx, y, ny, ky = norm
+        dx = np.moveaxis(np.matmul(d, Bm.transpose(0, 2, 1)).reshape(c.a_shape), -1, a0)
+        dyy = np.moveaxis(np.matmul(A.transpose(0, 2, 1), d).reshape(c.b_shape), 1, a1)
+        if c.norm_a is not None:
+            (x, nx, kx), (y, ny, ky) = c.norm_a, c.norm_b
             dx = (dx - np.where(kx, x * np.sum(dx * x, axis=a0, keepdims=True), 0)) / nx
             dyy = (dyy - np.where(ky, y * np.sum(dyy * y, axis=a1, keepdims=True), 0)) / ny
         return [np.ascontiguousarray(dx), np.ascontiguousarray(dyy)]

@@ -7,12 +7,13 @@ with the statistics of the whole global batch, exactly as one process would.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import constraints, initializers, regularizers
 from ..errors import ConfigError, ShapeError
 from .base import Layer
-from .im2col import Workspace
 from .layer_utils import serialize_component
 
 
@@ -37,7 +38,6 @@ class _NormBase(Layer):
         self.beta_constraint = constraints.get(beta_constraint)
         self.gamma_constraint = constraints.get(gamma_constraint)
         self.gamma = self.beta = None
-        self._ws = Workspace()
 
     def _add_gamma_beta(self, shape) -> None:
         if self.scale:
@@ -70,6 +70,25 @@ class _NormBase(Layer):
             beta_constraint=serialize_component(constraints, self.beta_constraint),
             gamma_constraint=serialize_component(constraints, self.gamma_constraint))
         return cfg
+
+
+@dataclass(slots=True)
+class BatchNormTrainCache:
+    """What backward needs after a forward with batch statistics (rows = all axes but the channel's)."""
+
+    xhat: np.ndarray             # the normalised input (rows, C)
+    inv: np.ndarray              # 1 / sqrt(var + epsilon) (C,), float64
+    count: float                 # rows in the global batch's moments
+    keep: np.ndarray | None      # (rows, 1) 0/1 weights of the rows in the moments, or None (all)
+
+
+@dataclass(slots=True)
+class BatchNormInferCache:
+    """What backward needs after a forward with the moving statistics (frozen or inference)."""
+
+    x2: np.ndarray               # the input (rows, C)
+    scale: np.ndarray            # gamma / sqrt(moving_variance + epsilon) (C,), in the input's dtype
+    inv: np.ndarray              # 1 / sqrt(moving_variance + epsilon) (C,), in the input's dtype
 
 
 class BatchNormalization(_NormBase):
@@ -134,7 +153,6 @@ class BatchNormalization(_NormBase):
         """x (N, ..., C, ...) -> y of the same shape; a (N, T) mask of (N, T, C) inputs keeps the
         masked steps out of the training moments (every step is still normalised)."""
         x2 = self._rows(x)
-        self.cache = None
         gamma, beta = self._gamma_beta(x2.dtype)
         if training and self.trainable:
             keep = None
@@ -144,17 +162,17 @@ class BatchNormalization(_NormBase):
         inv = 1.0 / np.sqrt(self.moving_variance.value.astype(np.float64) + self.epsilon)
         a = (gamma * inv).astype(x2.dtype)
         b = (beta - self.moving_mean.value * a).astype(x2.dtype)
-        y2 = self._ws.get("y", x2.shape, x2.dtype)
+        y2 = self.scratch.output("y", x2.shape, x2.dtype, training)
         np.multiply(x2, a, out=y2)
         y2 += b
-        self.cache = ("infer", x2, a, inv.astype(x2.dtype), x.shape, None)
+        self.cache = BatchNormInferCache(x2, a, inv.astype(x2.dtype))
         return self._unrows(y2, x.shape)
 
     def _forward_train(self, x2, gamma, beta, keep=None):
         """keep: (rows, 1) 0/1 weights of the rows that enter the moments, or None (all)."""
         c = x2.shape[1]
         shift = self.moving_mean.value.astype(x2.dtype)
-        xhat = self._ws.get("xhat", x2.shape, x2.dtype)
+        xhat = self.scratch.get("xhat", x2.shape, x2.dtype)
         np.subtract(x2, shift, out=xhat)  # shifted data: better-conditioned sums
         kept = xhat if keep is None else xhat * keep
         buf = np.empty(2 * c + 1, dtype=np.float64)
@@ -169,7 +187,7 @@ class BatchNormalization(_NormBase):
         inv = 1.0 / np.sqrt(var + self.epsilon)
         xhat -= dmean.astype(x2.dtype)
         xhat *= inv.astype(x2.dtype)
-        y2 = self._ws.get("y", x2.shape, x2.dtype)
+        y2 = self.scratch.get("y", x2.shape, x2.dtype)
         np.multiply(xhat, gamma, out=y2)
         y2 += beta
         if n > 0:
@@ -177,22 +195,22 @@ class BatchNormalization(_NormBase):
             mean = self.moving_mean.value + dmean
             self.moving_mean.value[...] = self.moving_mean.value * m + mean * (1.0 - m)
             self.moving_variance.value[...] = self.moving_variance.value * m + var * (1.0 - m)
-        self.cache = ("train", xhat, inv, n, x2.shape, keep)
+        self.cache = BatchNormTrainCache(xhat, inv, n, keep)
         return y2
 
     def backward(self, dy):
         """dy like x -> dx; gamma/beta gradients are this rank's sums (the allreduce adds them)."""
-        mode, arr, a, stat, shape, keep = self.cache
+        cache = self.cache
         dy2 = self._rows(dy)
         gamma, _ = self._gamma_beta(dy2.dtype)
         c = dy2.shape[1]
-        if mode == "infer":
+        if isinstance(cache, BatchNormInferCache):
             if self.gamma is not None and self.gamma.grad is not None:
-                self.gamma.grad[...] = np.einsum("ij,ij->j", dy2, arr - self.moving_mean.value) * stat
+                self.gamma.grad[...] = np.einsum("ij,ij->j", dy2, cache.x2 - self.moving_mean.value) * cache.inv
             if self.beta is not None and self.beta.grad is not None:
                 np.sum(dy2, axis=0, out=self.beta.grad)
-            return self._unrows(dy2 * a, dy.shape)
-        xhat, inv, n = arr, a, stat
+            return self._unrows(dy2 * cache.scale, dy.shape)
+        xhat, inv, n, keep = cache.xhat, cache.inv, cache.count, cache.keep
         buf = np.empty(2 * c, dtype=np.float64)
         np.sum(dy2, axis=0, dtype=np.float64, out=buf[:c])
         buf[c:] = np.einsum("ij,ij->j", dy2, xhat, dtype=np.float64)
@@ -205,7 +223,7 @@ class BatchNormalization(_NormBase):
         n = max(n, 1.0)
         # dx = gamma * inv * (dy - mean(dy) - xhat * mean(dy * xhat)), means over the global batch;
         # with masked steps, only the kept rows move the moments, so only they get the two means
-        dx = self._ws.get("dx", dy2.shape, dy2.dtype)
+        dx = self.scratch.get("dx", dy2.shape, dy2.dtype)
         np.multiply(xhat, (buf[c:] / n).astype(dy2.dtype), out=dx)
         dx += (buf[:c] / n).astype(dy2.dtype)
         if keep is not None:

@@ -8,11 +8,24 @@ average pooling divides by the number of real (unpadded) values in each window.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import ShapeError
 from .base import Layer
 from .im2col import Geometry, _Windowed, check_data_format, normalize_padding, normalize_tuple, output_length
+
+
+@dataclass(slots=True)
+class PoolCache:
+    """What windowed pooling's backward needs from its forward."""
+
+    geometry: Geometry
+    xp: np.ndarray | None        # the padded input (N, Hp, Wp, C); None where `winner` replaces it
+    y: np.ndarray                # the output (N, Ho, Wo, C)
+    x_shape: tuple               # the input's shape, for dx
+    winner: np.ndarray | None    # tiling max pooling: each window's first maximal offset (uint8, like y)
 
 
 class _Pooling(_Windowed):
@@ -59,18 +72,18 @@ class _Pooling(_Windowed):
     def forward(self, x, training=False):
         """x (N, [H,] W, C) -> y (N, [Ho,] Wo, C)."""
         self._check_input(x.shape[1:])
-        self.cache = None
         n, c = x.shape[0], x.shape[-1]
         x4 = self._as_4d(x)
         g = self._geometry(x4.shape, self.pool_size, self.strides, (1,) * self.rank)
         fill = -np.inf if self._mode == "max" else 0.0
-        xp = g.pad(x4, self._ws, "xp", fill)
-        y = self._ws.get("y", (n,) + g.out_hw + (c,), x.dtype)
+        s = self.scratch
+        xp = g.pad(x4, s, "xp", fill)
+        y = s.output("y", (n,) + g.out_hw + (c,), x.dtype, training)
         step = g.chunk_padded(x.itemsize)
-        winner = self._ws.get("winner", y.shape, np.uint8) if self._tiled_max(g) else None
+        winner = s.get("winner", y.shape, np.uint8) if self._tiled_max(g) else None
         if winner is not None:
-            scratch = (self._ws.get("first_hit", (min(step, n),) + y.shape[1:], np.bool_),
-                       self._ws.get("first_step", (min(step, n),) + y.shape[1:], np.uint8))
+            scratch = (s.get("first_hit", (min(step, n),) + y.shape[1:], np.bool_),
+                       s.get("first_step", (min(step, n),) + y.shape[1:], np.uint8))
         for a in range(0, n, step):  # a chunk of images stays in cache across the kernel offsets
             xs, ys = xp[a:a + step], y[a:a + step]
             for k, sl in enumerate(g.offset_slices()):
@@ -84,7 +97,7 @@ class _Pooling(_Windowed):
                 _first_maxima(g, xs, ys, winner[a:a + step], *(b[:len(ys)] for b in scratch))
         if self._mode == "avg":
             y /= self._window_counts(g, y.dtype)
-        self.cache = (g, None if winner is not None else xp, y, x.shape, winner)  # winners replace the input
+        self.cache = PoolCache(g, None if winner is not None else xp, y, x.shape, winner)  # winners replace the input
         return y.reshape((n,) + g.out_hw[2 - self.rank:] + (c,))
 
     def _tiled_max(self, g: Geometry) -> bool:
@@ -94,28 +107,31 @@ class _Pooling(_Windowed):
 
     def backward(self, dy):
         """dy (N, [Ho,] Wo, C) -> dx (N, [H,] W, C)."""
-        g, xp, y, xshape, winner = self.cache
-        dy = dy.reshape(y.shape)
+        c = self.cache
+        g = c.geometry
+        dy = dy.reshape(c.y.shape)
         tiled = self._mode == "max" and g.kernel == g.strides
-        dxp = self._ws.get("dxp", g.padded_shape, dy.dtype, fill=None if tiled else 0)
+        dxp = self.scratch.get("dxp", g.padded_shape, dy.dtype)
         if tiled:  # the windows write every value they cover: zero only what they leave out
             hc, wc = (o * k for o, k in zip(g.out_hw, g.kernel))
             dxp[:, hc:] = 0
             dxp[:, :hc, wc:] = 0
-        if winner is not None:
-            self._winner_grad(g, winner, dy, dxp)
+        else:
+            dxp.fill(0)
+        if c.winner is not None:
+            self._winner_grad(g, c.winner, dy, dxp)
         elif self._mode == "avg":
             share = dy / self._window_counts(g, dy.dtype)
             for sl in g.offset_slices():
                 dxp[sl] += share
         else:
-            self._max_grad(g, xp, y, dy, dxp)
-        return g.unpad(dxp).reshape(xshape)
+            self._max_grad(g, c.xp, c.y, dy, dxp)
+        return g.unpad(dxp).reshape(c.x_shape)
 
     def _winner_grad(self, g: Geometry, winner, dy, dxp) -> None:
         """Tiled max pooling's backward: each window's dy goes to its winning offset."""
         step = g.chunk_padded(dy.itemsize)
-        hit = self._ws.get("winner_hit", (min(step, len(dy)),) + dy.shape[1:], np.bool_)
+        hit = self.scratch.get("winner_hit", (min(step, len(dy)),) + dy.shape[1:], np.bool_)
         for a in range(0, len(dy), step):
             w, d, dx = winner[a:a + step], dy[a:a + step], dxp[a:a + step]
             h = hit[:len(w)]
@@ -130,9 +146,9 @@ class _Pooling(_Windowed):
         """
         # windows that do not overlap write disjoint slices: no accumulation needed
         overlap = any(k > s for k, s in zip(g.kernel, g.strides))
-        taken = self._ws.get("taken", y.shape, np.bool_)
-        hit = self._ws.get("hit", y.shape, np.bool_)
-        part = self._ws.get("part", y.shape, dy.dtype) if overlap else None
+        taken = self.scratch.get("taken", y.shape, np.bool_)
+        hit = self.scratch.get("hit", y.shape, np.bool_)
+        part = self.scratch.get("part", y.shape, dy.dtype) if overlap else None
         last = g.kernel[0] * g.kernel[1] - 1
         step = g.chunk_padded(dy.itemsize)
         for a in range(0, y.shape[0], step):

@@ -61,8 +61,6 @@ class _RNN(Layer):
                          kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
                          bias_constraint=bias_constraint)
         self.bias = None
-        self._fwd_bufs: dict = {}    # per-step arrays reused across training steps
-        self._bwd_bufs: dict = {}    # scratch for backpropagation through time
 
     # ----- weights and shapes ---------------------------------------------
     def _bias_shape(self):
@@ -94,10 +92,10 @@ class _RNN(Layer):
             return None
         return self.bias.grad if grad else self.bias.value
 
-    def _project(self, X, T, B, bufs):
+    def _project(self, X, T, B):
         """The input projections of all steps, X W + b, as one GEMM: (T, B, G*u)."""
         g = self._gates * self.units
-        z = rnn_cells._buffer(bufs, "xz", (T * B, g), X.dtype)
+        z = self.scratch.get("xz", (T * B, g), X.dtype)
         np.matmul(X, self.kernel.value, out=z)
         b = self._input_bias()
         if b is not None:
@@ -118,30 +116,29 @@ class _RNN(Layer):
         self._skip = rnn_masking.steps_to_skip(self, mask, B, T)
         xt = x.transpose(1, 0, 2)
         X = np.ascontiguousarray(xt[::-1] if self.go_backwards else xt).reshape(T * B, feat)
-        bufs = self._fwd_bufs if (training and self.reuse_buffers) else {}
         in_mask = self._dropout_mask(1, self.dropout, B, feat) if training and self.dropout else None
         if in_mask is not None:
             X = X * np.tile(in_mask, (T, 1))    # one mask per sample, shared by all steps (Keras)
         self._rec_mask = (self._dropout_mask(2, self.recurrent_dropout, B, self.units)
                           if training and self.recurrent_dropout else None)
         # states: [H] or [H, C], each (T+1, B, u); extra: the gates "z" and what backward needs
-        states, extra = self._recur(X, T, B, bufs)
+        states, extra = self._recur(X, T, B)
         self.cache = {"X": X, "states": states, "B": B, "T": T, "in_mask": in_mask,
                       "rec_mask": self._rec_mask, "skip": self._skip, **extra}
         H = states[0]
-        out = (np.ascontiguousarray(H[1:].transpose(1, 0, 2)) if self.return_sequences
-               else H[T].copy())
+        # copies: outputs outlive the scratch states (predict keeps them), and masking zeroes them in place
+        out = H[1:].transpose(1, 0, 2).copy() if self.return_sequences else H[T].copy()
         if self._skip is not None and self.zero_output_for_mask:
             rnn_masking.zero_masked_outputs(out, self._skip, self.return_sequences)
         if self.return_state:
             return [out] + [s[T].copy() for s in states]
         return out
 
-    def _state_arrays(self, bufs, n, T, B, dtype):
+    def _state_arrays(self, n, T, B, dtype):
         """n zero-initialised (T+1, B, u) state sequences."""
         out = []
         for k in range(n):
-            a = rnn_cells._buffer(bufs, f"state{k}", (T + 1, B, self.units), dtype)
+            a = self.scratch.get(f"state{k}", (T + 1, B, self.units), dtype)
             a[0] = 0
             out.append(a)
         return out
@@ -232,17 +229,17 @@ class _RNN(Layer):
 class SimpleRNN(_RNN):
     """Fully-connected RNN: h_t = activation(x_t W + h_{t-1} U + b)."""
 
-    def _recur(self, X, T, B, bufs):
-        z = self._project(X, T, B, bufs)
-        (H,) = self._state_arrays(bufs, 1, T, B, z.dtype)
-        pre = rnn_cells.simple_forward(z, self.recurrent_kernel.value, self.activation, H, bufs, self._rec_mask,
-                                       self._skip)
+    def _recur(self, X, T, B):
+        z = self._project(X, T, B)
+        (H,) = self._state_arrays(1, T, B, z.dtype)
+        pre = rnn_cells.simple_forward(z, self.recurrent_kernel.value, self.activation, H, self.scratch,
+                                       self._rec_mask, self._skip)
         return [H], {"z": z, "pre": pre}
 
     def _bptt(self, dh_seq, d_last):
         H = self.cache["states"][0]
         dpre = rnn_cells.simple_backward(dh_seq, d_last[0], self.recurrent_kernel.value, self.activation,
-                                         self.cache["pre"], H, self._bwd_bufs,
+                                         self.cache["pre"], H, self.scratch,
                                          self.cache["rec_mask"], self.cache["skip"])
         self._recurrent_grad(H, dpre)
         return dpre
@@ -267,34 +264,34 @@ class LSTM(_RNN):
         if self.bias is not None and self.unit_forget_bias:
             self.bias.value[self.units:2 * self.units] = 1
 
-    def _recur(self, X, T, B, bufs):
+    def _recur(self, X, T, B):
         fused = rnn_cells.lstm_fused(self.activation, self.recurrent_activation, self.units, X.dtype)
         if fused is None:
-            z = self._project(X, T, B, bufs)
-            H, C = self._state_arrays(bufs, 2, T, B, z.dtype)
-            TC = rnn_cells._buffer(bufs, "tc", (T, B, self.units), z.dtype)
+            z = self._project(X, T, B)
+            H, C = self._state_arrays(2, T, B, z.dtype)
+            TC = self.scratch.get("tc", (T, B, self.units), z.dtype)
             pre = rnn_cells.lstm_forward(z, self.recurrent_kernel.value, self.activation,
-                                         self.recurrent_activation, H, C, TC, bufs, self._rec_mask, self._skip)
+                                         self.recurrent_activation, H, C, TC, self.scratch, self._rec_mask, self._skip)
             return [H, C], {"z": z, "pre": pre, "tc": TC, "fused": None}
         # one GEMM per step, [m * h_{t-1} | x_t | 1] @ [U; W; b] * scale, writes the gates directly
         u, feat = self.units, X.shape[1]
         b = self._input_bias()
         ones = int(b is not None)  # a column of ones: the GEMM adds the bias, and its gradient sums dz
-        HX = rnn_cells._buffer(bufs, "hx", (T + 1, B, u + feat + ones), X.dtype)
+        HX = self.scratch.get("hx", (T + 1, B, u + feat + ones), X.dtype)
         HX[:T, :, u:u + feat] = X.reshape(T, B, feat)
         HX[:, :, u + feat:] = 1
         HX[0, :, :u] = 0
-        states = self._state_arrays(bufs, 1 if self._rec_mask is None else 2, T, B, X.dtype)
+        states = self._state_arrays(1 if self._rec_mask is None else 2, T, B, X.dtype)
         C = states[0]
         H = HX[:, :, :u] if self._rec_mask is None else states[1]
-        z = rnn_cells._buffer(bufs, "gates", (T, B, 4 * u), X.dtype)
-        TC = rnn_cells._buffer(bufs, "tc", (T, B, u), X.dtype)
-        UW = rnn_cells._buffer(bufs, "uw", (u + feat + ones, 4 * u), X.dtype)
+        z = self.scratch.get("gates", (T, B, 4 * u), X.dtype)
+        TC = self.scratch.get("tc", (T, B, u), X.dtype)
+        UW = self.scratch.get("uw", (u + feat + ones, 4 * u), X.dtype)
         np.multiply(self.recurrent_kernel.value, fused[0], out=UW[:u])
         np.multiply(self.kernel.value, fused[0], out=UW[u:u + feat])
         if ones:
             np.multiply(b, fused[0], out=UW[-1])
-        rnn_cells.lstm_forward_fused(z, HX, H, UW, C, TC, bufs, fused, self._rec_mask, self._skip)
+        rnn_cells.lstm_forward_fused(z, HX, H, UW, C, TC, self.scratch, fused, self._rec_mask, self._skip)
         return [H, C], {"z": z, "pre": None, "tc": TC, "fused": fused, "hx": HX}
 
     def _bptt(self, dh_seq, d_last):
@@ -302,10 +299,10 @@ class LSTM(_RNN):
         c, U = self.cache, self.recurrent_kernel.value
         if c["fused"] is not None:
             return rnn_cells.lstm_backward_fused(dh_seq, d_last[0], d_last[1], U, c["z"], H, C, c["tc"],
-                                                 self._bwd_bufs, c["fused"], c["rec_mask"], c["skip"])
+                                                 self.scratch, c["fused"], c["rec_mask"], c["skip"])
         dz = rnn_cells.lstm_backward(dh_seq, d_last[0], d_last[1], U, self.activation,
                                      self.recurrent_activation, c["z"], c["pre"], H, C, c["tc"],
-                                     self._bwd_bufs, c["rec_mask"], c["skip"])
+                                     self.scratch, c["rec_mask"], c["skip"])
         self._recurrent_grad(H, dz)
         return dz
 
@@ -319,7 +316,7 @@ class LSTM(_RNN):
         if wanted:
             hx = self.cache["hx"]
             hx = hx[:-1].reshape(-1, hx.shape[-1])
-            g = rnn_cells._buffer(self._bwd_bufs, "uw_grad", (hx.shape[1], dxz.shape[1]), dxz.dtype)
+            g = self.scratch.get("uw_grad", (hx.shape[1], dxz.shape[1]), dxz.dtype)
             np.matmul(hx.T, dxz, out=g)
             for v, sl in wanted:
                 v.grad[...] = g[sl].reshape(v.grad.shape)
@@ -352,13 +349,13 @@ class GRU(_RNN):
         arr = super()._input_bias(grad)
         return arr[0] if (arr is not None and self.reset_after) else arr
 
-    def _recur(self, X, T, B, bufs):
-        z = self._project(X, T, B, bufs)
-        (H,) = self._state_arrays(bufs, 1, T, B, z.dtype)
-        HR = rnn_cells._buffer(bufs, "hr", (T, B, self.units), z.dtype)
+    def _recur(self, X, T, B):
+        z = self._project(X, T, B)
+        (H,) = self._state_arrays(1, T, B, z.dtype)
+        HR = self.scratch.get("hr", (T, B, self.units), z.dtype)
         b_rec = self.bias.value[1] if (self.bias is not None and self.reset_after) else None
         pre = rnn_cells.gru_forward(z, self.recurrent_kernel.value, b_rec, self.activation,
-                                    self.recurrent_activation, H, HR, self.reset_after, bufs, self._rec_mask,
+                                    self.recurrent_activation, H, HR, self.reset_after, self.scratch, self._rec_mask,
                                     self._skip)
         return [H], {"z": z, "pre": pre, "hr": HR}
 
@@ -367,7 +364,7 @@ class GRU(_RNN):
         U = self.recurrent_kernel.value
         dxz, drec = rnn_cells.gru_backward(dh_seq, d_last[0], U, self.activation, self.recurrent_activation,
                                            self.cache["z"], self.cache["pre"], H, self.cache["hr"], self.reset_after,
-                                           self._bwd_bufs, self.cache["rec_mask"], self.cache["skip"])
+                                           self.scratch, self.cache["rec_mask"], self.cache["skip"])
         if self.reset_after:
             self._recurrent_grad(H, drec)
             if self.bias is not None and self.bias.trainable:

@@ -13,6 +13,9 @@ all steps.
 `skip` (T, B, 1) bool, or None, marks masked steps (`rnn_masking`): forward carries the
 states over them, backward passes the state gradients straight through them and gives
 them zero gate gradients.
+
+Buffers come from the layer's `Scratch` (argument `scratch`, its lifetime rule); forward and
+backward keys are distinct, since backward reads what forward left in its buffers.
 """
 from __future__ import annotations
 
@@ -33,9 +36,9 @@ def _activate(act, x) -> None:
         act.forward(x, out=x)
 
 
-def _pre_store(acts, bufs, key, shape, dtype):
+def _pre_store(acts, scratch, key, shape, dtype):
     """A buffer for pre-activations, only when an activation's derivative needs its input."""
-    return _buffer(bufs, key, shape, dtype) if any(a.uses_input for a in acts) else None
+    return scratch.get(key, shape, dtype) if any(a.uses_input for a in acts) else None
 
 
 def _masked(h, mask, out):
@@ -43,9 +46,9 @@ def _masked(h, mask, out):
     return h if mask is None else np.multiply(h, mask, out=out)
 
 
-def _saved(bufs, *grads):
+def _saved(scratch, *grads):
     """Copies of the state gradients entering a masked step (see `rnn_masking.pass_through`)."""
-    out = [_buffer(bufs, f"skip_keep{i}", g.shape, g.dtype) for i, g in enumerate(grads)]
+    out = [scratch.get(f"skip_keep{i}", g.shape, g.dtype) for i, g in enumerate(grads)]
     for buf, g in zip(out, grads):
         buf[...] = g
     return out
@@ -68,27 +71,19 @@ def _to_previous_step(d, UT, t, mask, skip, kept, dh, *carried) -> bool:
     return True
 
 
-def _buffer(cache: dict, key: str, shape, dtype) -> np.ndarray:
-    """A reusable scratch array: reallocated only when the shape or dtype changes."""
-    buf = cache.get(key)
-    if buf is None or buf.shape != shape or buf.dtype != dtype:
-        buf = cache[key] = np.empty(shape, dtype)
-    return buf
-
-
-def _rows(cache: dict, key: str, row, n: int) -> np.ndarray:
+def _rows(scratch, key: str, row, n: int) -> np.ndarray:
     """`row` repeated as an (n, len(row)) array: ufuncs run faster than with a broadcast row."""
-    buf = _buffer(cache, key, (n, row.shape[0]), row.dtype)
+    buf = scratch.get(key, (n, row.shape[0]), row.dtype)
     buf[...] = row
     return buf
 
 
 # ----- SimpleRNN: h_t = act(xz_t + h_{t-1} U) ---------------------------------
-def simple_forward(xz, U, act, H, bufs, mask=None, skip=None):
+def simple_forward(xz, U, act, H, scratch, mask=None, skip=None):
     """Run the SimpleRNN recurrence; `xz` becomes the pre-activations, H is filled. Returns pre or None."""
     T, B, u = xz.shape
-    tmp = _buffer(bufs, "s_tmp", (B, u), xz.dtype)
-    hm = _buffer(bufs, "hm", (B, u), xz.dtype) if mask is not None else None
+    tmp = scratch.get("s_tmp", (B, u), xz.dtype)
+    hm = scratch.get("hm", (B, u), xz.dtype) if mask is not None else None
     for t in range(T):
         np.matmul(_masked(H[t], mask, hm), U, out=tmp)
         xz[t] += tmp
@@ -98,18 +93,18 @@ def simple_forward(xz, U, act, H, bufs, mask=None, skip=None):
     return xz if act.uses_input else None
 
 
-def simple_backward(dh_seq, dh, U, act, pre, H, bufs, mask=None, skip=None):
+def simple_backward(dh_seq, dh, U, act, pre, H, scratch, mask=None, skip=None):
     """BPTT for SimpleRNN. `dh` (B, u) is the upstream gradient of the last state (updated in place).
 
     Returns dpre (T, B, u), the gradient of the pre-activations (= of xz).
     """
     T = H.shape[0] - 1
-    dpre = _buffer(bufs, "s_dpre", (T,) + dh.shape, dh.dtype)
+    dpre = scratch.get("s_dpre", (T,) + dh.shape, dh.dtype)
     UT = np.ascontiguousarray(U.T)      # faster per-step GEMM than with the transposed view
     for t in range(T - 1, -1, -1):
         if dh_seq is not None:
             dh += dh_seq[t]
-        kept = None if skip is None else _saved(bufs, dh)
+        kept = None if skip is None else _saved(scratch, dh)
         act.backward(dh, None if pre is None else pre[t], H[t + 1], out=dpre[t])
         if not _to_previous_step(dpre[t], UT, t, mask, skip, kept, dh):
             break
@@ -132,7 +127,7 @@ def lstm_fused(act, rec, u, dtype):
     return scale, shift
 
 
-def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None, skip=None):
+def lstm_forward(z, U, act, rec, H, C, TC, scratch, mask=None, skip=None):
     """LSTM recurrence. `z` (T, B, 4u) holds xz on entry and the activated gates on exit.
 
     C (T+1, B, u) receives the cell states, TC (T, B, u) act(c_t). Returns the
@@ -140,10 +135,10 @@ def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None, skip=None):
     """
     T, B, g4 = z.shape
     u = g4 // 4
-    tmp4 = _buffer(bufs, "l_tmp4", (B, g4), z.dtype)
-    tmp = _buffer(bufs, "l_tmp", (B, u), z.dtype)
-    pre = _pre_store((act, rec), bufs, "l_pre", z.shape, z.dtype)
-    hm = _buffer(bufs, "hm", (B, u), z.dtype) if mask is not None else None
+    tmp4 = scratch.get("l_tmp4", (B, g4), z.dtype)
+    tmp = scratch.get("l_tmp", (B, u), z.dtype)
+    pre = _pre_store((act, rec), scratch, "l_pre", z.shape, z.dtype)
+    hm = scratch.get("hm", (B, u), z.dtype) if mask is not None else None
     for t in range(T):
         zt = z[t]
         np.matmul(_masked(H[t], mask, hm), U, out=tmp4)
@@ -159,7 +154,7 @@ def lstm_forward(z, U, act, rec, H, C, TC, bufs, mask=None, skip=None):
     return pre
 
 
-def lstm_forward_fused(z, HX, H, UW, C, TC, bufs, fused, mask=None, skip=None):
+def lstm_forward_fused(z, HX, H, UW, C, TC, scratch, fused, mask=None, skip=None):
     """LSTM recurrence for the `lstm_fused` activations; z (T, B, 4u) receives the gates.
 
     HX (T+1, B, u+F[+1]) holds [m * h_{t-1} | x_t | 1] (m the recurrent dropout mask, the
@@ -168,8 +163,8 @@ def lstm_forward_fused(z, HX, H, UW, C, TC, bufs, fused, mask=None, skip=None):
     """
     T, B, g4 = z.shape
     u = g4 // 4
-    tmp = _buffer(bufs, "l_tmp", (B, u), z.dtype)
-    scale, shift = _rows(bufs, "l_scale", fused[0], B), _rows(bufs, "l_shift", fused[1], B)
+    tmp = scratch.get("l_tmp", (B, u), z.dtype)
+    scale, shift = _rows(scratch, "l_scale", fused[0], B), _rows(scratch, "l_shift", fused[1], B)
     for t in range(T):
         zt = z[t]
         np.matmul(HX[t], UW, out=zt)
@@ -192,7 +187,7 @@ def _lstm_state(zt, C, TC, H, t, u, tmp, act_fn):
     np.multiply(zt[:, 3 * u:], TC[t], out=H[t + 1])
 
 
-def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=None, skip=None):
+def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, scratch, mask=None, skip=None):
     """BPTT for LSTM with any activations. `dh`, `dc` (B, u) hold the last step's upstream
     gradients (updated in place).
 
@@ -200,16 +195,16 @@ def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=
     """
     T, B, g4 = gates.shape
     u = g4 // 4
-    dz = _buffer(bufs, "l_dz", gates.shape, gates.dtype)
-    raw = _buffer(bufs, "l_raw", (B, g4), gates.dtype)
-    tmp = _buffer(bufs, "l_btmp", (B, u), gates.dtype)
-    tmp2 = _buffer(bufs, "l_btmp2", (B, u), gates.dtype)
-    UT = _transposed(bufs, U)
+    dz = scratch.get("l_dz", gates.shape, gates.dtype)
+    raw = scratch.get("l_raw", (B, g4), gates.dtype)
+    tmp = scratch.get("l_btmp", (B, u), gates.dtype)
+    tmp2 = scratch.get("l_btmp2", (B, u), gates.dtype)
+    UT = _transposed(scratch, U)
     ifs, cs, os_ = slice(0, 2 * u), slice(2 * u, 3 * u), slice(3 * u, g4)
     for t in range(T - 1, -1, -1):
         if dh_seq is not None:
             dh += dh_seq[t]
-        kept = None if skip is None else _saved(bufs, dh, dc)
+        kept = None if skip is None else _saved(scratch, dh, dc)
         gt = gates[t]
         i, f, g, o = gt[:, :u], gt[:, u:2 * u], gt[:, cs], gt[:, os_]
         np.multiply(dh, TC[t], out=raw[:, os_])                 # d o
@@ -229,7 +224,7 @@ def lstm_backward(dh_seq, dh, dc, U, act, rec, gates, pre, H, C, TC, bufs, mask=
     return dz
 
 
-def lstm_backward_fused(dh_seq, dh, dc, U, gates, H, C, TC, bufs, fused, mask=None, skip=None):
+def lstm_backward_fused(dh_seq, dh, dc, U, gates, H, C, TC, scratch, fused, mask=None, skip=None):
     """BPTT for the `lstm_fused` activations; arguments as in `lstm_backward`, returns dz (T, B, 4u).
 
     Every gate's derivative comes from one row-wide expression: sigmoid' = (1 - y) y and
@@ -238,16 +233,16 @@ def lstm_backward_fused(dh_seq, dh, dc, U, gates, H, C, TC, bufs, fused, mask=No
     """
     T, B, g4 = gates.shape
     u = g4 // 4
-    dz = _buffer(bufs, "l_dz", gates.shape, gates.dtype)
-    tmp = _buffer(bufs, "l_btmp", (B, u), gates.dtype)
-    up = _buffer(bufs, "l_up", (B, g4), gates.dtype)  # the upstream gradient of each gate
-    UT = _transposed(bufs, U)
-    m = _rows(bufs, "l_m", 2 * fused[1], B)
-    k = np.subtract(1, m, out=_buffer(bufs, "l_k", m.shape, m.dtype))
+    dz = scratch.get("l_dz", gates.shape, gates.dtype)
+    tmp = scratch.get("l_btmp", (B, u), gates.dtype)
+    up = scratch.get("l_up", (B, g4), gates.dtype)  # the upstream gradient of each gate
+    UT = _transposed(scratch, U)
+    m = _rows(scratch, "l_m", 2 * fused[1], B)
+    k = np.subtract(1, m, out=scratch.get("l_k", m.shape, m.dtype))
     for t in range(T - 1, -1, -1):
         if dh_seq is not None:
             dh += dh_seq[t]
-        kept = None if skip is None else _saved(bufs, dh, dc)
+        kept = None if skip is None else _saved(scratch, dh, dc)
         gt, dzt = gates[t], dz[t]
         np.subtract(m, gt, out=dzt)
         dzt *= gt
@@ -267,15 +262,15 @@ def lstm_backward_fused(dh_seq, dh, dc, U, gates, H, C, TC, bufs, fused, mask=No
     return dz
 
 
-def _transposed(bufs, U) -> np.ndarray:
+def _transposed(scratch, U) -> np.ndarray:
     """U.T as a contiguous array: the per-step GEMM is faster than with the transposed view."""
-    UT = _buffer(bufs, "ut", U.shape[::-1], U.dtype)
+    UT = scratch.get("ut", U.shape[::-1], U.dtype)
     UT[...] = U.T
     return UT
 
 
 # ----- GRU (Keras gate order z, r, h) -----------------------------------------
-def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs, mask=None, skip=None):
+def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, scratch, mask=None, skip=None):
     """GRU recurrence. `z` (T, B, 3u) holds xz on entry and the activated gates z, r, hh on exit.
 
     reset_after: hh = act(xz_h + r * (h U_h + b_rec_h)), HR[t] stores h U_h + b_rec_h;
@@ -283,13 +278,13 @@ def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs, mask=None, skip
     """
     T, B, g3 = z.shape
     u = g3 // 3
-    pre = _pre_store((act, rec), bufs, "g_pre", z.shape, z.dtype)
-    tmp = _buffer(bufs, "g_tmp", (B, u), z.dtype)
-    hm = _buffer(bufs, "hm", (B, u), z.dtype) if mask is not None else None
+    pre = _pre_store((act, rec), scratch, "g_pre", z.shape, z.dtype)
+    tmp = scratch.get("g_tmp", (B, u), z.dtype)
+    hm = scratch.get("hm", (B, u), z.dtype) if mask is not None else None
     if reset_after:
-        rec3 = _buffer(bufs, "g_rec3", (B, g3), z.dtype)
+        rec3 = scratch.get("g_rec3", (B, g3), z.dtype)
     else:
-        rec2 = _buffer(bufs, "g_rec2", (B, 2 * u), z.dtype)
+        rec2 = scratch.get("g_rec2", (B, 2 * u), z.dtype)
         U_zr, U_h = np.ascontiguousarray(U[:, :2 * u]), np.ascontiguousarray(U[:, 2 * u:])
     for t in range(T):
         zt = z[t]
@@ -325,7 +320,7 @@ def gru_forward(z, U, b_rec, act, rec, H, HR, reset_after, bufs, mask=None, skip
     return pre
 
 
-def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs, mask=None, skip=None):
+def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, scratch, mask=None, skip=None):
     """BPTT for GRU. `dh` (B, u) holds the last state's upstream gradient (updated in place).
 
     Returns (dxz, drec): gradients of xz (T, B, 3u) and, for reset_after, of the
@@ -333,22 +328,22 @@ def gru_backward(dh_seq, dh, U, act, rec, gates, pre, H, HR, reset_after, bufs, 
     """
     T, B, g3 = gates.shape
     u = g3 // 3
-    dxz = _buffer(bufs, "g_dxz", gates.shape, gates.dtype)
-    drec = _buffer(bufs, "g_drec", gates.shape, gates.dtype) if reset_after else None
-    raw = _buffer(bufs, "g_raw", (B, g3), gates.dtype)
-    tmp = _buffer(bufs, "g_btmp", (B, u), gates.dtype)
-    tmp2 = _buffer(bufs, "g_btmp2", (B, u), gates.dtype)
-    hm = _buffer(bufs, "g_hm", (B, u), gates.dtype) if mask is not None else None
+    dxz = scratch.get("g_dxz", gates.shape, gates.dtype)
+    drec = scratch.get("g_drec", gates.shape, gates.dtype) if reset_after else None
+    raw = scratch.get("g_raw", (B, g3), gates.dtype)
+    tmp = scratch.get("g_btmp", (B, u), gates.dtype)
+    tmp2 = scratch.get("g_btmp2", (B, u), gates.dtype)
+    hm = scratch.get("g_hm", (B, u), gates.dtype) if mask is not None else None
     # contiguous transposes: the per-step GEMMs are faster than with transposed views
     if reset_after:
-        UT = _transposed(bufs, U)
+        UT = _transposed(scratch, U)
     else:
         U_zrT, U_hT = np.ascontiguousarray(U[:, :2 * u].T), np.ascontiguousarray(U[:, 2 * u:].T)
     zrs, hs = slice(0, 2 * u), slice(2 * u, g3)
     for t in range(T - 1, -1, -1):
         if dh_seq is not None:
             dh += dh_seq[t]
-        kept = None if skip is None else _saved(bufs, dh)
+        kept = None if skip is None else _saved(scratch, dh)
         gt = gates[t]
         zg, r, hh = gt[:, :u], gt[:, u:2 * u], gt[:, hs]
         pt = None if pre is None else pre[t]

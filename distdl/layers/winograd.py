@@ -16,11 +16,12 @@ input and drops the extra output row/column.
 """
 from __future__ import annotations
 
-from math import prod
+from dataclasses import dataclass
 
 import numpy as np
 
 from .layer_utils import matmul_sum
+from .scratch import Scratch
 
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 _CHUNK_BYTES = 4 << 20  # transform buffers of one chunk of images (measured best at 8-9 images of 13x13x32)
@@ -36,36 +37,32 @@ def winograd_applies(kernel, strides, dilation, channels: int, filters: int) -> 
             and channels >= 16 and filters >= 8)
 
 
+@dataclass(slots=True)
+class WinogradState:
+    """What `Winograd.backward` needs from its forward."""
+
+    v: np.ndarray | None    # V of every image, flat (16 * N * th * tw * C), or None: backward recomputes it
+    xp: np.ndarray          # the padded input (N, Hp, Wp, C)
+    u: np.ndarray           # the transformed kernel U (16, C, F)
+
+
 class Winograd:
     """F(2x2, 3x3) forward and backward for one padded input shape (N, Hp, Wp, C) and F filters.
 
     Within a chunk of k images the transform buffers keep the image axis inside the
     spatial ones, (..., th, tw, k, C): every transform then runs over long contiguous
-    runs, and only the copies in and out of (k, H, W, C) arrays stride by C.
+    runs, and only the copies in and out of (k, H, W, C) arrays stride by C. Buffers come
+    from the convolution's `Scratch` (its lifetime rule); a chunk's are keyed by (name, whether
+    the chunk is full), so every full chunk reuses one set and a short last chunk has its own.
     """
 
-    def __init__(self, padded_shape, filters: int, ws):
+    def __init__(self, padded_shape, filters: int, scratch: Scratch):
         n, hp, wp, c = padded_shape
-        self.padded_shape, self.filters, self.ws = tuple(padded_shape), filters, ws
+        self.padded_shape, self.filters, self.scratch = tuple(padded_shape), filters, scratch
         self.out_hw = (hp - 2, wp - 2)
         self.th, self.tw = (hp - 1) // 2, (wp - 1) // 2  # tile rows and columns: ceil(out / 2)
         per_image = 4 * 16 * self.th * self.tw * (c + filters) * 2
         self.step = max(1, min(n, _CHUNK_BYTES // per_image))
-        self._scratch: dict[tuple, np.ndarray] = {}
-
-    def _buf(self, key: str, shape: tuple, k: int, dtype) -> np.ndarray:
-        """Scratch of `shape` with `k` in place of the chunk axis "k": a view into one buffer
-        per key sized for a whole chunk (so the short last chunk reuses it). The plan owns
-        these buffers and its views (they never leave a call), so a chunk costs no allocation."""
-        view = self._scratch.get((key, k, dtype))
-        if view is None:
-            base = self._scratch.get((key, dtype))
-            if base is None:
-                base = np.empty(prod(self.step if d == "k" else d for d in shape), dtype)
-                self._scratch[(key, dtype)] = base
-            sized = tuple(k if d == "k" else d for d in shape)
-            view = self._scratch[(key, k, dtype)] = base[:prod(sized)].reshape(sized)
-        return view
 
     def _chunks(self):
         n = self.padded_shape[0]
@@ -77,9 +74,8 @@ class Winograd:
         """xp (N, Hp, Wp, C) and kernel (3, 3, C, F) -> z (N, Ho, Wo, F) (written).
 
         after(a, b), when given, runs once images a..b of z are written (while in cache).
-        Returns the state `backward` needs: (V of every image or None, xp, U). V is 4x the
-        input; outside training, or where it would exceed _KEEP_V_BYTES, it is not kept
-        (backward, if any, recomputes it from xp).
+        Returns the state `backward` needs. V is 4x the input; outside training, or where it
+        would exceed _KEEP_V_BYTES, it is not kept (backward, if any, recomputes it from xp).
         """
         n, hp, wp, c = self.padded_shape
         th, tw, f = self.th, self.tw, self.filters
@@ -87,61 +83,65 @@ class Winograd:
         u = kernel_transform(kernel, dtype)
         size = 16 * n * th * tw * c
         keep = training and size * z.itemsize <= _KEEP_V_BYTES
-        v_all = self.ws.get("wg_v", (size,), dtype) if keep else None
+        v_all = self.scratch.get("wg_v", (size,), dtype) if keep else None
+        buf = self.scratch.get
         for a, b in self._chunks():
             k = b - a
+            full = k == self.step
             v = self._input_v(xp, a, b, v_all[16 * a * th * tw * c:16 * b * th * tw * c] if keep
-                              else self._buf("v", (16 * th * tw * c, "k"), k, dtype).reshape(-1))
-            m = self._buf("m", (16, th * tw, "k", f), k, dtype).reshape(16, -1, f)
+                              else buf(("v", full), (16 * th * tw * c * k,), dtype))
+            m = buf(("m", full), (16, th * tw * k, f), dtype)
             np.matmul(v.reshape(16, -1, c), u, out=m)
-            output_transform(m.reshape(4, 4, th, tw, k, f), self._buf("half", (2, 4, th, tw, "k", f), k, dtype),
+            output_transform(m.reshape(4, 4, th, tw, k, f), buf(("half", full), (2, 4, th, tw, k, f), dtype),
                              z[a:b])
             if after is not None:
                 after(a, b)
-        return v_all, xp, u
+        return WinogradState(v_all, xp, u)
 
     def _input_v(self, xp, a: int, b: int, out: np.ndarray) -> np.ndarray:
         """V (4, 4, th, tw, k, C) of images a..b of xp, written into `out` (flat)."""
         th, tw, c = self.th, self.tw, self.padded_shape[3]
-        k, dtype = b - a, xp.dtype
-        xq = _to_phases(xp[a:b], self._buf("xq", (2 * th + 2, 2, tw + 1, "k", c), k, dtype))
+        k, dtype, buf = b - a, xp.dtype, self.scratch.get
+        full = k == self.step
+        xq = _to_phases(xp[a:b], buf(("xq", full), (2 * th + 2, 2, tw + 1, k, c), dtype))
         v = out.reshape(4, 4, th, tw, k, c)
-        input_transform(xq, self._buf("rows", (4, th, 2, tw + 1, "k", c), k, dtype), v)
+        input_transform(xq, buf(("rows", full), (4, th, 2, tw + 1, k, c), dtype), v)
         return v
 
     # ----- backward -----------------------------------------------------------
-    def backward(self, state, dz, kernel_grad: np.ndarray | None, need_dx: bool, dtype):
+    def backward(self, state: WinogradState, dz, kernel_grad: np.ndarray | None, need_dx: bool, dtype):
         """dz(a, b) -> the output gradient of images a..b, (b - a, Ho, Wo, F), called once per
         chunk (so the caller's activation gradient runs in cache) -> dxp (N, Hp, Wp, C) or
         None; writes kernel_grad (3, 3, C, F)."""
-        v_all, xp, u = state
         n, hp, wp, c = self.padded_shape
         th, tw, f = self.th, self.tw, self.filters
-        du = self.ws.get("wg_du", (16, c, f), dtype) if kernel_grad is not None else None
-        du_part = self.ws.get("wg_du_part", (16, c, f), dtype) if du is not None and n > self.step else None
-        dxp = self.ws.get("wg_dxp", self.padded_shape, dtype) if need_dx else None
-        ut = np.ascontiguousarray(u.transpose(0, 2, 1))
+        buf = self.scratch.get
+        du = buf("wg_du", (16, c, f), dtype) if kernel_grad is not None else None
+        du_part = buf("wg_du_part", (16, c, f), dtype) if du is not None and n > self.step else None
+        dxp = buf("wg_dxp", self.padded_shape, dtype) if need_dx else None
+        ut = np.ascontiguousarray(state.u.transpose(0, 2, 1))
         for a, b in self._chunks():
             k = b - a
-            w = self._buf("w", (4, 4, th, tw, "k", f), k, dtype)
-            output_transform_t(dz(a, b), self._buf("d", (2, 2, th, tw, "k", f), k, dtype),
-                               self._buf("drows", (4, 2, th, tw, "k", f), k, dtype), w)
+            full = k == self.step
+            w = buf(("w", full), (4, 4, th, tw, k, f), dtype)
+            output_transform_t(dz(a, b), buf(("d", full), (2, 2, th, tw, k, f), dtype),
+                               buf(("drows", full), (4, 2, th, tw, k, f), dtype), w)
             w16 = w.reshape(16, -1, f)
             if du is not None:
-                if v_all is not None:
-                    v = v_all[16 * a * th * tw * c:16 * b * th * tw * c].reshape(16, -1, c)
+                if state.v is not None:
+                    v = state.v[16 * a * th * tw * c:16 * b * th * tw * c].reshape(16, -1, c)
                 else:  # recompute V from the input
-                    scratch = self._buf("v", (16 * th * tw * c, "k"), k, dtype).reshape(-1)
-                    v = self._input_v(xp, a, b, scratch).reshape(16, -1, c)
+                    v = self._input_v(state.xp, a, b, buf(("v", full), (16 * th * tw * c * k,), dtype))
+                    v = v.reshape(16, -1, c)
                 matmul_sum(v.transpose(0, 2, 1), w16, du, du_part, a == 0)
             if need_dx:
-                dv = self._buf("dv", (16, th * tw, "k", c), k, dtype).reshape(16, -1, c)
+                dv = buf(("dv", full), (16, th * tw * k, c), dtype)
                 np.matmul(w16, ut, out=dv)
-                dxq = self._buf("dxq", (2 * th + 2, 2, tw + 1, "k", c), k, dtype)
+                dxq = buf(("dxq", full), (2 * th + 2, 2, tw + 1, k, c), dtype)
                 input_transform_t(dv.reshape(4, 4, th, tw, k, c),
-                                  self._buf("cols", (4, th, 2, tw + 1, "k", c), k, dtype),
-                                  self._buf("tmp_cols", (4, th, tw, "k", c), k, dtype),
-                                  self._buf("tmp_rows", (th, 2, tw + 1, "k", c), k, dtype), dxq)
+                                  buf(("cols", full), (4, th, 2, tw + 1, k, c), dtype),
+                                  buf(("tmp_cols", full), (4, th, tw, k, c), dtype),
+                                  buf(("tmp_rows", full), (th, 2, tw + 1, k, c), dtype), dxq)
                 _from_phases(dxq, dxp[a:b])
         if du is not None:
             if n == 0:

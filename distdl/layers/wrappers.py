@@ -24,7 +24,6 @@ class _Wrapper(Layer):
 
     ctx = _passed_down("ctx")
     stream_id = _passed_down("stream_id")
-    reuse_buffers = _passed_down("reuse_buffers")
 
     def __init__(self, **kwargs):
         self._inner: list[Layer] = []
@@ -34,6 +33,11 @@ class _Wrapper(Layer):
         self._inner = list(layers)
         for layer in layers:
             layer.ctx, layer.stream_id = self.ctx, self.stream_id
+
+    def select_call(self, slot: int) -> None:
+        """The inner layers run in the wrapper's call slot (a shared wrapper calls them once per call)."""
+        for layer in self._inner:
+            layer.select_call(slot)
 
     def call_state(self):
         return self.cache, [layer.call_state() for layer in self._inner]
