@@ -56,9 +56,9 @@ def did_you_mean(name: object, valid: Iterable[object]) -> str:
     for candidate in map(str, valid):
         groups.setdefault(_key(candidate), []).append(candidate)
     target = _key(name)
-    scored = sorted(((difflib.SequenceMatcher(None, target, k).ratio(), k) for k in groups), reverse=True)
-    top = scored[0][0] if scored else 0.0
-    best = [k for score, k in scored[:1 if top == 1.0 else 2] if score >= max(0.6, top - 0.05)]
+    scored = sorted((-difflib.SequenceMatcher(None, target, k).ratio(), k) for k in groups)  # ties: a-z
+    top = -scored[0][0] if scored else 0.0
+    best = [k for score, k in scored[:1 if top == 1.0 else 2] if -score >= max(0.6, top - 0.05)]
     if not best:
         return ""
     shown = [max(sorted(groups[k]), key=lambda c: difflib.SequenceMatcher(None, name, c).ratio())
