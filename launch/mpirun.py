@@ -89,6 +89,29 @@ def rank_env(environ: Mapping[str, str], *, threads: int, stall_timeout: float |
     return env
 
 
+def local_command(command: list[str], python: str = sys.executable) -> tuple[list[str], str | None]:
+    """The command with its program taken from the interpreter distdlrun runs under: `python`,
+    `python3` and `python3.N` (this Python's N) become that interpreter, and any other bare name
+    that exists beside it (`distdl`, `pytest` in a virtualenv's bin/) that file. So `-- python
+    train.py` runs the venv's Python whether or not the venv is activated. Returns (command, what
+    was replaced, or None); a path, or a name not found there, is left to PATH.
+
+    Args:
+        command: what follows `--` on distdlrun's command line.
+        python: the interpreter distdlrun runs under.
+    """
+    head = command[0] if command else ""
+    if not head or "/" in head:
+        return list(command), None
+    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if head in ("python", f"python{sys.version_info.major}", here):
+        return [python, *command[1:]], head
+    beside = Path(python).parent / head
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside), *command[1:]], head
+    return list(command), None
+
+
 def python_command(command: list[str]) -> list[str]:
     """Run a `python script|-m mod` command through `pyrun.py`, which ends the rank
     at once on an uncaught exception instead of leaving it hanging in MPI_Finalize."""
