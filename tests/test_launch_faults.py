@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from mpirun import assert_nothing_left, distdlrun, finish, job_processes
 
-pytestmark = pytest.mark.skipif(not (Path(sys.executable).parent / "mpirun").exists(),
-                                reason="needs the mpich wheel's mpirun next to python")
+pytestmark = [pytest.mark.mpi,
+              pytest.mark.skipif(not (Path(sys.executable).parent / "mpirun").exists(),
+                                 reason="needs the mpich wheel's mpirun next to python")]
 
 # Two ranks that allreduce every 20 ms for a long time; each writes its pid once MPI is up.
 LONG = r"""
