@@ -18,6 +18,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import click
 
@@ -104,7 +105,12 @@ def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def rank_command(plan: Plan, restart: bool) -> list[str]:
-    """What each rank runs; a restart of a config resumes from its newest good checkpoint."""
+    """What each rank runs; a restart of a config resumes from its newest good checkpoint.
+
+    Args:
+        plan: the validated command line.
+        restart: a relaunch after a failure (a config run then resumes from its newest checkpoint).
+    """
     if plan.config is None:
         return python_command(plan.command)
     cmd = [sys.executable, "-m", "distdl.cli", "train", plan.config]
@@ -122,8 +128,20 @@ def rank_command(plan: Plan, restart: bool) -> list[str]:
 
 def make_plan(np: int | None, host_spec: str | None, hostfile: str | None, args: tuple[str, ...],
               checkpoint_dir: str | None, resume: str | None, env_pairs: tuple[str, ...],
-              debug: bool, environ=os.environ) -> Plan:
-    """Validate the options (raising ConfigError with one sentence) into a Plan."""
+              debug: bool, environ: Mapping[str, str] = os.environ) -> Plan:
+    """Validate the options (raising ConfigError with one sentence) into a Plan.
+
+    Args:
+        np: -np (None: SLURM's task count).
+        host_spec: -H.
+        hostfile: --hostfile.
+        args: CONFIG [train options] or the command after --.
+        checkpoint_dir: --checkpoint-dir before the config.
+        resume: --resume before the config.
+        env_pairs: the -x KEY=VALUE pairs.
+        debug: --debug.
+        environ: where SLURM's variables are read.
+    """
     if host_spec and hostfile:
         raise ConfigError("Give hosts with -H or with --hostfile, not both.")
     from_file = bool(hostfile)
@@ -170,7 +188,8 @@ def make_plan(np: int | None, host_spec: str | None, hostfile: str | None, args:
                 epochs, replaced)
 
 
-def core_warning(np: int, hosts: list[hostmod.Host], cores: int, environ=os.environ) -> str | None:
+def core_warning(np: int, hosts: list[hostmod.Host], cores: int,
+                 environ: Mapping[str, str] = os.environ) -> str | None:
     """The warning for more ranks than cores on this host (or than slots on the hosts given), with
     the BLAS thread split chosen; None when every rank has a core of its own.
 
@@ -241,8 +260,10 @@ Examples:
 @click.option("--dry-run", is_flag=True, help="Print the mpirun command and exit.")
 @click.option("--debug", is_flag=True, help="Show tracebacks; passed on to distdl train.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def cli(np, host_spec, hostfile, mpirun_path, restarts, min_np, checkpoint_dir, resume, stall_timeout,
-        grace, env_pairs, log_dir, dry_run, debug, args) -> int:
+def cli(np: int | None, host_spec: str | None, hostfile: str | None, mpirun_path: str | None, restarts: int,
+        min_np: int | None, checkpoint_dir: str | None, resume: str | None, stall_timeout: float | None,
+        grace: float, env_pairs: tuple[str, ...], log_dir: str | None, dry_run: bool, debug: bool,
+        args: tuple[str, ...]) -> int:
     """Run CONFIG [distdl train options] (a TOML file or a shipped config's name) or
     `-- COMMAND...` on NP MPI ranks, supervised."""
     plan = make_plan(np, host_spec, hostfile, args, checkpoint_dir, resume, env_pairs, debug)
@@ -307,7 +328,11 @@ def _say(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: returns the exit code (2 and one sentence for bad input)."""
+    """Console entry point: returns the exit code (2 and one sentence for bad input).
+
+    Args:
+        argv: the arguments (default: sys.argv[1:]).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv[: argv.index("--") if "--" in argv else len(argv)]
     try:

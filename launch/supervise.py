@@ -36,6 +36,8 @@ from .guard import Guard
 from .hosts import Host
 from .rankwrap import _LINE, MARKER, die_with_parent
 
+__all__ = ["Job", "JobResult", "RankState", "describe_exit", "shrink_hosts"]
+
 TEARDOWN_WAIT = 3.0  # seconds mpirun gets to stop remote ranks before SIGKILL
 ALL_DONE_WAIT = 10.0  # seconds mpirun may linger after every rank exited 0
 _LABEL = re.compile(rb"^\[(\d+)\] ")
@@ -46,7 +48,11 @@ _HYDRA_BANNER = re.compile(rb"^(\s*$|={10,}|=   |YOUR APPLICATION TERMINATED WIT
 
 
 def describe_exit(code: int) -> str:
-    """`exited with code 3` or `was killed by signal 9 (SIGKILL)` from a returncode."""
+    """`exited with code 3` or `was killed by signal 9 (SIGKILL)` from a returncode.
+
+    Args:
+        code: a subprocess returncode (negative: killed by that signal).
+    """
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -77,7 +83,18 @@ class JobResult:
 
 
 class Job:
-    """One mpirun run under supervision. `run()` blocks until every process of it is gone."""
+    """One mpirun run under supervision. `run()` blocks until every process of it is gone.
+
+    Args:
+        argv: the mpirun command line.
+        env: its environment.
+        np: the number of ranks it starts.
+        grace: seconds the ranks get after SIGTERM/SIGINT before they are killed.
+        out: where rank stdout goes (distdlrun's stdout).
+        err: where rank stderr and distdlrun's own messages go.
+        log_dir: also write each rank's lines to log_dir/rank.N.log.
+        attempt: 0 for the first launch; a restart appends to the log files after a marker.
+    """
 
     def __init__(self, argv: list[str], env: Mapping[str, str], np: int, *, grace: float = 60.0,
                  out: BinaryIO | None = None, err: BinaryIO | None = None, log_dir: str | None = None,
@@ -315,7 +332,14 @@ class Job:
 
 def shrink_hosts(hosts: list[Host], lost: set[str], np: int, min_np: int | None) -> tuple[list[Host], int] | None:
     """Hosts and -np for a restart after `lost` hosts vanished: the same when none did,
-    else fewer ranks on the remaining hosts (never below `min_np`); None if impossible."""
+    else fewer ranks on the remaining hosts (never below `min_np`); None if impossible.
+
+    Args:
+        hosts: the hosts of the failed attempt.
+        lost: the hosts that vanished.
+        np: the ranks of the failed attempt.
+        min_np: --min-np (None: never fewer ranks).
+    """
     if not lost or not hosts:
         return hosts, np
     if min_np is None:

@@ -236,6 +236,9 @@ class ProgbarLogger(Callback):
 
     Inside `fit`, validation runs silently and its `val_` metrics join the epoch's
     final line; `evaluate` and `predict` get a bar of their own.
+
+    Args:
+        stream: where to print (default: stdout at the time of printing).
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:
