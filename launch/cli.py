@@ -70,7 +70,9 @@ def _check_writable_dir(path: str, option: str = "--checkpoint-dir") -> None:
 
 def _is_config(arg: str) -> bool:
     """A TOML file, or the bare name of a shipped config that is not also a program on PATH."""
-    return arg.endswith(".toml") or (shipped.resolve(arg) is not None and shutil.which(arg) is None)
+    if arg.endswith(".toml"):
+        return True
+    return not os.path.exists(arg) and shipped.resolve(arg) is not None and shutil.which(arg) is None
 
 
 def _train_options(config: str, rest: list[str]) -> dict:

@@ -94,6 +94,13 @@ def test_bad_train_options_are_one_sentence(tmp_path, capsys, args, words):
     assert err.count("\n") == 1 and err.startswith("distdlrun: error: ") and words in err, err
 
 
+def test_only_toml_files_and_shipped_names_are_configs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "digits_mlp").write_text("not a config\n")  # a local file of a shipped config's name
+    assert cli.main(["-np", "2", "digits_mlp"]) == 2
+    assert "Command 'digits_mlp' was not found or is not executable" in capsys.readouterr().err
+
+
 @pytest.mark.mpi
 @needs_mpirun
 def test_config_mode_trains_with_the_options_given_after_it(tmp_path):
