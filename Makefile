@@ -1,4 +1,5 @@
-# Two commands a user needs: `make train` and `make test`.
+# Two commands a user needs: `make train` and `make test`. Both create .venv first; run the
+# tools from it as .venv/bin/distdl, or `source .venv/bin/activate` once per shell.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -7,14 +8,14 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[mpi,test]'
+	$(PY) -m pip install --quiet --upgrade pip 'setuptools>=77'
+	$(PY) -m pip install --quiet -e '.[mpi,test,plot]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 train: $(STAMP)
-	$(VENV)/bin/distdlrun -np 2 configs/digits_mlp.toml
+	$(VENV)/bin/distdlrun -np 2 digits_mlp
 
 test: $(STAMP)
 	$(PY) -m pytest tests
@@ -31,4 +32,4 @@ bench: $(STAMP)
 	-$(PY) benchmarks/plot.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

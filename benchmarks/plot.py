@@ -29,17 +29,26 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def throughput_chart(plt, data: dict, path: Path) -> Path:
-    """Bars of distdl/torch and distdl/gemm per model and thread count, with a line at 1."""
-    labels, series = [], {"torch": [], "torch_cl": [], "gemm": []}
+    """Bars of distdl/torch and distdl/gemm per model and thread count, with a line at 1; a ratio that
+    was not measured (no channels_last run, no GEMM-only loop for that model) is marked as such,
+    not drawn as a zero-height bar."""
+    names = {"torch": "distdl / PyTorch", "torch_cl": "distdl / PyTorch channels_last",
+             "gemm": "distdl / GEMM-only loop"}
+    labels, series = [], {k: [] for k in names}
     for t in data["by_threads"]:
         for r in t["rows"]:
             labels.append(f"{r['model']} b{r['batch']}\n{t['threads']} thr")
             for k in series:
-                series[k].append(r.get(f"distdl_over_{k}") or 0.0)
+                series[k].append(r.get(f"distdl_over_{k}"))
     fig, ax = plt.subplots(figsize=(max(6, len(labels) * 1.2), 4))
     width = 0.27
     for i, (k, vals) in enumerate(series.items()):
-        ax.bar([j + (i - 1) * width for j in range(len(labels))], vals, width, label=f"distdl / {k}")
+        xs = [j + (i - 1) * width for j in range(len(labels))]
+        ax.bar([x for x, v in zip(xs, vals) if v is not None], [v for v in vals if v is not None], width,
+               label=names[k])
+        for x, v in zip(xs, vals):
+            if v is None:
+                ax.text(x, 0.03, "not measured", rotation=90, ha="center", va="bottom", fontsize=7, color="0.45")
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel("throughput ratio (higher: distdl faster)")
@@ -57,17 +66,26 @@ def _save(plt, fig, path: Path) -> Path:
 
 
 def scaling_chart(plt, data: dict, path: Path) -> Path:
-    """Samples/s vs ranks for strong, weak and DDP, with ideal lines from 1 rank."""
+    """Samples/s vs ranks for strong, weak and DDP, with ideal lines from 1 rank; the x axis has a tick
+    at each rank count measured (ranks are whole), and a series not measured says so in the legend."""
+    from matplotlib.ticker import MaxNLocator
     res = data["results"]
     fig, ax = plt.subplots(figsize=(6, 4))
+    ranks = set()
     for prefix, label in (("strong", "distdl strong (global 256)"), ("weak", "distdl weak (128/rank)"),
                           ("ddp", "PyTorch DDP gloo (global 256)")):
         pts = sorted((v["ranks"], v["samples_per_s"]) for k, v in res.items() if k.startswith(prefix + "_"))
         if not pts:
+            ax.plot([], [], " ", label=f"{label}: not measured")
             continue
         ks, ys = zip(*pts)
+        ranks.update(ks)
         line, = ax.plot(ks, ys, "o-", label=label)
-        ax.plot(ks, [ys[0] * k for k in ks], ":", color=line.get_color())
+        ax.plot(ks, [ys[0] * k / ks[0] for k in ks], ":", color=line.get_color())
+    if len(ranks) <= 12:
+        ax.set_xticks(sorted(ranks))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("MPI ranks (1 BLAS thread each)")
     ax.set_ylabel("samples/s")
     ax.set_title(f"{data['model']} scaling (dotted: ideal)")

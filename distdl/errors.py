@@ -1,4 +1,12 @@
-"""Errors for people: each kind carries one sentence naming what is wrong."""
+"""Errors for people: each kind carries one sentence naming what is wrong, and, for a misspelt
+name, the names it was probably meant to be (`did_you_mean`, stdlib `difflib`)."""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+__all__ = ["DistdlError", "ConfigError", "DataError", "ShapeError", "CheckpointError", "CommError",
+           "unknown_name", "did_you_mean"]
 
 
 class DistdlError(Exception):
@@ -25,6 +33,47 @@ class CommError(DistdlError):
     """A failure between ranks (names the rank and the operation)."""
 
 
-def unknown_name(kind: str, name, valid) -> ConfigError:
-    """Build the error for an unknown identifier, listing the valid names."""
-    return ConfigError(f"Unknown {kind} {name!r}; valid names are: {', '.join(sorted(valid))}.")
+def _key(name: str) -> str:
+    """What two spellings of one name share: `SparseCategoricalCrossentropy` and
+    `sparse_categorical_crossentropy` both become `sparsecategoricalcrossentropy`."""
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def did_you_mean(name: object, valid: Iterable[object]) -> str:
+    """` Did you mean 'x'?` (or `'x' or 'y'` when two are about as close) naming the valid names
+    closest to `name`, else ''.
+
+    Case, `_` and `-` are ignored when comparing, so `Dence`, `dense` and `DENSE` all find
+    `Dense`; of two spellings of one name the one written more like `name` is shown.
+
+    Args:
+        name: the name that was not found (anything else than a string gets no suggestion).
+        valid: the names that would have been accepted.
+    """
+    if not isinstance(name, str) or not name:
+        return ""
+    groups: dict[str, list[str]] = {}
+    for candidate in map(str, valid):
+        groups.setdefault(_key(candidate), []).append(candidate)
+    target = _key(name)
+    scored = sorted((-difflib.SequenceMatcher(None, target, k).ratio(), k) for k in groups)  # ties: a-z
+    top = -scored[0][0] if scored else 0.0
+    best = [k for score, k in scored[:1 if top == 1.0 else 2] if -score >= max(0.6, top - 0.05)]
+    if not best:
+        return ""
+    shown = [max(sorted(groups[k]), key=lambda c: difflib.SequenceMatcher(None, name, c).ratio())
+             for k in best]
+    return " Did you mean " + " or ".join(map(repr, shown)) + "?"
+
+
+def unknown_name(kind: str, name: object, valid: Iterable[object]) -> ConfigError:
+    """The error for an unknown identifier: the valid names, then the closest ones.
+
+    Args:
+        kind: what was looked up, for the sentence (`loss`, `layer`, `optimizer`, ...).
+        name: what the user wrote.
+        valid: every accepted name (a dict's keys will do).
+    """
+    names = sorted(map(str, valid))
+    return ConfigError(f"Unknown {kind} {name!r}; valid names are: {', '.join(names)}."
+                       f"{did_you_mean(name, names)}")

@@ -1,1 +1,3 @@
 """distdlrun: the mpirun launcher for distdl (installed as `distdl_launch`)."""
+
+__all__: list[str] = []  # the modules are the interface: cli (distdlrun), mpirun, hosts, supervise, ...

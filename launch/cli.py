@@ -1,10 +1,12 @@
 """`distdlrun`: run a distdl config or any command on N MPI ranks, supervised.
 
-    distdlrun -np 4 configs/digits_mlp.toml                # distdl train CONFIG on 4 ranks
+    distdlrun -np 4 digits_mlp --epochs 5                   # distdl train CONFIG [OPTIONS] on 4 ranks
     distdlrun -np 8 -H node1:4,node2:4 -- python train.py   # any command, multi-node
-    distdlrun -np 4 --dry-run configs/x.toml                # print the mpirun argv and exit
+    distdlrun -np 4 --dry-run my.toml                       # print the mpirun argv and exit
 
-Every bad input is one sentence on stderr and exit code 2, with nothing started.
+`python` (and a bare name found beside it, such as `distdl`) runs as the interpreter distdlrun
+itself runs under, so a virtualenv works without being activated. Every bad input is one
+sentence on stderr and exit code 2, with nothing started.
 """
 from __future__ import annotations
 
@@ -16,16 +18,21 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import click
 
-from distdl.errors import ConfigError, DistdlError
+from distdl import __version__
+from distdl import configs as shipped
+from distdl.errors import ConfigError, DistdlError, did_you_mean
 
 from . import hosts as hostmod
 from . import preflight
-from .mpirun import (MpirunOptions, build_argv, detect_impl, find_mpirun, format_hostfile,
-                     needs_hostfile, python_command, rank_env, blas_threads)
+from .mpirun import (BLAS_VARS, MpirunOptions, blas_threads, build_argv, detect_impl, find_mpirun,
+                     format_hostfile, local_command, needs_hostfile, python_command, rank_env)
 from .supervise import Job, shrink_hosts
+
+__all__ = ["Plan", "make_plan", "rank_command", "core_warning", "main"]
 
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -43,20 +50,50 @@ class Plan:
     resume: str | None
     env: dict[str, str]
     debug: bool
+    epochs: int | None = None
+    replaced: str | None = None  # the command name taken from beside distdlrun's Python
 
 
-def _check_writable_dir(path: str) -> None:
+def _check_writable_dir(path: str, option: str = "--checkpoint-dir") -> None:
     """Fail unless `path` is (or can be created as) a writable directory; creates nothing."""
     p = Path(path).absolute()
     probe = p
     while not probe.exists():
         probe = probe.parent
     if probe == p and not p.is_dir():
-        raise ConfigError(f"--checkpoint-dir {path!r} exists but is not a directory.")
+        raise ConfigError(f"{option} {path!r} exists but is not a directory.")
     if not probe.is_dir():
-        raise ConfigError(f"--checkpoint-dir {path!r} cannot be created: {str(probe)!r} is not a directory.")
+        raise ConfigError(f"{option} {path!r} cannot be created: {str(probe)!r} is not a directory.")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"--checkpoint-dir {path!r} is not writable (no write permission on {str(probe)!r}).")
+        raise ConfigError(f"{option} {path!r} is not writable (no write permission on {str(probe)!r}).")
+
+
+def _is_config(arg: str) -> bool:
+    """A TOML file, or the bare name of a shipped config that is not also a program on PATH."""
+    if arg.endswith(".toml"):
+        return True
+    return not os.path.exists(arg) and shipped.resolve(arg) is not None and shutil.which(arg) is None
+
+
+def _train_options(config: str, rest: list[str]) -> dict:
+    """`distdl train`'s own parser on `CONFIG [OPTIONS]`: bad options get click's sentence."""
+    from distdl.cli import train
+    with train.make_context("distdlrun -np N CONFIG", [config, *rest]) as ctx:
+        return ctx.params
+
+
+def _merge(option: str, before: str | None, after: str | None) -> str | None:
+    """An option given to distdlrun and again after the config: once is enough."""
+    if before is not None and after is not None and before != after:
+        raise ConfigError(f"{option} is given twice, as {before!r} and {after!r}; give it once.")
+    return after if after is not None else before
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -70,10 +107,17 @@ def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def rank_command(plan: Plan, restart: bool) -> list[str]:
-    """What each rank runs; a restart of a config resumes from its newest good checkpoint."""
+    """What each rank runs; a restart of a config resumes from its newest good checkpoint.
+
+    Args:
+        plan: the validated command line.
+        restart: a relaunch after a failure (a config run then resumes from its newest checkpoint).
+    """
     if plan.config is None:
         return python_command(plan.command)
     cmd = [sys.executable, "-m", "distdl.cli", "train", plan.config]
+    if plan.epochs is not None:
+        cmd += ["--epochs", str(plan.epochs)]
     if plan.checkpoint_dir:
         cmd += ["--checkpoint-dir", plan.checkpoint_dir]
         resume = "auto" if restart else plan.resume
@@ -86,8 +130,20 @@ def rank_command(plan: Plan, restart: bool) -> list[str]:
 
 def make_plan(np: int | None, host_spec: str | None, hostfile: str | None, args: tuple[str, ...],
               checkpoint_dir: str | None, resume: str | None, env_pairs: tuple[str, ...],
-              debug: bool, environ=os.environ) -> Plan:
-    """Validate the options (raising ConfigError with one sentence) into a Plan."""
+              debug: bool, environ: Mapping[str, str] = os.environ) -> Plan:
+    """Validate the options (raising ConfigError with one sentence) into a Plan.
+
+    Args:
+        np: -np (None: SLURM's task count).
+        host_spec: -H.
+        hostfile: --hostfile.
+        args: CONFIG [train options] or the command after --.
+        checkpoint_dir: --checkpoint-dir before the config.
+        resume: --resume before the config.
+        env_pairs: the -x KEY=VALUE pairs.
+        debug: --debug.
+        environ: where SLURM's variables are read.
+    """
     if host_spec and hostfile:
         raise ConfigError("Give hosts with -H or with --hostfile, not both.")
     from_file = bool(hostfile)
@@ -106,14 +162,23 @@ def make_plan(np: int | None, host_spec: str | None, hostfile: str | None, args:
         raise ConfigError(f"-np must be at least 1, got {np}.")
     if not args:
         raise ConfigError("Nothing to run: give a CONFIG.toml or a command after -- (e.g. -- python train.py).")
-    config = None
+    config, epochs, replaced = None, None, None
     command = list(args)
-    if len(args) == 1 and args[0].endswith(".toml"):
+    if _is_config(args[0]):
         config, command = args[0], []
-        if not Path(config).is_file():
+        if shipped.resolve(config) is None:
             raise ConfigError(f"Config file {config!r} does not exist.")
-    elif shutil.which(args[0]) is None:
-        raise ConfigError(f"Command {args[0]!r} was not found or is not executable.")
+        given = _train_options(config, list(args[1:]))
+        epochs = given["epochs"]
+        checkpoint_dir = _merge("--checkpoint-dir", checkpoint_dir, given["checkpoint_dir"])
+        resume = _merge("--resume", resume, given["resume"])
+        debug = debug or given["debug"]
+    else:
+        command, replaced = local_command(command)
+        if replaced is None and shutil.which(command[0]) is None:
+            hint = did_you_mean(command[0], [n for n in shipped.names() if not n.endswith(".sbatch")])
+            raise ConfigError(f"Command {args[0]!r} was not found or is not executable."
+                              + (f" It is not a shipped config either.{hint}" if hint else ""))
     if checkpoint_dir is not None:
         if config is None:
             raise ConfigError("--checkpoint-dir applies to a CONFIG run; a Python script resumes "
@@ -121,7 +186,35 @@ def make_plan(np: int | None, host_spec: str | None, hostfile: str | None, args:
         _check_writable_dir(checkpoint_dir)
     if resume is not None and (config is None or checkpoint_dir is None):
         raise ConfigError("--resume needs a CONFIG and --checkpoint-dir.")
-    return Plan(np, hosts, from_file, config, command, checkpoint_dir, resume, _parse_env(env_pairs), debug)
+    return Plan(np, hosts, from_file, config, command, checkpoint_dir, resume, _parse_env(env_pairs), debug,
+                epochs, replaced)
+
+
+def core_warning(np: int, hosts: list[hostmod.Host], cores: int,
+                 environ: Mapping[str, str] = os.environ) -> str | None:
+    """The warning for more ranks than cores on this host (or than slots on the hosts given), with
+    the BLAS thread split chosen; None when every rank has a core of its own.
+
+    Args:
+        np: the number of ranks.
+        hosts: the hosts given (-H, --hostfile or SLURM); none: every rank runs here.
+        cores: the cores this host offers (`hosts.local_cores()`).
+        environ: where a user's own BLAS thread counts would be set.
+    """
+    here = preflight.local_ranks(hosts, np)
+    slots = sum(h.slots for h in hosts)
+    if here > cores:
+        what = f"{here} ranks on this host's {cores} core{'s' if cores != 1 else ''}"
+    elif hosts and np > slots:
+        what = f"{np} ranks for the {slots} slots of the hosts given"
+    else:
+        return None
+    set_by_user = [f"{v}={environ[v]}" for v in BLAS_VARS if v in environ]
+    on_host = max(hostmod.ranks_per_host(hosts, np)) if hosts else np
+    split = (f"BLAS threads as you set them ({', '.join(set_by_user)})" if set_by_user
+             else f"{blas_threads(cores, on_host)} BLAS thread per rank")
+    return (f"warning: {what}: oversubscribed, so ranks take turns on the cores and every step waits "
+            f"for the slowest; expect many times slower steps than with one rank per core ({split}).")
 
 
 def _options(plan: Plan, np: int, hosts: list[hostmod.Host], impl: str, hostfile_path: str | None,
@@ -129,14 +222,27 @@ def _options(plan: Plan, np: int, hosts: list[hostmod.Host], impl: str, hostfile
     cores = hostmod.local_cores()
     on_host = max(hostmod.ranks_per_host(hosts, np)) if hosts else np
     slots = sum(h.slots for h in hosts) if hosts else cores
+    extra = dict(plan.env)
+    if "DISTDL_TTY" not in os.environ and _isatty(sys.stdout):
+        extra.setdefault("DISTDL_TTY", "1")  # the ranks' progress bars redraw in place, as on a terminal
     env = rank_env(os.environ, threads=blas_threads(cores, on_host), stall_timeout=stall_timeout,
-                   extra=plan.env)
+                   extra=extra)
     return MpirunOptions(np=np, command=tuple(rank_command(plan, restart)), hosts=tuple(hosts),
                          hostfile=hostfile_path if needs_hostfile(impl, hosts, plan.from_file) else None,
                          env=env, oversubscribe=np > slots)
 
 
-@click.command(context_settings={"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]})
+_EXAMPLES = """\b
+Examples:
+  distdlrun -np 4 digits_mlp --epochs 5             # a shipped config (see `distdl configs`) on 4 ranks
+  distdlrun -np 2 --log-dir logs my.toml --checkpoint-dir runs/a --resume auto   # train options after CONFIG
+  distdlrun -np 4 -- python train.py                # your own script; `python` is distdlrun's own
+  distdlrun -np 8 -H node1:4,node2:4 --dry-run -- python train.py   # print the mpirun command"""
+
+
+@click.command(context_settings={"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]},
+               epilog=_EXAMPLES)
+@click.version_option(__version__, "-V", "--version", prog_name="distdlrun", message="%(prog)s %(version)s")
 @click.option("-np", "-n", "np", type=int, help="Number of ranks (inside SLURM: the allocation's tasks).")
 @click.option("-H", "--hosts", "host_spec", help="Hosts as host:slots,host:slots.")
 @click.option("--hostfile", help="File with one 'host', 'host:N' or 'host slots=N' per line.")
@@ -151,19 +257,33 @@ def _options(plan: Plan, np: int, hosts: list[hostmod.Host], impl: str, hostfile
 @click.option("--grace", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Seconds ranks get to checkpoint and exit after SIGTERM/SIGINT.")
 @click.option("-x", "--env", "env_pairs", multiple=True, help="KEY=VALUE to set on every rank (repeatable).")
+@click.option("--log-dir", type=click.Path(file_okay=False),
+              help="Also write each rank's output to DIR/rank.N.log (without the [N] prefix).")
 @click.option("--dry-run", is_flag=True, help="Print the mpirun command and exit.")
 @click.option("--debug", is_flag=True, help="Show tracebacks; passed on to distdl train.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def cli(np, host_spec, hostfile, mpirun_path, restarts, min_np, checkpoint_dir, resume, stall_timeout,
-        grace, env_pairs, dry_run, debug, args) -> int:
-    """Run CONFIG.toml (as `distdl train`) or `-- COMMAND...` on NP MPI ranks, supervised."""
+def cli(np: int | None, host_spec: str | None, hostfile: str | None, mpirun_path: str | None, restarts: int,
+        min_np: int | None, checkpoint_dir: str | None, resume: str | None, stall_timeout: float | None,
+        grace: float, env_pairs: tuple[str, ...], log_dir: str | None, dry_run: bool, debug: bool,
+        args: tuple[str, ...]) -> int:
+    """Run CONFIG [distdl train options] (a TOML file or a shipped config's name) or
+    `-- COMMAND...` on NP MPI ranks, supervised."""
     plan = make_plan(np, host_spec, hostfile, args, checkpoint_dir, resume, env_pairs, debug)
     if min_np is not None and min_np > plan.np:
         raise ConfigError(f"--min-np {min_np} is larger than -np {plan.np}.")
+    if log_dir is not None:
+        _check_writable_dir(log_dir, "--log-dir")
     mpirun = find_mpirun(mpirun_path)
     impl = detect_impl(mpirun)
     hosts, np_now = plan.hosts, plan.np
+    warning = core_warning(np_now, hosts, hostmod.local_cores())
+    if warning:
+        _say(warning)
     if dry_run:
+        if plan.replaced:
+            where = ("the Python distdlrun runs under" if plan.command[0] == sys.executable
+                     else "found beside the Python distdlrun runs under")
+            _say(f"note: {plan.replaced!r} runs as {plan.command[0]}, {where}.")
         path = None
         if needs_hostfile(impl, hosts, plan.from_file):
             fd, path = tempfile.mkstemp(prefix="distdlrun-", suffix=".hosts")
@@ -182,7 +302,8 @@ def cli(np, host_spec, hostfile, mpirun_path, restarts, min_np, checkpoint_dir, 
                 fh.write(format_hostfile(hosts, impl))
             opts = _options(plan, np_now, hosts, impl, path, stall_timeout, restart=attempt > 0)
             env = {**os.environ, **opts.env}
-            result = Job(build_argv(impl, mpirun, opts), env, np_now, grace=grace).run()
+            result = Job(build_argv(impl, mpirun, opts), env, np_now, grace=grace, log_dir=log_dir,
+                         attempt=attempt).run()
             if result.code == 0 or result.stopped_by is not None:
                 return result.code
             if attempt == restarts:
@@ -209,7 +330,11 @@ def _say(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: returns the exit code (2 and one sentence for bad input)."""
+    """Console entry point: returns the exit code (2 and one sentence for bad input).
+
+    Args:
+        argv: the arguments (default: sys.argv[1:]).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv[: argv.index("--") if "--" in argv else len(argv)]
     try:

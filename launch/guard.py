@@ -23,11 +23,18 @@ import subprocess
 import sys
 import time
 
+__all__ = ["Guard", "main"]
+
 WAIT = 5.0  # seconds the guard waits for the job's processes to be gone before cleaning up
 
 
 class Guard:
-    """distdlrun's end of the pipe to one guard process."""
+    """distdlrun's end of the pipe to one guard process.
+
+    Args:
+        old_segments: the /dev/shm segment files present before mpirun starts (never removed).
+        env: the guard's environment (default: distdlrun's).
+    """
 
     def __init__(self, old_segments: set[str], env=None) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "distdl_launch.guard"], stdin=subprocess.PIPE,

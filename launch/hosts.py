@@ -13,6 +13,9 @@ from typing import Mapping
 
 from distdl.errors import ConfigError
 
+__all__ = ["Host", "check_hostname", "parse_host_spec", "read_hostfile", "expand_nodelist",
+           "parse_tasks_per_node", "slurm_hosts", "ranks_per_host", "local_cores"]
+
 # RFC 1123 labels joined by dots; also accepts the underscores some clusters use.
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
                        r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$")
@@ -27,7 +30,12 @@ class Host:
 
 
 def check_hostname(name: str, where: str) -> str:
-    """Return `name` if it is a valid hostname, else raise ConfigError naming `where`."""
+    """Return `name` if it is a valid hostname, else raise ConfigError naming `where`.
+
+    Args:
+        name: the host name to check.
+        where: where it was written (the option or file), for the message.
+    """
     if not _HOSTNAME.match(name):
         raise ConfigError(f"Invalid hostname {name!r} in {where}; use letters, digits, '-', '_' and '.'.")
     return name
@@ -46,7 +54,11 @@ def _host(item: str, where: str) -> Host:
 
 
 def parse_host_spec(spec: str) -> list[Host]:
-    """Parse `node1:4,node2:4` (a bare `node` means one slot) into hosts."""
+    """Parse `node1:4,node2:4` (a bare `node` means one slot) into hosts.
+
+    Args:
+        spec: what -H was given.
+    """
     hosts = []
     for item in spec.split(","):
         item = item.strip()
@@ -58,7 +70,11 @@ def parse_host_spec(spec: str) -> list[Host]:
 
 
 def read_hostfile(path: str) -> list[Host]:
-    """Read a hostfile: one `host`, `host:N` or `host slots=N` per line, `#` comments."""
+    """Read a hostfile: one `host`, `host:N` or `host slots=N` per line, `#` comments.
+
+    Args:
+        path: the hostfile --hostfile names.
+    """
     try:
         with open(path, encoding="utf-8") as fh:
             lines = fh.read().splitlines()
@@ -83,7 +99,11 @@ def read_hostfile(path: str) -> list[Host]:
 
 
 def expand_nodelist(nodelist: str) -> list[str]:
-    """Expand a SLURM node list such as `gpu[01-03,07],login1` into host names."""
+    """Expand a SLURM node list such as `gpu[01-03,07],login1` into host names.
+
+    Args:
+        nodelist: SLURM_JOB_NODELIST's syntax.
+    """
     names: list[str] = []
     # Split on commas that are outside brackets.
     for part in re.findall(r"[^,\[]+(?:\[[^\]]*\][^,\[]*)*", nodelist):
@@ -103,7 +123,11 @@ def expand_nodelist(nodelist: str) -> list[str]:
 
 
 def parse_tasks_per_node(text: str) -> list[int]:
-    """Expand SLURM_TASKS_PER_NODE such as `4(x2),2` into `[4, 4, 2]`."""
+    """Expand SLURM_TASKS_PER_NODE such as `4(x2),2` into `[4, 4, 2]`.
+
+    Args:
+        text: SLURM_TASKS_PER_NODE's syntax.
+    """
     counts: list[int] = []
     for item in text.split(","):
         m = re.fullmatch(r"(\d+)(?:\(x(\d+)\))?", item.strip())
@@ -114,7 +138,11 @@ def parse_tasks_per_node(text: str) -> list[int]:
 
 
 def slurm_hosts(environ: Mapping[str, str]) -> list[Host] | None:
-    """Hosts of the SLURM allocation we run in, or None outside SLURM."""
+    """Hosts of the SLURM allocation we run in, or None outside SLURM.
+
+    Args:
+        environ: the environment SLURM set (os.environ).
+    """
     nodelist = environ.get("SLURM_JOB_NODELIST") or environ.get("SLURM_NODELIST")
     if not nodelist:
         return None
@@ -127,7 +155,12 @@ def slurm_hosts(environ: Mapping[str, str]) -> list[Host] | None:
 
 
 def ranks_per_host(hosts: list[Host], np: int) -> list[int]:
-    """How many of `np` ranks land on each host: fill slots in order, then round-robin."""
+    """How many of `np` ranks land on each host: fill slots in order, then round-robin.
+
+    Args:
+        hosts: the hosts, in order.
+        np: the number of ranks.
+    """
     placed = [0] * len(hosts)
     left = np
     for i, h in enumerate(hosts):
@@ -142,7 +175,11 @@ def ranks_per_host(hosts: list[Host], np: int) -> list[int]:
 
 
 def local_cores(environ: Mapping[str, str] = os.environ) -> int:
-    """Cores this process may use (SLURM's count inside an allocation)."""
+    """Cores this process may use (SLURM's count inside an allocation).
+
+    Args:
+        environ: where SLURM_CPUS_ON_NODE would be set.
+    """
     slurm = environ.get("SLURM_CPUS_ON_NODE", "")
     if slurm.isdigit() and int(slurm) > 0:
         return int(slurm)

@@ -19,6 +19,10 @@ from distdl.errors import ConfigError
 
 from .hosts import Host
 
+__all__ = ["IMPLS", "BLAS_VARS", "MpirunOptions", "find_mpirun", "impl_from_version", "detect_impl",
+           "blas_threads", "rank_env", "local_command", "python_command", "needs_hostfile",
+           "format_hostfile", "build_argv"]
+
 IMPLS = ("mpich", "openmpi", "intel")
 BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 HERE = Path(__file__).resolve().parent
@@ -31,7 +35,13 @@ INSTALL_HINT = ("install one with `pip install mpich` (in this environment) or y
 
 def find_mpirun(explicit: str | None = None, python: str = sys.executable,
                 path: str | None = None) -> str:
-    """The mpirun to use: `explicit`, else next to `python` (a venv's wheel), else PATH."""
+    """The mpirun to use: `explicit`, else next to `python` (a venv's wheel), else PATH.
+
+    Args:
+        explicit: what --mpirun was given, if anything.
+        python: the interpreter whose bin/ is searched first.
+        path: the PATH to search (None: the process's own).
+    """
     if explicit:
         found = shutil.which(explicit)
         if not found:
@@ -50,7 +60,11 @@ def find_mpirun(explicit: str | None = None, python: str = sys.executable,
 
 
 def impl_from_version(text: str) -> str:
-    """Name the MPI implementation from the output of `mpirun --version`."""
+    """Name the MPI implementation from the output of `mpirun --version`.
+
+    Args:
+        text: what `mpirun --version` printed.
+    """
     if "Intel(R) MPI" in text:
         return "intel"
     if "Open MPI" in text or "OpenRTE" in text or "open-mpi.org" in text:
@@ -63,7 +77,11 @@ def impl_from_version(text: str) -> str:
 
 
 def detect_impl(mpirun: str) -> str:
-    """Run `mpirun --version` (bounded) and name its implementation."""
+    """Run `mpirun --version` (bounded) and name its implementation.
+
+    Args:
+        mpirun: the mpirun/mpiexec path.
+    """
     try:
         done = subprocess.run([mpirun, "--version"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -72,14 +90,26 @@ def detect_impl(mpirun: str) -> str:
 
 
 def blas_threads(cores: int, ranks_on_host: int) -> int:
-    """BLAS threads per rank so that ranks on one host do not fight over its cores."""
+    """BLAS threads per rank so that ranks on one host do not fight over its cores.
+
+    Args:
+        cores: the cores of the host.
+        ranks_on_host: how many ranks share them.
+    """
     return max(1, cores // max(1, ranks_on_host))
 
 
 def rank_env(environ: Mapping[str, str], *, threads: int, stall_timeout: float | None = None,
              extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Variables to forward to every rank: BLAS threads the user did not set, unbuffered
-    Python output (so a dying rank's last lines arrive), the stall timeout, `-x` pairs."""
+    Python output (so a dying rank's last lines arrive), the stall timeout, `-x` pairs.
+
+    Args:
+        environ: distdlrun's environment (variables set there are left alone).
+        threads: BLAS threads per rank.
+        stall_timeout: seconds for DISTDL_STALL_TIMEOUT, or None.
+        extra: the -x pairs (and DISTDL_TTY), set last.
+    """
     env = {name: str(threads) for name in BLAS_VARS if name not in environ}
     if "PYTHONUNBUFFERED" not in environ:
         env["PYTHONUNBUFFERED"] = "1"
@@ -89,9 +119,36 @@ def rank_env(environ: Mapping[str, str], *, threads: int, stall_timeout: float |
     return env
 
 
+def local_command(command: list[str], python: str = sys.executable) -> tuple[list[str], str | None]:
+    """The command with its program taken from the interpreter distdlrun runs under: `python`,
+    `python3` and `python3.N` (this Python's N) become that interpreter, and any other bare name
+    that exists beside it (`distdl`, `pytest` in a virtualenv's bin/) that file. So `-- python
+    train.py` runs the venv's Python whether or not the venv is activated. Returns (command, what
+    was replaced, or None); a path, or a name not found there, is left to PATH.
+
+    Args:
+        command: what follows `--` on distdlrun's command line.
+        python: the interpreter distdlrun runs under.
+    """
+    head = command[0] if command else ""
+    if not head or "/" in head:
+        return list(command), None
+    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if head in ("python", f"python{sys.version_info.major}", here):
+        return [python, *command[1:]], head
+    beside = Path(python).parent / head
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside), *command[1:]], head
+    return list(command), None
+
+
 def python_command(command: list[str]) -> list[str]:
     """Run a `python script|-m mod` command through `pyrun.py`, which ends the rank
-    at once on an uncaught exception instead of leaving it hanging in MPI_Finalize."""
+    at once on an uncaught exception instead of leaving it hanging in MPI_Finalize.
+
+    Args:
+        command: what each rank runs.
+    """
     if len(command) >= 2 and re.fullmatch(r"python(\d+(\.\d+)?)?", os.path.basename(command[0])):
         head = command[1]
         if head == "-m" or not head.startswith("-"):
@@ -115,7 +172,13 @@ class MpirunOptions:
 
 def needs_hostfile(impl: str, hosts: list[Host] | tuple[Host, ...], from_file: bool) -> bool:
     """Whether hosts must go to mpirun as a file: when the user gave one, and for Intel
-    MPI whenever hosts differ in slots (its -hosts takes no counts)."""
+    MPI whenever hosts differ in slots (its -hosts takes no counts).
+
+    Args:
+        impl: `mpich`, `openmpi` or `intel`.
+        hosts: the hosts given.
+        from_file: whether they came from --hostfile.
+    """
     if not hosts:
         return False
     if from_file:
@@ -124,7 +187,12 @@ def needs_hostfile(impl: str, hosts: list[Host] | tuple[Host, ...], from_file: b
 
 
 def format_hostfile(hosts: list[Host] | tuple[Host, ...], impl: str) -> str:
-    """A hostfile in the implementation's syntax (`host slots=N` for Open MPI, else `host:N`)."""
+    """A hostfile in the implementation's syntax (`host slots=N` for Open MPI, else `host:N`).
+
+    Args:
+        hosts: the hosts.
+        impl: `mpich`, `openmpi` or `intel`.
+    """
     if impl == "openmpi":
         return "".join(f"{h.name} slots={h.slots}\n" for h in hosts)
     return "".join(f"{h.name}:{h.slots}\n" for h in hosts)
@@ -132,7 +200,13 @@ def format_hostfile(hosts: list[Host] | tuple[Host, ...], impl: str) -> str:
 
 def build_argv(impl: str, mpirun: str, opts: MpirunOptions) -> list[str]:
     """The exact mpirun argv: each rank runs `rankwrap.py` (which reports its exit and
-    labels its output) around `opts.command`."""
+    labels its output) around `opts.command`.
+
+    Args:
+        impl: `mpich`, `openmpi` or `intel`.
+        mpirun: the launcher's path.
+        opts: everything else the argv depends on.
+    """
     if impl not in IMPLS:
         raise ConfigError(f"Unknown MPI implementation {impl!r}; valid names are: {', '.join(IMPLS)}.")
     if opts.np < 1:

@@ -14,12 +14,20 @@ from distdl.saving.checkpoint_files import checkpoint_paths, clean_temp_files
 
 from .hosts import Host, ranks_per_host
 
+__all__ = ["local_ranks", "check_shm", "checkpoint_folder_problem"]
+
 _LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}
 PROBE_BYTES = 4096  # what the write test puts in the checkpoint folder (and removes)
 
 
 def local_ranks(hosts: list[Host], np: int, here: str | None = None) -> int:
-    """How many of `np` ranks land on this host (all of them when no hosts are given)."""
+    """How many of `np` ranks land on this host (all of them when no hosts are given).
+
+    Args:
+        hosts: the hosts given (none: every rank runs here).
+        np: the number of ranks.
+        here: this host's name (default: socket.gethostname()).
+    """
     if not hosts:
         return np
     here = here or socket.gethostname()
@@ -30,7 +38,13 @@ def local_ranks(hosts: list[Host], np: int, here: str | None = None) -> int:
 def check_shm(hosts: list[Host], np: int, free: int | None = None) -> None:
     """Refuse (ConfigError) when /dev/shm here lacks room for this host's ranks; `free` stands in
     for the measured free bytes. Other hosts are not checked from here: a rank there that runs
-    out dies of SIGBUS, which distdlrun reports with the same advice."""
+    out dies of SIGBUS, which distdlrun reports with the same advice.
+
+    Args:
+        hosts: the hosts given (none: every rank runs here).
+        np: the number of ranks.
+        free: stands in for the measured free bytes (tests).
+    """
     problem = shm.room_problem(local_ranks(hosts, np), free=free)
     if problem:
         raise ConfigError(f"Not starting: {problem}")
@@ -43,6 +57,9 @@ def checkpoint_folder_problem(directory: str) -> str | None:
     a small file is written, synced and removed, which catches a read-only or full file system,
     missing permissions and quota; the folder must also have room for a file as large as its
     newest checkpoint.
+
+    Args:
+        directory: the --checkpoint-dir.
     """
     if not os.path.lexists(directory):
         return None  # `distdl train` creates it (its parent was checked at the start)

@@ -15,6 +15,8 @@ import runpy
 import sys
 import traceback
 
+__all__ = ["main"]
+
 
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
@@ -43,7 +45,11 @@ def _user_traceback(exc: BaseException):
 
 
 def main(argv: list[str]) -> None:
-    """Run the target as `__main__`; never return on failure."""
+    """Run the target as `__main__`; never return on failure.
+
+    Args:
+        argv: `SCRIPT [ARGS]` or `-m MODULE [ARGS]`.
+    """
     if not argv:
         print("usage: pyrun.py SCRIPT|-m MODULE [ARGS...]", file=sys.stderr)
         os._exit(2)

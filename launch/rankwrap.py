@@ -18,6 +18,9 @@ import socket
 import subprocess
 import sys
 import threading
+from typing import Mapping
+
+__all__ = ["MARKER", "die_with_parent", "rank_of", "main"]
 
 MARKER = "@@distdlrun@@"
 _PR_SET_PDEATHSIG = 1
@@ -39,6 +42,10 @@ def die_with_parent(parent: int | None = None) -> None:
 
     Run between fork and exec (`preexec_fn`); with `parent` given, a parent that died before
     the request took effect kills us at once.
+
+    Args:
+        parent: the parent's pid as seen before fork, to catch a parent that died before the request
+            took effect.
     """
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -46,8 +53,12 @@ def die_with_parent(parent: int | None = None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def rank_of(environ=os.environ) -> str:
-    """This process's rank in MPI_COMM_WORLD as set by Hydra, Open MPI or PMIx."""
+def rank_of(environ: Mapping[str, str] = os.environ) -> str:
+    """This process's rank in MPI_COMM_WORLD as set by Hydra, Open MPI or PMIx.
+
+    Args:
+        environ: the environment the MPI launcher set.
+    """
     for key in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
         if environ.get(key, "").isdigit():
             return environ[key]
@@ -84,7 +95,11 @@ def _pump(src: int, dst: int, prefix: bytes) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Run the command after `--`; exit as it did (128 + N when killed by signal N)."""
+    """Run the command after `--`; exit as it did (128 + N when killed by signal N).
+
+    Args:
+        argv: `-- COMMAND...`, what mpirun gave this wrapper.
+    """
     command = argv[argv.index("--") + 1:] if "--" in argv else argv
     if not command:
         print("rankwrap: no command given", file=sys.stderr)

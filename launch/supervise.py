@@ -6,6 +6,9 @@ mpirun's stderr. The first non-zero exit ends the whole job within seconds:
 local ranks are SIGKILLed by process group, mpirun is asked to stop (which
 reaches other hosts), and its own process group is SIGKILLed after a short wait.
 
+With `log_dir`, each rank's lines also go to `log_dir/rank.N.log`, without the `[N] ` label, the
+colours or the in-place redraws of a progress bar (only its lines that end with a newline).
+
 The job follows its launcher: mpirun gets PR_SET_PDEATHSIG (SIGKILL when distdlrun dies, and
 Hydra's proxies then end every rank), and a guard process (`guard.py`) that outlives distdlrun
 kills the job's local process groups and, after any failed attempt, removes the /dev/shm
@@ -33,16 +36,23 @@ from .guard import Guard
 from .hosts import Host
 from .rankwrap import _LINE, MARKER, die_with_parent
 
+__all__ = ["Job", "JobResult", "RankState", "describe_exit", "shrink_hosts"]
+
 TEARDOWN_WAIT = 3.0  # seconds mpirun gets to stop remote ranks before SIGKILL
 ALL_DONE_WAIT = 10.0  # seconds mpirun may linger after every rank exited 0
 _LABEL = re.compile(rb"^\[(\d+)\] ")
+_ANSI = re.compile(rb"\x1b\[[0-9;]*m")  # colours, left out of the log files
 # Hydra's "BAD TERMINATION" box and its three trailing lines.
 _HYDRA_BANNER = re.compile(rb"^(\s*$|={10,}|=   |YOUR APPLICATION TERMINATED WITH|"
                            rb"This typically refers to a problem|Please see the FAQ page)")
 
 
 def describe_exit(code: int) -> str:
-    """`exited with code 3` or `was killed by signal 9 (SIGKILL)` from a returncode."""
+    """`exited with code 3` or `was killed by signal 9 (SIGKILL)` from a returncode.
+
+    Args:
+        code: a subprocess returncode (negative: killed by that signal).
+    """
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -73,11 +83,25 @@ class JobResult:
 
 
 class Job:
-    """One mpirun run under supervision. `run()` blocks until every process of it is gone."""
+    """One mpirun run under supervision. `run()` blocks until every process of it is gone.
+
+    Args:
+        argv: the mpirun command line.
+        env: its environment.
+        np: the number of ranks it starts.
+        grace: seconds the ranks get after SIGTERM/SIGINT before they are killed.
+        out: where rank stdout goes (distdlrun's stdout).
+        err: where rank stderr and distdlrun's own messages go.
+        log_dir: also write each rank's lines to log_dir/rank.N.log.
+        attempt: 0 for the first launch; a restart appends to the log files after a marker.
+    """
 
     def __init__(self, argv: list[str], env: Mapping[str, str], np: int, *, grace: float = 60.0,
-                 out: BinaryIO | None = None, err: BinaryIO | None = None) -> None:
+                 out: BinaryIO | None = None, err: BinaryIO | None = None, log_dir: str | None = None,
+                 attempt: int = 0) -> None:
         self.argv, self.env, self.np, self.grace = argv, dict(env), np, grace
+        self.log_dir, self.attempt = log_dir, attempt
+        self.logs: dict[int, BinaryIO] = {}
         self.out = out or sys.stdout.buffer
         self.err = err or sys.stderr.buffer
         self.ranks: dict[int, RankState] = {}
@@ -92,6 +116,23 @@ class Job:
         self.err.write(f"distdlrun: {text}\n".encode())
         self.err.flush()
 
+    def _open_logs(self) -> None:
+        """One file per rank: new for the first attempt, continued (after a marker) on a restart."""
+        if self.log_dir is None:
+            return
+        os.makedirs(self.log_dir, exist_ok=True)
+        for rank in range(self.np):
+            fh = open(os.path.join(self.log_dir, f"rank.{rank}.log"), "ab" if self.attempt else "wb")
+            if self.attempt:
+                fh.write(f"--- distdlrun: restart {self.attempt} ---\n".encode())
+            self.logs[rank] = fh
+
+    def _log(self, rank: int, text: bytes) -> None:
+        fh = self.logs.get(rank)
+        if fh is not None:
+            fh.write(_ANSI.sub(b"", text))
+            fh.flush()
+
     def _handle(self, stream: BinaryIO, line: bytes) -> None:
         at = line.find(MARKER.encode())
         if at >= 0:
@@ -105,9 +146,13 @@ class Job:
             return  # mpirun's own cleanup banner: noise next to our own report
         stream.write(line)
         stream.flush()
+        if line.endswith(b"\r") and m:  # a progress bar's redraw: neither a line on screen nor in the log
+            return
         self.lines += 1
         if m:
-            self.ranks.setdefault(int(m.group(1)), RankState()).tail.append((self.lines, line))
+            rank = int(m.group(1))
+            self.ranks.setdefault(rank, RankState()).tail.append((self.lines, line))
+            self._log(rank, line[m.end():])
 
     def _marker(self, text: str) -> None:
         fields = dict(item.split("=", 1) for item in text.split()[2:] if "=" in item)
@@ -161,9 +206,12 @@ class Job:
         self.guard = Guard(set(shm.segments()))
         result = None
         try:
+            self._open_logs()
             result = self._run()
             return result
         finally:
+            for fh in self.logs.values():
+                fh.close()
             self.guard.finish(failed=result is None or result.code != 0)
             for s, handler in old.items():
                 signal.signal(s, handler)
@@ -284,7 +332,14 @@ class Job:
 
 def shrink_hosts(hosts: list[Host], lost: set[str], np: int, min_np: int | None) -> tuple[list[Host], int] | None:
     """Hosts and -np for a restart after `lost` hosts vanished: the same when none did,
-    else fewer ranks on the remaining hosts (never below `min_np`); None if impossible."""
+    else fewer ranks on the remaining hosts (never below `min_np`); None if impossible.
+
+    Args:
+        hosts: the hosts of the failed attempt.
+        lost: the hosts that vanished.
+        np: the ranks of the failed attempt.
+        min_np: --min-np (None: never fewer ranks).
+    """
     if not lost or not hosts:
         return hosts, np
     if min_np is None:

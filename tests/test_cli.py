@@ -20,11 +20,11 @@ def distdl(*args, mpi=0, timeout=300):
 
 @pytest.mark.mpi
 def test_default_config_trains_to_095_on_one_and_two_ranks():
-    one = distdl("train", "configs/digits_mlp.toml")
+    one = distdl("train", "digits_mlp")
     assert one.returncode == 0, one.stderr
     acc = float(re.search(r"Test loss: [\d.]+ - accuracy: ([\d.]+)", one.stdout).group(1))
     assert acc >= 0.95
-    two = distdl("train", "configs/digits_mlp.toml", mpi=2)
+    two = distdl("train", "digits_mlp", mpi=2)
     assert two.returncode == 0, two.stderr
     assert two.stdout.count("Test loss") == 1  # only rank 0 prints
     acc2 = float(re.search(r"accuracy: ([\d.]+)\n", two.stdout.split("Test loss")[1]).group(1))
@@ -32,7 +32,7 @@ def test_default_config_trains_to_095_on_one_and_two_ranks():
 
 
 def test_breast_cancer_config_reaches_093():
-    p = distdl("train", "configs/breast_cancer_mlp.toml")
+    p = distdl("train", "breast_cancer_mlp")
     assert p.returncode == 0, p.stderr
     assert float(re.search(r"Test loss: [\d.]+ - accuracy: ([\d.]+)", p.stdout).group(1)) >= 0.93
 

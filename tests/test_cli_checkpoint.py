@@ -15,7 +15,7 @@ from distdl.models import Sequential, load_model
 from distdl.saving import checkpoint as ckpt
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG = str(ROOT / "configs" / "digits_mlp.toml")
+CONFIG = str(ROOT / "distdl" / "configs" / "digits_mlp.toml")
 
 
 def distdl(*args, cwd):

@@ -32,7 +32,7 @@ def test_train_cleans_dead_writers_temp_files_and_inspect_exits_2_when_the_file_
     live = ck / f".ckpt-e0001-s000000.h5.tmp-{os.getpid()}-9f8e"  # a writer that still runs: kept
     dead.write_bytes(b"half a checkpoint")
     live.write_bytes(b"half a checkpoint")
-    p = distdl("train", "configs/digits_mlp.toml", "--epochs", 1, "--checkpoint-dir", ck)
+    p = distdl("train", "digits_mlp", "--epochs", 1, "--checkpoint-dir", ck)
     assert p.returncode == 0, p.stderr
     assert not dead.exists() and live.exists()
     path = ck / "ckpt-e0001-s000000.h5"

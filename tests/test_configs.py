@@ -37,7 +37,7 @@ def one_rank():
     for name in CONFIGS:
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
-            model = train_from_config(str(ROOT / "configs" / name))
+            model = train_from_config(str(ROOT / "distdl" / "configs" / name))
         out[name] = (model, buf.getvalue())
     backend.set_floatx(old)
     return out
@@ -76,7 +76,7 @@ def test_two_ranks_print_the_same_test_scores(one_rank, name):
     cli = Path(sys.executable).parent / "distdl"
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PYTHONPATH=str(ROOT))
-    argv = [mpirun_path(), "-n", "2", str(cli), "train", str(ROOT / "configs" / name)]
+    argv = [mpirun_path(), "-n", "2", str(cli), "train", str(ROOT / "distdl" / "configs" / name)]
     p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, cwd=str(ROOT))
     assert p.returncode == 0, p.stderr
     loss2, acc2 = _scores(p.stdout)

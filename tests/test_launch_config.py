@@ -25,7 +25,7 @@ FINAL = f"ckpt-e{EPOCHS:04d}-s000000.h5"
 _CKPT = re.compile(r"^ckpt-e(\d+)-s(\d+)\.h5$")
 _RESUMED = re.compile(r"^\[0\] Resuming from (\S+) \(epoch (\d+), step (\d+)\)\.$", re.M)
 
-# The shape of configs/digits_mlp.toml, a little heavier (about 650 steps of ~2 ms on 2 ranks) so
+# The shape of distdl/configs/digits_mlp.toml, a little heavier (about 650 steps of ~2 ms on 2 ranks) so
 # that a signal or a kill lands mid-epoch, with a checkpoint every SAVE_FREQ steps, all kept.
 CONFIG = f"""
 [data]

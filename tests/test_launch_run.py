@@ -210,7 +210,7 @@ def test_config_shortcut_runs_distdl_train_on_two_ranks(tmp_path):
     test score (0.95 or more, as in one process) and writes a checkpoint per epoch, the newest 3 kept."""
     from distdl.saving.checkpoint import inspect_checkpoint
     code, out, err = finish(distdlrun("-np", "2", "--checkpoint-dir", str(tmp_path / "ck"),
-                                       "configs/digits_mlp.toml"), timeout=300)
+                                       "digits_mlp"), timeout=300)
     assert code == 0, err
     tests = [line for line in out.splitlines() if "Test loss" in line]
     assert len(tests) == 1 and tests[0].startswith("[0] Test loss: "), out

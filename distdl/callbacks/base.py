@@ -5,8 +5,9 @@ checkpoint callbacks can subclass `Callback` without a circular import.
 """
 from __future__ import annotations
 
-import sys
 from typing import Any
+
+from ..log import notice
 
 # Every hook a training loop may call; LambdaCallback checks names against it.
 HOOK_NAMES = (
@@ -48,9 +49,8 @@ class Callback:
         return int(self.params.get("rank", 0) or 0)
 
     def _say(self, message: str) -> None:
-        """Print a one-line message from rank 0 only (the others stay silent)."""
-        if self.rank == 0:
-            print(message, file=sys.stdout, flush=True)
+        """A notice from rank 0 only, through the `distdl` logger (shown on stdout by default)."""
+        notice(message, rank=self.rank)
 
     # Keras's backwards-compatible aliases: the train-batch hooks call these.
     def on_batch_begin(self, batch: int, logs: dict | None = None) -> None:

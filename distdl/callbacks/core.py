@@ -14,6 +14,8 @@ from ..errors import ConfigError
 from .base import HOOK_NAMES, Callback, History
 from .progress import ProgbarLogger
 
+__all__ = ["CallbackList", "TerminateOnNaN", "CSVLogger", "LambdaCallback"]
+
 
 def _pythonify(logs: dict | None) -> dict:
     """Batch logs as Keras hands them on: sorted by name, numbers as Python floats."""
@@ -32,6 +34,14 @@ class CallbackList(Callback):
     Keras 3 order: the user's callbacks, then `History`, then `ProgbarLogger`
     (each added only when asked for and not already given). `params` (epochs,
     steps, verbose, rank, world_size) go to every callback's `set_params`.
+
+    Args:
+        callbacks: the user's callbacks, in order.
+        add_history: append a History unless one is given.
+        add_progbar: append a ProgbarLogger unless one is given.
+        model: the model every callback acts on.
+        **params: the run parameters (epochs, steps, verbose, rank, world_size) for every callback's
+            set_params.
     """
 
     def __init__(self, callbacks: Iterable[Callback] | None = None, add_history: bool = False,
@@ -151,6 +161,11 @@ class CSVLogger(Callback):
     Only rank 0 opens and writes the file (the logs are the same on every rank).
     With `append=True` rows go after an existing file's, without a second header.
     The file is flushed after each epoch so that a crash loses at most one row.
+
+    Args:
+        filename: the CSV file (written by rank 0 only).
+        separator: the column separator.
+        append: add rows to an existing file instead of replacing it.
     """
 
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False) -> None:
@@ -216,6 +231,15 @@ class LambdaCallback(Callback):
 
     Epoch and batch hooks take `(index, logs)`, the begin/end hooks `(logs)`;
     any hook name from `Callback` may be given as a keyword.
+
+    Args:
+        on_epoch_begin: called as f(epoch, logs).
+        on_epoch_end: called as f(epoch, logs).
+        on_train_begin: called as f(logs).
+        on_train_end: called as f(logs).
+        on_train_batch_begin: called as f(batch, logs).
+        on_train_batch_end: called as f(batch, logs).
+        **kwargs: any other hook of Callback by name.
     """
 
     def __init__(self, on_epoch_begin: Callable | None = None, on_epoch_end: Callable | None = None,

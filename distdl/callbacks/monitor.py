@@ -17,6 +17,8 @@ import numpy as np
 from ..errors import ConfigError
 from .base import Callback
 
+__all__ = ["EarlyStopping", "ReduceLROnPlateau", "LearningRateScheduler", "monitor_direction"]
+
 _MODES = ("auto", "min", "max")
 # Substrings of metric names that Keras metrics maximise ("direction up").
 _UP_WORDS = ("acc", "auc", "precision", "recall", "f1", "fbeta", "r2", "iou",
@@ -38,6 +40,12 @@ def monitor_direction(owner: str, monitor: str, mode: str, model: Any = None) ->
 
     'auto' minimises losses and maximises accuracy-like metrics; a model metric
     with a `direction` ('up'/'down') attribute of that name wins over the name rule.
+
+    Args:
+        owner: the callback's name, for the message.
+        monitor: the monitored log key (`val_loss`, `accuracy`, ...).
+        mode: 'auto', 'min' or 'max'.
+        model: the model, whose metrics may declare a direction.
     """
     if mode in ("min", "max"):
         return mode
@@ -79,6 +87,16 @@ class EarlyStopping(Callback):
     `baseline`, the wait only restarts once the value also beats the baseline.
     With `restore_best_weights`, the best epoch's weights are set back at the end
     of training (whether or not training stopped early), as Keras 3 does.
+
+    Args:
+        monitor: the log key to watch.
+        min_delta: the least change that counts as an improvement.
+        patience: epochs without improvement before stopping.
+        verbose: 1: say when training stops and when weights are restored.
+        mode: 'auto', 'min' or 'max'.
+        baseline: a value the monitored quantity must beat for the wait to restart.
+        restore_best_weights: set the best epoch's weights back at the end.
+        start_from_epoch: epochs to wait before watching.
     """
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0, patience: int = 0,
@@ -159,6 +177,16 @@ class ReduceLROnPlateau(Callback):
 
     After a reduction, `cooldown` epochs pass before waiting starts again; the rate
     never drops below `min_lr`. Records the epoch's `learning_rate` in the logs.
+
+    Args:
+        monitor: the log key to watch.
+        factor: the learning rate is multiplied by this (< 1).
+        patience: epochs without improvement before a reduction.
+        verbose: 1: say when the rate is reduced.
+        mode: 'auto', 'min' or 'max'.
+        min_delta: the least change that counts as an improvement.
+        cooldown: epochs after a reduction before waiting starts again.
+        min_lr: the rate never goes below this.
     """
 
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
@@ -246,6 +274,10 @@ class LearningRateScheduler(Callback):
 
     `epoch` is 0-based and `lr` the current rate; the epoch's rate is recorded as
     `learning_rate` in the epoch logs (and so in History and CSVLogger).
+
+    Args:
+        schedule: f(epoch, lr) -> new rate (or f(epoch)); epoch counts from 0.
+        verbose: 1: say the rate set each epoch.
     """
 
     def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:

@@ -1,28 +1,42 @@
 """The Keras-style progress line, printed by rank 0 only.
 
-`Progbar` draws `12/50 ━━━━━━━━━━━━━━━━━━━━ 3s 40ms/step - loss: 0.1234` (verbose=1:
-redrawn in place with `\\r` on a terminal, printed once at the end otherwise) or
+`Progbar` draws `12/50 ━━━━━━━━━━━━━━━━━━━━ 3s 40ms/step - loss: 0.1234` (verbose=1) or
 `50/50 - 2s - 40ms/step - loss: 0.1234` (verbose=2: one line at the end).
 `ProgbarLogger` is the callback that drives it from `fit`, `evaluate` and `predict`.
+
+With verbose=1 the bar is redrawn in place with `\\r` on a terminal. Elsewhere (a pipe, a log
+file, the ranks of `distdlrun`) it prints, as Keras 3 does, a new line with the running global
+metrics every `LINE_INTERVAL` seconds, so a long epoch is not silent until its end, and the final
+line when the epoch ends. `distdlrun` sets `DISTDL_TTY=1` on every rank when its own stdout is a
+terminal: the bar then redraws in place there too.
 """
 from __future__ import annotations
 
 import math
 import numbers
+import os
 import sys
 import time
 from typing import Any, Callable, Iterable, TextIO
 
 from .base import Callback
 
+__all__ = ["Progbar", "ProgbarLogger", "format_value", "format_time_per_unit", "format_eta", "LINE_INTERVAL"]
+
+LINE_INTERVAL = 2.0  # seconds between progress lines when the output is not a terminal
+
 _BOLD, _GREEN, _GREY, _RESET = "\x1b[1m", "\x1b[32m", "\x1b[37m", "\x1b[0m"
 
 
 def _isatty(stream: Any) -> bool:
+    """Whether `stream` shows on a terminal: it is one, or it is this process's stdout and
+    distdlrun (whose stdout is a terminal) set DISTDL_TTY=1 for its ranks."""
     try:
-        return bool(stream.isatty())
+        if stream.isatty():
+            return True
     except (AttributeError, ValueError):  # no isatty, or a closed stream
         return False
+    return stream in (sys.stdout, sys.__stdout__) and os.environ.get("DISTDL_TTY") == "1"
 
 
 def _bar_chars(stream: Any, dynamic: bool) -> tuple[str, str]:
@@ -36,7 +50,11 @@ def _bar_chars(stream: Any, dynamic: bool) -> tuple[str, str]:
 
 
 def format_value(value: Any) -> str:
-    """A metric as Keras prints it: 4 decimals, or scientific notation when tiny."""
+    """A metric as Keras prints it: 4 decimals, or scientific notation when tiny.
+
+    Args:
+        value: a number (anything else is printed with `str`).
+    """
     if not isinstance(value, numbers.Real):
         return str(value)
     value = float(value)
@@ -44,7 +62,12 @@ def format_value(value: Any) -> str:
 
 
 def format_time_per_unit(seconds: float, unit_name: str) -> str:
-    """A step duration as ` 1s/step`, ` 35ms/step` or ` 120us/step`."""
+    """A step duration as ` 1s/step`, ` 35ms/step` or ` 120us/step`.
+
+    Args:
+        seconds: the duration of one unit.
+        unit_name: what a unit is called (`step`).
+    """
     if seconds >= 1 or seconds == 0:
         return f" {seconds:.0f}s/{unit_name}"
     if seconds >= 1e-3:
@@ -53,7 +76,11 @@ def format_time_per_unit(seconds: float, unit_name: str) -> str:
 
 
 def format_eta(seconds: float) -> str:
-    """Remaining time as `12s`, `3:05` or `1:02:03`."""
+    """Remaining time as `12s`, `3:05` or `1:02:03`.
+
+    Args:
+        seconds: the time left.
+    """
     if seconds > 3600:
         return f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
     if seconds > 60:
@@ -64,20 +91,32 @@ def format_eta(seconds: float) -> str:
 class Progbar:
     """A progress bar for `target` steps (None when unknown), shown on rank 0 only.
 
-    Metrics not in `stateful_metrics` are averaged over the steps seen, as Keras
-    does; stateful ones are shown as given. `interval` (seconds) throttles the
-    in-place redraws on a terminal; `clock` is there so tests can fix the time.
+    Args:
+        target: the number of steps, None when unknown.
+        verbose: 1 (the bar), 2 (one line at the end) or 0 (nothing).
+        stateful_metrics: metrics shown as given; the others are averaged over the steps seen,
+            as Keras does.
+        width: the bar's width in characters.
+        interval: seconds between redraws on a terminal.
+        stream: where to write (stdout by default).
+        rank: only rank 0 writes.
+        unit_name: what a step is called in `40ms/step`.
+        clock: the time source, so tests can fix the time.
+        line_interval: seconds between progress lines when `stream` is not a terminal (the
+            first comes one interval after the start: a short epoch prints only its final line).
     """
 
     def __init__(self, target: int | None, verbose: int = 1,
                  stateful_metrics: Iterable[str] | None = None, width: int = 30,
                  interval: float = 0.05, stream: TextIO | None = None, rank: int = 0,
-                 unit_name: str = "step", clock: Callable[[], float] = time.monotonic) -> None:
+                 unit_name: str = "step", clock: Callable[[], float] = time.monotonic,
+                 line_interval: float | None = None) -> None:
         self.target = target
         self.verbose = verbose
         self.stateful_metrics = set(stateful_metrics or ())
         self.width = width
         self.interval = interval
+        self.line_interval = LINE_INTERVAL if line_interval is None else line_interval
         self.stream = stream if stream is not None else sys.stdout
         self.rank = rank
         self.unit_name = unit_name
@@ -88,13 +127,19 @@ class Progbar:
         self._order: list[str] = []
         self._seen = 0
         self._start = clock()
-        self._last_update = -math.inf
+        self._last_update = -math.inf if self._dynamic else self._start
         self._time_after_first_step: float | None = None
         self._prev_width = 0
 
     def update(self, current: int, values: Iterable[tuple[str, Any]] | None = None,
                finalize: bool | None = None) -> None:
-        """Record `values` (name, value) at step `current` and redraw if it is time to."""
+        """Record `values` at step `current` and draw if it is time to.
+
+        Args:
+            current: the number of steps done.
+            values: (name, value) pairs of this step.
+            finalize: whether this is the last update (default: `current >= target`).
+        """
         if finalize is None:
             finalize = self.target is not None and current >= self.target
         for name, value in values or ():
@@ -118,7 +163,12 @@ class Progbar:
             self._draw_summary(current, now, per_unit)
 
     def add(self, n: int, values: Iterable[tuple[str, Any]] | None = None) -> None:
-        """Advance by `n` steps."""
+        """Advance by `n` steps.
+
+        Args:
+            n: steps done since the last update.
+            values: (name, value) pairs of these steps.
+        """
         self.update(self._seen + n, values)
 
     def _step_duration(self, current: int, now: float) -> float:
@@ -142,8 +192,9 @@ class Progbar:
         return "".join(parts)
 
     def _draw_live(self, current: int, now: float, per_unit: float, finalize: bool) -> None:
-        """verbose=1: redraw in place on a terminal; elsewhere only the final line."""
-        if not finalize and (not self._dynamic or now - self._last_update < self.interval):
+        """verbose=1: redraw in place on a terminal; elsewhere a new line every `line_interval`."""
+        wait = self.interval if self._dynamic else self.line_interval
+        if not finalize and now - self._last_update < wait:
             return
         self._last_update = now
         if self.target:
@@ -166,7 +217,7 @@ class Progbar:
         if self._dynamic:
             line = "\r" + line + " " * max(0, self._prev_width - width)
         self._prev_width = width
-        self._write(line + ("\n" if finalize else ""))
+        self._write(line + ("\n" if finalize or not self._dynamic else ""))
 
     def _draw_summary(self, current: int, now: float, per_unit: float) -> None:
         """verbose=2: one line per epoch, `N/N - 1s - 3ms/step - loss: ...`."""
@@ -185,6 +236,9 @@ class ProgbarLogger(Callback):
 
     Inside `fit`, validation runs silently and its `val_` metrics join the epoch's
     final line; `evaluate` and `predict` get a bar of their own.
+
+    Args:
+        stream: where to print (default: stdout at the time of printing).
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:

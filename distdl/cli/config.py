@@ -1,14 +1,20 @@
 """TOML run configs: model, data, compile and training settings, validated.
 
-Every mistake is a ConfigError naming the file, the key and the allowed values.
+Every mistake is a ConfigError naming the file, the key and the allowed values, and for a
+misspelt key or layer argument the names it was probably meant to be.
 """
 from __future__ import annotations
 
+import inspect
 import os
 import tomllib
 from dataclasses import dataclass, field
+from typing import Any, Iterable
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
+
+__all__ = ["RunConfig", "load_config", "build_model", "load_data", "SECTIONS", "TRAINING_KEYS",
+           "CHECKPOINT_KEYS"]
 
 SECTIONS = {"data", "model", "compile", "training", "checkpoint"}
 TRAINING_KEYS = {"epochs": int, "batch_size": int, "seed": int, "validation_split": float, "shuffle": bool,
@@ -28,18 +34,25 @@ class RunConfig:
 
     @property
     def base_dir(self) -> str:
+        """The config's folder: relative data and checkpoint paths start here."""
         return os.path.dirname(os.path.abspath(self.path))
 
 
-def _fail(path, msg):
+def _fail(path: str, msg: str) -> ConfigError:
     return ConfigError(f"{path}: {msg}")
+
+
+def _unknown(path: str, what: str, name: str, allowed: Iterable[str], noun: str = "keys") -> ConfigError:
+    """`unknown key [training].epochz; allowed keys are ... Did you mean 'epochs'?`"""
+    allowed = sorted(allowed)
+    return _fail(path, f"unknown {what}; allowed {noun} are {', '.join(allowed)}.{did_you_mean(name, allowed)}")
 
 
 def _typed(path, section, table, spec):
     out = {}
     for key, value in table.items():
         if key not in spec:
-            raise _fail(path, f"unknown key [{section}].{key}; allowed keys are {', '.join(sorted(spec))}.")
+            raise _unknown(path, f"key [{section}].{key}", key, spec)
         want = spec[key]
         ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
         if want is float:
@@ -52,17 +65,27 @@ def _typed(path, section, table, spec):
 
 
 def load_config(path: str) -> RunConfig:
-    """Read and validate a TOML run config."""
-    if not os.path.isfile(path):
-        raise ConfigError(f"Config file {path} does not exist.")
+    """Read and validate a TOML run config.
+
+    Args:
+        path: the TOML file, or the bare name of a shipped config (`digits_mlp`; see
+            `distdl configs`).
+    """
+    from .. import configs
+    found = configs.resolve(path)
+    if found is None:
+        shipped = [n for n in configs.names() if not n.endswith(".sbatch")]
+        raise ConfigError(f"Config file {path} does not exist, and no shipped config has that name "
+                          f"(shipped: {', '.join(shipped)}; `distdl configs` lists them)."
+                          f"{did_you_mean(os.path.basename(path).removesuffix('.toml'), shipped)}")
+    path = found
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise _fail(path, f"not valid TOML ({e}).") from None
-    unknown = set(raw) - SECTIONS
-    if unknown:
-        raise _fail(path, f"unknown section(s) {sorted(unknown)}; allowed sections are {sorted(SECTIONS)}.")
+    for section in sorted(set(raw) - SECTIONS):
+        raise _unknown(path, f"section [{section}]", section, SECTIONS, "sections")
     for section in ("data", "model", "compile"):
         if not isinstance(raw.get(section), dict):
             raise _fail(path, f"missing [{section}] section.")
@@ -72,13 +95,11 @@ def load_config(path: str) -> RunConfig:
     for i, spec in enumerate(layers):
         if not isinstance(spec, dict) or "type" not in spec:
             raise _fail(path, f"[model].layers[{i}] needs a 'type' key (a layer class name such as \"Dense\").")
-    extra = set(raw["model"]) - {"layers", "name"}
-    if extra:
-        raise _fail(path, f"unknown key(s) in [model]: {sorted(extra)}; allowed are layers, name.")
+    for key in sorted(set(raw["model"]) - {"layers", "name"}):
+        raise _unknown(path, f"key [model].{key}", key, {"layers", "name"})
     comp = raw["compile"]
-    bad = set(comp) - {"optimizer", "loss", "metrics", "loss_weights"}
-    if bad:
-        raise _fail(path, f"unknown key(s) in [compile]: {sorted(bad)}; allowed are optimizer, loss, metrics, loss_weights.")
+    for key in sorted(set(comp) - {"optimizer", "loss", "metrics", "loss_weights"}):
+        raise _unknown(path, f"key [compile].{key}", key, {"optimizer", "loss", "metrics", "loss_weights"})
     if "loss" not in comp:
         raise _fail(path, "[compile].loss is required, e.g. loss = \"sparse_categorical_crossentropy\".")
     training = _typed(path, "training", raw.get("training", {}), TRAINING_KEYS)
@@ -86,18 +107,61 @@ def load_config(path: str) -> RunConfig:
     return RunConfig(path, dict(raw["data"]), layers, dict(comp), training, checkpoint)
 
 
-def build_model(cfg: RunConfig, input_shape):
-    """A compiled Sequential model from the config, for samples of `input_shape`."""
+def accepted_arguments(cls: type, root: type) -> set[str] | None:
+    """The keyword arguments `cls(...)` takes: the named parameters of each `__init__` from `cls`
+    up to `root` (whose `**kwargs` refuse unknown names, as `Layer`'s and `Optimizer`'s do);
+    None when an `__init__` on the way hands `**kwargs` to something outside that chain.
+
+    Args:
+        cls: a layer or optimizer class.
+        root: its base class that checks the leftover keyword arguments.
+    """
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None:
+            params = inspect.signature(init).parameters.values()
+            names.update(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+            if klass is root:
+                return names - {"self"}
+            if not any(p.kind is p.VAR_KEYWORD for p in params):
+                return names - {"self"}
+    return None
+
+
+def _check_arguments(path: str, where: str, cls: type, root: type, given: Iterable[str],
+                     also: Iterable[str] = ()) -> None:
+    """Refuse an argument `cls` does not take, naming the closest ones it does."""
+    accepted = accepted_arguments(cls, root)
+    if accepted is None:
+        return
+    accepted |= set(also)
+    for key in sorted(set(given) - accepted):
+        raise _unknown(path, f"argument {where}.{key} for {cls.__name__}", key, accepted, "arguments")
+
+
+def build_model(cfg: RunConfig, input_shape: Iterable[int]) -> Any:
+    """A compiled Sequential model from the config.
+
+    Args:
+        cfg: the validated config (`load_config`).
+        input_shape: the shape of one sample, without the batch axis.
+    """
     from .. import layers as layers_mod  # noqa: F401  (registers every layer class)
     from ..errors import DistdlError
-    from ..layers.base import deserialize
+    from ..layers.base import Layer, deserialize, layer_class
     from ..models import Sequential
     model_layers = []
     for i, spec in enumerate(cfg.layers):
         spec = dict(spec)
         kind = spec.pop("type")
         try:
+            _check_arguments(cfg.path, f"[model].layers[{i}]", layer_class(kind), Layer, spec)
             model_layers.append(deserialize({"class_name": kind, "config": spec}))
+        except ConfigError as e:
+            if str(e).startswith(cfg.path):
+                raise
+            raise _fail(cfg.path, f"[model].layers[{i}] ({kind}): {e}") from None
         except DistdlError as e:
             raise _fail(cfg.path, f"[model].layers[{i}] ({kind}): {e}") from None
         except TypeError as e:
@@ -113,9 +177,18 @@ def build_model(cfg: RunConfig, input_shape):
             if name is None:
                 raise ConfigError("[compile].optimizer table needs a 'name'.")
             from .. import optimizers
-            opt = optimizers.get(name).__class__(**opt)
+            from ..optimizers import base as optimizer_base
+            cls = optimizers.get(name).__class__
+            # the base also takes (and ignores) Keras's arguments that change nothing here
+            _check_arguments(cfg.path, "[compile].optimizer", cls, optimizer_base.Optimizer, opt,
+                             getattr(optimizer_base, "_NOOP_DEFAULTS", ()))
+            opt = cls(**opt)
         model.compile(optimizer=opt, loss=comp["loss"], metrics=comp.get("metrics"),
                       loss_weights=comp.get("loss_weights"))
+    except ConfigError as e:
+        if str(e).startswith(cfg.path):
+            raise
+        raise _fail(cfg.path, f"[compile]: {e}") from None
     except DistdlError as e:
         raise _fail(cfg.path, f"[compile]: {e}") from None
     except TypeError as e:
@@ -123,8 +196,12 @@ def build_model(cfg: RunConfig, input_shape):
     return model
 
 
-def load_data(cfg: RunConfig):
-    """(x_train, y_train), (x_test, y_test) as the [data] section describes."""
+def load_data(cfg: RunConfig) -> tuple:
+    """(x_train, y_train), (x_test, y_test) as the [data] section describes.
+
+    Args:
+        cfg: the validated config; relative paths start at its folder.
+    """
     from .. import datasets
     from ..errors import DistdlError
     try:

@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
 from .. import utils
 from ..comm import world
 from ..errors import CheckpointError, ConfigError
+from ..log import notice
 from .config import build_model, load_config, load_data
+
+__all__ = ["train_from_config", "resume_from_checkpoint", "evaluate_checkpoint", "predict_checkpoint",
+           "inspect_lines", "data_spec"]
 
 
 def _echo(comm, text):
@@ -35,9 +40,13 @@ def _backup_callback(directory, ckcfg, resume, run_config):
         raise ConfigError(f"Checkpoint folder {directory} is not writable.")
     if world().rank == 0:  # one remover; temp files of writers still alive are kept
         clean_temp_files(directory)
-    if resume is None and ckpt.checkpoint_paths(directory):
+    found = ckpt.checkpoint_paths(directory)
+    if resume is None and found:
         raise ConfigError(f"Checkpoint folder {directory} already holds checkpoints; pass --resume auto "
                           f"to continue from them, or choose an empty folder.")
+    if resume == "auto" and not found:
+        notice(f"--resume auto: no checkpoint in {directory} yet; starting from the beginning.",
+               rank=world().rank)
     return BackupAndRestore(directory, save_freq=ckcfg.get("save_freq", "epoch"), keep=ckcfg.get("keep", 3),
                             delete_checkpoint=False, resume_from=None if resume in (None, "auto") else resume,
                             run_config=run_config)
@@ -56,8 +65,17 @@ def _fit_and_score(model, data, training, callbacks, epochs, comm):
         _echo(comm, "Test " + " - ".join(f"{k}: {v:.4f}" for k, v in scores.items()))
 
 
-def train_from_config(path, epochs=None, checkpoint_dir=None, resume=None):
-    """Train as the config says; prints the test loss and metrics (rank 0). Returns the model."""
+def train_from_config(path: str, epochs: int | None = None, checkpoint_dir: str | None = None,
+                      resume: str | None = None) -> Any:
+    """Train as the config says; prints the test loss and metrics (rank 0). Returns the model.
+
+    Args:
+        path: the TOML config, or a shipped config's bare name (`digits_mlp`).
+        epochs: overrides `[training].epochs`.
+        checkpoint_dir: write checkpoints here (overrides `[checkpoint].dir`).
+        resume: `"auto"` (the newest checkpoint in the folder that verifies; none: start fresh, and
+            say so) or the path of a checkpoint to continue from.
+    """
     cfg = load_config(path)
     data = load_data(cfg)
     t = cfg.training
@@ -76,8 +94,13 @@ def train_from_config(path, epochs=None, checkpoint_dir=None, resume=None):
     return model
 
 
-def resume_from_checkpoint(path, epochs=None):
-    """Continue the run a checkpoint came from, with the data and settings it recorded."""
+def resume_from_checkpoint(path: str, epochs: int | None = None) -> Any:
+    """Continue the run a checkpoint came from, with the data and settings it recorded.
+
+    Args:
+        path: a checkpoint written by `distdl train` (it records the run's config).
+        epochs: train up to this epoch instead of the recorded one.
+    """
     from ..datasets import load
     from ..models import model_from_checkpoint
     from ..saving import checkpoint as ckpt
@@ -98,7 +121,11 @@ def resume_from_checkpoint(path, epochs=None):
 
 
 def data_spec(text: str) -> dict:
-    """--data: a shipped dataset name, an .npz / .h5 file, or a folder of IDX files."""
+    """The dataset spec for `--data`.
+
+    Args:
+        text: a shipped dataset name, an .npz / .h5 file, or a folder of IDX files.
+    """
     from ..datasets import SHIPPED_NAMES
     if text in SHIPPED_NAMES:
         return {"name": text}
@@ -125,7 +152,14 @@ def _model_and_data(checkpoint, data):
     return model, x, y
 
 
-def evaluate_checkpoint(checkpoint, data, batch_size=32):
+def evaluate_checkpoint(checkpoint: str, data: str, batch_size: int = 32) -> dict:
+    """Print (rank 0) and return the loss and metrics of a checkpoint's model on `data`.
+
+    Args:
+        checkpoint: a distdl checkpoint or `model.save` file.
+        data: as `--data` takes it (see `data_spec`); its test split when it has one.
+        batch_size: rows per evaluation step (global).
+    """
     model, x, y = _model_and_data(checkpoint, data)
     comm = world()
     scores = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True, comm=comm)
@@ -133,7 +167,15 @@ def evaluate_checkpoint(checkpoint, data, batch_size=32):
     return scores
 
 
-def predict_checkpoint(checkpoint, data, out, batch_size=32):
+def predict_checkpoint(checkpoint: str, data: str, out: str, batch_size: int = 32) -> Any:
+    """Write a checkpoint's predictions for `data` to the .npy file `out` (rank 0); returns them.
+
+    Args:
+        checkpoint: a distdl checkpoint or `model.save` file.
+        data: as `--data` takes it (see `data_spec`).
+        out: the .npy file to write.
+        batch_size: rows per prediction step (global).
+    """
     model, x, _ = _model_and_data(checkpoint, data)
     comm = world()
     pred = model.predict(x, batch_size=batch_size, verbose=0, comm=comm)
@@ -146,10 +188,12 @@ def predict_checkpoint(checkpoint, data, out, batch_size=32):
     return pred
 
 
-def inspect_lines(checkpoint) -> tuple[list[str], bool]:
-    """What `distdl inspect` prints, and whether the file verifies (its checksum matches)."""
-    from ..saving import checkpoint as ckpt
-    info = ckpt.inspect_checkpoint(checkpoint)
+def inspect_lines(info: dict) -> list[str]:
+    """What `distdl inspect` prints.
+
+    Args:
+        info: `distdl.saving.checkpoint.inspect_checkpoint(path)`, what `--json` prints.
+    """
     lines = [f"file: {info['path']}",
              f"format version: {info['format_version']} (written by distdl {info['distdl_version']})",
              f"position: epoch {info['epoch']}, step {info['step']} within it (seed {info['seed']})",
@@ -165,4 +209,4 @@ def inspect_lines(checkpoint) -> tuple[list[str], bool]:
     for v in info["variables"]:
         lines.append(f"  {v['name']:<40} {str(tuple(v['shape'])):<16} {v['params']:>10,}"
                      f"{'' if v['trainable'] else '  (non-trainable)'}")
-    return lines, info["checksum"] == "ok"
+    return lines

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import os
 
+__all__ = ["SHM_DIR", "BYTES_PER_RANK", "room", "bytes_needed", "room_problem", "sigbus_hint", "size_text",
+           "segments", "inodes_in_use", "leftovers", "remove_leftovers"]
+
 SHM_DIR = "/dev/shm"
 PREFIXES = ("mpich_", "ucx_shm_", "vader_segment.", "sm_segment.")
 
@@ -30,7 +33,11 @@ FIX_HINT = ("give it more room (Docker: `docker run --shm-size=1g`; Kubernetes: 
 
 
 def room(path: str = SHM_DIR) -> tuple[int, int] | None:
-    """(free bytes, total bytes) of the file system at `path`; None where there is none."""
+    """(free bytes, total bytes) of the file system at `path`; None where there is none.
+
+    Args:
+        path: the shared-memory folder (/dev/shm).
+    """
     try:
         st = os.statvfs(path)
     except OSError:
@@ -39,7 +46,11 @@ def room(path: str = SHM_DIR) -> tuple[int, int] | None:
 
 
 def bytes_needed(local_ranks: int) -> int:
-    """What `local_ranks` ranks on one node need in /dev/shm (see BYTES_PER_RANK)."""
+    """What `local_ranks` ranks on one node need in /dev/shm (see BYTES_PER_RANK).
+
+    Args:
+        local_ranks: ranks on one node.
+    """
     return local_ranks * BYTES_PER_RANK
 
 
@@ -47,6 +58,11 @@ def room_problem(local_ranks: int, free: int | None = None, path: str = SHM_DIR)
     """A sentence when /dev/shm has less room than `local_ranks` ranks need, else None.
 
     `free` stands in for the measured free bytes (tests feed it a fake size).
+
+    Args:
+        local_ranks: ranks on this node.
+        free: stands in for the measured free bytes (tests).
+        path: the shared-memory folder (/dev/shm).
     """
     if local_ranks < 1:
         return None
@@ -64,7 +80,11 @@ def room_problem(local_ranks: int, free: int | None = None, path: str = SHM_DIR)
 
 
 def sigbus_hint(path: str = SHM_DIR) -> str:
-    """Why a rank that died of SIGBUS most likely did, and what to do about it."""
+    """Why a rank that died of SIGBUS most likely did, and what to do about it.
+
+    Args:
+        path: the shared-memory folder named in the advice.
+    """
     measured = room(path)
     now = f" (now {size_text(measured[0])} free of {size_text(measured[1])})" if measured else ""
     return (f"SIGBUS in an MPI rank usually means {path} ran out of room{now}: {FIX_HINT}, or set "
@@ -73,7 +93,11 @@ def sigbus_hint(path: str = SHM_DIR) -> str:
 
 
 def size_text(n: int) -> str:
-    """`512 B`, `1.5 KiB`, `2.0 MiB`, `3.2 GiB`."""
+    """`512 B`, `1.5 KiB`, `2.0 MiB`, `3.2 GiB`.
+
+    Args:
+        n: a size in bytes.
+    """
     if n < 1024:
         return f"{n} B"
     value, unit = n / 1024, "KiB"
@@ -85,7 +109,11 @@ def size_text(n: int) -> str:
 
 
 def segments(path: str = SHM_DIR) -> dict[str, int]:
-    """{name: bytes} of the MPI segment files in `path` that belong to this user."""
+    """{name: bytes} of the MPI segment files in `path` that belong to this user.
+
+    Args:
+        path: the shared-memory folder (/dev/shm).
+    """
     found = {}
     try:
         entries = list(os.scandir(path))
@@ -105,7 +133,11 @@ def segments(path: str = SHM_DIR) -> dict[str, int]:
 
 
 def inodes_in_use(path: str = SHM_DIR) -> set[int]:
-    """Inodes of files on `path`'s file system that a process we can see has open or mapped."""
+    """Inodes of files on `path`'s file system that a process we can see has open or mapped.
+
+    Args:
+        path: a file on the file system to look at (its device is compared).
+    """
     try:
         dev = os.stat(path).st_dev
     except OSError:
@@ -133,9 +165,14 @@ def inodes_in_use(path: str = SHM_DIR) -> set[int]:
     return used
 
 
-def leftovers(path: str = SHM_DIR, names=None) -> dict[str, int]:
+def leftovers(path: str = SHM_DIR, names: set[str] | None = None) -> dict[str, int]:
     """{name: bytes} of this user's MPI segment files in `path` (only those in `names`, if given)
-    that no process has open or mapped."""
+    that no process has open or mapped.
+
+    Args:
+        path: the shared-memory folder (/dev/shm).
+        names: only these file names, when given.
+    """
     found = segments(path)
     if names is not None:
         found = {n: b for n, b in found.items() if n in names}
@@ -154,7 +191,12 @@ def leftovers(path: str = SHM_DIR, names=None) -> dict[str, int]:
 
 def remove_leftovers(before: set[str], path: str = SHM_DIR) -> dict[str, int]:
     """Remove the MPI segment files that appeared in `path` since the listing `before` was taken
-    (the job's) and that no process uses any more; returns {name: bytes} of those removed."""
+    (the job's) and that no process uses any more; returns {name: bytes} of those removed.
+
+    Args:
+        before: the names present before the job started (never removed).
+        path: the shared-memory folder (/dev/shm).
+    """
     new = set(segments(path)) - set(before)
     removed = {}
     for name, size in leftovers(path, new).items():
