@@ -114,6 +114,8 @@ def test_no_room_in_dev_shm_keeps_mpi_allreduce(tmp_path):
     (a full tmpfs would kill the job with SIGBUS) and gives the same weights."""
     p = run_mpi(2, "shm_full.py", tmp_path / "full")
     assert p.returncode == 0, p.stdout + p.stderr
+    # the fallback is told once, by rank 0, through the `distdl` logger
+    assert p.stdout.count("gradients are summed with MPI's allreduce instead") == 1, p.stdout
     ref = run_mpi(2, "shm_full.py", tmp_path / "mpi", env={"DISTDL_ALLREDUCE": "mpi"})
     assert ref.returncode == 0, ref.stdout + ref.stderr
     for r in range(2):

@@ -15,6 +15,8 @@ import os
 
 import numpy as np
 
+from ..log import notice
+
 _LINE = 64               # bytes; slice bounds are cache-line aligned so ranks never write one line
 _BLOCK = 1 << 20         # bytes per reduction block: the sum is copied out while still in cache
 _HOME, _SCRATCH = 1, 2   # which window a call uses, published in the control window
@@ -62,6 +64,7 @@ class ShmAllreduce:
         self._home = self._scratch = None    # home: lent to a gradient arena; scratch: copied through
         self._node_wins: list[_Window] = []  # node_array windows (never freed, like the others)
         self._tmp = None                     # one block of partial sums for reduce_update
+        self._told_no_room = False           # the fallback notice is given once
 
     @classmethod
     def create(cls, MPI, comm, copy_max: float = float("inf")):
@@ -70,6 +73,8 @@ class ShmAllreduce:
         node = comm.Split_type(MPI.COMM_TYPE_SHARED)
         if node.Get_size() != comm.Get_size():
             node.Free()
+            notice("The ranks span several nodes: gradients are summed with MPI's allreduce, not "
+                   "through shared memory.", rank=comm.Get_rank())
             return None
         shm = cls(MPI, node, copy_max)
         return shm if shm._ctrl.unified else None
@@ -107,6 +112,11 @@ class ShmAllreduce:
             ok = True
         flag = np.array([int(ok)], dtype=np.int32)
         self._node.Allreduce(self._MPI.IN_PLACE, flag, op=self._MPI.MIN)
+        if not flag[0] and not self._told_no_room:
+            self._told_no_room = True
+            notice(f"{_SHM_DIR} has less than the {2 * nbytes / 2**20:.1f} MiB free that a shared-memory "
+                   "window needs: gradients are summed with MPI's allreduce instead (in Docker, "
+                   "--shm-size raises it).", rank=self.rank)
         return bool(flag[0])
 
     def _sync(self, *wins) -> None:

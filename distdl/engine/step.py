@@ -16,6 +16,7 @@ import threading
 
 import numpy as np
 
+from ..log import notice
 from .train_state import SumLayout
 
 
@@ -244,8 +245,8 @@ class StepRunner:
             # no rank may exit before rank 0's checkpoint is on disk: the launcher ends the whole
             # job as soon as one rank exits non-zero
             self.comm.barrier()
-            if self.comm.rank == 0:
-                print(f"Stopped by signal {signum}; state saved where a checkpoint callback is set.", flush=True)
+            notice(f"Stopped by signal {signum}; state saved where a checkpoint callback is set.",
+                   rank=self.comm.rank)
             raise SystemExit(128 + signum)
 
 
