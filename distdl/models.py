@@ -18,7 +18,7 @@ from .engine.graph import Chain, Graph
 from .engine.inputs import as_input_list
 from .engine.objectives import build_objectives, compile_config
 from .engine.summary import summary_lines
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError, DistdlError
 from .layers.base import Layer, RunContext, SymbolicTensor, deserialize, serialize, unique_name
 from .engine.train_state import TrainState
 from .layers.core import Input, InputLayer
@@ -389,14 +389,19 @@ def load_model(filepath, compile=True):
 
 
 def model_from_checkpoint(data: ckpt.CheckpointData, path, compile: bool = True):
-    """`load_model` on a checkpoint already read from `path` (named in errors)."""
-    spec = data.model_config
-    cls = Sequential if spec.get("class_name") == "Sequential" else Model
-    model = cls.from_config(spec["config"])
-    cc = data.compile_config
-    if compile and cc and cc.get("loss") is not None:
-        opt = optimizers_mod.deserialize(data.optimizer_config) if data.optimizer_config else "rmsprop"
-        model.compile(optimizer=opt, loss=cc["loss"], metrics=cc.get("metrics"),
-                      loss_weights=cc.get("loss_weights"))
+    """`load_model` on a checkpoint already read from `path`: its model config is checked
+    (`checkpoint_fields.model_spec`), and what rebuilding refuses is a CheckpointError naming the file."""
+    who = f"Checkpoint {os.fspath(path)!r}"
+    class_name, config = ckpt.model_spec(data.model_config, who)
+    try:
+        model = (Sequential if class_name == "Sequential" else Model).from_config(config)
+        cc = data.compile_config
+        if compile and cc and cc.get("loss") is not None:
+            opt = optimizers_mod.deserialize(data.optimizer_config) if data.optimizer_config else "rmsprop"
+            model.compile(optimizer=opt, loss=cc["loss"], metrics=cc.get("metrics"),
+                          loss_weights=cc.get("loss_weights"))
+    except (DistdlError, LookupError, TypeError, ValueError, AttributeError, RecursionError) as e:
+        cause = str(e).rstrip(".") if isinstance(e, DistdlError) else f"{type(e).__name__} {e}"
+        raise CheckpointError(f"{who} cannot be rebuilt: {cause}.") from e
     model_io.restore(model, data, path, with_optimizer=compile)
     return model
