@@ -333,3 +333,18 @@ def test_inspect_summary(saved):
     assert info["variables"][0] == {"name": "dense/kernel", "shape": [4, 3], "trainable": True, "params": 12}
     assert (info["trainable_params"], info["non_trainable_params"], info["total_params"]) == (21, 6, 27)
     assert info["optimizer_slots"] == ["m", "v"]
+
+
+def test_a_version_2_backup_still_resumes_exactly(tmp_path):
+    """tests/fixtures/ckpt-v2-e0000-s000003.h5: ckpt_v1_fixture.run(dir, crash_at=4) under the code
+    of e4d7517, the last to write format version 2; resumed here with another seed, it must give the
+    uninterrupted run (only the file's position, seed, totals and arrays can make it match)."""
+    from ckpt_v1_fixture import run
+    v2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "ckpt-v2-e0000-s000003.h5")
+    assert load_checkpoint(v2).format_version == 2
+    ref, ref_hist = run(tmp_path / "ref")
+    got, hist = run(tmp_path / "resumed", seed=5, resume_from=v2)
+    assert float(np.max(np.abs(got.params - ref.params)) / np.max(np.abs(ref.params))) <= 1e-6
+    assert hist.epoch == [0, 1] and sorted(hist.history) == sorted(ref_hist.history)
+    for k, v in ref_hist.history.items():
+        np.testing.assert_allclose(hist.history[k], v, rtol=1e-6, err_msg=k)
