@@ -122,6 +122,7 @@ import sys, numpy as np
 from distdl.saving.checkpoint import CheckpointData, save_checkpoint
 path, n = sys.argv[1], int(sys.argv[2])
 params = np.empty(n, "float32")
+print("ready", flush=True)
 i = 0
 while True:
     params.fill(i)   # every save has one distinct value throughout, so a mix of two saves shows up
@@ -138,10 +139,12 @@ def test_sigkill_during_save_never_leaves_a_partial_file(tmp_path):
     rng = np.random.default_rng(1)
     loaded = 0
     for _ in range(8):
-        child = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(n)])
-        time.sleep(rng.uniform(0.3, 1.3))
+        child = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(n)], stdout=subprocess.PIPE)
+        assert child.stdout.readline() == b"ready\n"  # imports done: the kill lands within the saves,
+        time.sleep(rng.uniform(0.2, 1.2))              # however slow a loaded machine starts Python
         child.send_signal(signal.SIGKILL)
         child.wait()
+        child.stdout.close()
         if not path.exists():
             continue
         data = load_checkpoint(path)  # raises on any partial or mixed file
