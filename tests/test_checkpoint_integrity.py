@@ -334,6 +334,17 @@ def test_keras_weights_files_refuse_storage_outside_the_file(tmp_path, kind):
         keras_format.read_keras_optimizer_vars(path)
 
 
+def test_special_files_and_types_other_than_numbers_and_strings_are_refused_unread(saved, tmp_path):
+    fifo = tmp_path / "ckpt-e0001-s000000.h5"
+    os.mkfifo(fifo)  # opening it would block until a writer came
+    refused(fifo, "is not a regular file")
+    with h5py.File(saved, "r+") as f:  # what one damaged type byte made of a string attribute
+        seq = np.empty(1, dtype=h5py.vlen_dtype(np.int8))
+        seq[0] = np.array([1, 2], "int8")
+        f["model"].attrs.create("x", data=seq)
+    refused(saved, "holds attribute 'x' of '/model' of a variable-length sequence, which distdl does not read")
+
+
 # ---------------------------------------------------------------- sizes bounded by the file
 
 def _peak_while(fn):

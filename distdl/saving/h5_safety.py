@@ -65,9 +65,9 @@ def check_tree(f: h5py.File, who: str, size: int) -> None:
     `who` names the file in messages ("Checkpoint 'a.h5'"); `size` is its real size in bytes.
     Refused: external and soft links, objects linked from two places (which also rules out
     cycles), named datatypes, types other than numbers and strings, virtual datasets, external
-    raw storage, filtered (compressed) datasets, datasets storing fewer bytes than their shape declares, and any dataset or
-    attribute declaring more bytes than the whole file. HDF5 errors while walking a damaged
-    file become "truncated or damaged".
+    raw storage, filtered (compressed) datasets, datasets storing fewer bytes than their shape
+    declares, and any dataset or attribute declaring more bytes than the whole file. HDF5
+    errors while walking a damaged file become "truncated or damaged".
     """
     try:
         _walk(f, who, int(size))

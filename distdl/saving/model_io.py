@@ -81,7 +81,7 @@ def restore(model, data: ckpt.CheckpointData, path: str | os.PathLike, with_opti
                                   f"{str(e).rstrip('.')}.") from e
         model.optimizer.iterations = int(data.optimizer_iterations)
         lr = (data.optimizer_config or {}).get("config", {}).get("learning_rate")
-        if isinstance(lr, (int, float)) and not isinstance(lr, bool):  # e.g. lowered by ReduceLROnPlateau before the save
+        if isinstance(lr, (int, float)) and not isinstance(lr, bool):  # e.g. lowered by ReduceLROnPlateau
             model.optimizer.learning_rate = float(lr)
 
 
