@@ -1,5 +1,7 @@
 """The HDF5 checkpoint: exact round trips, atomic writes under SIGKILL, and precise corruption errors."""
+import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -100,6 +102,12 @@ def test_save_rejects_arrays_that_do_not_fit_the_variables(tmp_path):
     data.extra = {"fn": object()}
     with pytest.raises(CheckpointError, match="field extra is not JSON-able"):
         save_checkpoint(tmp_path / "a.h5", data)
+    # nothing is written that a load would refuse
+    for change, words in [({"epoch": -1}, "training attribute 'epoch' is -1, outside [0, "),
+                          ({"history": {"loss": ["x"]}}, "the history is {'loss': ['x']}"),
+                          ({"optimizer_state": {"a/b": np.zeros(21, "float32")}}, "slot name 'a/b'")]:
+        with pytest.raises(CheckpointError, match=re.escape(words)):
+            save_checkpoint(tmp_path / "a.h5", dataclasses.replace(make_data(), **change))
     assert os.listdir(tmp_path) == []
 
 

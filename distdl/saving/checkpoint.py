@@ -21,8 +21,7 @@ import numpy as np
 from distdl import __version__
 from distdl.errors import CheckpointError
 # The folder helpers live in checkpoint_files; re-exported here, where callers have always found them.
-from distdl.saving.checkpoint_fields import (ARRAYS, Fields, data_problem,
-                                             layout_problem, model_spec, texts_of)
+from distdl.saving.checkpoint_fields import ARRAYS, Fields, data_problem, model_spec, texts_of
 from distdl.saving.checkpoint_files import (CHECKPOINT_PATTERN, _remove_quietly,  # noqa: F401
                                             checkpoint_name, checkpoint_paths, clean_temp_files,
                                             prune_checkpoints)
@@ -137,9 +136,6 @@ def save_checkpoint(path: str | os.PathLike, data: CheckpointData) -> None:
     spath = os.fspath(path)
     data = replace(data, params=np.asarray(data.params), state=np.asarray(data.state),
                    optimizer_state={k: np.asarray(v) for k, v in data.optimizer_state.items()})
-    problem = layout_problem(data)
-    if problem:
-        raise CheckpointError(f"Cannot save checkpoint {spath!r}: {problem}.")
     texts = {
         "model/config": _to_json(data.model_config, "model_config", spath),
         "model/variables": _to_json(data.variables, "variables", spath),
@@ -150,6 +146,11 @@ def save_checkpoint(path: str | os.PathLike, data: CheckpointData) -> None:
         "training/rng_state": _to_json(data.rng_state, "rng_state", spath),
         "training/extra": _to_json(data.extra, "extra", spath),
     }
+    # what a load will check, checked on what it will read back: no file written that cannot be read
+    back = replace(data, **{name: json.loads(texts[key]) for name, key in _TEXT_FIELDS.items()})
+    problem = data_problem(back)
+    if problem:
+        raise CheckpointError(f"Cannot save checkpoint {spath!r}: {problem}.")
     attrs = {"/": dict(format=FORMAT_NAME, format_version=FORMAT_VERSION,
                        distdl_version=str(data.distdl_version), checksum_algorithm="sha256"),
              "optimizer": dict(iterations=int(data.optimizer_iterations)),
@@ -178,6 +179,12 @@ def save_checkpoint(path: str | os.PathLike, data: CheckpointData) -> None:
     # so HDF5 itself refuses damaged metadata; strings are fixed-length, so no global heap
     # (whose damage HDF5 2.0 does not detect: it can hang or crash reading it)
     atomic_h5_write(spath, write, "checkpoint", libver=("v110", "latest"))
+
+
+_TEXT_FIELDS = {"model_config": "model/config", "variables": "model/variables",
+                "optimizer_config": "optimizer/config", "compile_config": "training/compile_config",
+                "history": "training/history", "totals": "training/totals", "rng_state": "training/rng_state",
+                "extra": "training/extra"}
 
 
 def _fixed_string(raw: bytes):
