@@ -1,9 +1,11 @@
 """The HDF5 checkpoint: everything needed to resume training, written atomically, read back verified.
 
-Layout (see docs/checkpoint.md): root attributes for the format and checksum, `model/` for the
-architecture and the flat parameter / state arrays, `optimizer/` for its config, iteration count
-and slots, `training/` for the loop position, history and RNG states. Dicts are JSON strings,
-arrays are plain uncompressed numeric datasets; nothing is pickled.
+Layout (the README's checkpoint section): root attributes for the format and checksum, `model/`
+for the architecture and the flat parameter / state arrays, `optimizer/` for its config, iteration
+count and slots, `training/` for the loop position, history and RNG states. Dicts are JSON strings,
+arrays are plain uncompressed numeric datasets; nothing is pickled. A file is opened through
+`h5_safety` (nothing outside it is read), its fields are read and checked through
+`checkpoint_fields`, and its checksum (`checksum`) covers the whole file from format version 3.
 """
 from __future__ import annotations
 
