@@ -105,19 +105,47 @@ def resume_from_checkpoint(path: str, epochs: int | None = None) -> Any:
     from ..models import model_from_checkpoint
     from ..saving import checkpoint as ckpt
     data = ckpt.load_checkpoint(path)
-    run = (data.extra or {}).get("run_config")
-    if not run:
-        raise CheckpointError(f"{path} was not written by `distdl train`, so it does not record its data "
-                              f"and settings; resume it from Python with BackupAndRestore instead.")
+    run = _recorded_run(path, data.extra.get("run_config"))
     model = model_from_checkpoint(data, path)
     comm = world()
     # new checkpoints go beside the one resumed from (the recorded folder may be elsewhere or gone)
     run = dict(run, checkpoint_dir=os.path.dirname(os.path.abspath(path)))
-    callbacks = [_backup_callback(run["checkpoint_dir"], run.get("checkpoint", {}), path, run)]
+    callbacks = [_backup_callback(run["checkpoint_dir"], run["checkpoint"], path, run)]
     t = run["training"]
     _fit_and_score(model, load(run["data"], base_dir=run["base_dir"]), t, callbacks,
                    epochs or t.get("epochs", 1), comm)
     return model
+
+
+def _recorded_run(path, run) -> dict:
+    """The run config `distdl train` recorded in checkpoint `path`, checked as a config file is.
+
+    Its data is read only when it is a shipped dataset or a file inside the checkpoint's own
+    folder: distdl never opens, on its own, a path named inside a checkpoint (one received from
+    elsewhere could name any file). Data elsewhere is named by the user, as with Keras's
+    BackupAndRestore: `distdl train CONFIG --resume CHECKPOINT`.
+    """
+    from .config import CHECKPOINT_KEYS, TRAINING_KEYS, _typed
+    if not run:
+        raise CheckpointError(f"{path} was not written by `distdl train`, so it does not record its data "
+                              f"and settings; resume it from Python with BackupAndRestore instead.")
+    if not (isinstance(run, dict) and isinstance(run.get("data"), dict) and isinstance(run.get("base_dir"), str)
+            and isinstance(run.get("training"), dict) and isinstance(run.get("checkpoint", {}), dict)):
+        raise CheckpointError(f"Checkpoint {path} records a run config without the data, base_dir, "
+                              f"training and checkpoint tables `distdl resume` needs.")
+    run = dict(run, training=_typed(path, "training", run["training"], TRAINING_KEYS),
+               checkpoint=_typed(path, "checkpoint", run.get("checkpoint", {}), CHECKPOINT_KEYS))
+    recorded = run["data"].get("path")
+    if recorded is not None:
+        folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+        named = os.path.expanduser(str(recorded))
+        full = os.path.realpath(os.path.join(run["base_dir"], named))
+        if os.path.isabs(named) or os.path.commonpath([full, folder]) != folder:
+            raise CheckpointError(
+                f"Checkpoint {path} records its data as {full}, outside the checkpoint's folder {folder}; "
+                f"distdl does not open paths named inside a checkpoint: continue with "
+                f"`distdl train CONFIG --resume {path}`, whose config names the data.")
+    return run
 
 
 def data_spec(text: str) -> dict:

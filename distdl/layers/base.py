@@ -22,6 +22,8 @@ Conventions every layer follows (shapes exclude the batch axis unless noted):
 """
 from __future__ import annotations
 
+import math
+import os
 import re
 
 import numpy as np
@@ -132,8 +134,16 @@ class Layer:
     # ----- weights -------------------------------------------------------
     def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True,
                    regularizer=None, constraint=None, rng=None) -> Variable:
-        """Create, initialise and register a weight; returns its `Variable`."""
+        """Create, initialise and register a weight; returns its `Variable`. A shape with a negative
+        size, or larger than the machine's memory (`units=10**12`), is refused before allocation."""
         from .. import constraints, initializers, regularizers, utils
+        dims = tuple(int(d) for d in shape)
+        nbytes = math.prod(dims) * np.dtype(self.dtype).itemsize  # Python ints: no overflow
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        if min(dims, default=0) < 0 or nbytes > memory:
+            raise ConfigError(f"Layer {self.name!r} cannot create weight {name!r} of shape {dims}: "
+                              + ("a size is negative." if min(dims, default=0) < 0 else
+                                 f"{nbytes:,} bytes exceed this machine's memory ({memory:,} bytes)."))
         init = initializers.get(initializer)
         value = np.asarray(init(tuple(shape), dtype=self.dtype, rng=rng or utils.init_rng()),
                            dtype=self.dtype)

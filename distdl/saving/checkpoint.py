@@ -1,15 +1,17 @@
 """The HDF5 checkpoint: everything needed to resume training, written atomically, read back verified.
 
-Layout (see docs/checkpoint.md): root attributes for the format and checksum, `model/` for the
-architecture and the flat parameter / state arrays, `optimizer/` for its config, iteration count
-and slots, `training/` for the loop position, history and RNG states. Dicts are JSON strings,
-arrays are plain uncompressed numeric datasets; nothing is pickled.
+Layout (the README's checkpoint section): root attributes for the format and checksum, `model/`
+for the architecture and the flat parameter / state arrays, `optimizer/` for its config, iteration
+count and slots, `training/` for the loop position, history and RNG states. Dicts are JSON strings,
+arrays are plain uncompressed numeric datasets; nothing is pickled. A file is opened through
+`h5_safety` (nothing outside it is read), its fields are read and checked through
+`checkpoint_fields`, and its checksum (`checksum`) covers the whole file from format version 3.
 """
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
+import math
 import os
 import secrets
 from collections.abc import Callable
@@ -21,13 +23,20 @@ import numpy as np
 from distdl import __version__
 from distdl.errors import CheckpointError
 # The folder helpers live in checkpoint_files; re-exported here, where callers have always found them.
+from distdl.saving.checkpoint_fields import ARRAYS, Fields, data_problem, model_spec, texts_of
 from distdl.saving.checkpoint_files import (CHECKPOINT_PATTERN, _remove_quietly,  # noqa: F401
                                             checkpoint_name, checkpoint_paths, clean_temp_files,
                                             prune_checkpoints)
+from distdl.saving.checksum import array_checksum, file_checksum
+from distdl.saving.h5_safety import _cause, open_h5
+
+compute_checksum = array_checksum  # the name versions 1-2 documented
 
 # 2: the epoch's running totals of a mid-epoch backup are named (`training/totals`); version 1
-# kept them as the step's raw vector in `extra["totals"]` (read by SumLayout.named_v1)
-FORMAT_VERSION = 2
+# kept them as the step's raw vector in `extra["totals"]` (read by SumLayout.named_v1).
+# 3: the checksum covers every dataset and attribute (`checksum.file_checksum`); versions 1 and 2
+# are still read, and their checksum covers the arrays and the iteration count only.
+FORMAT_VERSION = 3
 FORMAT_NAME = "distdl-checkpoint"
 
 
@@ -57,17 +66,19 @@ class CheckpointData:
 
 # ---------------------------------------------------------------- atomic file writing
 
-def atomic_h5_write(path: str | os.PathLike, write: Callable[[h5py.File], None], what: str) -> None:
+def atomic_h5_write(path: str | os.PathLike, write: Callable[[h5py.File], None], what: str,
+                    libver: str | tuple[str, str] | None = None) -> None:
     """Run `write(h5file)` on a temp file beside `path`, fsync it, then rename it over `path`.
 
     A crash at any point leaves either the old file or the new one under `path`, never a partial
     one. On failure the temp file is removed and CheckpointError names `path` and the cause.
+    `libver` is h5py's bound on the HDF5 file format versions written (None: h5py's default).
     """
     path = os.fspath(path)
     folder, name = os.path.split(os.path.abspath(path))
     tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", libver=libver) as f:
             write(f)
             f.flush()
         fd = os.open(tmp, os.O_RDONLY)
@@ -100,35 +111,7 @@ def _fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
-def _cause(e: BaseException) -> str:
-    text = str(e).strip().rstrip(".") or type(e).__name__
-    return text.replace("\n", " ")
-
-
-# ---------------------------------------------------------------- checksum and JSON
-
-def _little(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
-    return a if a.dtype.byteorder in "<|=" else a.astype(a.dtype.newbyteorder("<"))
-
-
-def compute_checksum(params: np.ndarray, state: np.ndarray, optimizer_state: dict[str, np.ndarray],
-                     iterations: int) -> str:
-    """sha256 hex over params, state, each optimizer slot in sorted name order, then the iteration count.
-
-    Each array contributes its dtype string, shape and little-endian bytes, so a reinterpreted or
-    reshaped array is caught as well as a flipped byte.
-    """
-    h = hashlib.sha256()
-    arrays = [("params", params), ("state", state)]
-    arrays += [(f"slot:{k}", optimizer_state[k]) for k in sorted(optimizer_state)]
-    for label, a in arrays:
-        a = _little(np.asarray(a))
-        h.update(f"{label}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(memoryview(a).cast("B"))
-    h.update(f"iterations|{int(iterations)}".encode())
-    return h.hexdigest()
-
+# ---------------------------------------------------------------- JSON
 
 def _json_default(obj):
     """Let NumPy scalars and small arrays (e.g. Philox counters in RNG states) become JSON."""
@@ -147,38 +130,14 @@ def _to_json(value, label: str, path: str) -> str:
             f"Cannot save checkpoint {path!r}: field {label} is not JSON-able ({e}).") from e
 
 
-# ---------------------------------------------------------------- layout checks
-
-def _layout_problem(data: CheckpointData) -> str | None:
-    """Say what is inconsistent between `variables` and the arrays, or None when all fits."""
-    n_train = n_state = 0
-    for v in data.variables:
-        if not isinstance(v, dict) or not {"name", "shape", "trainable"} <= set(v):
-            return f"variable entry {v!r} lacks name, shape or trainable"
-        size = int(np.prod(v["shape"], dtype=np.int64))
-        if v["trainable"]:
-            n_train += size
-        else:
-            n_state += size
-    for label, a, n in (("params", data.params, n_train), ("state", data.state, n_state)):
-        if a.ndim != 1 or a.size != n:
-            return f"{label} has shape {a.shape} but the variables need ({n},)"
-    for k, s in data.optimizer_state.items():
-        if s.shape != data.params.shape:
-            return f"optimizer slot {k!r} has shape {s.shape} but params has {data.params.shape}"
-    return None
-
-
 # ---------------------------------------------------------------- save / load
 
 def save_checkpoint(path: str | os.PathLike, data: CheckpointData) -> None:
-    """Write `data` to `path` atomically (temp file, fsync, rename); see docs/checkpoint.md."""
+    """Write `data` to `path` atomically (temp file, fsync, rename) in the current format version
+    (whatever `data.format_version` says); see the README's checkpoint section."""
     spath = os.fspath(path)
     data = replace(data, params=np.asarray(data.params), state=np.asarray(data.state),
                    optimizer_state={k: np.asarray(v) for k, v in data.optimizer_state.items()})
-    problem = _layout_problem(data)
-    if problem:
-        raise CheckpointError(f"Cannot save checkpoint {spath!r}: {problem}.")
     texts = {
         "model/config": _to_json(data.model_config, "model_config", spath),
         "model/variables": _to_json(data.variables, "variables", spath),
@@ -189,117 +148,140 @@ def save_checkpoint(path: str | os.PathLike, data: CheckpointData) -> None:
         "training/rng_state": _to_json(data.rng_state, "rng_state", spath),
         "training/extra": _to_json(data.extra, "extra", spath),
     }
-    checksum = compute_checksum(data.params, data.state, data.optimizer_state, data.optimizer_iterations)
+    # what a load will check, checked on what it will read back: no file written that cannot be read
+    back = replace(data, **{name: json.loads(texts[key]) for name, key in _TEXT_FIELDS.items()})
+    problem = data_problem(back)
+    if problem:
+        raise CheckpointError(f"Cannot save checkpoint {spath!r}: {problem}.")
+    attrs = {"/": dict(format=FORMAT_NAME, format_version=FORMAT_VERSION,
+                       distdl_version=str(data.distdl_version), checksum_algorithm="sha256"),
+             "optimizer": dict(iterations=int(data.optimizer_iterations)),
+             "training": dict(epoch=int(data.epoch), step=int(data.step), seed=int(data.seed),
+                              world_size=int(data.world_size))}
+    arrays = {"model/params": data.params, "model/state": data.state}
+    arrays.update({f"optimizer/slots/{k}": v for k, v in data.optimizer_state.items()})
+    checksum = _file_checksum(attrs, {k: t.encode("utf-8") for k, t in texts.items()}, arrays)
 
     def write(f: h5py.File) -> None:
-        f.attrs.update(format=FORMAT_NAME, format_version=int(data.format_version),
-                       distdl_version=str(data.distdl_version), checksum=checksum,
-                       checksum_algorithm="sha256")
-        f.create_dataset("model/params", data=data.params)
-        f.create_dataset("model/state", data=data.state)
-        slots = f.create_group("optimizer/slots")
-        for k, v in data.optimizer_state.items():
-            slots.create_dataset(k, data=v)
-        f["optimizer"].attrs["iterations"] = int(data.optimizer_iterations)
+        f.create_group("optimizer/slots")
+        for key, a in arrays.items():
+            f.create_dataset(key, data=a)
         for key, text in texts.items():
-            f.create_dataset(key, data=text, dtype=h5py.string_dtype("utf-8"))
-        f["training"].attrs.update(epoch=int(data.epoch), step=int(data.step), seed=int(data.seed),
-                                   world_size=int(data.world_size))
+            raw = text.encode("utf-8")
+            f.create_dataset(key, data=raw, dtype=_fixed_string(raw))
+        for key, values in dict(attrs, **{"/": dict(attrs["/"], checksum=checksum)}).items():
+            for name, value in values.items():
+                if isinstance(value, str):
+                    raw = value.encode("utf-8")
+                    f[key].attrs.create(name, raw, dtype=_fixed_string(raw))
+                else:
+                    f[key].attrs[name] = value
 
-    atomic_h5_write(spath, write, "checkpoint")
-
-
-def _open(path: str) -> h5py.File:
-    if not os.path.exists(path):
-        raise CheckpointError(f"Checkpoint {path!r} does not exist.")
-    if os.path.isdir(path):
-        raise CheckpointError(f"Checkpoint {path!r} is a folder, not a file.")
-    try:
-        is_h5 = h5py.is_hdf5(path)
-    except OSError as e:
-        raise CheckpointError(f"Checkpoint {path!r} cannot be read: {_cause(e)}.") from e
-    if not is_h5:
-        raise CheckpointError(f"Checkpoint {path!r} is not an HDF5 file.")
-    try:
-        return h5py.File(path, "r")
-    except Exception as e:
-        raise CheckpointError(f"Checkpoint {path!r} is truncated or damaged (HDF5: {_cause(e)}).") from e
+    # HDF5 1.10's formats checksum the file's metadata (superblock, object headers, attributes),
+    # so HDF5 itself refuses damaged metadata; strings are fixed-length, so no global heap
+    # (whose damage HDF5 2.0 does not detect: it can hang or crash reading it)
+    atomic_h5_write(spath, write, "checkpoint", libver=("v110", "latest"))
 
 
-def _node(f: h5py.File, path: str, key: str):
-    try:
-        return f[key]
-    except KeyError:
-        raise CheckpointError(f"Checkpoint {path!r} has no group or dataset {key!r}.") from None
+_TEXT_FIELDS = {"model_config": "model/config", "variables": "model/variables",
+                "optimizer_config": "optimizer/config", "compile_config": "training/compile_config",
+                "history": "training/history", "totals": "training/totals", "rng_state": "training/rng_state",
+                "extra": "training/extra"}
 
 
-def _attr(node, path: str, key: str, where: str):
-    if key not in node.attrs:
-        raise CheckpointError(f"Checkpoint {path!r} lacks the attribute {key!r} on {where}.")
-    return node.attrs[key]
+def _fixed_string(raw: bytes):
+    """A fixed-length UTF-8 string type for `raw`, stored in place (HDF5 needs a length >= 1)."""
+    return h5py.string_dtype("utf-8", max(1, len(raw)))
 
 
-def _text(f: h5py.File, path: str, key: str):
-    raw = _node(f, path, key)[()]
-    try:
-        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"Checkpoint {path!r} has unreadable JSON in {key!r} ({e}).") from e
+def _file_checksum(attrs: dict[str, dict], texts: dict[str, bytes], arrays: dict[str, np.ndarray]) -> str:
+    """The version-3 checksum of these attributes (by object), JSON texts and arrays."""
+    entries: dict = {f"{key}@{name}": value for key, values in attrs.items() for name, value in values.items()}
+    entries.update(texts)
+    entries.update(arrays)
+    return file_checksum(entries)
 
 
 def _read(path: str | os.PathLike) -> tuple[CheckpointData, str, str]:
-    """Read every field; return (data, stored checksum, recomputed checksum)."""
+    """Read every field, checked; return (data, stored checksum, recomputed checksum)."""
     spath = os.fspath(path)
-    with _open(spath) as f:
+    who = f"Checkpoint {spath!r}"
+    with open_h5(spath, "Checkpoint") as f:
         try:
-            if f.attrs.get("format") != FORMAT_NAME:
-                raise CheckpointError(f"Checkpoint {spath!r} is an HDF5 file but not a distdl checkpoint.")
-            version = int(_attr(f, spath, "format_version", "the root"))
-            if version > FORMAT_VERSION:
-                raise CheckpointError(
-                    f"Checkpoint {spath!r} has format version {version}, but this distdl ({__version__}) "
-                    f"reads format versions up to {FORMAT_VERSION}; upgrade distdl to load it.")
-            slots_group = _node(f, spath, "optimizer/slots")
-            opt, train = f["optimizer"], _node(f, spath, "training")
-            data = CheckpointData(
-                model_config=_text(f, spath, "model/config"),
-                variables=_text(f, spath, "model/variables"),
-                params=_node(f, spath, "model/params")[()],
-                state=_node(f, spath, "model/state")[()],
-                compile_config=_text(f, spath, "training/compile_config"),
-                optimizer_config=_text(f, spath, "optimizer/config"),
-                optimizer_state={k: slots_group[k][()] for k in slots_group},
-                optimizer_iterations=int(_attr(opt, spath, "iterations", "optimizer")),
-                epoch=int(_attr(train, spath, "epoch", "training")),
-                step=int(_attr(train, spath, "step", "training")),
-                seed=int(_attr(train, spath, "seed", "training")),
-                world_size=int(_attr(train, spath, "world_size", "training")),
-                history=_text(f, spath, "training/history"),
-                totals=_text(f, spath, "training/totals") if version >= 2 else {},
-                rng_state=_text(f, spath, "training/rng_state"),
-                extra=_text(f, spath, "training/extra"),
-                format_version=version,
-                distdl_version=str(_attr(f, spath, "distdl_version", "the root")),
-            )
-            stored = str(_attr(f, spath, "checksum", "the root"))
+            return _read_open(f, who)
         except CheckpointError:
             raise
         except Exception as e:  # a read past the end of a cut file surfaces here
-            raise CheckpointError(f"Checkpoint {spath!r} is truncated or damaged (HDF5: {_cause(e)}).") from e
-    problem = _layout_problem(data)
-    if problem:
-        raise CheckpointError(f"Checkpoint {spath!r} is inconsistent: {problem}.")
-    actual = compute_checksum(data.params, data.state, data.optimizer_state, data.optimizer_iterations)
+            raise CheckpointError(f"{who} is truncated or damaged (HDF5: {_cause(e)}).") from e
+
+
+def _read_open(f: h5py.File, who: str) -> tuple[CheckpointData, str, str]:
+    fields = Fields(f, who)
+    if "format" not in f.attrs or fields.str_attr("/", "format") != FORMAT_NAME:
+        raise CheckpointError(f"{who} is an HDF5 file but not a distdl checkpoint.")
+    if "format_version" not in f.attrs:
+        raise CheckpointError(f"{who} lacks the attribute 'format_version' on the root.")
+    version = fields.int_attr("/", "format_version")
+    if version < 1:
+        raise CheckpointError(f"{who} has format version {version}; versions start at 1.")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{who} has format version {version}, but this distdl ({__version__}) "
+            f"reads format versions up to {FORMAT_VERSION}; upgrade distdl to load it.")
+    fields.version = version
+    fields.check_objects()
+    fmt = fields.str_attr("/", "format")  # again, now as this version stores strings
+    raw, parsed = {}, {}
+    for key in texts_of(version):
+        raw[key], parsed[key] = fields.text(key)
+    arrays = {key: fields.array(key) for key in ARRAYS}
+    arrays.update({f"optimizer/slots/{k}": fields.array(f"optimizer/slots/{k}") for k in f["optimizer/slots"]})
+    attrs = {"/": {"format": fmt, "format_version": version,
+                   "distdl_version": fields.str_attr("/", "distdl_version"),
+                   "checksum_algorithm": fields.str_attr("/", "checksum_algorithm")},
+             "optimizer": {"iterations": fields.int_attr("optimizer", "iterations")},
+             "training": {"epoch": fields.int_attr("training", "epoch"),
+                          "step": fields.int_attr("training", "step"),
+                          "seed": fields.int_attr("training", "seed"),
+                          "world_size": fields.int_attr("training", "world_size")}}
+    stored = fields.str_attr("/", "checksum")
+    if attrs["/"]["checksum_algorithm"] != "sha256":
+        raise CheckpointError(f"{who} has checksum algorithm {attrs['/']['checksum_algorithm']!r}, not 'sha256'.")
+    data = CheckpointData(
+        model_config=parsed["model/config"], variables=parsed["model/variables"],
+        params=arrays["model/params"], state=arrays["model/state"],
+        compile_config=parsed["training/compile_config"], optimizer_config=parsed["optimizer/config"],
+        optimizer_state={k[len("optimizer/slots/"):]: a for k, a in arrays.items() if k.startswith("optimizer/")},
+        optimizer_iterations=attrs["optimizer"]["iterations"],
+        history=parsed["training/history"], totals=parsed.get("training/totals", {}),
+        rng_state=parsed["training/rng_state"], extra=parsed["training/extra"],
+        format_version=version, distdl_version=attrs["/"]["distdl_version"], **attrs["training"])
+    if version >= 3:
+        actual = _file_checksum(attrs, raw, arrays)
+    else:  # versions 1 and 2 cover the arrays and the iteration count only
+        actual = array_checksum(data.params, data.state, data.optimizer_state, data.optimizer_iterations)
     return data, stored, actual
 
 
+def _checked(path, data: CheckpointData) -> CheckpointData:
+    problem = data_problem(data)
+    if problem:
+        raise CheckpointError(f"Checkpoint {os.fspath(path)!r} is inconsistent: {problem}.")
+    return data
+
+
 def load_checkpoint(path: str | os.PathLike) -> CheckpointData:
-    """Read and verify a checkpoint; CheckpointError names the file and what is wrong."""
+    """Read and verify a checkpoint; CheckpointError names the file and what is wrong.
+
+    The checksum is compared first (any edit or damage: "fails its checksum"), then every
+    field is checked for what it may hold (a file written with a valid checksum by other code).
+    """
     data, stored, actual = _read(path)
     if stored != actual:
-        raise CheckpointError(
-            f"Checkpoint {os.fspath(path)!r} fails its checksum: weights or optimizer state are corrupted.")
-    return data
+        what = ("the file was damaged or edited after it was written" if data.format_version >= 3
+                else "weights or optimizer state are corrupted")
+        raise CheckpointError(f"Checkpoint {os.fspath(path)!r} fails its checksum: {what}.")
+    return _checked(path, data)
 
 
 def verify_checkpoint(path: str | os.PathLike) -> tuple[bool, str]:
@@ -312,12 +294,13 @@ def verify_checkpoint(path: str | os.PathLike) -> tuple[bool, str]:
 
 
 def inspect_checkpoint(path: str | os.PathLike) -> dict:
-    """A JSON-able summary for `distdl inspect`; reports a checksum mismatch instead of raising."""
+    """A JSON-able summary for `distdl inspect`; reports a checksum mismatch instead of raising
+    (a field that no checkpoint may hold still raises CheckpointError)."""
     data, stored, actual = _read(path)
-    variables = [{"name": v["name"], "shape": list(v["shape"]), "trainable": bool(v["trainable"]),
-                  "params": int(np.prod(v["shape"], dtype=np.int64))} for v in data.variables]
+    data = _checked(path, data)
+    variables = [{"name": v["name"], "shape": list(v["shape"]), "trainable": v["trainable"],
+                  "params": math.prod(v["shape"])} for v in data.variables]
     opt = data.optimizer_config or {}
-    opt_name = opt.get("class_name") or opt.get("name") or opt.get("config", {}).get("name")
     return {
         "path": os.fspath(path),
         "format_version": data.format_version,
@@ -328,26 +311,31 @@ def inspect_checkpoint(path: str | os.PathLike) -> dict:
         "world_size": data.world_size,
         "dtype": str(data.params.dtype),
         "variables": variables,
-        "layers": _layer_table(data.model_config, variables),
+        "layers": _layer_table(data.model_config, variables, os.fspath(path)),
         "trainable_params": int(data.params.size),
         "non_trainable_params": int(data.state.size),
         "total_params": int(data.params.size + data.state.size),
-        "optimizer": opt_name,
+        "optimizer": opt.get("class_name"),
         "optimizer_iterations": data.optimizer_iterations,
         "optimizer_slots": sorted(data.optimizer_state),
         "history_metrics": sorted(data.history),
         "checksum": "ok" if stored == actual else "mismatch",
+        "checksum_covers": "the whole file" if data.format_version >= 3 else "the arrays only",
     }
 
 
-def _layer_table(model_config: dict, variables: list[dict]) -> list[dict]:
-    """[{name, class_name, params}] per layer of the embedded model config, in model order."""
-    specs = (model_config or {}).get("config", {}).get("layers", [])
+def _layer_table(model_config: dict, variables: list[dict], path: str) -> list[dict]:
+    """[{name, class_name, params}] per layer of the embedded model config, in model order
+    ([] when the config is not a model's)."""
+    try:
+        _, config = model_spec(model_config, f"Checkpoint {path!r}")
+    except CheckpointError:
+        return []
     table = []
-    for spec in specs:
+    for spec in config["layers"]:
         name = spec.get("config", {}).get("name", "?")
         params = sum(v["params"] for v in variables if v["name"].split("/")[0] == name)
-        table.append({"name": name, "class_name": spec.get("class_name", "?"), "params": params})
+        table.append({"name": name, "class_name": spec["class_name"], "params": params})
     return table
 
 

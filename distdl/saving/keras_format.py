@@ -23,6 +23,7 @@ import numpy as np
 from distdl.errors import CheckpointError
 from distdl.layers.base import snake_case
 from distdl.saving.checkpoint import atomic_h5_write
+from distdl.saving.h5_safety import open_h5
 
 # Sub-paths below a layer's group where its weights live, for layers that do not hold them
 # directly; the arrays are split evenly between the sub-paths, in order.
@@ -136,14 +137,8 @@ def _fill(f: h5py.File, plan: list) -> None:
 
 
 def _open(path: str) -> h5py.File:
-    if not os.path.isfile(path):
-        raise CheckpointError(f"Weights file {path!r} does not exist.")
-    if not h5py.is_hdf5(path):
-        raise CheckpointError(f"Weights file {path!r} is not an HDF5 file.")
-    try:
-        return h5py.File(path, "r")
-    except Exception as e:
-        raise CheckpointError(f"Weights file {path!r} is truncated or damaged (HDF5: {e}).") from e
+    """Open a weights file the user named; links, storage or sizes reaching outside it are refused."""
+    return open_h5(path, "Weights file")
 
 
 def _layers_root(f: h5py.File, path: str) -> h5py.Group | None:

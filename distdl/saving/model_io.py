@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from .. import utils
-from ..errors import CheckpointError
+from ..errors import CheckpointError, DistdlError
 from . import checkpoint as ckpt
 from . import keras_format
 from .keras_graph import keras_layers
@@ -75,10 +75,14 @@ def restore(model, data: ckpt.CheckpointData, path: str | os.PathLike, with_opti
     model.params[...] = data.params
     model.state[...] = data.state
     if with_optimizer and model.optimizer is not None and data.optimizer_state:
-        model.optimizer.set_state(data.optimizer_state)
+        try:
+            model.optimizer.set_state(data.optimizer_state)
+        except DistdlError as e:  # e.g. Adam's slots in a file resumed with SGD
+            raise CheckpointError(f"Checkpoint {os.fspath(path)!r} does not fit model {model.name!r}: "
+                                  f"{str(e).rstrip('.')}.") from e
         model.optimizer.iterations = int(data.optimizer_iterations)
         lr = (data.optimizer_config or {}).get("config", {}).get("learning_rate")
-        if isinstance(lr, (int, float)):  # e.g. lowered by ReduceLROnPlateau before the save
+        if isinstance(lr, (int, float)) and not isinstance(lr, bool):  # e.g. lowered by ReduceLROnPlateau
             model.optimizer.learning_rate = float(lr)
 
 

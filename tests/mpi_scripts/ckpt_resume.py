@@ -30,9 +30,9 @@ if os.environ.get("CKPT_LOG_WRITES"):  # record every file this rank writes (onl
     from distdl.saving import keras_format as _kf
     _real = _ck.atomic_h5_write
 
-    def _logged(path, write, what):
+    def _logged(path, write, what, **options):
         writes.append(os.fspath(path))
-        _real(path, write, what)
+        _real(path, write, what, **options)
     _ck.atomic_h5_write = _kf.atomic_h5_write = _logged
 
 
