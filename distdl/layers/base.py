@@ -106,7 +106,7 @@ class Layer:
         if kwargs:
             raise ConfigError(f"{type(self).__name__} got unknown argument(s): {', '.join(sorted(kwargs))}.")
         self.name = name or unique_name(snake_case(type(self).__name__))
-        self.trainable = trainable
+        self._trainable = bool(trainable)
         self.dtype = str(np.dtype(dtype or backend.floatx()))
         if batch_input_shape is not None:
             input_shape = tuple(batch_input_shape)[1:]
@@ -135,21 +135,38 @@ class Layer:
                            dtype=self.dtype)
         var = Variable(f"{self.name}/{name}", value, trainable=trainable and self.trainable,
                        regularizer=regularizers.get(regularizer),
-                       constraint=constraints.get(constraint))
+                       constraint=constraints.get(constraint), declared_trainable=trainable)
         self.variables.append(var)
         return var
 
     @property
+    def trainable(self) -> bool:
+        """Keras 3's flag. Setting it marks every weight the layer declared trainable (not e.g.
+        BatchNormalization's moving statistics) trainable or frozen at once, as `trainable_weights`
+        shows; a model's training picks the change up at its next `compile` (as Keras requires),
+        which re-packs its arenas. A frozen BatchNormalization normalises in inference mode."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        self._trainable = bool(value)
+        for v in self.variables:
+            v.trainable = v.declared_trainable and self._trainable
+
+    @property
     def weights(self):
-        """Trainable variables first, then non-trainable (Keras order)."""
-        return self.trainable_weights + self.non_trainable_weights
+        """Declared-trainable variables first, then the others (Keras order, kept when frozen)."""
+        return ([v for v in self.variables if v.declared_trainable]
+                + [v for v in self.variables if not v.declared_trainable])
 
     @property
     def trainable_weights(self):
-        return [v for v in self.variables if v.trainable]
+        return [v for v in self.variables if v.trainable] if self._trainable else []
 
     @property
     def non_trainable_weights(self):
+        if not self._trainable:
+            return self.weights
         return [v for v in self.variables if not v.trainable]
 
     def get_weights(self):

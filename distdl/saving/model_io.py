@@ -45,11 +45,12 @@ def checkpoint_data(model, epoch: int = 0, step: int = 0, seed: int = 0, history
         extra=extra or {})
 
 
-def _check_layout(model, data: ckpt.CheckpointData, path) -> None:
-    """The checkpoint's variables must match the model's shape by shape; name the first that does not."""
+def _check_layout(model, data: ckpt.CheckpointData, path, trainability: bool = True) -> None:
+    """The checkpoint's variables must match the model's shape by shape (and trainability, where
+    the optimizer state is restored too); name the first that does not."""
     mine = variable_layout(model)
     for a, b in zip(mine, data.variables):
-        if list(a["shape"]) != list(b["shape"]) or a["trainable"] != b["trainable"]:
+        if list(a["shape"]) != list(b["shape"]) or (trainability and a["trainable"] != b["trainable"]):
             what = "shape" if list(a["shape"]) != list(b["shape"]) else "trainability"
             raise CheckpointError(
                 f"Checkpoint {os.fspath(path)!r} does not fit model {model.name!r}: layer "
@@ -69,8 +70,16 @@ def _describe(v: dict) -> str:
 
 
 def restore(model, data: ckpt.CheckpointData, path: str | os.PathLike, with_optimizer: bool = True) -> None:
-    """Copy a checkpoint's weights, state (and optimizer state) into `model`."""
-    _check_layout(model, data, path)
+    """Copy a checkpoint's weights, state (and optimizer state) into `model`. Weights alone load
+    whatever was trainable when either was saved (a layer frozen since, as transfer learning does)."""
+    _check_layout(model, data, path, trainability=with_optimizer)
+    if not with_optimizer:
+        flat, at = {True: data.params, False: data.state}, {True: 0, False: 0}
+        for v, b in zip([v for layer in model.layers for v in layer.variables], data.variables):
+            k, n = bool(b["trainable"]), v.value.size
+            v.assign(flat[k][at[k]:at[k] + n].reshape(v.shape))
+            at[k] += n
+        return
     model.params[...] = data.params
     model.state[...] = data.state
     if with_optimizer and model.optimizer is not None and data.optimizer_state:
