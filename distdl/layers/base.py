@@ -88,6 +88,35 @@ class SymbolicTensor:
     def __repr__(self):
         return f"<SymbolicTensor shape=(None, {', '.join(map(str, self.shape))}) from {getattr(self.layer, 'name', None)}>"
 
+    # Keras's operators on symbolic tensors make its merge layers (`x += y` too: a new tensor)
+    def __add__(self, other):
+        return _merge("Add", self, other, "+")
+
+    def __radd__(self, other):
+        return _merge("Add", other, self, "+")
+
+    def __sub__(self, other):
+        return _merge("Subtract", self, other, "-")
+
+    def __rsub__(self, other):
+        return _merge("Subtract", other, self, "-")
+
+    def __mul__(self, other):
+        return _merge("Multiply", self, other, "*")
+
+    def __rmul__(self, other):
+        return _merge("Multiply", other, self, "*")
+
+
+def _merge(class_name: str, a, b, op: str) -> SymbolicTensor:
+    """`a op b` on two symbolic tensors as a call of the merge layer `class_name` (found by name:
+    distdl.layers.merge imports this module)."""
+    for t in (a, b):
+        if not isinstance(t, SymbolicTensor):
+            raise ConfigError(f"{op} on a symbolic tensor takes another symbolic tensor (a layer's "
+                              f"output), got {type(t).__name__}; wrap constants in a layer.")
+    return layer_class(class_name)(dtype=a.dtype)([a, b])
+
 
 class Layer:
     """Base class for all layers (see module docstring for the contract)."""
@@ -227,22 +256,45 @@ class Layer:
     def set_call_state(self, state) -> None:
         self.cache = state
 
+    @property
+    def input(self):
+        """The input tensor(s) of the layer's first symbolic call (Keras's `layer.input`)."""
+        return self._node_tensors("input")[0]
+
+    @property
+    def output(self):
+        """The output tensor(s) of the layer's first symbolic call, e.g. for a feature-extraction
+        model `Model(base.inputs, base.get_layer("x").output)`."""
+        return self._node_tensors("output")[1]
+
+    def _node_tensors(self, what):
+        node = self.__dict__.get("_first_node")
+        if node is None:
+            raise ConfigError(f"Layer {self.name!r} has never been called on a symbolic tensor, "
+                              f"so it has no {what} yet.")
+        return node
+
+    def set_node_tensors(self, inputs, outputs) -> None:
+        """Record the tensors of a symbolic call as `input`/`output` (its first call's, or the
+        call a model that rebuilds says)."""
+        self.__dict__["_first_node"] = (inputs, outputs)
+
     def __call__(self, inputs, training=False, mask=None):
         """Symbolic call (functional API) on SymbolicTensors, else an eager forward.
 
-        `mask` (batch, timesteps), eager calls only, reaches layers that take one (recurrent layers).
+        A layer whose `compute_output_shape` gives a list, tuple or dict of shapes returns that
+        structure of tensors (its `forward` returns the same structure of arrays; a dict's are
+        taken in key order). `mask` (batch, timesteps), eager calls only, reaches layers that take
+        one (recurrent layers).
         """
         flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         if flat and all(isinstance(t, SymbolicTensor) for t in flat):
             shape = [t.shape for t in flat] if isinstance(inputs, (list, tuple)) else flat[0].shape
-            out_shape = self.ensure_built(shape) if not self.built else _freeze(self.compute_output_shape(_freeze(shape)))
-            listed = isinstance(inputs, (list, tuple))
-            if isinstance(out_shape, list):
-                outs = [SymbolicTensor(s, self, flat, i, list_input=listed) for i, s in enumerate(out_shape)]
-                for t in outs:
-                    t.siblings = outs
-                return outs
-            return SymbolicTensor(out_shape, self, flat, 0, list_input=listed)
+            out_shape = self.ensure_built(shape) if not self.built else self.compute_output_shape(_freeze(shape))
+            out = self._symbolic_outputs(out_shape, flat, isinstance(inputs, (list, tuple)))
+            if "_first_node" not in self.__dict__:
+                self.set_node_tensors(inputs, out)
+            return out
         if isinstance(inputs, (list, tuple)):
             arrays = [np.asarray(a, dtype=self.dtype) for a in inputs]
             self.ensure_built([a.shape[1:] for a in arrays])
@@ -252,6 +304,23 @@ class Layer:
         if mask is not None and self.takes_mask:
             return self.forward(x, training=training, mask=np.asarray(mask, dtype=bool))
         return self.forward(x, training=training)
+
+    def _symbolic_outputs(self, out_shape, flat, listed):
+        """The SymbolicTensor(s) of one symbolic call, in the structure of `out_shape`."""
+        keys = sorted(out_shape) if isinstance(out_shape, dict) else None
+        shapes = [out_shape[k] for k in keys] if keys else out_shape
+        if isinstance(shapes, tuple) and shapes and isinstance(shapes[0], (tuple, list)):
+            shapes = list(shapes)
+            structure = tuple
+        else:
+            structure = dict if keys else list
+        if not isinstance(shapes, list):
+            return SymbolicTensor(_freeze(shapes), self, flat, 0, self.dtype, list_input=listed)
+        outs = [SymbolicTensor(_freeze(s), self, flat, i, self.dtype, list_input=listed)
+                for i, s in enumerate(shapes)]
+        for t in outs:
+            t.siblings = outs
+        return dict(zip(keys, outs)) if structure is dict else structure(outs)
 
     # ----- config --------------------------------------------------------
     def get_config(self) -> dict:
@@ -272,9 +341,13 @@ class Layer:
 
 
 def _freeze(shape):
-    """Normalise a shape (or list of shapes) to tuples of ints."""
+    """Normalise a shape (or a list, tuple or dict of shapes) to tuples of ints."""
+    if isinstance(shape, dict):
+        return {k: _freeze(s) for k, s in shape.items()}
     if isinstance(shape, list):
         return [_freeze(s) for s in shape]
+    if isinstance(shape, tuple) and shape and isinstance(shape[0], (tuple, list)):
+        return tuple(_freeze(s) for s in shape)
     return tuple(int(d) for d in shape)
 
 

@@ -25,6 +25,7 @@ from ..errors import ConfigError
 from ..layers.base import Layer, RunContext, SymbolicTensor, deserialize, serialize, unique_name
 from ..layers.core import Input, InputLayer
 from ..saving import model_io
+from .nested import _NestedLayer, batchless, is_symbolic
 
 _SUBCLASSES: dict[str, type] = {}  # Model subclasses by class name, as they are defined
 
@@ -44,8 +45,9 @@ def _arena_array(name: str, doc: str) -> property:
     return property(get, put, doc=doc)
 
 
-class Model:
-    """A functional model: `Model(inputs, outputs)` over symbolic tensors from `Input`."""
+class Model(_NestedLayer):
+    """A functional model: `Model(inputs, outputs)` over symbolic tensors from `Input`; also a
+    layer (distdl.models.nested), so models nest in models."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -87,9 +89,11 @@ class Model:
 
     # ----- structure -----------------------------------------------------
     def build(self, input_shape):
-        """Subclassed models: trace `call` on a symbolic input of `input_shape` into a graph."""
+        """Subclassed models: trace `call` on a symbolic input of `input_shape` (Keras's
+        `(None, ...)` with the batch axis, or distdl's without) into a graph."""
         if self.built:
             return
+        input_shape = batchless(input_shape)
         if not callable(getattr(self, "call", None)):
             raise ConfigError(f"Model {self.name!r} has no inputs: build it with Model(inputs, outputs), "
                               f"or subclass Model and define call(inputs).")
@@ -259,7 +263,13 @@ class Model:
         return loops.predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks, comm=comm)
 
     def __call__(self, x, training=False):
-        """Eager forward on arrays (like calling a Keras model on a tensor)."""
+        """On SymbolicTensors: a layer call (the model nested in the calling one); on arrays:
+        an eager forward (like calling a Keras model on a tensor)."""
+        if is_symbolic(x):
+            return self.symbolic_call(x)
+        self._maybe_build()
+        if not self.built and callable(getattr(self, "call", None)):
+            self.build(tuple(np.shape(x[0] if isinstance(x, (list, tuple)) else x)[1:]))
         xs = as_input_list(self, x, check=True)
         outs = self.executor.forward(xs, training=training)
         return outs[0] if len(outs) == 1 else outs
