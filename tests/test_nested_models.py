@@ -188,3 +188,28 @@ def test_nested_models_train_alike_on_two_ranks_and_one_process(tmp_path):
         for r in runs[2]:
             np.testing.assert_allclose(r[key], runs[1][0][key], rtol=1e-12, atol=1e-13)
         assert np.array_equal(runs[2][0][key], runs[2][1][key])
+
+
+def test_weights_file_has_keras_nested_layout(tmp_path, x):
+    """The datasets Keras 3.15 (jax) writes for this model, listed from its file: the nested
+    Sequential's layers sit below layers/sequential/layers/, numbered within it."""
+    import h5py
+    from distdl.layers import base
+    base.reset_names()
+    inner = Sequential([Input((6,), dtype=F), Dense(3, dtype=F), Dense(3, dtype=F)])
+    a = Input((6,), dtype=F)
+    model = Model(a, Dense(2, dtype=F)(inner(a) + inner(a)))
+    model.save_weights(tmp_path / "m.weights.h5")
+    with h5py.File(tmp_path / "m.weights.h5") as f:
+        datasets = []
+        f.visititems(lambda name, obj: datasets.append(name) if isinstance(obj, h5py.Dataset) else None)
+        assert "layers/sequential/vars" in f
+    assert sorted(datasets) == ["layers/dense/vars/0", "layers/dense/vars/1",
+                                "layers/sequential/layers/dense/vars/0", "layers/sequential/layers/dense/vars/1",
+                                "layers/sequential/layers/dense_1/vars/0", "layers/sequential/layers/dense_1/vars/1"]
+    utils.set_random_seed(99)
+    inner2 = Sequential([Input((6,), dtype=F), Dense(3, dtype=F), Dense(3, dtype=F)])
+    b = Input((6,), dtype=F)
+    other = Model(b, Dense(2, dtype=F)(inner2(b) + inner2(b)))
+    other.load_weights(tmp_path / "m.weights.h5")
+    np.testing.assert_array_equal(other(x), model(x))

@@ -104,13 +104,25 @@ def _keras_layers(model):
     return list(model.layers)
 
 
+def keras_entry(layer, arrays) -> tuple:
+    """A layer's entry for keras_format: (class name, arrays), and a nested model's layers."""
+    if not hasattr(layer, "executor"):
+        return (type(layer).__name__, arrays)
+    return (type(layer).__name__, arrays, _children(layer))
+
+
+def _children(model) -> list:
+    return [(type(l).__name__, len(l.weights), _children(l) if hasattr(l, "executor") else None)
+            for l in _keras_layers(model)]
+
+
 def save_weights(model, path: str | os.PathLike) -> None:
     """Weights only: Keras 3 layout for `*.weights.h5`, else a distdl checkpoint."""
     model._require_built("save_weights")
     if not _is_writer(model):
         return
     if str(path).endswith(".weights.h5"):
-        keras_format.write_keras_weights(path, [(type(l).__name__, [v.value for v in l.weights])
+        keras_format.write_keras_weights(path, [keras_entry(l, [v.value for v in l.weights])
                                                 for l in _keras_layers(model)])
     else:
         data = checkpoint_data(model)
@@ -125,7 +137,7 @@ def load_weights(model, path: str | os.PathLike) -> None:
         raise CheckpointError(f"Weights file {os.fspath(path)!r} does not exist.")
     if str(path).endswith(".weights.h5"):
         layers = _keras_layers(model)
-        arrays = keras_format.read_keras_weights(path, [(type(l).__name__, [v.shape for v in l.weights])
+        arrays = keras_format.read_keras_weights(path, [keras_entry(l, [v.shape for v in l.weights])
                                                         for l in layers])
         for layer, values in zip(layers, arrays):
             for v, a in zip(layer.weights, values):
