@@ -213,3 +213,19 @@ def test_weights_file_has_keras_nested_layout(tmp_path, x):
     other = Model(b, Dense(2, dtype=F)(inner2(b) + inner2(b)))
     other.load_weights(tmp_path / "m.weights.h5")
     np.testing.assert_array_equal(other(x), model(x))
+
+
+def test_nested_models_save_and_load_whole(tmp_path, x):
+    """model.save / load_model rebuild the nesting (the shared Sequential called twice)."""
+    from distdl.models import load_model
+    utils.set_random_seed(10)
+    inner = _inner()
+    a = Input((6,), dtype=F)
+    model = Model(a, Dense(2, dtype=F)(inner(a) - inner(a) * inner(a)))
+    model.compile("adam", "mse")
+    model.fit(x, np.ones((7, 2)), epochs=1, verbose=0)
+    model.save(tmp_path / "m.h5")
+    back = load_model(tmp_path / "m.h5")
+    assert [type(layer).__name__ for layer in back.layers][1] == "Sequential"
+    np.testing.assert_array_equal(back.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(back.optimizer.get_state()["momentum"], model.optimizer.get_state()["momentum"])

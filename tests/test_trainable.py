@@ -201,3 +201,21 @@ def test_both_recipes_match_real_keras(data, tmp_path):
         np.testing.assert_allclose(w, want[f"transfer_{i}"], rtol=2e-6, atol=1e-9)
     for i, w in enumerate(fine.get_weights()):
         np.testing.assert_allclose(w, want[f"fine_{i}"], rtol=2e-6, atol=1e-9)
+
+
+def test_a_frozen_whole_model_and_a_wrapper_frozen_at_construction(data):
+    """model.trainable = False freezes every layer inside (arena of size 0, nothing moves); a
+    TimeDistributed built with trainable=False keeps its inner layer's weights out of the arena."""
+    from distdl.layers import TimeDistributed
+    x, y = data
+    model = Sequential([Input((1, 5), dtype="float64"),
+                        TimeDistributed(Dense(3, dtype="float64"), trainable=False, dtype="float64"),
+                        Dense(2, dtype="float64")])
+    model.compile("sgd", "mse")
+    assert model.params.size == 8 and len(model.non_trainable_weights) == 2
+    model.trainable = False
+    model.compile("sgd", "mse")
+    assert model.params.size == 0 and model.trainable_weights == []
+    before = model.get_weights()
+    model.fit(x[:, None], y[:, None], epochs=1, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))

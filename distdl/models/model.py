@@ -144,14 +144,18 @@ class Model(_NestedLayer):
                     out.append(v)
         return out
 
+    def _trainable_ids(self) -> set:
+        """The variables the layers call trainable now (a frozen layer or model: none of its)."""
+        return {id(v) for layer in self.layers for v in layer.trainable_weights}
+
     def _pack(self) -> None:
         """Put the trainable variables (as `trainable` says now) in the trainable arena and the
         rest in the state arena, keeping their values. A frozen weight gets a private gradient
         buffer: its layer's backward may still write one, and nothing reads it."""
-        variables = self._variables()
+        variables, train = self._variables(), self._trainable_ids()
         dtype = self.layers[-1].dtype if self.layers else "float32"
-        self.trainable_arena = Arena([v for v in variables if v.trainable], dtype)
-        self.state_arena = Arena([v for v in variables if not v.trainable], dtype, with_grads=False)
+        self.trainable_arena = Arena([v for v in variables if id(v) in train], dtype)
+        self.state_arena = Arena([v for v in variables if id(v) not in train], dtype, with_grads=False)
         for v in self.state_arena.variables:
             if v.declared_trainable:
                 v.grad = np.zeros_like(v.value)
@@ -162,9 +166,9 @@ class Model(_NestedLayer):
     def _pack_stale(self) -> bool:
         """Whether the arenas no longer say what is trainable (a `trainable` set since the pack),
         or another model (one this model is nested in) packed the same weights since."""
-        variables = self._variables()
+        variables, train = self._variables(), self._trainable_ids()
         for arena, want in ((self.trainable_arena, True), (self.state_arena, False)):
-            if [id(v) for v in variables if v.trainable == want] != [id(v) for v in arena.variables]:
+            if [id(v) for v in variables if (id(v) in train) == want] != [id(v) for v in arena.variables]:
                 return True
             if not all(np.may_share_memory(v.value, arena.params) for v in arena.variables):
                 return True
