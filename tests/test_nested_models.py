@@ -229,3 +229,14 @@ def test_nested_models_save_and_load_whole(tmp_path, x):
     assert [type(layer).__name__ for layer in back.layers][1] == "Sequential"
     np.testing.assert_array_equal(back.predict(x, verbose=0), model.predict(x, verbose=0))
     np.testing.assert_array_equal(back.optimizer.get_state()["momentum"], model.optimizer.get_state()["momentum"])
+
+
+def test_dropout_inside_a_nested_model_draws_its_own_stream():
+    """The nested Dropout's stream differs from the outer one's (same index 0 in each model):
+    two independent masks of rate 0.5 keep about a quarter of the units, one shared mask half."""
+    from distdl.layers import Dropout
+    inner = Sequential([Input((4000,)), Dropout(0.5)])
+    model = Sequential([Input((4000,)), Dropout(0.5), inner])
+    model.compile("sgd", "mse")
+    out = model.executor.forward([np.ones((2, 4000), dtype="float32")], training=True)[0]
+    assert 0.22 < np.mean(out != 0) < 0.28

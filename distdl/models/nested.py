@@ -30,7 +30,6 @@ class _NestedLayer(Layer):
     declared_input_shape = None
     cache = None
     need_input_grad = True
-    stream_id = 0
 
     # ----- state the outer model hands down ---------------------------------
     @property
@@ -42,6 +41,18 @@ class _NestedLayer(Layer):
         self._ctx = value
         for layer in getattr(self, "layers", []):
             layer.ctx = value
+
+    @property
+    def stream_id(self) -> int:
+        return getattr(self, "_stream_id", 0)
+
+    @stream_id.setter
+    def stream_id(self, value) -> None:
+        """Random streams of the layers inside, apart from the calling model's own layers'
+        (0, 1, ...) and from another nested model's: (value + 1) * 2**20 + their index."""
+        self._stream_id = int(value)
+        for j, layer in enumerate(getattr(self, "layers", [])):
+            layer.stream_id = ((int(value) + 1) << 20) + j
 
     @property
     def reuse_buffers(self) -> bool:
