@@ -11,13 +11,17 @@ import numpy as np
 class Variable:
     """A named weight. `value` and `grad` are arrays (views into an arena once built)."""
 
-    __slots__ = ("name", "value", "grad", "trainable", "regularizer", "constraint")
+    __slots__ = ("name", "value", "grad", "trainable", "declared_trainable", "regularizer", "constraint")
 
-    def __init__(self, name, value, trainable=True, regularizer=None, constraint=None):
+    def __init__(self, name, value, trainable=True, regularizer=None, constraint=None,
+                 declared_trainable=None):
         self.name = name
         self.value = value
         self.grad = np.zeros_like(value) if trainable else None
-        self.trainable = trainable
+        self.trainable = trainable  # what the next pack uses: declared and the layer not frozen
+        # what add_weight asked for (BatchNormalization's moving statistics: False); unfreezing
+        # the layer makes a variable trainable again only where this holds
+        self.declared_trainable = trainable if declared_trainable is None else declared_trainable
         self.regularizer = regularizer
         self.constraint = constraint
 

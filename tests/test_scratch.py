@@ -48,12 +48,17 @@ def test_outputs_are_scratch_in_training_and_new_arrays_in_inference():
 
 
 def test_a_training_forward_reuses_last_steps_output_buffer():
-    """The point of the rule: once shapes settle, a training step allocates no outputs."""
+    """The point of the rule: once shapes settle, a training step allocates no outputs. An eager
+    call (`layer(x, training=True)`, user code) hands out a copy the user may keep."""
     layer = Conv2D(4, 3, padding="same", activation="relu")
     x = np.random.default_rng(0).standard_normal((2, 6, 6, 3)).astype(np.float32)
-    y1 = layer(x, training=True)
-    y2 = layer(x, training=True)
+    e1 = layer(x, training=True)  # builds the layer
+    y1 = layer.forward(x, training=True)
+    y2 = layer.forward(x, training=True)
     assert np.shares_memory(y1, y2)
+    e2 = layer(2 * x, training=True)
+    assert not np.shares_memory(e1, e2) and not np.shares_memory(e2, y2)
+    np.testing.assert_array_equal(e1, layer(x, training=True))
 
 
 # ----- layers called more than once per step -------------------------------------------------

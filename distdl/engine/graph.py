@@ -61,7 +61,11 @@ class Chain:
         self.output_masks = None if mask is None else [mask]
         return [x]
 
-    def backward(self, douts, fused=(False,)):
+    def backward(self, douts, fused=(False,), input_grads=False):
+        """Gradients of every weight; with `input_grads` (a model nested in another) also
+        returns [dx] for the input, else skips what only dx needs."""
+        if input_grads:
+            return [self._backward(douts, fused)]
         _without_input_grads(self.no_input_grad, self._backward, douts, fused)
 
     def _backward(self, douts, fused):
@@ -78,6 +82,7 @@ class Chain:
                 dy = layer.backward(dy)
             if dy is None:
                 break
+        return dy
 
 
 class _Node:
@@ -165,7 +170,8 @@ class Graph:
                 y = n.layer.forward(args if n.list_input else args[0], training)
             else:
                 y = self._masked_call(n, args, masks, training)
-            ys = y if n.list_output else [y]
+            ys = y if not n.list_output else [y[k] for k in sorted(y)] if isinstance(y, dict) else y
+            ys = ys if n.list_output else [ys]
             for t, v in zip(n.outputs, ys):
                 values[id(t)] = v
             if n.list_output:
@@ -198,10 +204,14 @@ class Graph:
                 masks[id(t)] = m
         return y
 
-    def backward(self, douts, fused=None):
+    def backward(self, douts, fused=None, input_grads=False):
+        """Gradients of every weight; with `input_grads` (a model nested in another) also
+        returns the gradient of each input (None where none reaches it)."""
+        if input_grads:
+            return self._backward(douts, fused, True)
         _without_input_grads(self.no_input_grad, self._backward, douts, fused)
 
-    def _backward(self, douts, fused):
+    def _backward(self, douts, fused, input_grads=False):
         fused = fused or [False] * len(self.outputs)
         grads = {}
         fused_ids = set()
@@ -225,8 +235,10 @@ class Graph:
             if not n.list_output and id(n.outputs[0]) in fused_ids:
                 dx = layer.backward_preactivation(dys[0])
             elif n.list_output:
-                dx = layer.backward([d if d is not None else np.zeros(shape, dtype)
-                                     for d, (shape, dtype) in zip(dys, n.out_meta)])
+                dys = [d if d is not None else np.zeros(shape, dtype) for d, (shape, dtype) in zip(dys, n.out_meta)]
+                if isinstance(layer.output_shape, dict):  # backward takes what forward gave
+                    dys = dict(zip(sorted(layer.output_shape), dys))
+                dx = layer.backward(dys)
             else:
                 dx = layer.backward(dys[0])
             done.add(id(layer))
@@ -236,12 +248,13 @@ class Graph:
             if dx is None:
                 continue
             for t, d in zip(n.inputs, dx if n.list_input else [dx]):
-                if d is not None and not isinstance(t.layer, InputLayer):
+                if d is not None and (input_grads or not isinstance(t.layer, InputLayer)):
                     _accumulate(grads, t, d)
         for layer in self.layers:  # layers no gradient reached this pass
             if id(layer) not in done:
                 for v in layer.trainable_weights:
                     v.grad.fill(0)
+        return [grads.get(id(t)) for t in self.inputs]
 
 
 def _call(layer, x, mask, training):

@@ -94,6 +94,35 @@ class SymbolicTensor:
     def __repr__(self):
         return f"<SymbolicTensor shape=(None, {', '.join(map(str, self.shape))}) from {getattr(self.layer, 'name', None)}>"
 
+    # Keras's operators on symbolic tensors make its merge layers (`x += y` too: a new tensor)
+    def __add__(self, other):
+        return _merge("Add", self, other, "+")
+
+    def __radd__(self, other):
+        return _merge("Add", other, self, "+")
+
+    def __sub__(self, other):
+        return _merge("Subtract", self, other, "-")
+
+    def __rsub__(self, other):
+        return _merge("Subtract", other, self, "-")
+
+    def __mul__(self, other):
+        return _merge("Multiply", self, other, "*")
+
+    def __rmul__(self, other):
+        return _merge("Multiply", other, self, "*")
+
+
+def _merge(class_name: str, a, b, op: str) -> SymbolicTensor:
+    """`a op b` on two symbolic tensors as a call of the merge layer `class_name` (found by name:
+    distdl.layers.merge imports this module)."""
+    for t in (a, b):
+        if not isinstance(t, SymbolicTensor):
+            raise ConfigError(f"{op} on a symbolic tensor takes another symbolic tensor (a layer's "
+                              f"output), got {type(t).__name__}; wrap constants in a layer.")
+    return layer_class(class_name)(dtype=a.dtype)([a, b])
+
 
 class Layer:
     """Base class for all layers (see module docstring for the contract)."""
@@ -112,7 +141,7 @@ class Layer:
         if kwargs:
             raise ConfigError(f"{type(self).__name__} got unknown argument(s): {', '.join(sorted(kwargs))}.")
         self.name = name or unique_name(snake_case(type(self).__name__))
-        self.trainable = trainable
+        self._trainable = bool(trainable)
         self.dtype = str(np.dtype(dtype or backend.floatx()))
         if batch_input_shape is not None:
             input_shape = tuple(batch_input_shape)[1:]
@@ -149,21 +178,38 @@ class Layer:
                            dtype=self.dtype)
         var = Variable(f"{self.name}/{name}", value, trainable=trainable and self.trainable,
                        regularizer=regularizers.get(regularizer),
-                       constraint=constraints.get(constraint))
+                       constraint=constraints.get(constraint), declared_trainable=trainable)
         self.variables.append(var)
         return var
 
     @property
+    def trainable(self) -> bool:
+        """Keras 3's flag. Setting it marks every weight the layer declared trainable (not e.g.
+        BatchNormalization's moving statistics) trainable or frozen at once, as `trainable_weights`
+        shows; a model's training picks the change up at its next `compile` (as Keras requires),
+        which re-packs its arenas. A frozen BatchNormalization normalises in inference mode."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        self._trainable = bool(value)
+        for v in self.variables:
+            v.trainable = v.declared_trainable and self._trainable
+
+    @property
     def weights(self):
-        """Trainable variables first, then non-trainable (Keras order)."""
-        return self.trainable_weights + self.non_trainable_weights
+        """Declared-trainable variables first, then the others (Keras order, kept when frozen)."""
+        return ([v for v in self.variables if v.declared_trainable]
+                + [v for v in self.variables if not v.declared_trainable])
 
     @property
     def trainable_weights(self):
-        return [v for v in self.variables if v.trainable]
+        return [v for v in self.variables if v.trainable] if self._trainable else []
 
     @property
     def non_trainable_weights(self):
+        if not self._trainable:
+            return self.weights
         return [v for v in self.variables if not v.trainable]
 
     def get_weights(self):
@@ -216,31 +262,76 @@ class Layer:
         self.cache, slot = state
         self.scratch.select(slot)
 
+    @property
+    def input(self):
+        """The input tensor(s) of the layer's first symbolic call (Keras's `layer.input`)."""
+        return self._node_tensors("input")[0]
+
+    @property
+    def output(self):
+        """The output tensor(s) of the layer's first symbolic call, e.g. for a feature-extraction
+        model `Model(base.inputs, base.get_layer("x").output)`."""
+        return self._node_tensors("output")[1]
+
+    def _node_tensors(self, what):
+        node = self.__dict__.get("_first_node")
+        if node is None:
+            raise ConfigError(f"Layer {self.name!r} has never been called on a symbolic tensor, "
+                              f"so it has no {what} yet.")
+        return node
+
+    def set_node_tensors(self, inputs, outputs) -> None:
+        """Record the tensors of a symbolic call as `input`/`output` (its first call's, or the
+        call a model that rebuilds says)."""
+        self.__dict__["_first_node"] = (inputs, outputs)
+
     def __call__(self, inputs, training=False, mask=None):
         """Symbolic call (functional API) on SymbolicTensors, else an eager forward.
 
-        `mask` (batch, timesteps), eager calls only, reaches layers that take one (recurrent layers).
+        A layer whose `compute_output_shape` gives a list, tuple or dict of shapes returns that
+        structure of tensors (its `forward` returns the same structure of arrays; a dict's are
+        taken in key order). `mask` (batch, timesteps), eager calls only, reaches layers that take
+        one (recurrent layers).
         """
         flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         if flat and all(isinstance(t, SymbolicTensor) for t in flat):
             shape = [t.shape for t in flat] if isinstance(inputs, (list, tuple)) else flat[0].shape
-            out_shape = self.ensure_built(shape) if not self.built else _freeze(self.compute_output_shape(_freeze(shape)))
-            listed = isinstance(inputs, (list, tuple))
-            if isinstance(out_shape, list):
-                outs = [SymbolicTensor(s, self, flat, i, list_input=listed) for i, s in enumerate(out_shape)]
-                for t in outs:
-                    t.siblings = outs
-                return outs
-            return SymbolicTensor(out_shape, self, flat, 0, list_input=listed)
+            out_shape = self.ensure_built(shape) if not self.built else self.compute_output_shape(_freeze(shape))
+            out = self._symbolic_outputs(out_shape, flat, isinstance(inputs, (list, tuple)))
+            if "_first_node" not in self.__dict__:
+                self.set_node_tensors(inputs, out)
+            return out
         if isinstance(inputs, (list, tuple)):
             arrays = [np.asarray(a, dtype=self.dtype) for a in inputs]
             self.ensure_built([a.shape[1:] for a in arrays])
-            return self.forward(arrays, training=training)
-        x = np.asarray(inputs, dtype=self.dtype)
-        self.ensure_built(x.shape[1:])
-        if mask is not None and self.takes_mask:
-            return self.forward(x, training=training, mask=np.asarray(mask, dtype=bool))
-        return self.forward(x, training=training)
+            out = self.forward(arrays, training=training)
+        else:
+            x = np.asarray(inputs, dtype=self.dtype)
+            self.ensure_built(x.shape[1:])
+            if mask is not None and self.takes_mask:
+                out = self.forward(x, training=training, mask=np.asarray(mask, dtype=bool))
+            else:
+                out = self.forward(x, training=training)
+        # a training forward may return scratch that the layer's next forward overwrites
+        # (scratch.py's rule); what an eager call hands the user is the user's to keep
+        return _owned(out) if training else out
+
+    def _symbolic_outputs(self, out_shape, flat, listed):
+        """The SymbolicTensor(s) of one symbolic call, in the structure of `out_shape`."""
+        keys = sorted(out_shape) if isinstance(out_shape, dict) else None
+        shapes = [out_shape[k] for k in keys] if keys else out_shape
+        if isinstance(shapes, tuple) and shapes and isinstance(shapes[0], (tuple, list)):
+            shapes = list(shapes)
+            structure = tuple
+        else:
+            structure = dict if keys else list
+        if not isinstance(shapes, list):
+            return SymbolicTensor(_freeze(shapes), self, flat, 0, self.dtype, list_input=listed)
+        outs = [SymbolicTensor(_freeze(s), self, flat, i, self.dtype, list_input=listed)
+                for i, s in enumerate(shapes)]
+        for t in outs:
+            t.siblings = outs
+        return dict(zip(keys, outs)) if structure is dict else structure(outs)
 
     # ----- config --------------------------------------------------------
     def get_config(self) -> dict:
@@ -261,9 +352,13 @@ class Layer:
 
 
 def _freeze(shape):
-    """Normalise a shape (or list of shapes) to tuples of ints."""
+    """Normalise a shape (or a list, tuple or dict of shapes) to tuples of ints."""
+    if isinstance(shape, dict):
+        return {k: _freeze(s) for k, s in shape.items()}
     if isinstance(shape, list):
         return [_freeze(s) for s in shape]
+    if isinstance(shape, tuple) and shape and isinstance(shape[0], (tuple, list)):
+        return tuple(_freeze(s) for s in shape)
     return tuple(int(d) for d in shape)
 
 
@@ -281,3 +376,14 @@ def serialize(layer: Layer) -> dict:
 
 def deserialize(spec: dict) -> Layer:
     return layer_class(spec["class_name"]).from_config(dict(spec.get("config", {})))
+
+
+def _owned(out):
+    """A copy of a forward's output array(s), in the same structure (tuple, list or dict)."""
+    if isinstance(out, np.ndarray):
+        return out.copy()
+    if isinstance(out, dict):
+        return {k: _owned(v) for k, v in out.items()}
+    if isinstance(out, (list, tuple)):
+        return type(out)(_owned(v) for v in out)
+    return out

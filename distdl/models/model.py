@@ -25,6 +25,7 @@ from ..errors import ConfigError
 from ..layers.base import Layer, RunContext, SymbolicTensor, deserialize, serialize, unique_name
 from ..layers.core import Input, InputLayer
 from ..saving import keras_archive, model_io
+from .nested import _NestedLayer, batchless, is_symbolic
 
 _SUBCLASSES: dict[str, type] = {}  # Model subclasses by class name, as they are defined
 
@@ -44,8 +45,9 @@ def _arena_array(name: str, doc: str) -> property:
     return property(get, put, doc=doc)
 
 
-class Model:
-    """A functional model: `Model(inputs, outputs)` over symbolic tensors from `Input`."""
+class Model(_NestedLayer):
+    """A functional model: `Model(inputs, outputs)` over symbolic tensors from `Input`; also a
+    layer (distdl.models.nested), so models nest in models."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -63,7 +65,7 @@ class Model:
         self.history = None
         self.built = False
         self.comm = SerialComm()  # until a fit, evaluate or predict is given or picks another
-        self._compile_args = None
+        self._compile_args = self._compiled_arena = None
         self.trainable_arena = self.state_arena = self.state = None
         self.layers = []  # a subclassed model gets its layers when `build` traces `call`
         if inputs is not None:
@@ -87,9 +89,11 @@ class Model:
 
     # ----- structure -----------------------------------------------------
     def build(self, input_shape):
-        """Subclassed models: trace `call` on a symbolic input of `input_shape` into a graph."""
+        """Subclassed models: trace `call` on a symbolic input of `input_shape` (Keras's
+        `(None, ...)` with the batch axis, or distdl's without) into a graph."""
         if self.built:
             return
+        input_shape = batchless(input_shape)
         if not callable(getattr(self, "call", None)):
             raise ConfigError(f"Model {self.name!r} has no inputs: build it with Model(inputs, outputs), "
                               f"or subclass Model and define call(inputs).")
@@ -125,16 +129,63 @@ class Model:
         for i, layer in enumerate(self.layers):
             layer.ctx = self.ctx
             layer.stream_id = i
-        variables = [v for layer in self.layers for v in layer.variables]
-        dtype = self.layers[-1].dtype if self.layers else "float32"
-        self.trainable_arena = Arena([v for v in variables if v.trainable], dtype)
-        self.state_arena = Arena([v for v in variables if not v.trainable], dtype, with_grads=False)
-        self.state = self.state_arena.params
-        self.regularized = [v for v in self.trainable_arena.variables if v.regularizer is not None]
-        self.constrained = [v for v in self.trainable_arena.variables if v.constraint is not None]
+        self._pack()
         self.built = True
         if self._compile_args is not None:
             self._resolve_compile()
+
+    def _variables(self) -> list:
+        """Every variable of the model's layers once, in layer order (nested models' included)."""
+        seen, out = set(), []
+        for layer in self.layers:
+            for v in layer.variables:
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+        return out
+
+    def _trainable_ids(self) -> set:
+        """The variables the layers call trainable now (a frozen layer or model: none of its)."""
+        return {id(v) for layer in self.layers for v in layer.trainable_weights}
+
+    def _pack(self) -> None:
+        """Put the trainable variables (as `trainable` says now) in the trainable arena and the
+        rest in the state arena, keeping their values. A frozen weight gets a private gradient
+        buffer: its layer's backward may still write one, and nothing reads it."""
+        variables, train = self._variables(), self._trainable_ids()
+        dtype = self.layers[-1].dtype if self.layers else "float32"
+        self.trainable_arena = Arena([v for v in variables if id(v) in train], dtype)
+        self.state_arena = Arena([v for v in variables if id(v) not in train], dtype, with_grads=False)
+        for v in self.state_arena.variables:
+            if v.declared_trainable:
+                v.grad = np.zeros_like(v.value)
+        self.state = self.state_arena.params
+        self.regularized = [v for v in self.trainable_arena.variables if v.regularizer is not None]
+        self.constrained = [v for v in self.trainable_arena.variables if v.constraint is not None]
+
+    def _pack_stale(self) -> bool:
+        """Whether the arenas no longer say what is trainable (a `trainable` set since the pack),
+        or another model (one this model is nested in) packed the same weights since."""
+        variables, train = self._variables(), self._trainable_ids()
+        for arena, want in ((self.trainable_arena, True), (self.state_arena, False)):
+            if [id(v) for v in variables if (id(v) in train) == want] != [id(v) for v in arena.variables]:
+                return True
+            if not all(np.may_share_memory(v.value, arena.params) for v in arena.variables):
+                return True
+        return False
+
+    def _repack(self) -> None:
+        """Re-pack the arenas if they are stale (values kept); `compile` does it, and so do the
+        calls that map the arenas onto files, so a file always matches the flags it records."""
+        if self.built and self._pack_stale():
+            self._pack()
+
+    def _check_packed(self) -> None:
+        """`fit` trains the arena `compile` prepared the optimizer for; refuse a changed one."""
+        if self.built and self.compiled and (self._pack_stale() or self.trainable_arena is not self._compiled_arena):
+            raise ConfigError(f"The trainable weights of model {self.name!r} changed since compile() "
+                              f"(a layer's trainable flag was set); call compile() again, as Keras "
+                              f"requires, for the change to take effect.")
 
     def connections(self) -> dict:
         """Layer name -> Keras's `layer[call][output]` for each tensor feeding it (functional only)."""
@@ -161,6 +212,7 @@ class Model:
             raise ConfigError("compile(weighted_metrics=...) is not supported; metrics already take "
                               "fit's sample_weight into account.")
         self._maybe_build()
+        self._repack()
         self.optimizer = optimizers_mod.get(optimizer)
         self._compile_args = (loss, metrics, loss_weights)
         self.compile_config = compile_config(loss, metrics, loss_weights)
@@ -178,6 +230,7 @@ class Model:
         loss, metrics, loss_weights = self._compile_args
         self.objectives = build_objectives(self.output_layers, loss, metrics, loss_weights)
         self.optimizer.build(self.params.size, self.params.dtype, self.trainable_arena.segments())
+        self._compiled_arena = self.trainable_arena
 
     @property
     def compiled(self) -> bool:
@@ -197,6 +250,7 @@ class Model:
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_update=1, comm=None):
         """Train for `epochs` epochs (the final epoch's index); returns the `History`."""
+        self._check_packed()
         return loops.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
                    validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
                    class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
@@ -213,7 +267,13 @@ class Model:
         return loops.predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks, comm=comm)
 
     def __call__(self, x, training=False):
-        """Eager forward on arrays (like calling a Keras model on a tensor)."""
+        """On SymbolicTensors: a layer call (the model nested in the calling one); on arrays:
+        an eager forward (like calling a Keras model on a tensor)."""
+        if is_symbolic(x):
+            return self.symbolic_call(x)
+        self._maybe_build()
+        if not self.built and callable(getattr(self, "call", None)):
+            self.build(tuple(np.shape(x[0] if isinstance(x, (list, tuple)) else x)[1:]))
         xs = as_input_list(self, x, check=True)
         outs = self.executor.forward(xs, training=training)
         return outs[0] if len(outs) == 1 else outs
@@ -313,16 +373,20 @@ class Model:
     def save(self, filepath, overwrite=True):
         """Architecture, weights, optimizer state: Keras 3's archive for `*.keras`, else distdl's HDF5."""
         _refuse_existing(filepath, overwrite)
+        self._repack()
         save = keras_archive.save_keras_archive if keras_archive.is_keras_archive(filepath) else model_io.save_model
         save(self, filepath)
 
     def save_weights(self, filepath, overwrite=True):
         """Weights only; a `.weights.h5` path gets the Keras 3 layout."""
         _refuse_existing(filepath, overwrite)
+        self._repack()
         model_io.save_weights(self, filepath)
 
     def load_weights(self, filepath):
         """Load weights from a distdl checkpoint or a Keras 3 `.weights.h5` file."""
+        self._maybe_build()
+        self._repack()
         model_io.load_weights(self, filepath)
 
 

@@ -6,6 +6,7 @@ from ..errors import ConfigError
 from ..layers.base import Layer, SymbolicTensor, deserialize, serialize, unique_name
 from ..layers.core import InputLayer
 from .model import Model
+from .nested import batchless
 
 
 class Sequential(Model):
@@ -19,10 +20,8 @@ class Sequential(Model):
             self.add(layer)
 
     def add(self, layer):
-        """Append a layer (or an `Input` tensor as the first element)."""
-        if self.built:
-            raise ConfigError(f"Sequential model {self.name!r} is already built; add layers before "
-                              f"compiling or training it.")
+        """Append a layer, a model, or an `Input` tensor as the first element. A built model is
+        rebuilt with the new layer (as Keras does; weights kept, a compiled one recompiled)."""
         if isinstance(layer, SymbolicTensor):
             layer = layer.layer
         if not isinstance(layer, Layer):
@@ -35,16 +34,38 @@ class Sequential(Model):
         if not self.layers and self._pending_input is None and layer.declared_input_shape is not None:
             self._pending_input = layer.declared_input_shape
         self.layers.append(layer)
+        self._rebuild()
 
     def pop(self):
+        """Remove and return the last layer; a built model is rebuilt without it."""
+        if not self.layers:
+            raise ConfigError(f"Sequential model {self.name!r} has no layers to pop.")
+        layer = self.layers.pop()
+        self._rebuild()
+        return layer
+
+    def _rebuild(self):
         if self.built:
-            raise ConfigError("Cannot pop layers from a built Sequential model.")
-        return self.layers.pop()
+            self.built = False
+            if self.layers:
+                self.build(self._input_shape)
+
+    @property
+    def declared_input_shape(self):
+        """The input shape given to its first layer or Input (so it can lead another Sequential)."""
+        return getattr(self, "_pending_input", None)
+
+    @declared_input_shape.setter
+    def declared_input_shape(self, value):
+        pass  # a Sequential's input shape comes from its layers
 
     def build(self, input_shape=None):
-        """Build every layer for samples of `input_shape` (batch axis excluded)."""
+        """Build every layer for samples of `input_shape` (Keras's `(None, ...)` with the batch
+        axis, or distdl's without)."""
         if self.built:
             return
+        if input_shape is not None:
+            input_shape = batchless(input_shape)
         if input_shape is None and self._pending_input is None:
             raise ConfigError(f"Sequential model {self.name!r} does not know its input shape: give the first "
                               f"layer input_shape=... or add an Input.")
@@ -52,10 +73,28 @@ class Sequential(Model):
         if not self.layers:
             raise ConfigError(f"Sequential model {self.name!r} has no layers.")
         self._input_shape = shape
-        for layer in self.layers:
-            shape = layer.ensure_built(shape)
+        first = InputLayer(shape=shape, name=f"{self.name}_input", dtype=self.layers[0].dtype)
+        x = inp = SymbolicTensor(first.output_shape, first, [], 0, first.dtype)
+        for layer in self.layers:  # symbolic calls: build each layer and give it input/output
+            x = layer(x)
+            if not isinstance(x, SymbolicTensor):
+                raise ConfigError(f"Layer {layer.name!r} of Sequential model {self.name!r} has "
+                                  f"{len(x)} outputs; a Sequential's layers have one.")
+            layer.set_node_tensors(x.inputs[0], x)
+        self._ends = ([inp], [x])  # not `_inputs`: that marks a functional model
         self.executor = Chain(self.layers)
         self._finish_build()
+
+    @property
+    def inputs(self) -> list:
+        """[the Input tensor its layers were built on] (Keras's `Sequential.inputs`)."""
+        self._require_built("inputs")
+        return list(self._ends[0])
+
+    @property
+    def outputs(self) -> list:
+        self._require_built("outputs")
+        return list(self._ends[1])
 
     @property
     def input_shapes(self):

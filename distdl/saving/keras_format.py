@@ -75,6 +75,29 @@ def weight_groups(class_name: str, group: str, n_arrays: int) -> list[tuple[str,
     return [(f"{root}/{sub}/vars" if sub else f"{root}/vars", per) for sub in owners]
 
 
+def layer_paths(class_name: str, group: str, n_arrays: int, children=None,
+                root: str = "layers") -> tuple[list[str], list[tuple[str, int]]]:
+    """(empty parent `vars` groups, [(vars group path, number of arrays)]) of one layer. A nested
+    model (`children`: [(class_name, n_arrays, children)] of its `layers`) has an empty `vars`
+    and its layers below `<group>/layers/`, numbered per class within it, as Keras 3 writes."""
+    if children is None:
+        groups = weight_groups(class_name, group, n_arrays)
+        parents = _empty_parents(class_name, group)
+        if root != "layers":
+            groups = [(root + p[len("layers"):], n) for p, n in groups]
+            parents = [root + p[len("layers"):] for p in parents]
+        return parents, groups
+    parents, groups = [f"{root}/{group}/vars"], []
+    for (cls, n, sub), name in zip(children, keras_group_names([c[0] for c in children])):
+        p, g = layer_paths(cls, name, n, sub, f"{root}/{group}/layers")
+        parents += p
+        groups += g
+    if sum(n for _, n in groups) != n_arrays:
+        raise CheckpointError(f"Nested model group {group!r} has {n_arrays} arrays but its layers "
+                              f"hold {sum(n for _, n in groups)}.")
+    return parents, groups
+
+
 def _empty_parents(class_name: str, group: str) -> list[str]:
     """The empty `vars` groups Keras writes for the wrapper objects above the weight owners."""
     paths = [f"layers/{group}/vars"]
@@ -86,7 +109,8 @@ def _empty_parents(class_name: str, group: str) -> list[str]:
 
 def write_keras_weights(path: str | os.PathLike, layers: Sequence[tuple[str, Sequence[np.ndarray]]],
                         optimizer_vars: Sequence[np.ndarray] | None = None) -> None:
-    """Write `[(class_name, arrays in Keras variable order)]` (the model's layers in order) atomically.
+    """Write `[(class_name, arrays in Keras variable order)]` (the model's layers in order) atomically;
+    a nested model's entry has a third item, its layers as `layer_paths` takes them.
 
     Pass the layers of Keras's `model.layers` (a Sequential's InputLayer is not among them).
     `optimizer_vars`, when given, go to `optimizer/vars/<i>` in Keras's order: iterations (int),
@@ -106,19 +130,20 @@ def write_keras_weights_to(f: h5py.File, name: str, layers: Sequence[tuple[str, 
 
 def _plan(spath: str, layers, optimizer_vars) -> list:
     """[(empty parent groups, [(vars group path, arrays)])] per layer, checked, in file order."""
-    names = keras_group_names([cls for cls, _ in layers])
+    names = keras_group_names([entry[0] for entry in layers])
     plan = []
-    for (cls, arrays), group in zip(layers, names):
+    for (cls, arrays, *children), group in zip(layers, names):
         arrays = [np.asarray(a) for a in arrays]
         for i, a in enumerate(arrays):
             if a.dtype.kind not in "fiub":
                 raise CheckpointError(f"Cannot write {spath!r}: array {i} of layer group {group!r} "
                                       f"({cls}) has non-numeric dtype {a.dtype}.")
         slots, start = [], 0
-        for vars_path, n in weight_groups(cls, group, len(arrays)):
+        parents, groups = layer_paths(cls, group, len(arrays), children[0] if children else None)
+        for vars_path, n in groups:
             slots.append((vars_path, arrays[start:start + n]))
             start += n
-        plan.append((_empty_parents(cls, group), slots))
+        plan.append((parents, slots))
     if optimizer_vars is not None:
         plan.append(([], [("optimizer/vars", [np.asarray(a) for a in optimizer_vars])]))
     return plan
@@ -184,16 +209,16 @@ def read_keras_weights_from(f: h5py.File, name: str,
 
 def _read_layers(f: h5py.File, spath: str,
                  layers: Sequence[tuple[str, Sequence[tuple]]]) -> list[list[np.ndarray]]:
-    names = keras_group_names([cls for cls, _ in layers])
+    names = keras_group_names([entry[0] for entry in layers])
     out: list[list[np.ndarray]] = []
     root = _layers_root(f, spath)
     prefix = root.name.lstrip("/") if root is not None else "layers"
-    for index, ((cls, shapes), group) in enumerate(zip(layers, names)):
+    for index, ((cls, shapes, *children), group) in enumerate(zip(layers, names)):
         shapes = [tuple(int(d) for d in s) for s in shapes]
         who = f"layer {index} ({cls})"
         arrays: list[np.ndarray] = []
         start = 0
-        for vars_path, n in weight_groups(cls, group, len(shapes)):
+        for vars_path, n in layer_paths(cls, group, len(shapes), children[0] if children else None)[1]:
             vars_path = prefix + vars_path[len("layers"):]
             want = shapes[start:start + n]
             start += n

@@ -46,11 +46,12 @@ def checkpoint_data(model, epoch: int = 0, step: int = 0, seed: int = 0, history
         extra=extra or {})
 
 
-def _check_layout(model, data: ckpt.CheckpointData, path) -> None:
-    """The checkpoint's variables must match the model's shape by shape; name the first that does not."""
+def _check_layout(model, data: ckpt.CheckpointData, path, trainability: bool = True) -> None:
+    """The checkpoint's variables must match the model's shape by shape (and trainability, where
+    the optimizer state is restored too); name the first that does not."""
     mine = variable_layout(model)
     for a, b in zip(mine, data.variables):
-        if list(a["shape"]) != list(b["shape"]) or a["trainable"] != b["trainable"]:
+        if list(a["shape"]) != list(b["shape"]) or (trainability and a["trainable"] != b["trainable"]):
             what = "shape" if list(a["shape"]) != list(b["shape"]) else "trainability"
             raise CheckpointError(
                 f"Checkpoint {os.fspath(path)!r} does not fit model {model.name!r}: layer "
@@ -70,8 +71,16 @@ def _describe(v: dict) -> str:
 
 
 def restore(model, data: ckpt.CheckpointData, path: str | os.PathLike, with_optimizer: bool = True) -> None:
-    """Copy a checkpoint's weights, state (and optimizer state) into `model`."""
-    _check_layout(model, data, path)
+    """Copy a checkpoint's weights, state (and optimizer state) into `model`. Weights alone load
+    whatever was trainable when either was saved (a layer frozen since, as transfer learning does)."""
+    _check_layout(model, data, path, trainability=with_optimizer)
+    if not with_optimizer:
+        flat, at = {True: data.params, False: data.state}, {True: 0, False: 0}
+        for v, b in zip([v for layer in model.layers for v in layer.variables], data.variables):
+            k, n = bool(b["trainable"]), v.value.size
+            v.assign(flat[k][at[k]:at[k] + n].reshape(v.shape))
+            at[k] += n
+        return
     model.params[...] = data.params
     model.state[...] = data.state
     if with_optimizer and model.optimizer is not None and data.optimizer_state:
@@ -100,13 +109,25 @@ def _keras_layers(model):
     return keras_layers(model)
 
 
+def keras_entry(layer, arrays) -> tuple:
+    """A layer's entry for keras_format: (class path, arrays), and a nested model's layers."""
+    if not hasattr(layer, "executor"):
+        return (keras_format.keras_class_path(layer), arrays)
+    return (keras_format.keras_class_path(layer), arrays, _children(layer))
+
+
+def _children(model) -> list:
+    return [(keras_format.keras_class_path(l), len(l.weights), _children(l) if hasattr(l, "executor") else None)
+            for l in _keras_layers(model)]
+
+
 def save_weights(model, path: str | os.PathLike) -> None:
     """Weights only: Keras 3 layout for `*.weights.h5`, else a distdl checkpoint."""
     model._require_built("save_weights")
     if not _is_writer(model):
         return
     if str(path).endswith(".weights.h5"):
-        keras_format.write_keras_weights(path, [(keras_format.keras_class_path(l), [v.value for v in l.weights])
+        keras_format.write_keras_weights(path, [keras_entry(l, [v.value for v in l.weights])
                                                 for l in _keras_layers(model)])
     else:
         data = checkpoint_data(model)
@@ -121,7 +142,7 @@ def load_weights(model, path: str | os.PathLike) -> None:
         raise CheckpointError(f"Weights file {os.fspath(path)!r} does not exist.")
     if str(path).endswith(".weights.h5"):
         layers = _keras_layers(model)
-        arrays = keras_format.read_keras_weights(path, [(keras_format.keras_class_path(l), [v.shape for v in l.weights])
+        arrays = keras_format.read_keras_weights(path, [keras_entry(l, [v.shape for v in l.weights])
                                                         for l in layers])
         for layer, values in zip(layers, arrays):
             for v, a in zip(layer.weights, values):
