@@ -3,6 +3,7 @@ state), the model classes being needed to turn a file's configs into a model."""
 from __future__ import annotations
 
 from .. import optimizers as optimizers_mod
+from ..comm import world
 from ..saving import checkpoint as ckpt
 from ..saving import model_io
 from .model import Model
@@ -10,8 +11,9 @@ from .sequential import Sequential
 
 
 def load_model(filepath, compile=True):
-    """Rebuild a model saved with `model.save` (architecture, weights, optimizer state)."""
-    return model_from_checkpoint(ckpt.load_checkpoint(filepath), filepath, compile)
+    """Rebuild a model saved with `model.save` (architecture, weights, optimizer state).
+    Under MPI every rank reads the file, and the ranks agree that they read the same values."""
+    return model_from_checkpoint(model_io.read_checkpoint(world(), filepath), filepath, compile)
 
 
 def model_from_checkpoint(data: ckpt.CheckpointData, path, compile: bool = True):

@@ -6,8 +6,6 @@ The loops behind `fit` / `evaluate` / `predict` live in `distdl.engine.loops`; t
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .. import losses
@@ -266,7 +264,7 @@ class Model:
         text = "\n".join(summary_lines(self, line_length))
         if print_fn is not None:
             print_fn(text)
-        elif self.comm.rank == 0:
+        elif model_io.ranks_of(self).rank == 0:  # the job's rank 0, even before any fit
             print(text)
 
     def _require_built(self, what):
@@ -311,22 +309,15 @@ class Model:
 
     # ----- saving (HDF5; see distdl.saving) ---------------------------------
     def save(self, filepath, overwrite=True):
-        """Write the whole model (architecture, weights, optimizer state) to an HDF5 file."""
-        _refuse_existing(filepath, overwrite)
-        model_io.save_model(self, filepath)
+        """Write the whole model (architecture, weights, optimizer state) to an HDF5 file; under
+        MPI rank 0 writes and every rank returns once the file is in place (call it on all)."""
+        model_io.save_model(self, filepath, overwrite)
 
     def save_weights(self, filepath, overwrite=True):
-        """Weights only; a `.weights.h5` path gets the Keras 3 layout."""
-        _refuse_existing(filepath, overwrite)
-        model_io.save_weights(self, filepath)
+        """Weights only; a `.weights.h5` path gets the Keras 3 layout. Collective as `save`."""
+        model_io.save_weights(self, filepath, overwrite)
 
     def load_weights(self, filepath):
         """Load weights from a distdl checkpoint or a Keras 3 `.weights.h5` file."""
         model_io.load_weights(self, filepath)
 
-
-def _refuse_existing(filepath, overwrite: bool) -> None:
-    """`overwrite=False` keeps an existing file (Keras would ask; a batch job cannot answer)."""
-    if not overwrite and os.path.exists(filepath):
-        raise ConfigError(f"{os.fspath(filepath)} already exists and overwrite=False; "
-                          "pass overwrite=True to replace it.")

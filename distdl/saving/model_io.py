@@ -3,22 +3,61 @@
 The file formats live in `checkpoint` (distdl's own HDF5 checkpoint) and `keras_format`
 (Keras 3 `.weights.h5`); this module maps a built model onto them. Rebuilding a model from a
 file needs the model classes, so `load_model` lives in `distdl.models`.
-Only rank 0 writes; every rank may read (the checksum is verified on read).
+Saving and loading are collective under MPI: rank 0 writes and every rank returns only once the
+file is complete and renamed, or every rank raises the same error (`distdl.comm.agree`); every
+rank reads the file and the ranks check that they read the same checksum.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
 
 from .. import utils
-from ..errors import CheckpointError
+from ..comm import agree, world
+from ..errors import CheckpointError, ConfigError
 from . import checkpoint as ckpt
 from . import keras_format
 
 
-def _is_writer(model) -> bool:
-    return model.comm.rank == 0
+def ranks_of(model):
+    """The ranks `model` is saved and loaded by: its loop's communicator, else the world (a
+    model not yet fitted holds a size-1 SerialComm, yet every rank of the job calls save)."""
+    return model.comm if model.comm.size > 1 else world()
+
+
+def read_checkpoint(comm, path: str | os.PathLike) -> ckpt.CheckpointData:
+    """`load_checkpoint` on every rank of `comm`, agreed: a failure on any rank is raised on all,
+    and ranks that read different contents (the file replaced between their reads, another file
+    under that name on another node) are refused."""
+    data = agree.on_every_rank(comm, lambda: ckpt.load_checkpoint(path))
+    slots = [data.optimizer_state[k] for k in sorted(data.optimizer_state)]
+    _same_contents(comm, path, [data.params, data.state, *slots, data.optimizer_iterations])
+    return data
+
+
+def _same_contents(comm, path, arrays: list) -> None:
+    """Refuse (on every rank) when the ranks' `arrays` read from `path` differ (one sha256 each)."""
+    if comm.size > 1:
+        h = hashlib.sha256()
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}|{a.shape}|".encode())
+            h.update(a.tobytes())
+        digests = comm.allgather_obj(h.hexdigest())
+        if len(set(digests)) > 1:
+            odd = [r for r, d in enumerate(digests) if d != digests[0]]
+            raise agree.mark_agreed(CheckpointError(
+                f"Ranks read different contents from {os.fspath(path)!r}: rank(s) {odd} differ from "
+                f"rank 0 (was the file replaced while they read it, or is it not the same file on every node?)."))
+
+
+def _refuse_existing(path, overwrite: bool) -> None:
+    """`overwrite=False` keeps an existing file (Keras would ask; a batch job cannot answer)."""
+    if not overwrite and os.path.exists(path):
+        raise ConfigError(f"{os.fspath(path)} already exists and overwrite=False; "
+                          "pass overwrite=True to replace it.")
 
 
 def variable_layout(model) -> list[dict]:
@@ -81,12 +120,16 @@ def restore(model, data: ckpt.CheckpointData, path: str | os.PathLike, with_opti
             model.optimizer.learning_rate = float(lr)
 
 
-def save_model(model, path: str | os.PathLike) -> None:
-    """`model.save(path)`: architecture, weights, optimizer and its state, in one HDF5 file."""
+def save_model(model, path: str | os.PathLike, overwrite: bool = True) -> None:
+    """`model.save(path)`: architecture, weights, optimizer and its state, in one HDF5 file.
+    Collective: rank 0 writes, every rank returns once the file is renamed into place."""
     model._require_built("save")
-    if _is_writer(model):
+
+    def write():
+        _refuse_existing(path, overwrite)
         hist = model.history.history if model.history is not None else {}
         ckpt.save_checkpoint(path, checkpoint_data(model, history=hist))
+    agree.on_root(ranks_of(model), write)
 
 
 def _keras_layers(model):
@@ -95,11 +138,15 @@ def _keras_layers(model):
     return list(model.layers)
 
 
-def save_weights(model, path: str | os.PathLike) -> None:
-    """Weights only: Keras 3 layout for `*.weights.h5`, else a distdl checkpoint."""
+def save_weights(model, path: str | os.PathLike, overwrite: bool = True) -> None:
+    """Weights only: Keras 3 layout for `*.weights.h5`, else a distdl checkpoint. Collective as
+    `save_model`."""
     model._require_built("save_weights")
-    if not _is_writer(model):
-        return
+    agree.on_root(ranks_of(model), lambda: _write_weights(model, path, overwrite))
+
+
+def _write_weights(model, path, overwrite: bool) -> None:
+    _refuse_existing(path, overwrite)
     if str(path).endswith(".weights.h5"):
         keras_format.write_keras_weights(path, [(type(l).__name__, [v.value for v in l.weights])
                                                 for l in _keras_layers(model)])
@@ -110,16 +157,22 @@ def save_weights(model, path: str | os.PathLike) -> None:
 
 
 def load_weights(model, path: str | os.PathLike) -> None:
-    """Weights from a `.weights.h5` (Keras 3 layout) or from a distdl checkpoint."""
+    """Weights from a `.weights.h5` (Keras 3 layout) or from a distdl checkpoint. Collective:
+    every rank reads, a failure on any rank is raised on all, and all must read the same values."""
     model._require_built("load_weights")
-    if not os.path.exists(path):
-        raise CheckpointError(f"Weights file {os.fspath(path)!r} does not exist.")
-    if str(path).endswith(".weights.h5"):
-        layers = _keras_layers(model)
-        arrays = keras_format.read_keras_weights(path, [(type(l).__name__, [v.shape for v in l.weights])
-                                                        for l in layers])
-        for layer, values in zip(layers, arrays):
-            for v, a in zip(layer.weights, values):
-                v.assign(np.asarray(a, dtype=v.value.dtype))
-    else:
-        restore(model, ckpt.load_checkpoint(path), path, with_optimizer=False)
+    comm = ranks_of(model)
+    if not str(path).endswith(".weights.h5"):
+        restore(model, read_checkpoint(comm, path), path, with_optimizer=False)
+        return
+    layers = _keras_layers(model)
+
+    def read():
+        if not os.path.exists(path):
+            raise CheckpointError(f"Weights file {os.fspath(path)!r} does not exist.")
+        return keras_format.read_keras_weights(path, [(type(l).__name__, [v.shape for v in l.weights])
+                                                      for l in layers])
+    arrays = agree.on_every_rank(comm, read)
+    _same_contents(comm, path, [a for values in arrays for a in values])
+    for layer, values in zip(layers, arrays):
+        for v, a in zip(layer.weights, values):
+            v.assign(np.asarray(a, dtype=v.value.dtype))
