@@ -33,12 +33,14 @@ def _describe(error: BaseException) -> list:
     return [name if name in _KINDS else "DistdlError", text]
 
 
-def _raise(described: list, rank: int, size: int, local: BaseException | None):
+def _raise(described: list, rank: int | None, local: BaseException | None):
+    """Raise the error `described` (from `rank`, None: rank 0 of on_root), as this rank's own
+    `local` one where it is that error, else rebuilt with the rank named."""
     kind, text = described
-    if local is not None and isinstance(local, DistdlError) and _describe(local) == described:
-        raise mark_agreed(local)  # this rank's own error: keep its traceback and class
-    if size > 1 and rank is not None:
-        text = f"{text} (on rank {rank})" if not text.endswith(f"(on rank {rank})") else text
+    if local is not None and _describe(local) == described:
+        raise mark_agreed(local)  # this rank's own error: keep its class and traceback
+    if rank is not None:
+        text = f"{text} (on rank {rank})"
     raise mark_agreed(_KINDS[kind](text)) from local
 
 
@@ -52,15 +54,10 @@ def on_root(comm, work: Callable[[], Any]) -> Any:
             result = work()
         except Exception as e:  # every failure is agreed: the other ranks must not wait forever
             error, local = _describe(e), e
-    if comm.size == 1:
-        if local is not None:
-            raise mark_agreed(local) if isinstance(local, DistdlError) else local
-        return result
-    error, result = comm.bcast_obj([error, result])
+    if comm.size > 1:
+        error, result = comm.bcast_obj([error, result])
     if error is not None:
-        if local is not None and not isinstance(local, DistdlError):
-            raise local  # a bug on rank 0: its own traceback there, the sentence elsewhere
-        _raise(error, None, comm.size, local)
+        _raise(error, None, local)
     return result
 
 
@@ -72,14 +69,10 @@ def on_every_rank(comm, work: Callable[[], Any]) -> Any:
         result = work()
     except Exception as e:
         error, local = _describe(e), e
-    if comm.size == 1:
-        if local is not None:
-            raise mark_agreed(local) if isinstance(local, DistdlError) else local
-        return result
-    found = comm.allgather_obj(error)
+    found = comm.allgather_obj(error) if comm.size > 1 else [error]
     for rank, described in enumerate(found):
         if described is not None:
-            _raise(described, rank, comm.size, local)
+            _raise(described, rank, local)
     return result
 
 
@@ -88,14 +81,10 @@ def check_same(comm, what: str, values: dict, local_error: BaseException | None 
     while computing them: `values` (name -> JSON-able) must be equal on all ranks. `what` names
     the call, e.g. "fit"; the sentence names the argument, the ranks and their values."""
     mine = [None if local_error is None else _describe(local_error), values]
-    if comm.size == 1:
-        if local_error is not None:
-            raise mark_agreed(local_error) if isinstance(local_error, DistdlError) else local_error
-        return
-    found = comm.allgather_obj(mine)
+    found = comm.allgather_obj(mine) if comm.size > 1 else [mine]
     for rank, (described, _) in enumerate(found):
         if described is not None:
-            _raise(described, rank, comm.size, local_error)
+            _raise(described, rank, local_error)
     first = found[0][1]
     for name in first:
         seen = [v[name] for _, v in found]
@@ -106,4 +95,4 @@ def check_same(comm, what: str, values: dict, local_error: BaseException | None 
 
 
 def _show(value) -> str:
-    return "none" if value is None else str(value) if not isinstance(value, list) else str(tuple(value))
+    return "none" if value is None else str(value)

@@ -197,8 +197,11 @@ def _install_abort_hook(comm: MPIComm) -> None:
                 text = f"{kind.__name__}: {value}\n"
             else:
                 text = "".join(traceback.format_exception(kind, value, tb))
-            sys.stderr.write(f"[rank {comm.rank}] {text.rstrip()}\n"
-                             f"[rank {comm.rank}] aborting the MPI job.\n")
+            if comm.rank == 0 or not getattr(value, "agreed", False):  # agreed: raised on every rank
+                sys.stderr.write(f"[rank {comm.rank}] {text.rstrip()}\n"
+                                 f"[rank {comm.rank}] aborting the MPI job.\n")
+            else:
+                time.sleep(1.0)  # rank 0 tells the error every rank agreed on, then ends the job
         sys.stdout.flush()
         sys.stderr.flush()
         code = value.code if isinstance(value, SystemExit) and isinstance(value.code, int) else 1

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import utils
 from ..callbacks import CallbackList
-from ..comm import world
+from ..comm import agree, world
 from ..errors import ConfigError, DataError
 from .data_order import batch_bounds, epoch_order, rank_slice, take_rows
 from .inputs import as_input_list, as_target_list, check_finite, check_lengths, row_weights, split_validation
@@ -62,6 +62,44 @@ def _gathered_order(n, batch_size, size):
     return np.concatenate([i for rows in per_rank for i in rows] or [np.zeros(0, dtype=int)]), counts
 
 
+def _fit_inputs(model, x, y, batch_size, steps_per_update, sample_weight, class_weight, validation_data,
+                validation_split):
+    """fit's checked arguments on this rank: (batch_size, (xs, ys, w, n), validation or None)."""
+    _require_compiled(model, "fit")
+    batch_size = _batch_size(batch_size)
+    if int(steps_per_update) < 1:
+        raise ConfigError(f"steps_per_update must be a positive integer, got {steps_per_update!r}.")
+    xs, ys, w, n = prepare(model, x, y, sample_weight, class_weight)
+    val = None
+    if validation_data is not None:
+        vx, vy, *vw = validation_data
+        val = prepare(model, vx, vy, vw[0] if vw else None)
+    elif validation_split:
+        (*train, w_tr), (*valid, w_va) = split_validation(xs + ys + [w], validation_split)
+        xs, ys, w = train[:len(xs)], train[len(xs):], w_tr
+        val = (valid[:len(xs)], valid[len(xs):], w_va, len(valid[0]))
+        n = len(xs[0])
+    if n == 0:
+        raise DataError("No training rows: x is empty.")
+    return batch_size, (xs, ys, w, n), val
+
+
+def _batch_size(batch_size) -> int:
+    value = 32 if batch_size is None else batch_size
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    return int(value)
+
+
+def _data_facts(xs, n) -> dict:
+    """What every rank's data must share: its row count and each input's row shape."""
+    return {"number of rows": int(n), "input row shapes": [[int(d) for d in a.shape[1:]] for a in xs]}
+
+
+def _callback_names(callbacks) -> list:
+    return [type(c).__name__ for c in (callbacks or [])]
+
+
 def prepare(model, x, y, sample_weight=None, class_weight=None):
     """Checked data: (xs, ys, row weights or None, n)."""
     xs = _checked_inputs(model, x)
@@ -75,23 +113,18 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
         validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
         steps_per_update=1, comm=None):
     """Train `model`; see `Model.fit`."""
-    _require_compiled(model, "fit")
     comm = _comm(model, comm)
-    batch_size = int(batch_size or 32)
-    if batch_size < 1 or int(steps_per_update) < 1:
-        raise ConfigError("batch_size and steps_per_update must be positive integers.")
-    xs, ys, w, n = prepare(model, x, y, sample_weight, class_weight)
-    val = None
-    if validation_data is not None:
-        vx, vy, *vw = validation_data
-        val = prepare(model, vx, vy, vw[0] if vw else None)
-    elif validation_split:
-        (*train, w_tr), (*valid, w_va) = split_validation(xs + ys + [w], validation_split)
-        xs, ys, w = train[:len(xs)], train[len(xs):], w_tr
-        val = (valid[:len(xs)], valid[len(xs):], w_va, len(valid[0]))
-        n = len(xs[0])
-    if n == 0:
-        raise DataError("No training rows: x is empty.")
+    try:  # checked on every rank, then agreed: an error or a mismatch on one rank stops all
+        batch_size, (xs, ys, w, n), val = _fit_inputs(model, x, y, batch_size, steps_per_update, sample_weight,
+                                                      class_weight, validation_data, validation_split)
+        must_match = dict(_data_facts(xs, n), epochs=int(epochs), batch_size=batch_size,
+                          steps_per_update=int(steps_per_update), initial_epoch=int(initial_epoch),
+                          shuffle=bool(shuffle), validation_rows=0 if val is None else int(val[3]),
+                          row_weights=w is not None, callbacks=_callback_names(callbacks))
+        error = None
+    except Exception as e:
+        must_match, error = {}, e
+    agree.check_same(comm, "fit", must_match, error)
     seed = comm.bcast_obj(utils.training_seed())
     model.ctx.seed = seed
     # BatchNormalization sums its batch statistics over the global batch
@@ -174,10 +207,17 @@ def _evaluate_arrays(model, comm, xs, ys, w, n, batch_size, cbs=None):
 def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, callbacks=None,
              return_dict=False, comm=None):
     """See `Model.evaluate`."""
-    _require_compiled(model, "evaluate")
     comm = _comm(model, comm)
-    xs, ys, w, n = prepare(model, x, y, sample_weight)
-    batch_size = int(batch_size or 32)
+    try:  # checked on every rank, then agreed (see fit)
+        _require_compiled(model, "evaluate")
+        batch_size = _batch_size(batch_size)
+        xs, ys, w, n = prepare(model, x, y, sample_weight)
+        must_match = dict(_data_facts(xs, n), batch_size=batch_size, row_weights=w is not None,
+                          callbacks=_callback_names(callbacks))
+        error = None
+    except Exception as e:
+        must_match, error = {}, e
+    agree.check_same(comm, "evaluate", must_match, error)
     cbs = CallbackList(callbacks, add_history=False, add_progbar=_verbose(verbose) != 0, model=model,
                        verbose=_verbose(verbose), epochs=1, steps=len(_eval_blocks(n, batch_size, comm)),
                        rank=comm.rank, world_size=comm.size)
@@ -194,9 +234,15 @@ def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None
     """See `Model.predict`: each global batch is split across ranks, every rank returns all rows
     in order."""
     comm = _comm(model, comm)
-    xs = _checked_inputs(model, x)
-    n = check_lengths(xs)
-    batch_size = int(batch_size or 32)
+    try:  # checked on every rank, then agreed (see fit)
+        batch_size = _batch_size(batch_size)
+        xs = _checked_inputs(model, x)
+        n = check_lengths(xs)
+        must_match = dict(_data_facts(xs, n), batch_size=batch_size, callbacks=_callback_names(callbacks))
+        error = None
+    except Exception as e:
+        must_match, error = {}, e
+    agree.check_same(comm, "predict", must_match, error)
     blocks = _eval_blocks(n, batch_size, comm)
     cbs = CallbackList(callbacks, add_progbar=_verbose(verbose) != 0, model=model, verbose=_verbose(verbose),
                        epochs=1, steps=len(blocks), rank=comm.rank, world_size=comm.size)
