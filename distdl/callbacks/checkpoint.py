@@ -15,7 +15,8 @@ import os
 from ..comm import agree
 from ..errors import CheckpointError, ConfigError
 from ..saving import checkpoint as ckpt
-from ..saving.model_io import checkpoint_data, read_checkpoint, restore, save_model, save_weights
+from ..saving.model_io import (checkpoint_data, read_checkpoint, restore, save_model, save_weights,
+                               write_checkpoint)
 from .base import Callback
 
 
@@ -135,7 +136,7 @@ class BackupAndRestore(Callback):
             data = checkpoint_data(model, epoch=state.epoch, step=state.step, seed=state.seed,
                                    history=history, totals=totals, extra=extra)
             name = ckpt.checkpoint_name(state.epoch, state.step)
-            ckpt.save_checkpoint(os.path.join(self.backup_dir, name), data)
+            write_checkpoint(os.path.join(self.backup_dir, name), data)
             try:
                 ckpt.prune_checkpoints(self.backup_dir, self.keep)
             except OSError as e:

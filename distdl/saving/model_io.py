@@ -120,6 +120,45 @@ def restore(model, data: ckpt.CheckpointData, path: str | os.PathLike, with_opti
             model.optimizer.learning_rate = float(lr)
 
 
+def write_checkpoint(path: str | os.PathLike, data: ckpt.CheckpointData) -> None:
+    """`save_checkpoint` that refuses, before HDF5 starts writing, a folder without room for the
+    file (HDF5 failing mid-write on a full disk gives misleading causes, or worse), and names a
+    full disk as the cause of a write that failed anyway."""
+    folder = os.path.dirname(os.path.abspath(path))
+    need = sum(np.asarray(a).nbytes for a in (data.params, data.state, *data.optimizer_state.values()))
+    need += 256 << 10  # configs, history and HDF5's own metadata (well above a measured ~40 KiB)
+    if _read_only(folder):
+        raise CheckpointError(f"Could not write checkpoint {os.fspath(path)!r}: read-only file system: "
+                              f"{folder}/ cannot be written.")
+    free = _free_bytes(folder)
+    if free is not None and free < need:
+        raise CheckpointError(f"Could not write checkpoint {os.fspath(path)!r}: no space left on device: "
+                              f"{free} bytes free in {folder}/, about {need} needed.")
+    try:
+        ckpt.save_checkpoint(path, data)
+    except CheckpointError as e:
+        free = _free_bytes(folder)
+        if free is not None and free < need and "no space left" not in str(e).lower():
+            raise CheckpointError(f"Could not write checkpoint {os.fspath(path)!r}: no space left on "
+                                  f"device: {free} bytes free in {folder}/.") from e
+        raise
+
+
+def _read_only(folder: str) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+def _free_bytes(folder: str) -> int | None:
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no such folder (save_checkpoint names it), or no statvfs
+        return None
+    return st.f_bavail * st.f_frsize
+
+
 def save_model(model, path: str | os.PathLike, overwrite: bool = True) -> None:
     """`model.save(path)`: architecture, weights, optimizer and its state, in one HDF5 file.
     Collective: rank 0 writes, every rank returns once the file is renamed into place."""
@@ -128,7 +167,7 @@ def save_model(model, path: str | os.PathLike, overwrite: bool = True) -> None:
     def write():
         _refuse_existing(path, overwrite)
         hist = model.history.history if model.history is not None else {}
-        ckpt.save_checkpoint(path, checkpoint_data(model, history=hist))
+        write_checkpoint(path, checkpoint_data(model, history=hist))
     agree.on_root(ranks_of(model), write)
 
 
@@ -153,7 +192,7 @@ def _write_weights(model, path, overwrite: bool) -> None:
     else:
         data = checkpoint_data(model)
         data.optimizer_config, data.optimizer_state, data.optimizer_iterations = None, {}, 0
-        ckpt.save_checkpoint(path, data)
+        write_checkpoint(path, data)
 
 
 def load_weights(model, path: str | os.PathLike) -> None:
