@@ -3,15 +3,20 @@
 A backup holds the position in the data (epoch, step within it, seed) and the
 epoch's running sums by name besides weights and optimizer state, so a resumed run —
 on the same or another number of ranks — continues exactly where it stopped. Both
-callbacks read the loop's position from `model.train_state` (a TrainState).
+callbacks read the loop's position from `model.train_state` (a TrainState). Writes are
+collective (rank 0 writes, every rank goes on once the file is renamed): a write that fails
+raises the same CheckpointError on every rank at the same step, so the whole job stops, the
+previous checkpoint staying the newest valid one.
 """
 from __future__ import annotations
 
 import os
 
-from ..errors import ConfigError
+from ..comm import agree
+from ..errors import CheckpointError, ConfigError
 from ..saving import checkpoint as ckpt
-from ..saving.model_io import checkpoint_data, restore, save_model, save_weights
+from ..saving.model_io import (checkpoint_data, read_checkpoint, restore, save_model, save_weights,
+                               write_checkpoint)
 from .base import Callback
 
 
@@ -105,8 +110,8 @@ class BackupAndRestore(Callback):
             path = comm.bcast_obj(path)  # every rank must resume from the same file
         if path is None:
             return
-        if data is None:  # rank 0 already holds the data it verified
-            data = ckpt.load_checkpoint(path)
+        if data is None or self.model.comm.size > 1:  # every rank reads, agreed (rank 0 re-reads:
+            data = read_checkpoint(self.model.comm, path)  # the ranks compare what they read)
         restore(self.model, data, path)
         state = self.model.train_state
         totals = data.totals or None
@@ -120,14 +125,24 @@ class BackupAndRestore(Callback):
         history), so the backup is at the start of the next one."""
         model, state = self.model, self.model.train_state
         extra = {} if self.run_config is None else {"run_config": self.run_config}
-        if model.comm.rank == 0:
-            os.makedirs(self.backup_dir, exist_ok=True)
+        history, totals = state.history_so_far(epoch_logs), state.named_totals()
+
+        def write():
+            try:
+                os.makedirs(self.backup_dir, exist_ok=True)
+            except OSError as e:
+                raise CheckpointError(f"Could not create the checkpoint folder {self.backup_dir!r}: "
+                                      f"{e.strerror or e}.") from e
             data = checkpoint_data(model, epoch=state.epoch, step=state.step, seed=state.seed,
-                                   history=state.history_so_far(epoch_logs), totals=state.named_totals(),
-                                   extra=extra)
+                                   history=history, totals=totals, extra=extra)
             name = ckpt.checkpoint_name(state.epoch, state.step)
-            ckpt.save_checkpoint(os.path.join(self.backup_dir, name), data)
-            ckpt.prune_checkpoints(self.backup_dir, self.keep)
+            write_checkpoint(os.path.join(self.backup_dir, name), data)
+            try:
+                ckpt.prune_checkpoints(self.backup_dir, self.keep)
+            except OSError as e:
+                raise CheckpointError(f"Could not remove old checkpoints in {self.backup_dir!r}: "
+                                      f"{e.strerror or e}.") from e
+        agree.on_root(model.comm, write)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.save_freq != "epoch":
@@ -150,8 +165,16 @@ class BackupAndRestore(Callback):
     def on_train_end(self, logs=None):
         if not self.delete_checkpoint and self.save_freq != "epoch":
             self._write()  # keep the final state too, not only the last multiple of save_freq
-        if self.delete_checkpoint and self.model.comm.rank == 0:
-            for p in ckpt.checkpoint_paths(self.backup_dir):
+        if self.delete_checkpoint:
+            agree.on_root(self.model.comm, self._delete_all)
+
+    def _delete_all(self):
+        for p in ckpt.checkpoint_paths(self.backup_dir):
+            try:
                 os.remove(p)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                raise CheckpointError(f"Could not delete checkpoint {p!r}: {e.strerror or e}.") from e
 
 

@@ -1,7 +1,8 @@
 """The `distdl` command: train, resume, evaluate, predict, inspect, plot, configs, info.
 
 Errors a user can fix are printed as one sentence (no traceback unless --debug)
-and the command exits 2; only rank 0 prints.
+and the command exits 2; only rank 0 prints an error every rank agreed on, and an error
+on one rank alone ends the whole MPI job (MPI_Abort) instead of leaving the others waiting.
 """
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import functools
 import json
 import os
 import sys
+import time
 import traceback
 from typing import Any, Callable
 
 import click
 
 from .. import __version__
+from ..comm import agree as agree_mod
 from ..errors import DistdlError
 from ..log import launcher_rank as _env_rank
 
@@ -42,13 +45,18 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             from .. import comm as comm_mod
             rank = _env_rank()
             started = comm_mod._world is not None and comm_mod._world.size > 1
+            # agreed: raised on every rank alike (distdl.comm.agree), so rank 0 tells it and every
+            # rank exits; otherwise it may be this rank's alone, and the others would wait forever
+            # in their next collective: it is told with the rank and ends the whole job
+            alone = started and not agree_mod.is_agreed(e)
             if debug:
                 traceback.print_exc()
-            elif rank == 0 or started:
+            elif rank == 0 or alone:
                 prefix = f"[rank {rank}] " if started and rank else ""
                 click.echo(f"{prefix}error: {e}", err=True)
             sys.stderr.flush()
-            if started and getattr(e, "rank_local", False):
+            if alone:
+                time.sleep(0.2)  # let the launcher read the sentence before the job is torn down
                 comm_mod._world.abort(2)
             sys.exit(2)
     return click.option("--debug", is_flag=True, help="Show full tracebacks.")(wrapper)

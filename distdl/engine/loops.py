@@ -12,9 +12,9 @@ import numpy as np
 
 from .. import utils
 from ..callbacks import CallbackList
-from ..comm import world
+from ..comm import agree, world
 from ..errors import ConfigError, DataError
-from .data_order import batch_bounds, epoch_order, rank_counts, rank_slice, take_rows
+from .data_order import batch_bounds, epoch_order, rank_slice, take_rows
 from .inputs import as_input_list, as_target_list, check_finite, check_lengths, row_weights, split_validation
 from .step import StepRunner
 from .train_state import TrainState
@@ -45,10 +45,59 @@ def _checked_inputs(model, x):
 
 
 def _eval_blocks(n, batch_size, comm):
-    """This rank's contiguous block of the n rows, cut into local batches (evaluate/predict)."""
-    a, z = rank_slice(n, comm.rank, comm.size)
-    step = max(1, -(-batch_size // comm.size))
-    return [slice(s, min(s + step, z)) for s in range(a, z, step)]
+    """This rank's rows of each global batch of `batch_size` rows (evaluate/predict), split as in
+    `fit`, so the number of batches (and of batch callbacks) does not depend on the rank count;
+    a slice may be empty when a batch has fewer rows than there are ranks."""
+    return [slice(s + a, s + z) for s, e in batch_bounds(n, batch_size)
+            for a, z in [rank_slice(e - s, comm.rank, comm.size)]]
+
+
+def _gathered_order(n, batch_size, size):
+    """(order, counts): where each row of `allgather_rows`'s result (rank 0's slices of every
+    batch, then rank 1's, ...) belongs in the global order, and how many rows each rank holds."""
+    bounds = batch_bounds(n, batch_size)
+    per_rank = [[np.arange(s + a, s + z) for s, e in bounds for a, z in [rank_slice(e - s, r, size)]]
+                for r in range(size)]
+    counts = [sum(len(i) for i in rows) for rows in per_rank]
+    return np.concatenate([i for rows in per_rank for i in rows] or [np.zeros(0, dtype=int)]), counts
+
+
+def _fit_inputs(model, x, y, batch_size, steps_per_update, sample_weight, class_weight, validation_data,
+                validation_split):
+    """fit's checked arguments on this rank: (batch_size, (xs, ys, w, n), validation or None)."""
+    _require_compiled(model, "fit")
+    batch_size = _batch_size(batch_size)
+    if int(steps_per_update) < 1:
+        raise ConfigError(f"steps_per_update must be a positive integer, got {steps_per_update!r}.")
+    xs, ys, w, n = prepare(model, x, y, sample_weight, class_weight)
+    val = None
+    if validation_data is not None:
+        vx, vy, *vw = validation_data
+        val = prepare(model, vx, vy, vw[0] if vw else None)
+    elif validation_split:
+        (*train, w_tr), (*valid, w_va) = split_validation(xs + ys + [w], validation_split)
+        xs, ys, w = train[:len(xs)], train[len(xs):], w_tr
+        val = (valid[:len(xs)], valid[len(xs):], w_va, len(valid[0]))
+        n = len(xs[0])
+    if n == 0:
+        raise DataError("No training rows: x is empty.")
+    return batch_size, (xs, ys, w, n), val
+
+
+def _batch_size(batch_size) -> int:
+    value = 32 if batch_size is None else batch_size
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    return int(value)
+
+
+def _data_facts(xs, n) -> dict:
+    """What every rank's data must share: its row count and each input's row shape."""
+    return {"number of rows": int(n), "input row shapes": [[int(d) for d in a.shape[1:]] for a in xs]}
+
+
+def _callback_names(callbacks) -> list:
+    return [type(c).__name__ for c in (callbacks or [])]
 
 
 def prepare(model, x, y, sample_weight=None, class_weight=None):
@@ -64,23 +113,18 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
         validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
         steps_per_update=1, comm=None):
     """Train `model`; see `Model.fit`."""
-    _require_compiled(model, "fit")
     comm = _comm(model, comm)
-    batch_size = int(batch_size or 32)
-    if batch_size < 1 or int(steps_per_update) < 1:
-        raise ConfigError("batch_size and steps_per_update must be positive integers.")
-    xs, ys, w, n = prepare(model, x, y, sample_weight, class_weight)
-    val = None
-    if validation_data is not None:
-        vx, vy, *vw = validation_data
-        val = prepare(model, vx, vy, vw[0] if vw else None)
-    elif validation_split:
-        (*train, w_tr), (*valid, w_va) = split_validation(xs + ys + [w], validation_split)
-        xs, ys, w = train[:len(xs)], train[len(xs):], w_tr
-        val = (valid[:len(xs)], valid[len(xs):], w_va, len(valid[0]))
-        n = len(xs[0])
-    if n == 0:
-        raise DataError("No training rows: x is empty.")
+    try:  # checked on every rank, then agreed: an error or a mismatch on one rank stops all
+        batch_size, (xs, ys, w, n), val = _fit_inputs(model, x, y, batch_size, steps_per_update, sample_weight,
+                                                      class_weight, validation_data, validation_split)
+        must_match = dict(_data_facts(xs, n), epochs=int(epochs), batch_size=batch_size,
+                          steps_per_update=int(steps_per_update), initial_epoch=int(initial_epoch),
+                          shuffle=bool(shuffle), validation_rows=0 if val is None else int(val[3]),
+                          row_weights=w is not None, callbacks=_callback_names(callbacks))
+        error = None
+    except Exception as e:
+        must_match, error = {}, e
+    agree.check_same(comm, "fit", must_match, error)
     seed = comm.bcast_obj(utils.training_seed())
     model.ctx.seed = seed
     # BatchNormalization sums its batch statistics over the global batch
@@ -152,8 +196,9 @@ def _evaluate_arrays(model, comm, xs, ys, w, n, batch_size, cbs=None):
     for b, rows in enumerate(_eval_blocks(n, batch_size, comm)):
         if cbs:
             cbs.on_test_batch_begin(b)
-        runner.eval_batch([take_rows(t, rows) for t in xs], [take_rows(t, rows) for t in ys],
-                          None if w is None else w[rows])
+        if rows.stop > rows.start:
+            runner.eval_batch([take_rows(t, rows) for t in xs], [take_rows(t, rows) for t in ys],
+                              None if w is None else w[rows])
         if cbs:
             cbs.on_test_batch_end(b, {})
     return runner.finish_eval(n, max(1, -(-n // batch_size)))
@@ -162,10 +207,17 @@ def _evaluate_arrays(model, comm, xs, ys, w, n, batch_size, cbs=None):
 def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, callbacks=None,
              return_dict=False, comm=None):
     """See `Model.evaluate`."""
-    _require_compiled(model, "evaluate")
     comm = _comm(model, comm)
-    xs, ys, w, n = prepare(model, x, y, sample_weight)
-    batch_size = int(batch_size or 32)
+    try:  # checked on every rank, then agreed (see fit)
+        _require_compiled(model, "evaluate")
+        batch_size = _batch_size(batch_size)
+        xs, ys, w, n = prepare(model, x, y, sample_weight)
+        must_match = dict(_data_facts(xs, n), batch_size=batch_size, row_weights=w is not None,
+                          callbacks=_callback_names(callbacks))
+        error = None
+    except Exception as e:
+        must_match, error = {}, e
+    agree.check_same(comm, "evaluate", must_match, error)
     cbs = CallbackList(callbacks, add_history=False, add_progbar=_verbose(verbose) != 0, model=model,
                        verbose=_verbose(verbose), epochs=1, steps=len(_eval_blocks(n, batch_size, comm)),
                        rank=comm.rank, world_size=comm.size)
@@ -179,23 +231,42 @@ def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, c
 
 
 def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None):
-    """See `Model.predict`: rows are sharded, every rank returns all rows in order."""
+    """See `Model.predict`: each global batch is split across ranks, every rank returns all rows
+    in order."""
     comm = _comm(model, comm)
-    xs = _checked_inputs(model, x)
-    n = check_lengths(xs)
-    blocks = _eval_blocks(n, int(batch_size or 32) * comm.size, comm)  # batch_size rows per rank
+    try:  # checked on every rank, then agreed (see fit)
+        batch_size = _batch_size(batch_size)
+        xs = _checked_inputs(model, x)
+        n = check_lengths(xs)
+        must_match = dict(_data_facts(xs, n), batch_size=batch_size, callbacks=_callback_names(callbacks))
+        error = None
+    except Exception as e:
+        must_match, error = {}, e
+    agree.check_same(comm, "predict", must_match, error)
+    blocks = _eval_blocks(n, batch_size, comm)
     cbs = CallbackList(callbacks, add_progbar=_verbose(verbose) != 0, model=model, verbose=_verbose(verbose),
                        epochs=1, steps=len(blocks), rank=comm.rank, world_size=comm.size)
     cbs.on_predict_begin()
-    parts = []
+    # a rank with no rows of a batch (fewer rows than ranks) still joins the gather, with empties
+    parts = [[np.empty((0,) + tuple(s), dtype=model.params.dtype) for s in model.output_shapes]]
     for b, rows in enumerate(blocks):
         cbs.on_predict_batch_begin(b)
-        parts.append(model.executor.forward([take_rows(t, rows) for t in xs], False))
-        cbs.on_predict_batch_end(b, {"outputs": parts[-1]})
+        out = parts[0]
+        if rows.stop > rows.start:
+            out = model.executor.forward([take_rows(t, rows) for t in xs], False)
+            parts.append(out)
+        cbs.on_predict_batch_end(b, {"outputs": out})
     cbs.on_predict_end()
-    if not parts:  # no rows here: still join the gather with correctly shaped empties
-        parts.append([np.empty((0,) + tuple(s), dtype=model.params.dtype) for s in model.output_shapes])
+    parts = parts[1:] or parts
     outs = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
-    counts = rank_counts(n, comm.size)
-    outs = [comm.allgather_rows(np.ascontiguousarray(o), counts) for o in outs]
+    if comm.size > 1:
+        order, counts = _gathered_order(n, batch_size, comm.size)
+        outs = [_placed(comm.allgather_rows(np.ascontiguousarray(o), counts), order) for o in outs]
     return outs[0] if len(outs) == 1 else outs
+
+
+def _placed(gathered, order):
+    """`gathered`'s rows put where `order` says they belong."""
+    out = np.empty_like(gathered)
+    out[order] = gathered
+    return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from .. import optimizers as optimizers_mod
+from ..comm import agree, world
 from ..errors import CheckpointError, DistdlError
 from ..saving import checkpoint as ckpt
 from ..saving import keras_archive, model_io
@@ -14,10 +15,12 @@ from .sequential import Sequential
 
 
 def load_model(filepath, compile=True):
-    """Rebuild a model saved with `model.save` (architecture, weights, optimizer state), or Keras 3's `.keras`."""
+    """Rebuild a model saved with `model.save` (architecture, weights, optimizer state), or Keras 3's
+    `.keras`. Under MPI every rank reads the file, a failure on any rank is raised on all, and the
+    ranks agree that they read the same values."""
     if keras_archive.is_keras_archive(filepath):
-        return keras_archive.load_keras_archive(filepath, _from_spec, compile)
-    return model_from_checkpoint(ckpt.load_checkpoint(filepath), filepath, compile)
+        return agree.on_every_rank(world(), lambda: keras_archive.load_keras_archive(filepath, _from_spec, compile))
+    return model_from_checkpoint(model_io.read_checkpoint(world(), filepath), filepath, compile)
 
 
 def model_from_checkpoint(data: ckpt.CheckpointData, path, compile: bool = True):

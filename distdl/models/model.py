@@ -6,8 +6,6 @@ The loops behind `fit` / `evaluate` / `predict` live in `distdl.engine.loops`; t
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .. import losses
@@ -24,7 +22,7 @@ from ..engine.train_state import TrainState
 from ..errors import ConfigError
 from ..layers.base import Layer, RunContext, SymbolicTensor, deserialize, serialize, unique_name
 from ..layers.core import Input, InputLayer
-from ..saving import keras_archive, model_io
+from ..saving import model_io
 from .nested import _NestedLayer, batchless, is_symbolic
 
 _SUBCLASSES: dict[str, type] = {}  # Model subclasses by class name, as they are defined
@@ -326,7 +324,7 @@ class Model(_NestedLayer):
         text = "\n".join(summary_lines(self, line_length))
         if print_fn is not None:
             print_fn(text)
-        elif self.comm.rank == 0:
+        elif model_io.ranks_of(self).rank == 0:  # the job's rank 0, even before any fit
             print(text)
 
     def _require_built(self, what):
@@ -371,17 +369,15 @@ class Model(_NestedLayer):
 
     # ----- saving (HDF5; see distdl.saving) ---------------------------------
     def save(self, filepath, overwrite=True):
-        """Architecture, weights, optimizer state: Keras 3's archive for `*.keras`, else distdl's HDF5."""
-        _refuse_existing(filepath, overwrite)
+        """Architecture, weights, optimizer state: Keras 3's archive for `*.keras`, else distdl's HDF5.
+        Under MPI rank 0 writes and every rank returns once the file is in place (call it on all)."""
         self._repack()
-        save = keras_archive.save_keras_archive if keras_archive.is_keras_archive(filepath) else model_io.save_model
-        save(self, filepath)
+        model_io.save_model(self, filepath, overwrite)
 
     def save_weights(self, filepath, overwrite=True):
-        """Weights only; a `.weights.h5` path gets the Keras 3 layout."""
-        _refuse_existing(filepath, overwrite)
+        """Weights only; a `.weights.h5` path gets the Keras 3 layout. Collective as `save`."""
         self._repack()
-        model_io.save_weights(self, filepath)
+        model_io.save_weights(self, filepath, overwrite)
 
     def load_weights(self, filepath):
         """Load weights from a distdl checkpoint or a Keras 3 `.weights.h5` file."""
@@ -389,9 +385,3 @@ class Model(_NestedLayer):
         self._repack()
         model_io.load_weights(self, filepath)
 
-
-def _refuse_existing(filepath, overwrite: bool) -> None:
-    """`overwrite=False` keeps an existing file (Keras would ask; a batch job cannot answer)."""
-    if not overwrite and os.path.exists(filepath):
-        raise ConfigError(f"{os.fspath(filepath)} already exists and overwrite=False; "
-                          "pass overwrite=True to replace it.")

@@ -45,12 +45,11 @@ def is_keras_archive(path) -> bool:
 # ---------------------------------------------------------------- writing
 
 def save_keras_archive(model, path) -> None:
-    """`model.save("x.keras")`: Keras 3's archive of a built Sequential or functional model."""
+    """`model.save("x.keras")`: Keras 3's archive of a built Sequential or functional model, written
+    atomically. Called on rank 0 by `model_io.save_model`, which hands its errors to every rank."""
     model._require_built("save")
     spath = os.fspath(path)
-    config = model_to_keras(model)  # on every rank, so that a refusal is raised everywhere
-    if model.comm is not None and model.comm.rank != 0:
-        return
+    config = model_to_keras(model)
     config["compile_config"] = _compile_to_keras(model)
     layers = keras_layers(model)
     buf = io.BytesIO()

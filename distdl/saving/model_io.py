@@ -3,23 +3,62 @@
 The file formats live in `checkpoint` (distdl's own HDF5 checkpoint) and `keras_format`
 (Keras 3 `.weights.h5`); this module maps a built model onto them. Rebuilding a model from a
 file needs the model classes, so `load_model` lives in `distdl.models`.
-Only rank 0 writes; every rank may read (the checksum is verified on read).
+Saving and loading are collective under MPI: rank 0 writes and every rank returns only once the
+file is complete and renamed, or every rank raises the same error (`distdl.comm.agree`); every
+rank reads the file and the ranks check that they read the same checksum.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
 
 from .. import utils
-from ..errors import CheckpointError, DistdlError
+from ..comm import agree, world
+from ..errors import CheckpointError, ConfigError, DistdlError
 from . import checkpoint as ckpt
-from . import keras_format
+from . import keras_archive, keras_format
 from .keras_graph import keras_layers
 
 
-def _is_writer(model) -> bool:
-    return model.comm.rank == 0
+def ranks_of(model):
+    """The ranks `model` is saved and loaded by: its loop's communicator, else the world (a
+    model not yet fitted holds a size-1 SerialComm, yet every rank of the job calls save)."""
+    return model.comm if model.comm.size > 1 else world()
+
+
+def read_checkpoint(comm, path: str | os.PathLike) -> ckpt.CheckpointData:
+    """`load_checkpoint` on every rank of `comm`, agreed: a failure on any rank is raised on all,
+    and ranks that read different contents (the file replaced between their reads, another file
+    under that name on another node) are refused."""
+    data = agree.on_every_rank(comm, lambda: ckpt.load_checkpoint(path))
+    slots = [data.optimizer_state[k] for k in sorted(data.optimizer_state)]
+    _same_contents(comm, path, [data.params, data.state, *slots, data.optimizer_iterations])
+    return data
+
+
+def _same_contents(comm, path, arrays: list) -> None:
+    """Refuse (on every rank) when the ranks' `arrays` read from `path` differ (one sha256 each)."""
+    if comm.size > 1:
+        h = hashlib.sha256()
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}|{a.shape}|".encode())
+            h.update(a.tobytes())
+        digests = comm.allgather_obj(h.hexdigest())
+        if len(set(digests)) > 1:
+            odd = [r for r, d in enumerate(digests) if d != digests[0]]
+            raise agree.mark_agreed(CheckpointError(
+                f"Ranks read different contents from {os.fspath(path)!r}: rank(s) {odd} differ from "
+                f"rank 0 (was the file replaced while they read it, or is it not the same file on every node?)."))
+
+
+def _refuse_existing(path, overwrite: bool) -> None:
+    """`overwrite=False` keeps an existing file (Keras would ask; a batch job cannot answer)."""
+    if not overwrite and os.path.exists(path):
+        raise ConfigError(f"{os.fspath(path)} already exists and overwrite=False; "
+                          "pass overwrite=True to replace it.")
 
 
 def variable_layout(model) -> list[dict]:
@@ -95,12 +134,59 @@ def restore(model, data: ckpt.CheckpointData, path: str | os.PathLike, with_opti
             model.optimizer.learning_rate = float(lr)
 
 
-def save_model(model, path: str | os.PathLike) -> None:
-    """`model.save(path)`: architecture, weights, optimizer and its state, in one HDF5 file."""
+def write_checkpoint(path: str | os.PathLike, data: ckpt.CheckpointData) -> None:
+    """`save_checkpoint` that refuses, before HDF5 starts writing, a folder without room for the
+    file (HDF5 failing mid-write on a full disk gives misleading causes, or worse), and names a
+    full disk as the cause of a write that failed anyway."""
+    folder = os.path.dirname(os.path.abspath(path))
+    need = sum(np.asarray(a).nbytes for a in (data.params, data.state, *data.optimizer_state.values()))
+    need += 256 << 10  # configs, history and HDF5's own metadata (well above a measured ~40 KiB)
+    if _read_only(folder):
+        raise CheckpointError(f"Could not write checkpoint {os.fspath(path)!r}: read-only file system: "
+                              f"{folder}/ cannot be written.")
+    free = _free_bytes(folder)
+    if free is not None and free < need:
+        raise CheckpointError(f"Could not write checkpoint {os.fspath(path)!r}: no space left on device: "
+                              f"{free} bytes free in {folder}/, about {need} needed.")
+    try:
+        ckpt.save_checkpoint(path, data)
+    except CheckpointError as e:
+        free = _free_bytes(folder)
+        if free is not None and free < need and "no space left" not in str(e).lower():
+            raise CheckpointError(f"Could not write checkpoint {os.fspath(path)!r}: no space left on "
+                                  f"device: {free} bytes free in {folder}/.") from e
+        raise
+
+
+def _read_only(folder: str) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+def _free_bytes(folder: str) -> int | None:
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no such folder (save_checkpoint names it), or no statvfs
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def save_model(model, path: str | os.PathLike, overwrite: bool = True) -> None:
+    """`model.save(path)`: architecture, weights, optimizer and its state, in Keras 3's archive for
+    `*.keras`, else in one distdl HDF5 checkpoint. Collective: rank 0 writes, every rank returns
+    once the file is renamed into place (or raises rank 0's error)."""
     model._require_built("save")
-    if _is_writer(model):
+
+    def write():
+        _refuse_existing(path, overwrite)
+        if keras_archive.is_keras_archive(path):
+            keras_archive.save_keras_archive(model, path)
+            return
         hist = model.history.history if model.history is not None else {}
-        ckpt.save_checkpoint(path, checkpoint_data(model, history=hist))
+        write_checkpoint(path, checkpoint_data(model, history=hist))
+    agree.on_root(ranks_of(model), write)
 
 
 def _keras_layers(model):
@@ -121,31 +207,41 @@ def _children(model) -> list:
             for l in _keras_layers(model)]
 
 
-def save_weights(model, path: str | os.PathLike) -> None:
-    """Weights only: Keras 3 layout for `*.weights.h5`, else a distdl checkpoint."""
+def save_weights(model, path: str | os.PathLike, overwrite: bool = True) -> None:
+    """Weights only: Keras 3 layout for `*.weights.h5`, else a distdl checkpoint. Collective as
+    `save_model`."""
     model._require_built("save_weights")
-    if not _is_writer(model):
-        return
+    agree.on_root(ranks_of(model), lambda: _write_weights(model, path, overwrite))
+
+
+def _write_weights(model, path, overwrite: bool) -> None:
+    _refuse_existing(path, overwrite)
     if str(path).endswith(".weights.h5"):
         keras_format.write_keras_weights(path, [keras_entry(l, [v.value for v in l.weights])
                                                 for l in _keras_layers(model)])
     else:
         data = checkpoint_data(model)
         data.optimizer_config, data.optimizer_state, data.optimizer_iterations = None, {}, 0
-        ckpt.save_checkpoint(path, data)
+        write_checkpoint(path, data)
 
 
 def load_weights(model, path: str | os.PathLike) -> None:
-    """Weights from a `.weights.h5` (Keras 3 layout) or from a distdl checkpoint."""
+    """Weights from a `.weights.h5` (Keras 3 layout) or from a distdl checkpoint. Collective:
+    every rank reads, a failure on any rank is raised on all, and all must read the same values."""
     model._require_built("load_weights")
-    if not os.path.exists(path):
-        raise CheckpointError(f"Weights file {os.fspath(path)!r} does not exist.")
-    if str(path).endswith(".weights.h5"):
-        layers = _keras_layers(model)
-        arrays = keras_format.read_keras_weights(path, [keras_entry(l, [v.shape for v in l.weights])
-                                                        for l in layers])
-        for layer, values in zip(layers, arrays):
-            for v, a in zip(layer.weights, values):
-                v.assign(np.asarray(a, dtype=v.value.dtype))
-    else:
-        restore(model, ckpt.load_checkpoint(path), path, with_optimizer=False)
+    comm = ranks_of(model)
+    if not str(path).endswith(".weights.h5"):
+        restore(model, read_checkpoint(comm, path), path, with_optimizer=False)
+        return
+    layers = _keras_layers(model)
+
+    def read():
+        if not os.path.exists(path):
+            raise CheckpointError(f"Weights file {os.fspath(path)!r} does not exist.")
+        return keras_format.read_keras_weights(path, [keras_entry(l, [v.shape for v in l.weights])
+                                                      for l in layers])
+    arrays = agree.on_every_rank(comm, read)
+    _same_contents(comm, path, [a for values in arrays for a in values])
+    for layer, values in zip(layers, arrays):
+        for v, a in zip(layer.weights, values):
+            v.assign(np.asarray(a, dtype=v.value.dtype))

@@ -1,0 +1,98 @@
+"""Ranks that agree: one rank's work or error made everyone's, and arguments checked alike.
+
+Each function here is collective (every rank of `comm` calls it at the same point) and costs
+one small JSON exchange. An error they raise is raised on every rank with the same sentence and
+marked `agreed = True`, so a CLI can print it once and exit on every rank without MPI_Abort;
+an error without the mark happened on one rank only and must end the whole job.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .. import errors
+from ..errors import DistdlError
+
+_KINDS = {cls.__name__: cls for cls in (errors.DistdlError, errors.ConfigError, errors.DataError,
+                                        errors.ShapeError, errors.CheckpointError, errors.CommError)}
+
+
+def mark_agreed(error: BaseException) -> BaseException:
+    """Mark `error` as raised on every rank alike (see the module docstring)."""
+    error.agreed = True
+    return error
+
+
+def is_agreed(error: BaseException) -> bool:
+    return bool(getattr(error, "agreed", False))
+
+
+def _describe(error: BaseException) -> list:
+    """An error as [class name, sentence]; errors not of distdl's kinds travel as DistdlError."""
+    name = type(error).__name__ if isinstance(error, DistdlError) else "DistdlError"
+    text = str(error) if isinstance(error, DistdlError) else f"{type(error).__name__}: {error}"
+    return [name if name in _KINDS else "DistdlError", text]
+
+
+def _raise(described: list, rank: int | None, local: BaseException | None):
+    """Raise the error `described` (from `rank`, None: rank 0 of on_root), as this rank's own
+    `local` one where it is that error, else rebuilt with the rank named."""
+    kind, text = described
+    if local is not None and _describe(local) == described:
+        raise mark_agreed(local)  # this rank's own error: keep its class and traceback
+    if rank is not None:
+        text = f"{text} (on rank {rank})"
+    raise mark_agreed(_KINDS[kind](text)) from local
+
+
+def on_root(comm, work: Callable[[], Any]) -> Any:
+    """Run `work()` on rank 0 only; every rank returns when it has finished (its result, which
+    must be JSON-able, broadcast), or every rank raises rank 0's error. The broadcast is the
+    barrier: no rank goes on before rank 0's file is complete and renamed."""
+    result, error, local = None, None, None
+    if comm.rank == 0:
+        try:
+            result = work()
+        except Exception as e:  # every failure is agreed: the other ranks must not wait forever
+            error, local = _describe(e), e
+    if comm.size > 1:
+        error, result = comm.bcast_obj([error, result])
+    if error is not None:
+        _raise(error, None, local)
+    return result
+
+
+def on_every_rank(comm, work: Callable[[], Any]) -> Any:
+    """Run `work()` on every rank and agree on failure: when it raised on any rank, every rank
+    raises the lowest failing rank's error (naming that rank); else each rank's own result."""
+    result, error, local = None, None, None
+    try:
+        result = work()
+    except Exception as e:
+        error, local = _describe(e), e
+    found = comm.allgather_obj(error) if comm.size > 1 else [error]
+    for rank, described in enumerate(found):
+        if described is not None:
+            _raise(described, rank, local)
+    return result
+
+
+def check_same(comm, what: str, values: dict, local_error: BaseException | None = None) -> None:
+    """Refuse (on every rank alike) values that differ between ranks, or an error any rank hit
+    while computing them: `values` (name -> JSON-able) must be equal on all ranks. `what` names
+    the call, e.g. "fit"; the sentence names the argument, the ranks and their values."""
+    mine = [None if local_error is None else _describe(local_error), values]
+    found = comm.allgather_obj(mine) if comm.size > 1 else [mine]
+    for rank, (described, _) in enumerate(found):
+        if described is not None:
+            _raise(described, rank, local_error)
+    first = found[0][1]
+    for name in first:
+        seen = [v[name] for _, v in found]
+        if any(s != seen[0] for s in seen):
+            shown = ", ".join(f"rank {r} has {_show(s)}" for r, s in enumerate(seen))
+            raise mark_agreed(errors.ConfigError(
+                f"The ranks disagree on {what}'s {name}, which must be the same on every rank: {shown}."))
+
+
+def _show(value) -> str:
+    return "none" if value is None else str(value)
