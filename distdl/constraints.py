@@ -13,8 +13,8 @@ import numpy as np
 
 from . import registry
 
-__all__ = ["EPSILON", "Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "max_norm", "non_neg", "unit_norm",
-           "min_max_norm", "serialize", "deserialize", "get"]
+__all__ = ["EPSILON", "Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "max_norm", "non_neg",
+           "unit_norm", "min_max_norm", "serialize", "deserialize", "get"]
 
 EPSILON = 1e-7
 

@@ -6,8 +6,9 @@ import numpy as np
 
 from .base import EPSILON, _Elementwise
 
-__all__ = ["MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError",
-           "Huber", "LogCosh", "Poisson", "KLDivergence", "Hinge", "SquaredHinge"]
+__all__ = ["MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError",
+           "MeanSquaredLogarithmicError", "Huber", "LogCosh", "Poisson", "KLDivergence", "Hinge",
+           "SquaredHinge"]
 
 
 class MeanSquaredError(_Elementwise):

@@ -11,9 +11,9 @@ from .elementwise import (Hinge, Huber, KLDivergence, LogCosh, MeanAbsoluteError
                           MeanSquaredError, MeanSquaredLogarithmicError, Poisson, SquaredHinge)
 
 __all__ = ["mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
-           "mean_squared_logarithmic_error", "log_cosh", "poisson", "kl_divergence", "hinge", "squared_hinge", "huber",
-           "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "mse", "MSE", "mae",
-           "MAE", "mape", "MAPE", "msle", "MSLE", "kld", "KLD"]
+           "mean_squared_logarithmic_error", "log_cosh", "poisson", "kl_divergence", "hinge", "squared_hinge",
+           "huber", "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+           "mse", "MSE", "mae", "MAE", "mape", "MAPE", "msle", "MSLE", "kld", "KLD"]
 
 
 def _per_sample(cls: type, name: str) -> Callable:
