@@ -7,14 +7,26 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["Variable", "Arena", "assign_values"]
+
 
 class Variable:
-    """A named weight. `value` and `grad` are arrays (views into an arena once built)."""
+    """A named weight. `value` and `grad` are arrays (views into an arena once built).
+
+    Args:
+        name: the weight's name, e.g. "dense/kernel".
+        value: its initial array (the variable keeps this array until an Arena packs it).
+        trainable: whether it gets a gradient buffer and optimizer updates.
+        regularizer: a penalty on the weight (distdl.regularizers), or None.
+        constraint: a projection applied after each update (distdl.constraints), or None.
+        declared_trainable: what the layer declared (default: `trainable`); `trainable` follows
+            the layer's `trainable` flag, and unfreezing restores only what was declared.
+    """
 
     __slots__ = ("name", "value", "grad", "trainable", "declared_trainable", "regularizer", "constraint")
 
-    def __init__(self, name, value, trainable=True, regularizer=None, constraint=None,
-                 declared_trainable=None):
+    def __init__(self, name: str, value: np.ndarray, trainable: bool = True, regularizer=None,
+                 constraint=None, declared_trainable: bool | None = None) -> None:
         self.name = name
         self.value = value
         self.grad = np.zeros_like(value) if trainable else None
@@ -26,24 +38,33 @@ class Variable:
         self.constraint = constraint
 
     @property
-    def shape(self):
+    def shape(self) -> tuple:
+        """The weight's shape."""
         return self.value.shape
 
     def assign(self, array) -> None:
-        """Copy `array` into the weight in place (keeps arena views valid)."""
+        """Copy `array` into the weight in place (keeps arena views valid).
+
+        Args:
+            array: values of the weight's shape (broadcastable).
+        """
         self.value[...] = array
 
-    def numpy(self):
+    def numpy(self) -> np.ndarray:
+        """A copy of the weight's value, as Keras's `Variable.numpy()`."""
         return self.value.copy()
 
     def __repr__(self):
         return f"<Variable {self.name} shape={self.shape} dtype={self.value.dtype}>"
 
 
-def assign_values(variables, arrays, owner: str) -> None:
+def assign_values(variables: list, arrays: list, owner: str) -> None:
     """Copy `arrays` into `variables`, checking every count and shape first (nothing changes on error).
 
-    `owner` names the model or layer in the error, e.g. "Model 'mlp'".
+    Args:
+        variables: the Variables to write, in order.
+        arrays: one array per variable, each of its variable's shape.
+        owner: names the model or layer in the error, e.g. "Model 'mlp'".
     """
     from .errors import ShapeError
     if len(arrays) != len(variables):
@@ -61,9 +82,14 @@ class Arena:
 
     After construction each variable's `value` (and `grad`) is a view into the
     flat arrays, so writing a layer's gradient writes the arena.
+
+    Args:
+        variables: the Variables to pack, in arena order.
+        dtype: dtype of the flat arrays (the values are cast to it).
+        with_grads: whether to allocate the `grads` twin as well.
     """
 
-    def __init__(self, variables, dtype, with_grads: bool = True):
+    def __init__(self, variables, dtype, with_grads: bool = True) -> None:
         self.variables = list(variables)
         self.dtype = np.dtype(dtype)
         sizes = [int(v.value.size) for v in self.variables]
@@ -79,13 +105,22 @@ class Arena:
             self.move_grads(np.zeros(total, dtype=self.dtype))
 
     def move_params(self, buf: np.ndarray, copy: bool = True) -> None:
-        """Put the weights in `buf` (flat, the arena's size and dtype; the values copied in when
-        `copy`) and re-point every variable's `value` view there, e.g. memory a node shares."""
+        """Put the weights in `buf` and re-point every variable's `value` view there, e.g. memory a
+        node shares.
+
+        Args:
+            buf: flat array of the arena's size and dtype.
+            copy: whether to copy the current values into `buf` first.
+        """
         self._move("params", "value", buf, copy)
 
     def move_grads(self, buf: np.ndarray) -> None:
-        """Put the gradients in `buf` (flat, the arena's size and dtype) and re-point every
-        variable's `grad` view there, e.g. so that backward writes into shared memory."""
+        """Put the gradients in `buf` and re-point every variable's `grad` view there, e.g. so
+        that backward writes into shared memory.
+
+        Args:
+            buf: flat array of the arena's size and dtype.
+        """
         self._move("grads", "grad", buf, self.grads is not None)
 
     def _move(self, flat: str, view: str, buf: np.ndarray, copy: bool) -> None:
@@ -101,8 +136,9 @@ class Arena:
 
     @property
     def size(self) -> int:
+        """Number of elements in the flat arrays."""
         return int(self.params.size)
 
-    def segments(self):
+    def segments(self) -> list[tuple[int, int]]:
         """(start, stop) of each variable in the flat arrays, in arena order."""
         return list(zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist()))

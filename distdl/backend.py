@@ -1,6 +1,8 @@
 """Global numeric settings, as in `keras.backend`: the default float type."""
 import numpy as np
 
+__all__ = ["floatx", "set_floatx"]
+
 _FLOATX = "float32"
 
 
@@ -10,7 +12,11 @@ def floatx() -> str:
 
 
 def set_floatx(dtype: str) -> None:
-    """Set the default float type ('float32' or 'float64', the latter for gradient checks)."""
+    """Set the default float type ('float32' or 'float64', the latter for gradient checks).
+
+    Args:
+        dtype: 'float16', 'float32' or 'float64'; anything else raises ConfigError.
+    """
     global _FLOATX
     if dtype not in ("float16", "float32", "float64"):
         from .errors import ConfigError

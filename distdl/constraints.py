@@ -13,6 +13,9 @@ import numpy as np
 
 from . import registry
 
+__all__ = ["EPSILON", "Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "max_norm", "non_neg",
+           "unit_norm", "min_max_norm", "serialize", "deserialize", "get"]
+
 EPSILON = 1e-7
 
 
@@ -28,10 +31,16 @@ class Constraint:
         return w
 
     def get_config(self) -> dict:
+        """The constructor arguments, JSON-able, as Keras saves them."""
         return {}
 
     @classmethod
     def from_config(cls, config: dict) -> "Constraint":
+        """A new constraint from `get_config`'s output.
+
+        Args:
+            config: the constructor arguments.
+        """
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -39,9 +48,14 @@ class Constraint:
 
 
 class MaxNorm(Constraint):
-    """Rescale slices whose norm along `axis` exceeds `max_value` down to it."""
+    """Rescale slices whose norm along `axis` exceeds `max_value` down to it.
 
-    def __init__(self, max_value: float = 2.0, axis: int | list[int] = 0):
+    Args:
+        max_value: the largest norm a slice may keep.
+        axis: axis or axes the norm is taken over (0: per output unit of a Dense kernel).
+    """
+
+    def __init__(self, max_value: float = 2.0, axis: int | list[int] = 0) -> None:
         self.max_value, self.axis = max_value, axis
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
@@ -63,9 +77,13 @@ class NonNeg(Constraint):
 
 
 class UnitNorm(Constraint):
-    """Scale slices along `axis` to unit norm."""
+    """Scale slices along `axis` to unit norm.
 
-    def __init__(self, axis: int | list[int] = 0):
+    Args:
+        axis: axis or axes the norm is taken over.
+    """
+
+    def __init__(self, axis: int | list[int] = 0) -> None:
         self.axis = axis
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
@@ -77,10 +95,17 @@ class UnitNorm(Constraint):
 
 
 class MinMaxNorm(Constraint):
-    """Move slice norms into [min_value, max_value]; `rate` < 1 moves only part of the way."""
+    """Move slice norms into [min_value, max_value]; `rate` < 1 moves only part of the way.
+
+    Args:
+        min_value: the smallest norm a slice may keep.
+        max_value: the largest norm a slice may keep.
+        rate: fraction of the way to move each norm into range (1: all the way).
+        axis: axis or axes the norm is taken over.
+    """
 
     def __init__(self, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0,
-                 axis: int | list[int] = 0):
+                 axis: int | list[int] = 0) -> None:
         self.min_value, self.max_value, self.rate, self.axis = min_value, max_value, rate, axis
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
@@ -102,15 +127,27 @@ _ALL: dict[str, type] = {"Constraint": Constraint, "MaxNorm": MaxNorm, "NonNeg":
 
 
 def serialize(constraint) -> dict | None:
-    """{'class_name': ..., 'config': ...} as Keras writes it (None stays None)."""
+    """{'class_name': ..., 'config': ...} as Keras writes it (None stays None).
+
+    Args:
+        constraint: a Constraint, or None.
+    """
     return registry.serialize(constraint)
 
 
-def deserialize(config: dict):
-    """Inverse of `serialize`; accepts class names and snake_case aliases."""
+def deserialize(config: dict) -> Constraint:
+    """Inverse of `serialize`; accepts class names and snake_case aliases.
+
+    Args:
+        config: a dict from `serialize`, or a class name or alias.
+    """
     return registry.deserialize("constraint", _ALL, config)
 
 
-def get(identifier: Any):
-    """A constraint from None, a name, a config dict, an instance, a class or a callable."""
+def get(identifier: Any) -> Constraint | None:
+    """A constraint from None, a name, a config dict, an instance, a class or a callable.
+
+    Args:
+        identifier: any of those; None gives None.
+    """
     return registry.get("constraint", _ALL, Constraint, identifier)

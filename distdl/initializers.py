@@ -17,6 +17,13 @@ from . import backend
 from . import registry
 from .errors import ConfigError, ShapeError, unknown_name
 
+__all__ = ["compute_fans", "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "TruncatedNormal",
+           "RandomUniform", "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal",
+           "LecunUniform", "LecunNormal", "Orthogonal", "Identity", "zeros", "ones", "constant", "identity",
+           "random_normal", "truncated_normal", "random_uniform", "variance_scaling", "orthogonal", "get",
+           "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
+           "serialize", "deserialize"]
+
 # Keras's correction so that a normal truncated at 2 stddev keeps the wanted stddev.
 _TRUNC_STD_CORRECTION = 0.87962566103423978
 
@@ -25,8 +32,10 @@ def compute_fans(shape: tuple[int, ...], input_axes: list[int] | None = None,
                  output_axes: list[int] | None = None) -> tuple[int, int]:
     """(fan_in, fan_out) as in Keras: 2-D (in, out); conv (..., in, out) x receptive field.
 
-    With both `input_axes` and `output_axes` (Keras 3.x), the fans are the products
-    of those axes' sizes.
+    Args:
+        shape: the weight's shape.
+        input_axes: with `output_axes` (Keras 3.x), fan_in is the product of these axes' sizes.
+        output_axes: with `input_axes`, fan_out is the product of these axes' sizes.
     """
     shape = tuple(int(d) for d in shape)
     if input_axes is not None and output_axes is not None:
@@ -54,9 +63,13 @@ def _truncated_normal(rng: np.random.Generator, shape, mean: float, stddev: floa
 
 
 class Initializer:
-    """Base: subclasses implement `_sample(shape, rng) -> float64 array`."""
+    """Base: subclasses implement `_sample(shape, rng) -> float64 array`.
 
-    def __init__(self, seed: int | None = None):
+    Args:
+        seed: a fixed seed (the same values on every call), or None to draw from the caller's `rng`.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
 
     def _rng(self, rng: np.random.Generator | None) -> np.random.Generator:
@@ -76,10 +89,16 @@ class Initializer:
         raise NotImplementedError
 
     def get_config(self) -> dict:
+        """The constructor arguments, JSON-able, as Keras saves them."""
         return {"seed": self.seed}
 
     @classmethod
     def from_config(cls, config: dict) -> "Initializer":
+        """A new initializer from `get_config`'s output.
+
+        Args:
+            config: the constructor arguments.
+        """
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -89,7 +108,7 @@ class Initializer:
 class Zeros(Initializer):
     """All zeros (Keras's bias default)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(None)
 
     def _sample(self, shape, rng):
@@ -107,9 +126,13 @@ class Ones(Zeros):
 
 
 class Constant(Initializer):
-    """Every entry equal to `value`."""
+    """Every entry equal to `value`.
 
-    def __init__(self, value: float = 0.0):
+    Args:
+        value: the fill value.
+    """
+
+    def __init__(self, value: float = 0.0) -> None:
         super().__init__(None)
         self.value = value
 
@@ -121,9 +144,15 @@ class Constant(Initializer):
 
 
 class RandomNormal(Initializer):
-    """Normal(mean, stddev)."""
+    """Normal(mean, stddev).
 
-    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
+    Args:
+        mean: mean of the draws.
+        stddev: standard deviation of the draws.
+        seed: as in `Initializer`.
+    """
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
         self.mean, self.stddev = mean, stddev
 
@@ -142,9 +171,15 @@ class TruncatedNormal(RandomNormal):
 
 
 class RandomUniform(Initializer):
-    """Uniform on [minval, maxval)."""
+    """Uniform on [minval, maxval).
 
-    def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
+    Args:
+        minval: lower bound.
+        maxval: upper bound (excluded).
+        seed: as in `Initializer`.
+    """
+
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
         self.minval, self.maxval = minval, maxval
 
@@ -156,14 +191,23 @@ class RandomUniform(Initializer):
 
 
 class VarianceScaling(Initializer):
-    """Keras VarianceScaling: variance `scale / n` with n = fan_in, fan_out or their mean."""
+    """Keras VarianceScaling: variance `scale / n` with n = fan_in, fan_out or their mean.
+
+    Args:
+        scale: positive scale of the variance.
+        mode: "fan_in", "fan_out" or "fan_avg".
+        distribution: "truncated_normal" (or "normal"), "untruncated_normal" or "uniform".
+        seed: as in `Initializer`.
+        input_axes: axes for fan_in (see `compute_fans`), or None.
+        output_axes: axes for fan_out, or None.
+    """
 
     _MODES = ("fan_in", "fan_out", "fan_avg")
     _DISTS = ("truncated_normal", "untruncated_normal", "uniform")
 
     def __init__(self, scale: float = 1.0, mode: str = "fan_in",
                  distribution: str = "truncated_normal", seed: int | None = None,
-                 input_axes: list[int] | None = None, output_axes: list[int] | None = None):
+                 input_axes: list[int] | None = None, output_axes: list[int] | None = None) -> None:
         super().__init__(seed)
         self.input_axes, self.output_axes = input_axes, output_axes
         if not scale > 0:
@@ -194,12 +238,18 @@ class VarianceScaling(Initializer):
 
 
 class _FixedVarianceScaling(VarianceScaling):
-    """A VarianceScaling preset whose config is only the seed (as in Keras)."""
+    """A VarianceScaling preset whose config is only the seed (as in Keras).
+
+    Args:
+        seed: as in `Initializer`.
+        input_axes: axes for fan_in (see `compute_fans`), or None.
+        output_axes: axes for fan_out, or None.
+    """
 
     _PRESET: tuple[float, str, str] = (1.0, "fan_in", "truncated_normal")
 
     def __init__(self, seed: int | None = None, input_axes: list[int] | None = None,
-                 output_axes: list[int] | None = None):
+                 output_axes: list[int] | None = None) -> None:
         super().__init__(*self._PRESET, seed=seed, input_axes=input_axes, output_axes=output_axes)
 
     def get_config(self) -> dict:
@@ -237,9 +287,14 @@ class LecunNormal(_FixedVarianceScaling):
 
 
 class Orthogonal(Initializer):
-    """A (semi-)orthogonal matrix times `gain`, over (prod(shape[:-1]), shape[-1])."""
+    """A (semi-)orthogonal matrix times `gain`, over (prod(shape[:-1]), shape[-1]).
 
-    def __init__(self, gain: float = 1.0, seed: int | None = None):
+    Args:
+        gain: multiplier of the matrix.
+        seed: as in `Initializer`.
+    """
+
+    def __init__(self, gain: float = 1.0, seed: int | None = None) -> None:
         super().__init__(seed)
         self.gain = gain
 
@@ -259,9 +314,13 @@ class Orthogonal(Initializer):
 
 
 class Identity(Initializer):
-    """`gain` times the identity matrix (2-D shapes only; rectangular allowed)."""
+    """`gain` times the identity matrix (2-D shapes only; rectangular allowed).
 
-    def __init__(self, gain: float = 1.0):
+    Args:
+        gain: multiplier of the matrix.
+    """
+
+    def __init__(self, gain: float = 1.0) -> None:
         super().__init__(None)
         self.gain = gain
 
@@ -312,15 +371,27 @@ def _accepting_rng(fn: Callable) -> Callable:
 
 
 def serialize(initializer) -> dict | None:
-    """{'class_name': ..., 'config': ...} as Keras writes it (None stays None)."""
+    """{'class_name': ..., 'config': ...} as Keras writes it (None stays None).
+
+    Args:
+        initializer: an Initializer, or None.
+    """
     return registry.serialize(initializer)
 
 
-def deserialize(config: dict):
-    """Inverse of `serialize`; accepts class names and snake_case aliases."""
+def deserialize(config: dict) -> Initializer:
+    """Inverse of `serialize`; accepts class names and snake_case aliases.
+
+    Args:
+        config: a dict from `serialize`, or a class name or alias.
+    """
     return registry.deserialize("initializer", _ALL, config)
 
 
-def get(identifier: Any):
-    """An initializer from None, a name, a config dict, an instance, a class or a callable."""
+def get(identifier: Any) -> Callable | None:
+    """An initializer from None, a name, a config dict, an instance, a class or a callable.
+
+    Args:
+        identifier: any of those; a callable `fn(shape, dtype=None)` is wrapped to accept `rng=`.
+    """
     return registry.get("initializer", _ALL, Initializer, identifier, wrap_callable=_accepting_rng)

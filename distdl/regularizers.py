@@ -14,6 +14,8 @@ import numpy as np
 from . import registry
 from .errors import ConfigError
 
+__all__ = ["Regularizer", "L1L2", "L1", "L2", "l1", "l2", "l1_l2", "serialize", "deserialize", "get"]
+
 
 def _check_factor(name: str, value) -> float:
     try:
@@ -32,20 +34,38 @@ class Regularizer:
         return 0.0
 
     def gradient(self, w: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The penalty's derivative with respect to `w` (zero for the base class).
+
+        Args:
+            w: the weight.
+            out: array of w's shape to write the result into, or None for a new one.
+        """
         if out is None:
             return np.zeros_like(w)
         out[...] = 0
         return out
 
     def add_gradient(self, w: np.ndarray, grad: np.ndarray, scratch: np.ndarray | None = None) -> None:
-        """Add the penalty's gradient into `grad` in place; `scratch` (shape of w) avoids a temporary."""
+        """Add the penalty's gradient into `grad` in place; `scratch` (shape of w) avoids a temporary.
+
+        Args:
+            w: the weight.
+            grad: the weight's gradient buffer, updated in place.
+            scratch: array of w's shape to compute in, or None.
+        """
         grad += self.gradient(w, out=scratch)
 
     def get_config(self) -> dict:
+        """The constructor arguments, JSON-able, as Keras saves them."""
         return {}
 
     @classmethod
     def from_config(cls, config: dict) -> "Regularizer":
+        """A new regularizer from `get_config`'s output.
+
+        Args:
+            config: the constructor arguments.
+        """
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -53,9 +73,14 @@ class Regularizer:
 
 
 class L1L2(Regularizer):
-    """Penalty `l1 * sum|w| + l2 * sum w^2` (Keras defaults l1=0, l2=0)."""
+    """Penalty `l1 * sum|w| + l2 * sum w^2` (Keras defaults l1=0, l2=0).
 
-    def __init__(self, l1: float = 0.0, l2: float = 0.0):
+    Args:
+        l1: L1 factor (finite, >= 0).
+        l2: L2 factor (finite, >= 0).
+    """
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
         self.l1 = _check_factor("l1", l1)
         self.l2 = _check_factor("l2", l2)
 
@@ -69,7 +94,12 @@ class L1L2(Regularizer):
         return total
 
     def gradient(self, w: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """`l1 * sign(w) + 2 * l2 * w`, written into `out` when given (same shape as w)."""
+        """`l1 * sign(w) + 2 * l2 * w`, written into `out` when given (same shape as w).
+
+        Args:
+            w: the weight.
+            out: array of w's shape to write the result into, or None for a new one.
+        """
         w = np.asarray(w)
         if out is None:
             out = np.empty_like(w)
@@ -90,9 +120,13 @@ class L1L2(Regularizer):
 
 
 class L1(L1L2):
-    """Penalty `l1 * sum|w|` (Keras default l1=0.01)."""
+    """Penalty `l1 * sum|w|` (Keras default l1=0.01).
 
-    def __init__(self, l1: float = 0.01):
+    Args:
+        l1: L1 factor (finite, >= 0).
+    """
+
+    def __init__(self, l1: float = 0.01) -> None:
         super().__init__(l1=l1, l2=0.0)
 
     def get_config(self) -> dict:
@@ -100,9 +134,13 @@ class L1(L1L2):
 
 
 class L2(L1L2):
-    """Penalty `l2 * sum w^2` (Keras default l2=0.01)."""
+    """Penalty `l2 * sum w^2` (Keras default l2=0.01).
 
-    def __init__(self, l2: float = 0.01):
+    Args:
+        l2: L2 factor (finite, >= 0).
+    """
+
+    def __init__(self, l2: float = 0.01) -> None:
         super().__init__(l1=0.0, l2=l2)
 
     def get_config(self) -> dict:
@@ -118,15 +156,27 @@ _ALL: dict[str, Callable] = {"Regularizer": Regularizer, "L1": L1, "L2": L2, "L1
 
 
 def serialize(regularizer) -> dict | None:
-    """{'class_name': ..., 'config': ...} as Keras writes it (None stays None)."""
+    """{'class_name': ..., 'config': ...} as Keras writes it (None stays None).
+
+    Args:
+        regularizer: a Regularizer, or None.
+    """
     return registry.serialize(regularizer)
 
 
-def deserialize(config: dict):
-    """Inverse of `serialize`; accepts class names and snake_case aliases."""
+def deserialize(config: dict) -> Regularizer:
+    """Inverse of `serialize`; accepts class names and snake_case aliases.
+
+    Args:
+        config: a dict from `serialize`, or a class name or alias.
+    """
     return registry.deserialize("regularizer", _ALL, config)
 
 
-def get(identifier: Any):
-    """A regularizer from None, a name, a config dict, an instance, a class or a callable."""
+def get(identifier: Any) -> Regularizer | None:
+    """A regularizer from None, a name, a config dict, an instance, a class or a callable.
+
+    Args:
+        identifier: any of those; None gives None.
+    """
     return registry.get("regularizer", _ALL, Regularizer, identifier)

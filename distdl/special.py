@@ -24,6 +24,8 @@ _ERF_Q = (2.56852019228982242e0, 1.87295284992346047e0, 5.27905102951428412e-1,
 _INV_SQRT_PI = 0.5641895835477563
 _CONSTANTS: dict = {}
 
+__all__ = ["constant", "erf"]
+
 
 def constant(shape: tuple, dtype, value: float) -> np.ndarray:
     """A read-only array of `shape` filled with `value`, kept for the next call with the same key.
@@ -34,6 +36,11 @@ def constant(shape: tuple, dtype, value: float) -> np.ndarray:
 
     Not scratch (layers/scratch.py): nothing may write it, so every caller may share it for as
     long as it likes, and one global cache serves layers and activations alike.
+
+    Args:
+        shape: shape of the array.
+        dtype: its dtype.
+        value: the value every element holds.
     """
     key = (shape, np.dtype(dtype), value)
     arr = _CONSTANTS.get(key)
@@ -70,6 +77,9 @@ def erf(x: np.ndarray) -> np.ndarray:
 
     Three regions as in Cody (1969): a rational in x^2 for |x| <= 0.5, and exp(-x^2) times a
     rational in |x| (up to 4) or in 1/x^2 (beyond) for erfc; each element is computed once.
+
+    Args:
+        x: array-like; non-float input is converted to `floatx()`.
     """
     x = _as_float(x)
     ax = np.abs(x)

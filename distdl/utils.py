@@ -5,11 +5,17 @@ import numpy as np
 
 from .errors import DataError
 
+__all__ = ["set_random_seed", "init_rng", "training_seed", "to_categorical"]
+
 _state = {"seed": None, "init_rng": np.random.default_rng()}
 
 
 def set_random_seed(seed: int) -> None:
-    """Make initialization, shuffling and dropout reproducible (bitwise, run after run)."""
+    """Make initialization, shuffling and dropout reproducible (bitwise, run after run).
+
+    Args:
+        seed: any integer; NumPy's global generator gets it modulo 2**32.
+    """
     seed = int(seed)
     _state["seed"] = seed
     _state["init_rng"] = np.random.default_rng(seed)
@@ -29,7 +35,13 @@ def training_seed() -> int:
 
 
 def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
-    """One-hot encode integer labels: shape (n,) -> (n, num_classes)."""
+    """One-hot encode integer labels: shape (n,) -> (n, num_classes).
+
+    Args:
+        y: integer class labels (a trailing axis of size 1 is dropped); floats must be whole.
+        num_classes: number of classes; None takes the largest label + 1.
+        dtype: dtype of the returned array.
+    """
     y = np.asarray(y)
     if y.ndim > 1 and y.shape[-1] == 1:
         y = y.reshape(y.shape[:-1])

@@ -1,7 +1,9 @@
 """`import distdl` gives Keras's top level; modules declare `__all__`; the package imports lazily
 and its modules import each other without a cycle (imports inside functions counted)."""
 import ast
+import inspect
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +117,95 @@ def test_no_import_cycle_between_modules():
     for node in sorted(graph):
         if node not in state:
             visit(node)
+
+
+# modules documented in issue 14's second pass: `__all__`, and argument docstrings checked below
+DOCUMENTED = ["distdl.arena", "distdl.backend", "distdl.constraints", "distdl.initializers",
+              "distdl.regularizers", "distdl.special", "distdl.utils", "distdl.comm", "distdl.comm.base",
+              "distdl.callbacks.base"] + [
+    f"distdl.{package}{sub}" for package, subs in {
+        "losses": ("", ".base", ".crossentropy", ".elementwise", ".functions"),
+        "metrics": ("", ".base", ".confusion", ".functions", ".mean_metrics"),
+        "optimizers": ("", ".adam", ".adaptive", ".base", ".schedules", ".sgd"),
+        "activations": ("", ".base", ".elementwise", ".functions", ".softmax"),
+        "datasets": ("", ".common", ".files", ".hdf5", ".shipped")}.items() for sub in subs]
+
+
+def _undocumented_args(doc: str | None, fn) -> list[str]:
+    """The parameters of `fn` (bar self/cls/*args/**kwargs) that `doc`'s `Args:` section does not name."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    names = [p.name for p in params if p.name not in ("self", "cls")
+             and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    section = (doc or "").partition("Args:")[2]
+    return [n for n in names if not re.search(rf"^\s+{re.escape(n)}\b[^:\n]*:", section, re.M)]
+
+
+def _doc_problems(qualname: str, obj) -> list[str]:
+    """What a public function or class (and its public methods) lacks: a docstring, an Args entry."""
+    if inspect.isclass(obj):
+        problems = [] if obj.__doc__ else [f"{qualname}: no docstring"]
+        # constructor arguments are documented by the class that defines __init__ (or its __init__)
+        owner = next(c for c in obj.__mro__ if "__init__" in vars(c))
+        if owner.__module__ not in ("builtins", "typing"):  # object, Protocol
+            docs = f"{obj.__doc__}\n{owner.__doc__}\n{owner.__init__.__doc__}"
+            missing = _undocumented_args(docs, obj.__init__)
+            problems += [f"{qualname}(): Args lacks {missing}"] if missing else []
+        for name, member in vars(obj).items():
+            if name.startswith("_"):
+                continue
+            if isinstance(member, property):
+                problems += [] if member.__doc__ else [f"{qualname}.{name}: no docstring"]
+            elif inspect.isfunction(getattr(member, "__func__", member)):
+                problems += _doc_problems(f"{qualname}.{name}", getattr(obj, name))
+        return problems
+    doc = inspect.getdoc(obj)  # an override inherits the contract its base class documents
+    if not doc:
+        return [f"{qualname}: no docstring"]
+    missing = _undocumented_args(doc, obj)
+    return [f"{qualname}: Args lacks {missing}"] if missing else []
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
+def test_documented_modules_list_their_public_api_and_every_argument(name):
+    module = importlib.import_module(name)
+    assert isinstance(module.__all__, list) and module.__all__
+    assert not [a for a in module.__all__ if a.startswith("_")], f"{name}.__all__ names private names"
+    defined = [a for a, obj in vars(module).items() if not a.startswith("_")
+               and (inspect.isclass(obj) or inspect.isfunction(obj)) and obj.__module__ == name]
+    assert not set(defined) - set(module.__all__), f"{name} defines public names missing from __all__"
+    problems = []
+    for attr in module.__all__:
+        assert hasattr(module, attr), f"{name}.__all__ names {attr!r}, which it lacks"
+        obj = getattr(module, attr)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            problems += _doc_problems(f"{name}.{attr}", obj)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_docstring_check_catches_a_missing_argument():
+    def documented(a: int, b: int = 0) -> None:
+        """Add.
+
+        Args:
+            a: first.
+        """
+    assert _doc_problems("documented", documented) == ["documented: Args lacks ['b']"]
+    assert _doc_problems("bare", lambda x: x) == ["bare: no docstring"]
+
+    class Documented:
+        """A class.
+
+        Args:
+            size: documented.
+        """
+
+        def __init__(self, size: int, name: str = "") -> None:
+            pass
+
+        def run(self, steps: int) -> None:
+            """Run, with no Args section."""
+    assert _doc_problems("Documented", Documented) == ["Documented(): Args lacks ['name']",
+                                                       "Documented.run: Args lacks ['steps']"]

@@ -24,6 +24,12 @@ from .functions import (elu, exponential, gelu, hard_sigmoid, hard_silu, hard_sw
                         swish, tanh)
 from .softmax import LogSoftmax, Softmax
 
+__all__ = ["Activation", "ELU", "GELU", "SELU", "Exponential", "HardSigmoid", "HardSiLU", "LeakyReLU",
+           "Linear", "Mish", "ReLU", "ReLU6", "Sigmoid", "SiLU", "Softplus", "Softsign", "Tanh", "Softmax",
+           "LogSoftmax", "elu", "exponential", "gelu", "hard_sigmoid", "hard_silu", "hard_swish",
+           "leaky_relu", "linear", "log_softmax", "mish", "relu", "relu6", "selu", "sigmoid", "silu",
+           "softmax", "softplus", "softsign", "swish", "tanh", "erf", "get", "serialize", "deserialize"]
+
 _CLASSES: dict[str, type[Activation]] = {
     c.name: c for c in (Linear, ReLU, ReLU6, LeakyReLU, ELU, SELU, Sigmoid, HardSigmoid,
                         HardSiLU, Tanh, Softplus, Softsign, SiLU, GELU, Mish, Exponential,
@@ -38,8 +44,12 @@ _FUNCTIONS: dict[Callable, str] = {
 }
 
 
-def get(identifier) -> Activation:
-    """Resolve None, a Keras name, a module function, an Activation class or instance."""
+def get(identifier: object) -> Activation:
+    """Resolve None, a Keras name, a module function, an Activation class or instance.
+
+    Args:
+        identifier: any of those (or a {'name': ...} dict); None gives Linear.
+    """
     if identifier is None:
         return Linear()
     if isinstance(identifier, Activation):
@@ -63,11 +73,19 @@ def get(identifier) -> Activation:
     raise unknown_name("activation", repr(identifier), list(_CLASSES) + list(_ALIASES))
 
 
-def serialize(activation) -> str:
-    """The Keras name stored in layer configs."""
+def serialize(activation: object) -> str:
+    """The Keras name stored in layer configs.
+
+    Args:
+        activation: anything `get` accepts.
+    """
     return get(activation).name
 
 
-def deserialize(name) -> Activation:
-    """Inverse of serialize."""
+def deserialize(name: object) -> Activation:
+    """Inverse of serialize.
+
+    Args:
+        name: a Keras activation name (or anything `get` accepts).
+    """
     return get(name)

@@ -5,6 +5,8 @@ import numpy as np
 
 from ..special import _as_float
 
+__all__ = ["Activation"]
+
 
 def _put(value: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     """Return value, copied into out when a destination buffer was given."""
@@ -25,10 +27,24 @@ class Activation:
     uses_input: bool = False
 
     def forward(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """y = f(x), elementwise (or over one axis), in x's float dtype.
+
+        Args:
+            x: the pre-activation, a float array.
+            out: array of x's shape to write y into (may be x itself), or None for a new one.
+        """
         raise NotImplementedError
 
     def backward(self, dy: np.ndarray, x: np.ndarray | None, y: np.ndarray,
                  out: np.ndarray | None = None) -> np.ndarray:
+        """dx = dy * f'(x): the gradient through the activation.
+
+        Args:
+            dy: gradient of the loss with respect to y.
+            x: the forward pass's input, or None when `uses_input` is False.
+            y: the forward pass's output.
+            out: array of dy's shape to write dx into (may be dy itself), or None for a new one.
+        """
         raise NotImplementedError
 
     def __call__(self, x) -> np.ndarray:

@@ -8,6 +8,9 @@ from ..errors import ConfigError
 from ..special import constant, erf
 from .base import Activation, _put
 
+__all__ = ["Linear", "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "Sigmoid", "HardSigmoid", "HardSiLU", "Tanh",
+           "Softplus", "Softsign", "SiLU", "GELU", "Mish", "Exponential"]
+
 _SQRT_HALF = 0.7071067811865476
 _INV_SQRT_2PI = 0.3989422804014327
 _SQRT_2_OVER_PI = 0.7978845608028654
@@ -16,6 +19,8 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 class Linear(Activation):
+    """The identity, f(x) = x (a Dense layer's default)."""
+
     name = "linear"
 
     def forward(self, x, out=None):
@@ -26,6 +31,8 @@ class Linear(Activation):
 
 
 class ReLU(Activation):
+    """max(x, 0)."""
+
     name = "relu"
 
     def forward(self, x, out=None):
@@ -38,6 +45,8 @@ class ReLU(Activation):
 
 
 class ReLU6(Activation):
+    """min(max(x, 0), 6)."""
+
     name = "relu6"
 
     def forward(self, x, out=None):
@@ -48,11 +57,15 @@ class ReLU6(Activation):
 
 
 class LeakyReLU(Activation):
-    """x for x > 0, negative_slope * x otherwise (Keras 3 default slope 0.2)."""
+    """x for x > 0, negative_slope * x otherwise (Keras 3 default slope 0.2).
+
+    Args:
+        negative_slope: slope for x <= 0 (>= 0).
+    """
 
     name = "leaky_relu"
 
-    def __init__(self, negative_slope: float = 0.2):
+    def __init__(self, negative_slope: float = 0.2) -> None:
         if negative_slope < 0:
             raise ConfigError(f"leaky_relu negative_slope must be >= 0, not {negative_slope}.")
         self.negative_slope = float(negative_slope)
@@ -66,11 +79,16 @@ class LeakyReLU(Activation):
 
 
 class ELU(Activation):
-    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    """x for x > 0, alpha * (exp(x) - 1) otherwise.
+
+    Args:
+        alpha: scale of the negative part (> 0).
+        scale: factor on both parts (1 for ELU; SELU sets its own).
+    """
 
     name = "elu"
 
-    def __init__(self, alpha: float = 1.0, scale: float = 1.0):
+    def __init__(self, alpha: float = 1.0, scale: float = 1.0) -> None:
         if alpha <= 0:
             raise ConfigError(f"elu alpha must be > 0, not {alpha}.")
         self.alpha, self.scale = float(alpha), float(scale)
@@ -90,13 +108,17 @@ class ELU(Activation):
 
 
 class SELU(ELU):
+    """scale * elu(x, alpha) with the self-normalising constants (Klambauer et al. 2017)."""
+
     name = "selu"
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(_SELU_ALPHA, _SELU_SCALE)
 
 
 class Sigmoid(Activation):
+    """1 / (1 + exp(-x)), without overflow."""
+
     name = "sigmoid"
 
     def forward(self, x, out=None):
@@ -144,6 +166,8 @@ class HardSiLU(Activation):
 
 
 class Tanh(Activation):
+    """Hyperbolic tangent."""
+
     name = "tanh"
 
     def forward(self, x, out=None):
@@ -172,6 +196,8 @@ class Softplus(Activation):
 
 
 class Softsign(Activation):
+    """x / (1 + |x|)."""
+
     name = "softsign"
 
     def forward(self, x, out=None):
@@ -207,12 +233,16 @@ class SiLU(Activation):
 
 
 class GELU(Activation):
-    """x * Phi(x); exact erf form by default (Keras `approximate=False`), or the tanh form."""
+    """x * Phi(x); exact erf form by default (Keras `approximate=False`), or the tanh form.
+
+    Args:
+        approximate: use the tanh approximation instead of erf.
+    """
 
     name = "gelu"
     uses_input = True
 
-    def __init__(self, approximate: bool = False):
+    def __init__(self, approximate: bool = False) -> None:
         self.approximate = bool(approximate)
 
     def _tanh_inner(self, x):
@@ -260,6 +290,8 @@ class Mish(Activation):
 
 
 class Exponential(Activation):
+    """exp(x)."""
+
     name = "exponential"
 
     def forward(self, x, out=None):

@@ -5,13 +5,19 @@ import numpy as np
 
 from .base import Activation
 
+__all__ = ["Softmax", "LogSoftmax"]
+
 
 class Softmax(Activation):
-    """exp(x) / sum(exp(x)) over `axis` (the last by default), shifted by the max for stability."""
+    """exp(x) / sum(exp(x)) over `axis` (the last by default), shifted by the max for stability.
+
+    Args:
+        axis: the axis the probabilities sum to 1 over.
+    """
 
     name = "softmax"
 
-    def __init__(self, axis: int = -1):
+    def __init__(self, axis: int = -1) -> None:
         self.axis = axis
 
     def forward(self, x, out=None):
@@ -28,11 +34,15 @@ class Softmax(Activation):
 
 
 class LogSoftmax(Activation):
-    """x - logsumexp(x) over `axis`; backward dx = dy - softmax * sum(dy)."""
+    """x - logsumexp(x) over `axis`; backward dx = dy - softmax * sum(dy).
+
+    Args:
+        axis: the axis the softmax is taken over.
+    """
 
     name = "log_softmax"
 
-    def __init__(self, axis: int = -1):
+    def __init__(self, axis: int = -1) -> None:
         self.axis = axis
 
     def forward(self, x, out=None):

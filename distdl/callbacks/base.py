@@ -9,6 +9,8 @@ from typing import Any
 
 from ..log import notice
 
+__all__ = ["HOOK_NAMES", "Callback", "History"]
+
 # Every hook a training loop may call; LambdaCallback checks names against it.
 HOOK_NAMES = (
     "on_batch_begin", "on_batch_end",
@@ -36,11 +38,19 @@ class Callback:
         self.model: Any = None
 
     def set_params(self, params: dict[str, Any]) -> None:
-        """Receive the run parameters ('epochs', 'steps', 'verbose', 'rank', 'world_size')."""
+        """Receive the run parameters.
+
+        Args:
+            params: 'epochs', 'steps', 'verbose', 'rank' and 'world_size'.
+        """
         self.params = params
 
     def set_model(self, model: Any) -> None:
-        """Receive the model the callbacks act on."""
+        """Receive the model the callbacks act on.
+
+        Args:
+            model: the model being fitted, evaluated or run.
+        """
         self.model = model
 
     @property
@@ -54,60 +64,138 @@ class Callback:
 
     # Keras's backwards-compatible aliases: the train-batch hooks call these.
     def on_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        """Alias of `on_train_batch_begin`, kept for Keras compatibility."""
+        """Alias of `on_train_batch_begin`, kept for Keras compatibility.
+
+        Args:
+            batch: index of the batch within the epoch (0-based).
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
     def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        """Alias of `on_train_batch_end`, kept for Keras compatibility."""
+        """Alias of `on_train_batch_end`, kept for Keras compatibility.
+
+        Args:
+            batch: index of the batch within the epoch (0-based).
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        """Called at the start of each training epoch (0-based index)."""
+        """Called at the start of each training epoch (0-based index).
+
+        Args:
+            epoch: index of the epoch (0-based).
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Called at the end of each epoch with the epoch's (and `val_`) metrics."""
+        """Called at the end of each epoch with the epoch's (and `val_`) metrics.
+
+        Args:
+            epoch: index of the epoch (0-based).
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        """Called before each training batch."""
+        """Called before each training batch.
+
+        Args:
+            batch: index of the batch within the epoch (0-based).
+            logs: the global metric values so far (summed across ranks), or None.
+        """
         self.on_batch_begin(batch, logs=logs)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        """Called after each training batch with the running epoch averages."""
+        """Called after each training batch with the running epoch averages.
+
+        Args:
+            batch: index of the batch within the epoch (0-based).
+            logs: the global metric values so far (summed across ranks), or None.
+        """
         self.on_batch_end(batch, logs=logs)
 
     def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        """Called before each evaluation or validation batch."""
+        """Called before each evaluation or validation batch.
+
+        Args:
+            batch: index of the batch within the epoch (0-based).
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
     def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        """Called after each evaluation or validation batch."""
+        """Called after each evaluation or validation batch.
+
+        Args:
+            batch: index of the batch within the epoch (0-based).
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
     def on_predict_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        """Called before each prediction batch."""
+        """Called before each prediction batch.
+
+        Args:
+            batch: index of the batch within the epoch (0-based).
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
     def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        """Called after each prediction batch."""
+        """Called after each prediction batch.
+
+        Args:
+            batch: index of the batch within the epoch (0-based).
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        """Called once when `fit` starts."""
+        """Called once when `fit` starts.
+
+        Args:
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        """Called once when `fit` ends (also after an early stop)."""
+        """Called once when `fit` ends (also after an early stop).
+
+        Args:
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
     def on_test_begin(self, logs: dict | None = None) -> None:
-        """Called when evaluation or validation starts."""
+        """Called when evaluation or validation starts.
+
+        Args:
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
     def on_test_end(self, logs: dict | None = None) -> None:
-        """Called when evaluation or validation ends."""
+        """Called when evaluation or validation ends.
+
+        Args:
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
     def on_predict_begin(self, logs: dict | None = None) -> None:
-        """Called when prediction starts."""
+        """Called when prediction starts.
+
+        Args:
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
     def on_predict_end(self, logs: dict | None = None) -> None:
-        """Called when prediction ends."""
+        """Called when prediction ends.
+
+        Args:
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
     def on_preemption(self, logs: dict | None = None) -> None:
         """Called on every rank when SIGTERM or SIGINT reached any rank during `fit`, after the
         step in flight (and its gradient update) finished and before every rank exits with
         128 + signal: the moment to save. distdl's own hook, not Keras's; BackupAndRestore
-        writes a backup at `model.train_state`'s position here."""
+        writes a backup at `model.train_state`'s position here.
+
+        Args:
+            logs: the global metric values so far (summed across ranks), or None.
+        """
 
 
 class History(Callback):

@@ -6,7 +6,9 @@ from typing import Any
 
 from ..errors import DataError
 
-Pair = tuple[Any, Any]
+__all__ = ["Pair"]
+
+Pair = tuple[Any, Any]  # (x, y), or ((x_train, y_train), (x_test, y_test))
 
 
 def _existing_file(path: str | Path, what: str) -> Path:

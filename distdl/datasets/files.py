@@ -21,6 +21,8 @@ from .common import Pair, _check_lengths, _existing_file, _pairs, _pick_keys
 from .hdf5 import H5Array, load_hdf5  # noqa: F401  (re-exported)
 from .shipped import load_breast_cancer, load_digits
 
+__all__ = ["SHIPPED_NAMES", "H5Array", "load", "load_hdf5", "load_idx", "load_npz", "read_idx"]
+
 
 # ------------------------------------------------------------------------------------ npz
 
@@ -30,6 +32,11 @@ def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> Pair:
     If the archive holds `x_key` and `y_key` (default "x"/"y"), returns one set `(x, y)`.
     Otherwise, if it holds `{x_key}_train`, `{y_key}_train`, `{x_key}_test`, `{y_key}_test`
     (Keras's `mnist.npz` layout), returns `(x_train, y_train), (x_test, y_test)`.
+
+    Args:
+        path: the `.npz` file.
+        x_key: name (or name stem) of the inputs.
+        y_key: name (or name stem) of the targets.
     """
     p = _existing_file(path, "npz")
     if not zipfile.is_zipfile(p):
@@ -59,7 +66,11 @@ _IDX_NAMES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Parse one IDX file (optionally gzipped): magic 0x0000, type code, ndim, big-endian dims."""
+    """Parse one IDX file (optionally gzipped): magic 0x0000, type code, ndim, big-endian dims.
+
+    Args:
+        path: the IDX file (a `.gz` name is decompressed).
+    """
     p = _existing_file(path, "IDX")
     try:
         raw = p.read_bytes()
@@ -95,6 +106,9 @@ def load_idx(folder: str | Path) -> Pair:
 
     Images become floatx in [0, 1] (uint8 pixels / 255; other types are cast unscaled);
     labels become int64.
+
+    Args:
+        folder: directory holding the four MNIST files (`train-images-idx3-ubyte` ...; each may be gzipped).
     """
     d = Path(folder).expanduser()
     if not d.is_dir():
@@ -164,6 +178,10 @@ def load(spec: dict, base_dir: str | Path = ".") -> Pair:
     `"flatten": true` (x to (n, -1)), `"one_hot": true` (y to one-hot, `"num_classes"` or
     max label + 1), and, for a file holding one x/y set, `"test_split"`: the last fraction of
     rows becomes the test set (default 0: an empty test set).
+
+    Args:
+        spec: the config's data table, as above.
+        base_dir: directory that relative paths in `spec` are read from (the config's folder).
     """
     if not isinstance(spec, dict):
         raise ConfigError(f"Data spec must be a table (dict), not {type(spec).__name__}.")

@@ -13,6 +13,8 @@ import numpy as np
 from ..errors import DataError
 from .common import Pair, _existing_file, _pairs, _pick_keys
 
+__all__ = ["H5Array", "load_hdf5"]
+
 
 def _h5_datasets(f: Any) -> list[str]:
     """Paths of every dataset in an open HDF5 file, for error messages."""
@@ -41,9 +43,13 @@ class H5Array:
     Rows are indexed along axis 0 by an int, a slice, a boolean mask or an integer array in
     any order (with repeats); `np.asarray(a)` reads everything. The file is opened on first
     read and kept open until `close()` (each MPI rank opens its own handle).
+
+    Args:
+        path: the HDF5 file.
+        dataset: path of the dataset inside the file, e.g. "x" or "train/images".
     """
 
-    def __init__(self, path: str | Path, dataset: str):
+    def __init__(self, path: str | Path, dataset: str) -> None:
         import h5py
 
         self._file: Any = None
@@ -68,14 +74,17 @@ class H5Array:
     # array protocol -------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        """(rows, *row_shape), as NumPy's."""
         return (self._n,) + self._row_shape
 
     @property
     def dtype(self) -> np.dtype:
+        """The stored dtype."""
         return self._dtype
 
     @property
     def ndim(self) -> int:
+        """Number of axes, as NumPy's."""
         return 1 + len(self._row_shape)
 
     def __len__(self) -> int:
@@ -96,7 +105,12 @@ class H5Array:
         return view
 
     def row_range(self, start: int, stop: int) -> "H5Array":
-        """Rows [start, stop) as another lazy H5Array (for a train/test cut without reading)."""
+        """Rows [start, stop) as another lazy H5Array (for a train/test cut without reading).
+
+        Args:
+            start: first row (0-based, within this view).
+            stop: one past the last row.
+        """
         start, stop, _ = slice(start, stop).indices(self._n)
         return self._view(self._start + start, max(stop - start, 0), self._row_shape)
 
@@ -179,6 +193,11 @@ def load_hdf5(path: str | Path, x: str = "x", y: str = "y") -> Pair:
 
     If the file holds datasets `x` and `y`, returns `(X, Y)`; otherwise, if it holds
     `{x}_train`, `{y}_train`, `{x}_test`, `{y}_test`, returns `(X_train, Y_train), (X_test, Y_test)`.
+
+    Args:
+        path: the HDF5 file.
+        x: name (or name stem) of the inputs' dataset.
+        y: name (or name stem) of the targets' dataset.
     """
     p, f = _open_h5(path)
     try:

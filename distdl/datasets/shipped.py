@@ -11,6 +11,8 @@ import numpy as np
 from ..backend import floatx
 from ..errors import DataError
 
+__all__ = ["DATA_DIR", "Split", "load_digits", "load_breast_cancer"]
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 Split = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]

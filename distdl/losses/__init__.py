@@ -22,6 +22,15 @@ from .functions import (KLD, MAE, MAPE, MSE, MSLE, binary_crossentropy, categori
                         mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error, mse,
                         msle, poisson, sparse_categorical_crossentropy, squared_hinge)
 
+__all__ = ["EPSILON", "Loss", "BinaryCrossentropy", "CategoricalCrossentropy",
+           "SparseCategoricalCrossentropy", "Hinge", "Huber", "KLDivergence", "LogCosh", "MeanAbsoluteError",
+           "MeanAbsolutePercentageError", "MeanSquaredError", "MeanSquaredLogarithmicError", "Poisson",
+           "SquaredHinge", "KLD", "MAE", "MAPE", "MSE", "MSLE", "binary_crossentropy",
+           "categorical_crossentropy", "hinge", "huber", "kl_divergence", "kld", "log_cosh", "mae", "mape",
+           "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_error",
+           "mean_squared_logarithmic_error", "mse", "msle", "poisson", "sparse_categorical_crossentropy",
+           "squared_hinge", "get", "serialize", "deserialize"]
+
 _FUNCTIONS = {
     mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
     mean_absolute_percentage_error: MeanAbsolutePercentageError,
@@ -42,8 +51,12 @@ _NAMES.update({a: _NAMES[f] for f, aliases in {
 _NAMES.update(_CLASSES)
 
 
-def get(identifier) -> Loss | None:
-    """Resolve a Keras loss name or alias, a Loss class or instance, a module function, or a config dict."""
+def get(identifier: object) -> Loss | None:
+    """Resolve a Keras loss name or alias, a Loss class or instance, a module function, or a config dict.
+
+    Args:
+        identifier: any of those; None gives None.
+    """
     if identifier is None or isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, dict):
@@ -63,14 +76,22 @@ def get(identifier) -> Loss | None:
     raise unknown_name("loss", repr(identifier), _NAMES)
 
 
-def serialize(loss) -> dict:
-    """{'class_name': ..., 'config': ...} for model configs."""
+def serialize(loss: object) -> dict:
+    """{'class_name': ..., 'config': ...} for model configs.
+
+    Args:
+        loss: anything `get` accepts.
+    """
     loss = get(loss)
     return {"class_name": type(loss).__name__, "config": loss.get_config()}
 
 
-def deserialize(config) -> Loss:
-    """Inverse of serialize; also accepts a plain name."""
+def deserialize(config: dict | str) -> Loss:
+    """Inverse of serialize; also accepts a plain name.
+
+    Args:
+        config: a dict from `serialize`, or a loss name.
+    """
     if isinstance(config, str):
         return get(config)
     name = config.get("class_name") if isinstance(config, dict) else None

@@ -17,6 +17,8 @@ import numpy as np
 from ..errors import ConfigError, DataError, ShapeError
 from ..special import _as_float
 
+__all__ = ["EPSILON", "Loss"]
+
 EPSILON = 1e-7
 _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
@@ -89,12 +91,18 @@ def _first_bad(bad: np.ndarray, y: np.ndarray) -> tuple[int, object]:
 
 
 class Loss:
-    """Base loss: subclasses implement `call` (per-element values) and `_grad` (dL/dy_pred)."""
+    """Base loss: subclasses implement `call` (per-element values) and `_grad` (dL/dy_pred).
+
+    Args:
+        reduction: "sum_over_batch_size" (Keras default), "sum", "mean", "mean_with_sample_weight", "none" or
+            None.
+        name: the name logs and configs use; None takes the class's Keras name.
+    """
 
     fused_activation: str | None = None
     default_name = "loss"
 
-    def __init__(self, reduction: str | None = "sum_over_batch_size", name: str | None = None):
+    def __init__(self, reduction: str | None = "sum_over_batch_size", name: str | None = None) -> None:
         if reduction not in _REDUCTIONS:
             raise ConfigError(f"Unknown loss reduction {reduction!r}; valid values are: 'sum_over_batch_size', "
                               "'sum', 'mean', 'mean_with_sample_weight', 'none', None.")
@@ -103,14 +111,23 @@ class Loss:
 
     # ------------------------------------------------------------------ subclass hooks
     def call(self, y_true, y_pred) -> np.ndarray:
-        """Per-element loss, shape y_pred.shape[:-1]."""
+        """Per-element loss, shape y_pred.shape[:-1].
+
+        Args:
+            y_true: targets, as the loss expects them (floats, one-hot rows or integer labels).
+            y_pred: the model's output.
+        """
         raise NotImplementedError
 
     def _grad(self, yt: np.ndarray, yp: np.ndarray, w: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def valid_mask(self, y_true) -> np.ndarray | None:
-        """Bool mask (per-element loss shape) of the elements that count, or None when all do."""
+        """Bool mask (per-element loss shape) of the elements that count, or None when all do.
+
+        Args:
+            y_true: targets, as the loss expects them (floats, one-hot rows or integer labels).
+        """
         return None
 
     def _params(self) -> dict:
@@ -118,7 +135,13 @@ class Loss:
 
     # ------------------------------------------------------------------ public API
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """The reduced loss as Keras computes it: sum(loss * sample_weight) / number of elements."""
+        """The reduced loss as Keras computes it: sum(loss * sample_weight) / number of elements.
+
+        Args:
+            y_true: targets, as the loss expects them (floats, one-hot rows or integer labels).
+            y_pred: the model's output.
+            sample_weight: per-sample (or per-element) weights, or None.
+        """
         loss = self.call(y_true, y_pred)
         w = None
         mask = self.valid_mask(y_true)
@@ -145,7 +168,13 @@ class Loss:
         return loss.dtype.type(total)
 
     def gradient(self, y_true, y_pred, weights) -> np.ndarray:
-        """dL/dy_pred for L = sum(call(y_true, y_pred) * weights); same shape and dtype as y_pred."""
+        """dL/dy_pred for L = sum(call(y_true, y_pred) * weights); same shape and dtype as y_pred.
+
+        Args:
+            y_true: targets, as the loss expects them (floats, one-hot rows or integer labels).
+            y_pred: the model's output.
+            weights: per-sample weights, shape y_pred.shape[:-1] (or broadcastable).
+        """
         yp0 = _as_float(y_pred)
         yt, yp = self._prepare(y_true, yp0)
         return self._grad(yt, yp, self._loss_weights(y_true, yp, weights)).reshape(yp0.shape)
@@ -159,14 +188,28 @@ class Loss:
         return w
 
     def gradient_logits(self, y_true, y_prob, weights) -> np.ndarray:
-        """dL/dz where y_prob = fused_activation(z); only for losses with a fused_activation."""
+        """dL/dz where y_prob = fused_activation(z); only for losses with a fused_activation.
+
+        Args:
+            y_true: targets, as the loss expects them (floats, one-hot rows or integer labels).
+            y_prob: the output layer's activation of z (softmax or sigmoid).
+            weights: per-sample weights, as in `gradient`.
+        """
         raise ConfigError(f"Loss {self.name!r} has no fused activation gradient.")
 
-    def value_and_gradient(self, y_true, y_pred, weight: float, rows: int, fused: bool = False):
+    def value_and_gradient(self, y_true, y_pred, weight: float, rows: int,
+                           fused: bool = False) -> tuple[float, np.ndarray]:
         """(sum(call) / elements per row, gradient for weights weight / (rows x elements per row)).
 
         The gradient is `gradient_logits` when `fused`, else `gradient`, as the training step
         needs it when there are no sample weights.
+
+        Args:
+            y_true: targets, as the loss expects them (floats, one-hot rows or integer labels).
+            y_pred: the model's output (probabilities when `fused`).
+            weight: this rank's share of the global batch's weight.
+            rows: the global batch size the loss is averaged over.
+            fused: give dL/dz through the fused activation instead of dL/dy_pred.
         """
         per = self.call(y_true, y_pred)
         n = _per_row(per)
@@ -178,7 +221,12 @@ class Loss:
         return _align(y_true, yp)
 
     def check_targets(self, y_true, output_shape) -> None:
-        """Raise DataError when targets cannot fit a model output of `output_shape` (batch axis optional)."""
+        """Raise DataError when targets cannot fit a model output of `output_shape` (batch axis optional).
+
+        Args:
+            y_true: targets, as the loss expects them (floats, one-hot rows or integer labels).
+            output_shape: the model output's shape, with or without the batch axis.
+        """
         y = np.asarray(y_true)
         shape, width = _model_width(output_shape)
         per = y.shape[1:]
@@ -189,11 +237,16 @@ class Loss:
                         f"model output shape {shape} (target width {got} vs output width {width}).")
 
     def get_config(self) -> dict:
+        """The constructor arguments, JSON-able, as Keras saves them."""
         return {"name": self.name, "reduction": self.reduction, **self._params()}
 
     @classmethod
     def from_config(cls, config: dict) -> "Loss":
-        """Build from get_config(); Keras's own 'dtype' and default 'axis' keys are accepted and dropped."""
+        """Build from get_config(); Keras's own 'dtype' and default 'axis' keys are accepted and dropped.
+
+        Args:
+            config: the constructor arguments.
+        """
         config = {k: v for k, v in config.items() if k != "dtype"}
         if config.pop("axis", -1) != -1:
             raise ConfigError(f"Loss {cls.__name__} supports only axis=-1.")

@@ -8,15 +8,24 @@ from ..activations import LogSoftmax, Sigmoid, Softmax
 from ..errors import DataError
 from .base import EPSILON, Loss, _Elementwise, _align, _as_float, _first_bad, _model_width, _row_index
 
+__all__ = ["BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy"]
+
 
 class _Smoothed(Loss):
     """The from_logits / label_smoothing options of the binary and categorical cross-entropies;
-    from probabilities, the gradient can be fused through `_activation`."""
+    from probabilities, the gradient can be fused through `_activation`.
+
+    Args:
+        from_logits: whether y_pred holds logits rather than probabilities.
+        label_smoothing: in [0, 1]: targets move this far towards the uniform distribution.
+        reduction: as in `Loss`.
+        name: as in `Loss`.
+    """
 
     _activation = "softmax"
 
     def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
-                 reduction="sum_over_batch_size", name=None):
+                 reduction: str | None = "sum_over_batch_size", name: str | None = None) -> None:
         super().__init__(reduction, name)
         self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
         self.fused_activation = None if self.from_logits else self._activation
@@ -53,7 +62,13 @@ class BinaryCrossentropy(_Smoothed, _Elementwise):
         return yp - yt
 
     def gradient_logits(self, y_true, y_prob, weights):
-        """(sigmoid(z) - y) * w / n_last, given y_prob = sigmoid(z)."""
+        """(sigmoid(z) - y) * w / n_last, given y_prob = sigmoid(z).
+
+        Args:
+            y_true: the targets.
+            y_prob: the output layer's activation of z.
+            weights: per-sample weights, as in `Loss.gradient`.
+        """
         if self.from_logits:
             return super().gradient_logits(y_true, y_prob, weights)
         p0 = _as_float(y_prob)
@@ -124,7 +139,13 @@ class CategoricalCrossentropy(_Smoothed):
         return float(np.sum(per)) if per.size else 0.0, g
 
     def gradient_logits(self, y_true, y_prob, weights):
-        """(p * sum(y) - y) * w, given y_prob = softmax(z)."""
+        """(p * sum(y) - y) * w, given y_prob = softmax(z).
+
+        Args:
+            y_true: the targets.
+            y_prob: the output layer's activation of z.
+            weights: per-sample weights, as in `Loss.gradient`.
+        """
         if self.from_logits:
             return super().gradient_logits(y_true, y_prob, weights)
         p0 = _as_float(y_prob)
@@ -147,12 +168,19 @@ class CategoricalCrossentropy(_Smoothed):
 
 
 class SparseCategoricalCrossentropy(Loss):
-    """Categorical cross-entropy with integer class labels of shape (N, ...) or (N, ..., 1)."""
+    """Categorical cross-entropy with integer class labels of shape (N, ...) or (N, ..., 1).
+
+    Args:
+        from_logits: whether y_pred holds logits rather than probabilities.
+        ignore_class: a label whose samples count neither in the loss nor in its mean, or None.
+        reduction: as in `Loss`.
+        name: as in `Loss`.
+    """
 
     default_name = "sparse_categorical_crossentropy"
 
     def __init__(self, from_logits: bool = False, ignore_class: int | None = None,
-                 reduction="sum_over_batch_size", name=None):
+                 reduction: str | None = "sum_over_batch_size", name: str | None = None) -> None:
         super().__init__(reduction, name)
         self.from_logits = bool(from_logits)
         self.ignore_class = None if ignore_class is None else int(ignore_class)
@@ -227,7 +255,13 @@ class SparseCategoricalCrossentropy(Loss):
         return float(per.sum()) if per.size else 0.0, g
 
     def gradient_logits(self, y_true, y_prob, weights):
-        """(p - onehot(y)) * w, given y_prob = softmax(z)."""
+        """(p - onehot(y)) * w, given y_prob = softmax(z).
+
+        Args:
+            y_true: the targets.
+            y_prob: the output layer's activation of z.
+            weights: per-sample weights, as in `Loss.gradient`.
+        """
         if self.from_logits:
             return super().gradient_logits(y_true, y_prob, weights)
         p = _as_float(y_prob)

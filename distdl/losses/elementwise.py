@@ -6,8 +6,14 @@ import numpy as np
 
 from .base import EPSILON, _Elementwise
 
+__all__ = ["MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError",
+           "MeanSquaredLogarithmicError", "Huber", "LogCosh", "Poisson", "KLDivergence", "Hinge",
+           "SquaredHinge"]
+
 
 class MeanSquaredError(_Elementwise):
+    """(p - y)^2, averaged over the last axis."""
+
     default_name = "mean_squared_error"
 
     def _f(self, yt, yp):
@@ -19,6 +25,8 @@ class MeanSquaredError(_Elementwise):
 
 
 class MeanAbsoluteError(_Elementwise):
+    """|p - y|, averaged over the last axis."""
+
     default_name = "mean_absolute_error"
 
     def _f(self, yt, yp):
@@ -56,11 +64,18 @@ class MeanSquaredLogarithmicError(_Elementwise):
 
 
 class Huber(_Elementwise):
-    """0.5 e^2 for |e| <= delta, delta |e| - 0.5 delta^2 beyond, e = p - y."""
+    """0.5 e^2 for |e| <= delta, delta |e| - 0.5 delta^2 beyond, e = p - y.
+
+    Args:
+        delta: where the loss turns from quadratic to linear.
+        reduction: as in `Loss`.
+        name: as in `Loss`.
+    """
 
     default_name = "huber_loss"
 
-    def __init__(self, delta: float = 1.0, reduction="sum_over_batch_size", name=None):
+    def __init__(self, delta: float = 1.0, reduction: str | None = "sum_over_batch_size",
+                 name: str | None = None) -> None:
         super().__init__(reduction, name)
         self.delta = float(delta)
 
@@ -134,5 +149,7 @@ class Hinge(_Elementwise):
 
 
 class SquaredHinge(Hinge):
+    """max(1 - y p, 0)^2; labels given as 0/1 are mapped to -1/1 first (Keras)."""
+
     default_name = "squared_hinge"
     _power = 2

@@ -2,19 +2,27 @@
 values of the default-configured loss class, plus their short aliases (`mse`, `mae`, ...)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from .crossentropy import BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy
 from .elementwise import (Hinge, Huber, KLDivergence, LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError,
                           MeanSquaredError, MeanSquaredLogarithmicError, Poisson, SquaredHinge)
 
+__all__ = ["mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+           "mean_squared_logarithmic_error", "log_cosh", "poisson", "kl_divergence", "hinge", "squared_hinge",
+           "huber", "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+           "mse", "MSE", "mae", "MAE", "mape", "MAPE", "msle", "MSLE", "kld", "KLD"]
 
-def _per_sample(cls: type, name: str):
+
+def _per_sample(cls: type, name: str) -> Callable:
     """A Keras-style function name -> per-sample values of the default-configured loss class."""
     def fn(y_true, y_pred) -> np.ndarray:
         return cls().call(y_true, y_pred)
     fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"Per-sample {name} (shape y_pred.shape[:-1]); see {cls.__name__}."
+    fn.__doc__ = (f"Per-sample {name} (shape y_pred.shape[:-1]); see {cls.__name__}.\n\n"
+                  "Args:\n    y_true: the targets.\n    y_pred: the model's output.\n")
     return fn
 
 
@@ -30,25 +38,52 @@ squared_hinge = _per_sample(SquaredHinge, "squared_hinge")
 
 
 def huber(y_true, y_pred, delta: float = 1.0) -> np.ndarray:
-    """Per-sample Huber loss."""
+    """Per-sample Huber loss.
+
+    Args:
+        y_true: the targets.
+        y_pred: the model's output.
+        delta: where the loss turns from quadratic to linear.
+    """
     return Huber(delta).call(y_true, y_pred)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits: bool = False,
                         label_smoothing: float = 0.0) -> np.ndarray:
-    """Per-sample binary cross-entropy (mean over the last axis)."""
+    """Per-sample binary cross-entropy (mean over the last axis).
+
+    Args:
+        y_true: the targets.
+        y_pred: the model's output.
+        from_logits: whether y_pred holds logits.
+        label_smoothing: in [0, 1], as in BinaryCrossentropy.
+    """
     return BinaryCrossentropy(from_logits, label_smoothing).call(y_true, y_pred)
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits: bool = False,
                              label_smoothing: float = 0.0) -> np.ndarray:
-    """Per-sample categorical cross-entropy."""
+    """Per-sample categorical cross-entropy.
+
+    Args:
+        y_true: one-hot targets.
+        y_pred: the model's output.
+        from_logits: whether y_pred holds logits.
+        label_smoothing: in [0, 1], as in CategoricalCrossentropy.
+    """
     return CategoricalCrossentropy(from_logits, label_smoothing).call(y_true, y_pred)
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False,
                                     ignore_class: int | None = None) -> np.ndarray:
-    """Per-sample cross-entropy against integer labels."""
+    """Per-sample cross-entropy against integer labels.
+
+    Args:
+        y_true: integer class labels.
+        y_pred: the model's output.
+        from_logits: whether y_pred holds logits.
+        ignore_class: a label whose samples get loss 0, or None.
+    """
     return SparseCategoricalCrossentropy(from_logits, ignore_class).call(y_true, y_pred)
 
 

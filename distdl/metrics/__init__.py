@@ -20,6 +20,13 @@ from .mean_metrics import (Accuracy, AutoAccuracy, BinaryAccuracy, CategoricalAc
                            MeanSquaredError, SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy,
                            TopKCategoricalAccuracy)
 
+__all__ = ["Metric", "Mean", "MeanMetricWrapper", "AUC", "Precision", "Recall", "Accuracy", "AutoAccuracy",
+           "BinaryAccuracy", "CategoricalAccuracy", "MeanAbsoluteError", "MeanSquaredError",
+           "SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "TopKCategoricalAccuracy",
+           "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+           "sparse_top_k_categorical_accuracy", "top_k_categorical_accuracy", "get", "serialize",
+           "deserialize"]
+
 _CLASSES: dict[str, type[Metric]] = {c.__name__: c for c in (
     Mean, MeanMetricWrapper, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
     TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError,
@@ -38,10 +45,14 @@ def _valid_names() -> list:
     return ["accuracy", "acc", *_SHORT, *_FUNCTIONS, *_CLASSES]
 
 
-def get(identifier, name: str | None = None) -> Metric:
+def get(identifier: object, name: str | None = None) -> Metric:
     """Resolve a Keras metric name, function, class, instance or config dict to a Metric.
 
     String metrics keep the name the user wrote ('acc' logs as 'acc', 'mse' as 'mse').
+
+    Args:
+        identifier: any of those.
+        name: the name to log it under; None keeps the one given or the class's.
     """
     if isinstance(identifier, Metric):
         if name:
@@ -73,8 +84,12 @@ def get(identifier, name: str | None = None) -> Metric:
     raise unknown_name("metric", repr(identifier), _valid_names())
 
 
-def serialize(metric) -> str | dict:
-    """The string the user gave, or {'class_name': ..., 'config': ...}."""
+def serialize(metric: object) -> str | dict:
+    """The string the user gave, or {'class_name': ..., 'config': ...}.
+
+    Args:
+        metric: anything `get` accepts.
+    """
     metric = get(metric)
     ident = getattr(metric, "_identifier", None)
     if ident is not None and ident == metric.name:
@@ -82,8 +97,12 @@ def serialize(metric) -> str | dict:
     return {"class_name": type(metric).__name__, "config": metric.get_config()}
 
 
-def deserialize(config) -> Metric:
-    """Inverse of serialize."""
+def deserialize(config: dict | str) -> Metric:
+    """Inverse of serialize.
+
+    Args:
+        config: a dict from `serialize`, or a metric name.
+    """
     if isinstance(config, str):
         return get(config)
     name = config.get("class_name") if isinstance(config, dict) else None

@@ -9,31 +9,51 @@ import numpy as np
 from ..errors import ConfigError, ShapeError, unknown_name
 from .functions import _FUNCTION_NAMES, _FUNCTIONS, _align, accuracy
 
+__all__ = ["Metric", "Mean", "MeanMetricWrapper"]
+
 
 class Metric:
-    """A metric whose whole state is `state_size` float64 numbers that add up across ranks."""
+    """A metric whose whole state is `state_size` float64 numbers that add up across ranks.
+
+    Args:
+        name: the name logs use; None takes the class's Keras name.
+    """
 
     state_size = 0
     default_name = "metric"
 
-    def __init__(self, name: str | None = None):
+    def __init__(self, name: str | None = None) -> None:
         self.name = name or self.default_name
         self._state = np.zeros(self.state_size, dtype=np.float64)
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        """Add one batch to the running sums.
+
+        Args:
+            y_true: the targets.
+            y_pred: the model's output.
+            sample_weight: per-sample weights, or None for 1 each.
+        """
         raise NotImplementedError
 
     def result(self) -> float:
+        """The metric's value from the running sums (after they were summed across ranks)."""
         raise NotImplementedError
 
     def reset_state(self) -> None:
+        """Zero the running sums (at the start of each epoch and evaluation)."""
         self._state[:] = 0.0
 
     def get_state(self) -> np.ndarray:
         """A copy of the running sums, shape (state_size,), float64."""
         return self._state.copy()
 
-    def set_state(self, state) -> None:
+    def set_state(self, state: np.ndarray) -> None:
+        """Replace the running sums, e.g. with their sum across ranks.
+
+        Args:
+            state: shape (state_size,) numbers, as `get_state` returns them.
+        """
         state = np.asarray(state, dtype=np.float64)
         if state.shape != (self.state_size,):
             raise ShapeError(f"Metric {self.name!r} expects a state of shape ({self.state_size},), "
@@ -41,10 +61,16 @@ class Metric:
         self._state[:] = state
 
     def get_config(self) -> dict:
+        """The constructor arguments, JSON-able, as Keras saves them."""
         return {"name": self.name}
 
     @classmethod
     def from_config(cls, config: dict) -> "Metric":
+        """A new metric from `get_config`'s output (Keras's 'dtype' key is dropped).
+
+        Args:
+            config: the constructor arguments.
+        """
         return cls(**{k: v for k, v in config.items() if k != "dtype"})  # Keras configs carry a dtype
 
     def __repr__(self) -> str:
@@ -62,6 +88,12 @@ class Mean(Metric):
     default_name = "mean"
 
     def update_state(self, values, sample_weight=None) -> None:
+        """Add values (one per sample; extra axes are averaged) to the running mean.
+
+        Args:
+            values: the values.
+            sample_weight: per-sample weights, or None for 1 each.
+        """
         self._accumulate(values, sample_weight)
 
     def _accumulate(self, values, sample_weight) -> None:
@@ -92,13 +124,26 @@ class Mean(Metric):
 
 
 class MeanMetricWrapper(Mean):
-    """Running weighted mean of fn(y_true, y_pred, **kwargs), a per-sample function."""
+    """Running weighted mean of fn(y_true, y_pred, **kwargs), a per-sample function.
 
-    def __init__(self, fn: Callable, name: str | None = None, **kwargs):
+    Args:
+        fn: the per-sample function.
+        name: the name logs use; None takes fn's name.
+        **kwargs: passed on to fn.
+    """
+
+    def __init__(self, fn: Callable, name: str | None = None, **kwargs) -> None:
         super().__init__(name or getattr(fn, "__name__", "metric"))
         self._fn, self._fn_kwargs = fn, kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        """Add fn(y_true, y_pred) of one batch to the running mean.
+
+        Args:
+            y_true: the targets.
+            y_pred: the model's output.
+            sample_weight: per-sample weights, or None for 1 each.
+        """
         self._accumulate(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
 
     def get_config(self) -> dict:
@@ -118,11 +163,16 @@ class MeanMetricWrapper(Mean):
 
 
 class _Wrapped(MeanMetricWrapper):
-    """A MeanMetricWrapper with a fixed function; the config holds only name and options."""
+    """A MeanMetricWrapper with a fixed function; the config holds only name and options.
+
+    Args:
+        name: the name logs use; None takes the class's Keras name.
+        **kwargs: options passed on to the function.
+    """
 
     fn: Callable = staticmethod(accuracy)
 
-    def __init__(self, name: str | None = None, **kwargs):
+    def __init__(self, name: str | None = None, **kwargs) -> None:
         super().__init__(type(self).fn, name or self.default_name, **kwargs)
 
     def get_config(self) -> dict:

@@ -8,14 +8,21 @@ from ..errors import ConfigError
 from .base import Metric, _div
 from .functions import _align
 
+__all__ = ["Precision", "Recall", "AUC"]
+
 
 class _Confusion(Metric):
-    """Precision / Recall at one threshold: state (true positives, false positives or negatives)."""
+    """Precision / Recall at one threshold: state (true positives, false positives or negatives).
+
+    Args:
+        thresholds: a prediction above it counts as positive (None: 0.5).
+        name: as in `Metric`.
+    """
 
     state_size = 2
     _misses_positives = False  # the second count: false negatives (Recall) or false positives
 
-    def __init__(self, thresholds: float | None = None, name: str | None = None):
+    def __init__(self, thresholds: float | None = None, name: str | None = None) -> None:
         super().__init__(name)
         self.thresholds = 0.5 if thresholds is None else float(thresholds)
 
@@ -51,11 +58,15 @@ class AUC(Metric):
     """ROC AUC over `num_thresholds` fixed thresholds with trapezoidal interpolation (Keras defaults).
 
     State: weighted counts of positives and negatives above each threshold, plus their totals.
+
+    Args:
+        num_thresholds: number of thresholds in [0, 1] (> 1).
+        name: as in `Metric`.
     """
 
     default_name = "auc"
 
-    def __init__(self, num_thresholds: int = 200, name: str | None = None):
+    def __init__(self, num_thresholds: int = 200, name: str | None = None) -> None:
         if num_thresholds < 2:
             raise ConfigError(f"AUC num_thresholds must be > 1, not {num_thresholds}.")
         self.num_thresholds = int(num_thresholds)

@@ -28,6 +28,9 @@ from .base import Optimizer
 from .schedules import LearningRateSchedule
 from .sgd import SGD
 
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LearningRateSchedule", "schedules",
+           "get", "serialize", "deserialize"]
+
 # `from distdl.optimizers.schedules import ExponentialDecay` works as in Keras.
 sys.modules[__name__ + ".schedules"] = schedules
 
@@ -35,12 +38,20 @@ _ALL = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad":
 
 
 def serialize(optimizer: Optimizer) -> dict:
-    """{'class_name': ..., 'config': ...} (JSON-able, schedules included)."""
+    """{'class_name': ..., 'config': ...} (JSON-able, schedules included).
+
+    Args:
+        optimizer: the optimizer.
+    """
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 
 
 def deserialize(config: dict) -> Optimizer:
-    """A new optimizer from `serialize`'s output (class names are case-insensitive)."""
+    """A new optimizer from `serialize`'s output (class names are case-insensitive).
+
+    Args:
+        config: a dict from `serialize`.
+    """
     if not isinstance(config, dict) or "class_name" not in config:
         raise ConfigError(f"An optimizer config must be a dict with 'class_name', got {config!r}.")
     name = str(config["class_name"])
@@ -53,7 +64,11 @@ def deserialize(config: dict) -> Optimizer:
 
 
 def get(identifier: Any) -> Optimizer:
-    """An optimizer from a name ('adam', 'SGD', ...; Keras defaults), a config dict or an instance."""
+    """An optimizer from a name ('adam', 'SGD', ...; Keras defaults), a config dict or an instance.
+
+    Args:
+        identifier: any of those.
+    """
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):

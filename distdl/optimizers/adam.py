@@ -5,16 +5,28 @@ import numpy as np
 
 from ..errors import ConfigError
 from .base import Optimizer
+from .schedules import LearningRateSchedule
+
+__all__ = ["Adam", "AdamW"]
 
 
 class Adam(Optimizer):
-    """Keras Adam: bias correction folded into `alpha = lr sqrt(1 - b2^t) / (1 - b1^t)`."""
+    """Keras Adam: bias correction folded into `alpha = lr sqrt(1 - b2^t) / (1 - b1^t)`.
+
+    Args:
+        learning_rate: a float or a LearningRateSchedule.
+        beta_1: decay rate of the first moment.
+        beta_2: decay rate of the second moment.
+        epsilon: added to the root of the second moment.
+        amsgrad: use the running maximum of the second moment (AMSGrad).
+        **kwargs: the base Optimizer's arguments (weight_decay, clipnorm, clipvalue, global_clipnorm, name).
+    """
 
     _default_name = "adam"
     elementwise = True
 
-    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-7, amsgrad: bool = False, **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, **kwargs) -> None:
         super().__init__(learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
 
@@ -49,12 +61,23 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (default 0.004) applied before each update."""
+    """Adam with decoupled weight decay (default 0.004) applied before each update.
+
+    Args:
+        learning_rate: a float or a LearningRateSchedule.
+        weight_decay: the decay factor (not None).
+        beta_1: decay rate of the first moment.
+        beta_2: decay rate of the second moment.
+        epsilon: added to the root of the second moment.
+        amsgrad: use the running maximum of the second moment (AMSGrad).
+        **kwargs: the other base Optimizer arguments (clipnorm, clipvalue, global_clipnorm, name).
+    """
 
     _default_name = "adamw"
 
-    def __init__(self, learning_rate=0.001, weight_decay: float = 0.004, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, weight_decay: float = 0.004,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
+                 **kwargs) -> None:
         if weight_decay is None:
             raise ConfigError("AdamW argument weight_decay must be a float, got None.")
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad,

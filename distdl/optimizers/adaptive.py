@@ -4,16 +4,29 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Optimizer
+from .schedules import LearningRateSchedule
+
+__all__ = ["RMSprop", "Adagrad"]
 
 
 class RMSprop(Optimizer):
-    """`v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + eps)`; centered and momentum variants."""
+    """`v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + eps)`; centered and momentum variants.
+
+    Args:
+        learning_rate: a float or a LearningRateSchedule.
+        rho: decay rate of the squared-gradient average.
+        momentum: momentum of the update (0: none).
+        epsilon: added inside the square root.
+        centered: divide by the gradient's estimated variance rather than its second moment.
+        **kwargs: the base Optimizer's arguments (weight_decay, clipnorm, clipvalue, global_clipnorm, name).
+    """
 
     _default_name = "rmsprop"
     elementwise = True
 
-    def __init__(self, learning_rate=0.001, rho: float = 0.9, momentum: float = 0.0,
-                 epsilon: float = 1e-7, centered: bool = False, **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, rho: float = 0.9,
+                 momentum: float = 0.0,
+                 epsilon: float = 1e-7, centered: bool = False, **kwargs) -> None:
         super().__init__(learning_rate, **kwargs)
         self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
 
@@ -54,13 +67,20 @@ class RMSprop(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """`acc += g^2; w -= lr g / sqrt(acc + eps)`, acc starting at `initial_accumulator_value`."""
+    """`acc += g^2; w -= lr g / sqrt(acc + eps)`, acc starting at `initial_accumulator_value`.
+
+    Args:
+        learning_rate: a float or a LearningRateSchedule.
+        initial_accumulator_value: start value of the squared-gradient sums.
+        epsilon: added inside the square root.
+        **kwargs: the base Optimizer's arguments (weight_decay, clipnorm, clipvalue, global_clipnorm, name).
+    """
 
     _default_name = "adagrad"
     elementwise = True
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value: float = 0.1,
-                 epsilon: float = 1e-7, **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001,
+                 initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, **kwargs) -> None:
         super().__init__(learning_rate, **kwargs)
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
 

@@ -11,18 +11,30 @@ from ..errors import ConfigError, ShapeError
 from . import schedules
 from .schedules import LearningRateSchedule
 
+__all__ = ["Optimizer"]
+
 # Keras config keys we accept when they carry their no-op default values.
 _NOOP_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
                   "loss_scale_factor": None, "gradient_accumulation_steps": None}
 
 
 class Optimizer:
-    """Base: learning rate (float or schedule), clipping, weight decay, state, config."""
+    """Base: learning rate (float or schedule), clipping, weight decay, state, config.
+
+    Args:
+        learning_rate: a float, or a LearningRateSchedule (or its config dict) evaluated at `iterations`.
+        weight_decay: decoupled weight decay factor (`w -= w * wd * lr` before each step), or None.
+        clipnorm: clip each variable's gradient to this norm, or None.
+        clipvalue: clip every gradient element to [-clipvalue, clipvalue], or None.
+        global_clipnorm: clip all gradients together to this norm, or None (at most one clip option).
+        name: the optimizer's name; None takes the class's Keras name.
+        **kwargs: Keras's EMA / loss-scale / accumulation options, accepted only at their no-op defaults.
+    """
 
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.001,
                  weight_decay: float | None = None, clipnorm: float | None = None,
                  clipvalue: float | None = None, global_clipnorm: float | None = None,
-                 name: str | None = None, **kwargs: Any):
+                 name: str | None = None, **kwargs: Any) -> None:
         for key, value in kwargs.items():
             if key not in _NOOP_DEFAULTS:
                 raise ConfigError(f"{type(self).__name__} got an unknown argument {key!r}.")
@@ -72,8 +84,15 @@ class Optimizer:
         return float(lr(self.iterations)) if isinstance(lr, LearningRateSchedule) else lr
 
     # ----- arena path ----------------------------------------------------
-    def build(self, size: int, dtype="float32", segments: list[tuple[int, int]] | None = None) -> None:
-        """Create the slot arrays (each of shape (size,)) and scratch for a flat arena."""
+    def build(self, size: int, dtype: str | np.dtype = "float32",
+              segments: list[tuple[int, int]] | None = None) -> None:
+        """Create the slot arrays (each of shape (size,)) and scratch for a flat arena.
+
+        Args:
+            size: number of parameters in the arena.
+            dtype: the arena's dtype.
+            segments: (start, stop) of each variable, for clipnorm; None: one segment.
+        """
         dtype = np.dtype(dtype)
         self._segments = [(int(a), int(b)) for a, b in (segments or [(0, int(size))])]
         self._slots = self._init_slots((int(size),), dtype)
@@ -92,6 +111,11 @@ class Optimizer:
         arena and of `get_state()`'s arrays, cut alike: a sharded step, where each rank steps its
         own slice once per step, bitwise what the whole-arena step gives on that slice (needs
         `sliceable`). `grads` is the rule's scratch (clobbered).
+
+        Args:
+            params: the flat parameters, updated in place.
+            grads: their gradients, same shape (used as scratch).
+            slots: slices of the slot arrays by name, or None to use the optimizer's own state.
         """
         whole = slots is None
         if whole:
@@ -125,7 +149,11 @@ class Optimizer:
 
     # ----- Keras custom-training-loop path --------------------------------
     def apply_gradients(self, grads_and_vars: Iterable) -> int:
-        """Keras's `apply_gradients`: update NumPy arrays (or distdl Variables) in place."""
+        """Keras's `apply_gradients`: update NumPy arrays (or distdl Variables) in place.
+
+        Args:
+            grads_and_vars: (gradient, variable) pairs; pairs whose gradient is None are skipped.
+        """
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         arrays = [getattr(v, "value", v) for _, v in pairs]
         states = []
@@ -154,7 +182,12 @@ class Optimizer:
         return self.iterations
 
     def apply(self, grads: list, trainable_variables: list) -> int:
-        """Keras 3's `apply(grads, trainable_variables)`: same as `apply_gradients`."""
+        """Keras 3's `apply(grads, trainable_variables)`: same as `apply_gradients`.
+
+        Args:
+            grads: one gradient per variable.
+            trainable_variables: float NumPy arrays or distdl Variables.
+        """
         return self.apply_gradients(zip(grads, trainable_variables))
 
     # ----- shared pieces -------------------------------------------------
@@ -212,7 +245,12 @@ class Optimizer:
     def set_state(self, state: dict, copy: bool = True) -> None:
         """Restore slots from `get_state` (and `iterations` if the dict has it); checks names and
         shapes. `copy=False` keeps the given arrays themselves as the slots from now on (same
-        shapes and dtypes), e.g. memory that every rank of a node shares (distdl.comm.strategies)."""
+        shapes and dtypes), e.g. memory that every rank of a node shares (distdl.comm.strategies).
+
+        Args:
+            state: slot arrays by name (plus 'iterations', optionally).
+            copy: copy the values into the slots rather than adopt the arrays.
+        """
         state = dict(state)
         if "iterations" in state:
             self.iterations = int(np.asarray(state.pop("iterations")))
@@ -234,6 +272,7 @@ class Optimizer:
                 self._slots[name] = arr
 
     def get_config(self) -> dict:
+        """The constructor arguments, JSON-able (a schedule as its config), as Keras saves them."""
         lr = self._learning_rate
         return {"name": self.name,
                 "learning_rate": schedules.serialize(lr) if isinstance(lr, LearningRateSchedule) else lr,
@@ -242,6 +281,11 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config: dict) -> "Optimizer":
+        """A new optimizer from `get_config`'s output.
+
+        Args:
+            config: the constructor arguments.
+        """
         config = dict(config)
         if isinstance(config.get("learning_rate"), dict):
             config["learning_rate"] = schedules.deserialize(config["learning_rate"])

@@ -11,6 +11,9 @@ from typing import Any
 from .. import registry
 from ..errors import ConfigError
 
+__all__ = ["LearningRateSchedule", "ExponentialDecay", "InverseTimeDecay", "PiecewiseConstantDecay",
+           "PolynomialDecay", "CosineDecay", "serialize", "deserialize", "get"]
+
 
 class LearningRateSchedule:
     """Base: `__call__(step) -> float`, plus `get_config`/`from_config`."""
@@ -19,10 +22,16 @@ class LearningRateSchedule:
         raise NotImplementedError
 
     def get_config(self) -> dict:
+        """The constructor arguments, JSON-able, as Keras saves them."""
         raise NotImplementedError
 
     @classmethod
     def from_config(cls, config: dict) -> "LearningRateSchedule":
+        """A new schedule from `get_config`'s output.
+
+        Args:
+            config: the constructor arguments.
+        """
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -36,10 +45,18 @@ def _positive(cls_name: str, arg: str, value) -> float:
 
 
 class ExponentialDecay(LearningRateSchedule):
-    """`lr0 * decay_rate ** (step / decay_steps)`, the exponent floored when `staircase`."""
+    """`lr0 * decay_rate ** (step / decay_steps)`, the exponent floored when `staircase`.
+
+    Args:
+        initial_learning_rate: the learning rate at step 0.
+        decay_steps: steps per decay period (> 0).
+        decay_rate: factor per period.
+        staircase: decay in whole periods.
+        name: the schedule's name.
+    """
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
-                 staircase: bool = False, name: str = "ExponentialDecay"):
+                 staircase: bool = False, name: str = "ExponentialDecay") -> None:
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = _positive("ExponentialDecay", "decay_steps", decay_steps)
         self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
@@ -56,10 +73,18 @@ class ExponentialDecay(LearningRateSchedule):
 
 
 class InverseTimeDecay(LearningRateSchedule):
-    """`lr0 / (1 + decay_rate * step / decay_steps)` (step / decay_steps floored when `staircase`)."""
+    """`lr0 / (1 + decay_rate * step / decay_steps)` (step / decay_steps floored when `staircase`).
+
+    Args:
+        initial_learning_rate: the learning rate at step 0.
+        decay_steps: steps per decay period (> 0).
+        decay_rate: rate of the inverse-time decay.
+        staircase: decay in whole periods.
+        name: the schedule's name.
+    """
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
-                 staircase: bool = False, name: str = "InverseTimeDecay"):
+                 staircase: bool = False, name: str = "InverseTimeDecay") -> None:
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = _positive("InverseTimeDecay", "decay_steps", decay_steps)
         self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
@@ -76,9 +101,15 @@ class InverseTimeDecay(LearningRateSchedule):
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
-    """`values[0]` while step <= boundaries[0], `values[i+1]` while step <= boundaries[i+1], ..."""
+    """`values[0]` while step <= boundaries[0], `values[i+1]` while step <= boundaries[i+1], ...
 
-    def __init__(self, boundaries: list, values: list, name: str = "PiecewiseConstant"):
+    Args:
+        boundaries: increasing step numbers.
+        values: one more learning rate than boundaries.
+        name: the schedule's name.
+    """
+
+    def __init__(self, boundaries: list, values: list, name: str = "PiecewiseConstant") -> None:
         if len(values) != len(boundaries) + 1:
             raise ConfigError(f"PiecewiseConstantDecay needs one more value than boundaries; got "
                               f"{len(boundaries)} boundaries and {len(values)} values.")
@@ -96,11 +127,20 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
 
 class PolynomialDecay(LearningRateSchedule):
-    """`(lr0 - end) * (1 - step / decay_steps) ** power + end`; with `cycle`, decay_steps grows."""
+    """`(lr0 - end) * (1 - step / decay_steps) ** power + end`; with `cycle`, decay_steps grows.
+
+    Args:
+        initial_learning_rate: the learning rate at step 0.
+        decay_steps: steps per decay period (> 0).
+        end_learning_rate: the rate reached at decay_steps.
+        power: exponent of the polynomial.
+        cycle: restart beyond decay_steps (the period grows in multiples of it).
+        name: the schedule's name.
+    """
 
     def __init__(self, initial_learning_rate: float, decay_steps: int,
                  end_learning_rate: float = 0.0001, power: float = 1.0, cycle: bool = False,
-                 name: str = "PolynomialDecay"):
+                 name: str = "PolynomialDecay") -> None:
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = _positive("PolynomialDecay", "decay_steps", decay_steps)
         self.end_learning_rate, self.power, self.cycle, self.name = end_learning_rate, power, cycle, name
@@ -122,11 +162,20 @@ class PolynomialDecay(LearningRateSchedule):
 
 
 class CosineDecay(LearningRateSchedule):
-    """Optional linear warmup to `warmup_target`, then cosine decay to `alpha` x the start."""
+    """Optional linear warmup to `warmup_target`, then cosine decay to `alpha` x the start.
+
+    Args:
+        initial_learning_rate: the learning rate at step 0.
+        decay_steps: steps per decay period (> 0).
+        alpha: the final rate as a fraction of the start.
+        name: the schedule's name.
+        warmup_target: rate reached by the linear warmup, or None for no warmup.
+        warmup_steps: steps of warmup.
+    """
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0,
                  name: str = "CosineDecay", warmup_target: float | None = None,
-                 warmup_steps: int = 0):
+                 warmup_steps: int = 0) -> None:
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = _positive("CosineDecay", "decay_steps", decay_steps)
         self.alpha, self.name = alpha, name
@@ -157,17 +206,29 @@ _ALL = {c.__name__: c for c in (ExponentialDecay, InverseTimeDecay, PiecewiseCon
 
 
 def serialize(schedule: LearningRateSchedule) -> dict:
-    """{'class_name': ..., 'config': ...} (JSON-able)."""
+    """{'class_name': ..., 'config': ...} (JSON-able).
+
+    Args:
+        schedule: the schedule.
+    """
     return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
 
 
 def deserialize(config: dict) -> LearningRateSchedule:
-    """Inverse of `serialize`; also reads Keras's form (extra 'module' and 'registered_name')."""
+    """Inverse of `serialize`; also reads Keras's form (extra 'module' and 'registered_name').
+
+    Args:
+        config: a dict from `serialize`.
+    """
     return registry.deserialize("learning-rate schedule", _ALL, config)
 
 
 def get(identifier: Any) -> LearningRateSchedule:
-    """A schedule from an instance or a config dict."""
+    """A schedule from an instance or a config dict.
+
+    Args:
+        identifier: either of those.
+    """
     if isinstance(identifier, LearningRateSchedule):
         return identifier
     return deserialize(identifier)

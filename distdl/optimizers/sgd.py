@@ -5,15 +5,26 @@ import numpy as np
 
 from ..errors import ConfigError
 from .base import Optimizer
+from .schedules import LearningRateSchedule
+
+__all__ = ["SGD"]
 
 
 class SGD(Optimizer):
-    """`m = mu m - lr g; w += m` (Nesterov: `w += mu m - lr g`); plain: `w -= lr g`."""
+    """`m = mu m - lr g; w += m` (Nesterov: `w += mu m - lr g`); plain: `w -= lr g`.
+
+    Args:
+        learning_rate: a float or a LearningRateSchedule.
+        momentum: in [0, 1]; 0 gives plain SGD.
+        nesterov: use Nesterov momentum.
+        **kwargs: the base Optimizer's arguments (weight_decay, clipnorm, clipvalue, global_clipnorm, name).
+    """
 
     _default_name = "SGD"
     elementwise = True
 
-    def __init__(self, learning_rate=0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False, **kwargs) -> None:
         if not 0 <= momentum <= 1:
             raise ConfigError(f"SGD momentum must be in [0, 1], got {momentum!r}.")
         super().__init__(learning_rate, **kwargs)
