@@ -100,18 +100,19 @@ class BackupAndRestore(Callback):
         self._due = False
 
     def on_train_begin(self, logs=None):
-        path, data = self.resume_from, None
+        path = self.resume_from
         if path is None:
             comm = self.model.comm
             if comm.rank == 0:
-                path, data, skipped = ckpt.latest_valid_checkpoint_data(self.backup_dir)
+                path, skipped = ckpt.latest_valid_checkpoint(self.backup_dir)
                 for bad, why in skipped:
                     self._say(f"warning: skipping checkpoint {bad}: {why}")
             path = comm.bcast_obj(path)  # every rank must resume from the same file
         if path is None:
             return
-        if data is None or self.model.comm.size > 1:  # every rank reads, agreed (rank 0 re-reads:
-            data = read_checkpoint(self.model.comm, path)  # the ranks compare what they read)
+        # every rank reads, agreed: the ranks compare what they read (rank 0 reads again the file
+        # it chose)
+        data = read_checkpoint(self.model.comm, path)
         restore(self.model, data, path)
         state = self.model.train_state
         totals = data.totals or None

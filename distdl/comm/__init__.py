@@ -31,4 +31,15 @@ def world() -> Communicator:
     return _world
 
 
-__all__ = ["Communicator", "SerialComm", "UpdateStrategy", "world", "launched_by_mpi"]
+def ranks_for(comm: Communicator) -> Communicator:
+    """The ranks a model's collective work uses: `comm` when it spans several ranks (a fit was given
+    or picked it), else the world (a model not yet fitted holds a size-1 SerialComm, yet under MPI
+    every rank of the job calls predict, save or load).
+
+    Args:
+        comm: the communicator a model holds (`model.comm`).
+    """
+    return comm if comm.size > 1 else world()
+
+
+__all__ = ["Communicator", "SerialComm", "UpdateStrategy", "world", "launched_by_mpi", "ranks_for"]

@@ -7,7 +7,10 @@ an error without the mark happened on one rank only and must end the whole job.
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Callable
+
+import numpy as np
 
 from .. import errors
 from ..errors import DistdlError
@@ -92,6 +95,20 @@ def check_same(comm, what: str, values: dict, local_error: BaseException | None 
             shown = ", ".join(f"rank {r} has {_show(s)}" for r, s in enumerate(seen))
             raise mark_agreed(errors.ConfigError(
                 f"The ranks disagree on {what}'s {name}, which must be the same on every rank: {shown}."))
+
+
+def same_bytes(comm, arrays: list) -> list[int]:
+    """The ranks whose `arrays` (dtype, shape and bytes, one sha256 per rank) differ from rank 0's;
+    [] on every rank when all read the same (a size-1 communicator has nothing to compare)."""
+    if comm.size == 1:
+        return []
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    digests = comm.allgather_obj(h.hexdigest())
+    return [r for r, d in enumerate(digests) if d != digests[0]]
 
 
 def _show(value) -> str:

@@ -27,6 +27,22 @@ def rank_slice(rows: int, rank: int, size: int) -> tuple[int, int]:
     return start, start + base + (1 if rank < extra else 0)
 
 
+def my_rows(rows: int, comm) -> tuple[int, int]:
+    """(start, stop) of this rank's contiguous slice of `rows` rows (a global batch) on `comm`."""
+    return rank_slice(rows, comm.rank, comm.size)
+
+
+def gathered_order(n: int, batch_size: int, comm) -> tuple[np.ndarray, list[int]]:
+    """(order, counts): where each row of `comm.allgather_rows`'s result (rank 0's slices of every
+    global batch of `batch_size` rows, then rank 1's, ...) belongs in the global order of the `n`
+    rows, and how many rows each rank holds."""
+    bounds = batch_bounds(n, batch_size)
+    per_rank = [[np.arange(s + a, s + z) for s, e in bounds for a, z in [rank_slice(e - s, r, comm.size)]]
+                for r in range(comm.size)]
+    counts = [sum(len(i) for i in rows) for rows in per_rank]
+    return np.concatenate([i for rows in per_rank for i in rows] or [np.zeros(0, dtype=int)]), counts
+
+
 def rank_counts(rows: int, size: int) -> list[int]:
     """Rows held by each rank for a block of `rows` split by `rank_slice`."""
     return [b - a for a, b in (rank_slice(rows, r, size) for r in range(size))]

@@ -12,9 +12,9 @@ import numpy as np
 
 from .. import utils
 from ..callbacks import CallbackList
-from ..comm import agree, world
+from ..comm import agree, ranks_for
 from ..errors import ConfigError, DataError
-from .data_order import batch_bounds, epoch_order, rank_slice, take_rows
+from .data_order import batch_bounds, epoch_order, gathered_order, my_rows, take_rows
 from .inputs import as_input_list, as_target_list, check_finite, check_lengths, row_weights, split_validation
 from .step import StepRunner
 from .train_state import TrainState
@@ -23,8 +23,14 @@ from .train_state import TrainState
 def _comm(model, comm):
     """The loop's communicator, kept by the model: `comm`, else the one an earlier loop gave the
     model, else the world (a model's size-1 SerialComm from construction means none yet)."""
-    model.comm = comm or (model.comm if model.comm.size > 1 else world())
+    model.comm = comm or ranks_for(model.comm)
     return model.comm
+
+
+def _callbacks(comm, callbacks, **params) -> CallbackList:
+    """The CallbackList of one fit/evaluate/predict: `params` as Keras hands them to callbacks,
+    plus this rank and the world size (progress and logs come from rank 0 only)."""
+    return CallbackList(callbacks, rank=comm.rank, world_size=comm.size, **params)
 
 
 def _verbose(verbose):
@@ -49,17 +55,7 @@ def _eval_blocks(n, batch_size, comm):
     `fit`, so the number of batches (and of batch callbacks) does not depend on the rank count;
     a slice may be empty when a batch has fewer rows than there are ranks."""
     return [slice(s + a, s + z) for s, e in batch_bounds(n, batch_size)
-            for a, z in [rank_slice(e - s, comm.rank, comm.size)]]
-
-
-def _gathered_order(n, batch_size, size):
-    """(order, counts): where each row of `allgather_rows`'s result (rank 0's slices of every
-    batch, then rank 1's, ...) belongs in the global order, and how many rows each rank holds."""
-    bounds = batch_bounds(n, batch_size)
-    per_rank = [[np.arange(s + a, s + z) for s, e in bounds for a, z in [rank_slice(e - s, r, size)]]
-                for r in range(size)]
-    counts = [sum(len(i) for i in rows) for rows in per_rank]
-    return np.concatenate([i for rows in per_rank for i in rows] or [np.zeros(0, dtype=int)]), counts
+            for a, z in [my_rows(e - s, comm)]]
 
 
 def _fit_inputs(model, x, y, batch_size, steps_per_update, sample_weight, class_weight, validation_data,
@@ -132,9 +128,8 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
     # every rank starts from rank 0's weights, in the memory the fit's update strategy chose
     runner = StepRunner(model, comm, int(steps_per_update), comm.update_strategy(model))
     bounds = batch_bounds(n, batch_size)
-    cbs = CallbackList(callbacks, add_history=True, add_progbar=_verbose(verbose) != 0, model=model,
-                       verbose=_verbose(verbose), epochs=epochs, steps=len(bounds),
-                       rank=comm.rank, world_size=comm.size)
+    cbs = _callbacks(comm, callbacks, add_history=True, add_progbar=_verbose(verbose) != 0, model=model,
+                     verbose=_verbose(verbose), epochs=epochs, steps=len(bounds))
     # the loop's position and sums; callbacks read it as model.train_state (stop: model.stop_training)
     state = model.train_state = TrainState(
         seed=seed, batch_size=batch_size, steps_per_update=int(steps_per_update), steps_per_epoch=len(bounds),
@@ -156,7 +151,7 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
             for b in range(start_step, len(bounds)):
                 s, e = bounds[b]
                 cbs.on_train_batch_begin(b)
-                a, z = rank_slice(e - s, comm.rank, comm.size)
+                a, z = my_rows(e - s, comm)
                 idx = order[s + a:s + z]
                 if per_update == 1:
                     group_rows = e - s
@@ -218,9 +213,8 @@ def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, c
     except Exception as e:
         must_match, error = {}, e
     agree.check_same(comm, "evaluate", must_match, error)
-    cbs = CallbackList(callbacks, add_history=False, add_progbar=_verbose(verbose) != 0, model=model,
-                       verbose=_verbose(verbose), epochs=1, steps=len(_eval_blocks(n, batch_size, comm)),
-                       rank=comm.rank, world_size=comm.size)
+    cbs = _callbacks(comm, callbacks, add_history=False, add_progbar=_verbose(verbose) != 0, model=model,
+                     verbose=_verbose(verbose), epochs=1, steps=len(_eval_blocks(n, batch_size, comm)))
     cbs.on_test_begin()
     logs = _evaluate_arrays(model, comm, xs, ys, w, n, batch_size, cbs)
     cbs.on_test_end(logs)
@@ -244,8 +238,8 @@ def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None
         must_match, error = {}, e
     agree.check_same(comm, "predict", must_match, error)
     blocks = _eval_blocks(n, batch_size, comm)
-    cbs = CallbackList(callbacks, add_progbar=_verbose(verbose) != 0, model=model, verbose=_verbose(verbose),
-                       epochs=1, steps=len(blocks), rank=comm.rank, world_size=comm.size)
+    cbs = _callbacks(comm, callbacks, add_progbar=_verbose(verbose) != 0, model=model, verbose=_verbose(verbose),
+                     epochs=1, steps=len(blocks))
     cbs.on_predict_begin()
     # a rank with no rows of a batch (fewer rows than ranks) still joins the gather, with empties
     parts = [[np.empty((0,) + tuple(s), dtype=model.params.dtype) for s in model.output_shapes]]
@@ -259,9 +253,8 @@ def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None
     cbs.on_predict_end()
     parts = parts[1:] or parts
     outs = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
-    if comm.size > 1:
-        order, counts = _gathered_order(n, batch_size, comm.size)
-        outs = [_placed(comm.allgather_rows(np.ascontiguousarray(o), counts), order) for o in outs]
+    order, counts = gathered_order(n, batch_size, comm)
+    outs = [_placed(comm.allgather_rows(np.ascontiguousarray(o), counts), order) for o in outs]
     return outs[0] if len(outs) == 1 else outs
 
 

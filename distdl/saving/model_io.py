@@ -9,13 +9,12 @@ rank reads the file and the ranks check that they read the same checksum.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 
 import numpy as np
 
 from .. import utils
-from ..comm import agree, world
+from ..comm import agree, ranks_for
 from ..errors import CheckpointError, ConfigError, DistdlError
 from . import checkpoint as ckpt
 from . import keras_archive, keras_format
@@ -25,7 +24,7 @@ from .keras_graph import keras_layers
 def ranks_of(model):
     """The ranks `model` is saved and loaded by: its loop's communicator, else the world (a
     model not yet fitted holds a size-1 SerialComm, yet every rank of the job calls save)."""
-    return model.comm if model.comm.size > 1 else world()
+    return ranks_for(model.comm)
 
 
 def read_checkpoint(comm, path: str | os.PathLike) -> ckpt.CheckpointData:
@@ -39,19 +38,12 @@ def read_checkpoint(comm, path: str | os.PathLike) -> ckpt.CheckpointData:
 
 
 def _same_contents(comm, path, arrays: list) -> None:
-    """Refuse (on every rank) when the ranks' `arrays` read from `path` differ (one sha256 each)."""
-    if comm.size > 1:
-        h = hashlib.sha256()
-        for a in arrays:
-            a = np.ascontiguousarray(a)
-            h.update(f"{a.dtype.str}|{a.shape}|".encode())
-            h.update(a.tobytes())
-        digests = comm.allgather_obj(h.hexdigest())
-        if len(set(digests)) > 1:
-            odd = [r for r, d in enumerate(digests) if d != digests[0]]
-            raise agree.mark_agreed(CheckpointError(
-                f"Ranks read different contents from {os.fspath(path)!r}: rank(s) {odd} differ from "
-                f"rank 0 (was the file replaced while they read it, or is it not the same file on every node?)."))
+    """Refuse (on every rank) when the ranks' `arrays` read from `path` differ."""
+    odd = agree.same_bytes(comm, arrays)
+    if odd:
+        raise agree.mark_agreed(CheckpointError(
+            f"Ranks read different contents from {os.fspath(path)!r}: rank(s) {odd} differ from "
+            f"rank 0 (was the file replaced while they read it, or is it not the same file on every node?)."))
 
 
 def _refuse_existing(path, overwrite: bool) -> None:
