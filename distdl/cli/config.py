@@ -5,13 +5,14 @@ misspelt key or layer argument the names it was probably meant to be.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError, DistdlError, did_you_mean
 
 __all__ = ["RunConfig", "load_config", "build_model", "load_data", "SECTIONS", "TRAINING_KEYS",
            "CHECKPOINT_KEYS"]
@@ -36,6 +37,22 @@ class RunConfig:
     def base_dir(self) -> str:
         """The config's folder: relative data and checkpoint paths start here."""
         return os.path.dirname(os.path.abspath(self.path))
+
+
+@contextlib.contextmanager
+def _named(path: str, where: str, type_errors: str | None = None):
+    """Errors raised inside become one ConfigError naming the config file and `where` (a
+    `TypeError`, e.g. a bad argument, names `type_errors` instead when given)."""
+    try:
+        yield
+    except ConfigError as e:
+        if str(e).startswith(path):
+            raise
+        raise _fail(path, f"{where}: {e}") from None
+    except DistdlError as e:
+        raise _fail(path, f"{where}: {e}") from None
+    except TypeError as e:
+        raise _fail(path, f"{type_errors or where}: {e}.") from None
 
 
 def _fail(path: str, msg: str) -> ConfigError:
@@ -148,28 +165,19 @@ def build_model(cfg: RunConfig, input_shape: Iterable[int]) -> Any:
         input_shape: the shape of one sample, without the batch axis.
     """
     from .. import layers as layers_mod  # noqa: F401  (registers every layer class)
-    from ..errors import DistdlError
     from ..layers.base import Layer, deserialize, layer_class
     from ..models import Sequential
     model_layers = []
     for i, spec in enumerate(cfg.layers):
         spec = dict(spec)
         kind = spec.pop("type")
-        try:
+        with _named(cfg.path, f"[model].layers[{i}] ({kind})"):
             _check_arguments(cfg.path, f"[model].layers[{i}]", layer_class(kind), Layer, spec)
             model_layers.append(deserialize({"class_name": kind, "config": spec}))
-        except ConfigError as e:
-            if str(e).startswith(cfg.path):
-                raise
-            raise _fail(cfg.path, f"[model].layers[{i}] ({kind}): {e}") from None
-        except DistdlError as e:
-            raise _fail(cfg.path, f"[model].layers[{i}] ({kind}): {e}") from None
-        except TypeError as e:
-            raise _fail(cfg.path, f"[model].layers[{i}] ({kind}): {e}.") from None
     model = Sequential(model_layers)
     model.build(tuple(input_shape))
     comp = cfg.compile
-    try:
+    with _named(cfg.path, "[compile]", type_errors="[compile].optimizer"):
         opt = comp.get("optimizer", "rmsprop")
         if isinstance(opt, dict):
             opt = dict(opt)
@@ -185,14 +193,6 @@ def build_model(cfg: RunConfig, input_shape: Iterable[int]) -> Any:
             opt = cls(**opt)
         model.compile(optimizer=opt, loss=comp["loss"], metrics=comp.get("metrics"),
                       loss_weights=comp.get("loss_weights"))
-    except ConfigError as e:
-        if str(e).startswith(cfg.path):
-            raise
-        raise _fail(cfg.path, f"[compile]: {e}") from None
-    except DistdlError as e:
-        raise _fail(cfg.path, f"[compile]: {e}") from None
-    except TypeError as e:
-        raise _fail(cfg.path, f"[compile].optimizer: {e}.") from None
     return model
 
 
