@@ -10,6 +10,7 @@ arrays are plain uncompressed numeric datasets; nothing is pickled. A file is op
 from __future__ import annotations
 
 import errno
+import io
 import json
 import math
 import os
@@ -68,24 +69,23 @@ class CheckpointData:
 
 def atomic_h5_write(path: str | os.PathLike, write: Callable[[h5py.File], None], what: str,
                     libver: str | tuple[str, str] | None = None) -> None:
-    """Run `write(h5file)` on a temp file beside `path`, fsync it, then rename it over `path`.
+    """Run `write(h5file)` on an HDF5 file built in memory, then write its bytes to a temp file
+    beside `path`, fsync it, and rename it over `path`.
 
     A crash at any point leaves either the old file or the new one under `path`, never a partial
-    one. On failure the temp file is removed and CheckpointError names `path` and the cause.
-    `libver` is h5py's bound on the HDF5 file format versions written (None: h5py's default).
+    one. Building in memory keeps HDF5 away from the disk: a disk that fills or turns read-only is a
+    plain OSError from `os.write` (HDF5 itself can crash when a write fails under it). On failure
+    the temp file is removed and CheckpointError names `path` and the cause. `libver` is h5py's
+    bound on the HDF5 file format versions written (None: h5py's default).
     """
     path = os.fspath(path)
     folder, name = os.path.split(os.path.abspath(path))
     tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
-        with h5py.File(tmp, "w", libver=libver) as f:
+        image = io.BytesIO()
+        with h5py.File(image, "w", libver=libver) as f:
             write(f)
-            f.flush()
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_bytes(tmp, image.getbuffer())
         os.replace(tmp, path)
     except CheckpointError:
         _remove_quietly(tmp)
@@ -94,6 +94,18 @@ def atomic_h5_write(path: str | os.PathLike, write: Callable[[h5py.File], None],
         _remove_quietly(tmp)
         raise CheckpointError(f"Could not write {what} {path!r}: {_cause(e)}.") from e
     _fsync_dir(folder)
+
+
+def _write_bytes(path: str, data: memoryview) -> None:
+    """Create `path` (it must not exist) holding `data`, and fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        done = 0
+        while done < len(data):
+            done += os.write(fd, data[done:done + (64 << 20)])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(folder: str) -> None:
