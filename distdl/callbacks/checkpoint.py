@@ -100,19 +100,18 @@ class BackupAndRestore(Callback):
         self._due = False
 
     def on_train_begin(self, logs=None):
-        path = self.resume_from
+        path, verified = self.resume_from, None
         if path is None:
             comm = self.model.comm
             if comm.rank == 0:
-                path, skipped = ckpt.latest_valid_checkpoint(self.backup_dir)
+                path, verified, skipped = ckpt.latest_valid_checkpoint_data(self.backup_dir)
                 for bad, why in skipped:
                     self._say(f"warning: skipping checkpoint {bad}: {why}")
             path = comm.bcast_obj(path)  # every rank must resume from the same file
         if path is None:
             return
-        # every rank reads, agreed: the ranks compare what they read (rank 0 reads again the file
-        # it chose)
-        data = read_checkpoint(self.model.comm, path)
+        # every rank reads, agreed: the ranks compare what they read (rank 0 keeps what it verified)
+        data = read_checkpoint(self.model.comm, path, verified)
         restore(self.model, data, path)
         state = self.model.train_state
         totals = data.totals or None

@@ -35,7 +35,9 @@ def my_rows(rows: int, comm) -> tuple[int, int]:
 def gathered_order(n: int, batch_size: int, comm) -> tuple[np.ndarray, list[int]]:
     """(order, counts): where each row of `comm.allgather_rows`'s result (rank 0's slices of every
     global batch of `batch_size` rows, then rank 1's, ...) belongs in the global order of the `n`
-    rows, and how many rows each rank holds."""
+    rows, and how many rows each rank holds; order is None on one rank (the rows are in order)."""
+    if comm.size == 1:
+        return None, [n]
     bounds = batch_bounds(n, batch_size)
     per_rank = [[np.arange(s + a, s + z) for s, e in bounds for a, z in [rank_slice(e - s, r, comm.size)]]
                 for r in range(comm.size)]

@@ -254,7 +254,8 @@ def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None
     parts = parts[1:] or parts
     outs = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
     order, counts = gathered_order(n, batch_size, comm)
-    outs = [_placed(comm.allgather_rows(np.ascontiguousarray(o), counts), order) for o in outs]
+    if order is not None:  # several ranks: every rank gets all rows, in order
+        outs = [_placed(comm.allgather_rows(np.ascontiguousarray(o), counts), order) for o in outs]
     return outs[0] if len(outs) == 1 else outs
 
 

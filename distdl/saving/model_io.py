@@ -27,11 +27,13 @@ def ranks_of(model):
     return ranks_for(model.comm)
 
 
-def read_checkpoint(comm, path: str | os.PathLike) -> ckpt.CheckpointData:
+def read_checkpoint(comm, path: str | os.PathLike, verified: ckpt.CheckpointData | None = None
+                    ) -> ckpt.CheckpointData:
     """`load_checkpoint` on every rank of `comm`, agreed: a failure on any rank is raised on all,
     and ranks that read different contents (the file replaced between their reads, another file
-    under that name on another node) are refused."""
-    data = agree.on_every_rank(comm, lambda: ckpt.load_checkpoint(path))
+    under that name on another node) are refused. `verified`: what this rank already loaded from
+    `path` (BackupAndRestore's rank 0, which chose the file by loading it), so it is not read twice."""
+    data = agree.on_every_rank(comm, lambda: verified if verified is not None else ckpt.load_checkpoint(path))
     slots = [data.optimizer_state[k] for k in sorted(data.optimizer_state)]
     _same_contents(comm, path, [data.params, data.state, *slots, data.optimizer_iterations])
     return data
