@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .autodiff import VariableBase, value_of
+
 __all__ = ["Variable", "Arena", "assign_values"]
 
 
-class Variable:
-    """A named weight. `value` and `grad` are arrays (views into an arena once built).
+class Variable(VariableBase):
+    """A named weight. `value` and `grad` are arrays (views into an arena once built). In
+    `distdl.ops` code and with Python's operators it acts as a tensor (Keras's `Variable`).
 
     Args:
         name: the weight's name, e.g. "dense/kernel".
@@ -42,13 +45,34 @@ class Variable:
         """The weight's shape."""
         return self.value.shape
 
+    @property
+    def dtype(self):
+        """The weight's dtype."""
+        return self.value.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.value.ndim
+
     def assign(self, array) -> None:
-        """Copy `array` into the weight in place (keeps arena views valid).
+        """Copy `array` (an array or a tensor) into the weight in place (keeps arena views valid).
+        Not differentiated: Keras's way for running statistics a layer keeps in `call`.
 
         Args:
             array: values of the weight's shape (broadcastable).
         """
-        self.value[...] = array
+        self.value[...] = value_of(array)
+
+    def assign_add(self, delta) -> None:
+        """value += delta, in place (Keras's `assign_add`)."""
+        self.value[...] += value_of(delta)
+
+    def assign_sub(self, delta) -> None:
+        """value -= delta, in place (Keras's `assign_sub`)."""
+        self.value[...] -= value_of(delta)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.value, dtype=dtype)
 
     def numpy(self) -> np.ndarray:
         """A copy of the weight's value, as Keras's `Variable.numpy()`."""

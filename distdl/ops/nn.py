@@ -1,0 +1,5 @@
+"""`keras.ops.nn`: the activations and the convolution/pooling ops."""
+from .activations import *  # noqa: F401,F403
+from .activations import __all__ as _activations
+
+__all__ = [*_activations]
