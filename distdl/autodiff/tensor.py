@@ -23,7 +23,7 @@ from ..errors import ConfigError, ShapeError
 from .tape import _CURRENT, unbroadcast
 
 __all__ = ["Tensor", "VariableBase", "as_tensor", "value_of", "result", "is_tracked",
-           "add", "subtract", "multiply", "divide", "power", "negative", "absolute", "matmul", "getitem"]
+           "add", "subtract", "multiply", "divide", "power", "negative", "absolute", "matmul", "getitem", "transpose"]
 
 _SCALARS = (bool, int, float, np.generic)
 
@@ -111,7 +111,6 @@ class Tensor(_Operators):
 
     @property
     def T(self):
-        from ..ops import transpose  # the public op records the gradient
         return transpose(self)
 
     def numpy(self) -> np.ndarray:
@@ -305,6 +304,15 @@ def matmul(a, b) -> Tensor:
             gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(bv.shape)
         return ga, gb
     return result(y, (a, b), vjp)
+
+
+def transpose(a, axes=None) -> Tensor:
+    """a with its axes permuted (reversed when `axes` is None), as keras.ops.transpose."""
+    a = as_tensor(a)
+    av = np.asarray(a.value)
+    axes = tuple(range(av.ndim))[::-1] if axes is None else tuple(int(i) % av.ndim for i in axes)
+    inverse = tuple(np.argsort(axes))
+    return result(np.transpose(av, axes), (a,), lambda g: (np.transpose(g, inverse),))
 
 
 def _basic_key(key) -> bool:
