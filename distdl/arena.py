@@ -52,6 +52,7 @@ class Variable(VariableBase):
 
     @property
     def ndim(self) -> int:
+        """The weight's number of axes."""
         return self.value.ndim
 
     def assign(self, array) -> None:
@@ -64,11 +65,19 @@ class Variable(VariableBase):
         self.value[...] = value_of(array)
 
     def assign_add(self, delta) -> None:
-        """value += delta, in place (Keras's `assign_add`)."""
+        """value += delta, in place (Keras's `assign_add`).
+
+        Args:
+            delta: an array or tensor broadcastable to the weight's shape.
+        """
         self.value[...] += value_of(delta)
 
     def assign_sub(self, delta) -> None:
-        """value -= delta, in place (Keras's `assign_sub`)."""
+        """value -= delta, in place (Keras's `assign_sub`).
+
+        Args:
+            delta: an array or tensor broadcastable to the weight's shape.
+        """
         self.value[...] -= value_of(delta)
 
     def __array__(self, dtype=None, copy=None):

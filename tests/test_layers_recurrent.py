@@ -38,8 +38,8 @@ class Affine(Layer):
         self.units = units
 
     def build(self, input_shape):
-        self.w = self.add_weight("w", (input_shape[-1], self.units), "glorot_uniform")
-        self.b = self.add_weight("b", (self.units,), "zeros")
+        self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform", name="w")
+        self.b = self.add_weight(shape=(self.units,), initializer="zeros", name="b")
 
     def compute_output_shape(self, input_shape):
         return (self.units,)

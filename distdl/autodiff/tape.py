@@ -1,7 +1,7 @@
-"""The recording of one differentiated computation (a Wengert list) and its reverse pass.
+"""Which tape records now, and the reverse pass over a tape (a Wengert list).
 
-A `Tape` is a list of nodes in the order the ops ran: node i holds the tape indices of its
-parents and its vector-Jacobian product `vjp(g) -> (g_parent, ...)` (None for a leaf: an input or
+A `Tape` (defined with `Tensor` in tensor.py, as it makes leaf tensors) is a list of nodes in
+the order the ops ran: node i holds the tape indices of its parents and its vector-Jacobian product `vjp(g) -> (g_parent, ...)` (None for a leaf: an input or
 a weight). Running the list backwards is already a topological order, so `backward` needs no sort.
 
 Recording is on while a tape is the current one (`recording(tape)`); ops that see no tracked
@@ -14,46 +14,9 @@ import contextlib
 
 import numpy as np
 
-__all__ = ["Tape", "recording", "current_tape", "backward", "unbroadcast"]
+__all__ = ["recording", "current_tape", "backward", "unbroadcast"]
 
 _CURRENT: list = []   # the stack of active tapes; the last one records
-
-
-class Tape:
-    """One recording: nodes, the leaves made for weights, and the losses `add_loss` attached.
-
-    Args:
-        owner: what is being recorded, for error messages (e.g. "layer 'antirectifier'").
-    """
-
-    __slots__ = ("owner", "parents", "vjps", "weights", "losses", "layer_calls")
-
-    def __init__(self, owner: str = "") -> None:
-        self.owner = owner
-        self.parents: list = []      # per node: tuple of parent indices (-1: not tracked)
-        self.vjps: list = []         # per node: vjp function, or None for a leaf
-        self.weights: dict = {}      # id(variable) -> (variable, its leaf Tensor)
-        self.losses: list = []       # (Tensor, coefficient) pairs that add_loss attached
-        self.layer_calls: dict = {}  # id(layer) -> calls of a hand-written layer so far
-
-    def __len__(self) -> int:
-        return len(self.vjps)
-
-    def leaf(self, value: np.ndarray):
-        """A new tracked Tensor with no parents (an input or a weight) holding `value`."""
-        from .tensor import Tensor
-        t = Tensor(value)
-        t._tape, t._index = self, len(self.vjps)
-        self.parents.append(())
-        self.vjps.append(None)
-        return t
-
-    def weight(self, variable):
-        """The leaf Tensor standing for `variable` in this recording (one per variable)."""
-        entry = self.weights.get(id(variable))
-        if entry is None:
-            entry = self.weights[id(variable)] = (variable, self.leaf(variable.value))
-        return entry[1]
 
 
 def current_tape() -> Tape | None:

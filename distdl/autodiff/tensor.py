@@ -22,7 +22,7 @@ from .. import backend
 from ..errors import ConfigError, ShapeError
 from .tape import _CURRENT, unbroadcast
 
-__all__ = ["Tensor", "VariableBase", "as_tensor", "value_of", "result", "is_tracked",
+__all__ = ["Tape", "Tensor", "VariableBase", "as_tensor", "value_of", "result", "is_tracked",
            "add", "subtract", "multiply", "divide", "power", "negative", "absolute", "matmul", "getitem", "transpose"]
 
 _SCALARS = (bool, int, float, np.generic)
@@ -147,6 +147,42 @@ class VariableBase(_Operators):
     `Variable` extends it. In a recording, a trainable weight becomes the tape's leaf for it."""
 
     __slots__ = ()
+
+
+class Tape:
+    """One recording: nodes, the leaves made for weights, and the losses `add_loss` attached.
+
+    Args:
+        owner: what is being recorded, for error messages (e.g. "layer 'antirectifier'").
+    """
+
+    __slots__ = ("owner", "parents", "vjps", "weights", "losses", "layer_calls")
+
+    def __init__(self, owner: str = "") -> None:
+        self.owner = owner
+        self.parents: list = []      # per node: tuple of parent indices (-1: not tracked)
+        self.vjps: list = []         # per node: vjp function, or None for a leaf
+        self.weights: dict = {}      # id(variable) -> (variable, its leaf Tensor)
+        self.losses: list = []       # (Tensor, coefficient) pairs that add_loss attached
+        self.layer_calls: dict = {}  # id(layer) -> calls of a hand-written layer so far
+
+    def __len__(self) -> int:
+        return len(self.vjps)
+
+    def leaf(self, value: np.ndarray):
+        """A new tracked Tensor with no parents (an input or a weight) holding `value`."""
+        t = Tensor(value)
+        t._tape, t._index = self, len(self.vjps)
+        self.parents.append(())
+        self.vjps.append(None)
+        return t
+
+    def weight(self, variable):
+        """The leaf Tensor standing for `variable` in this recording (one per variable)."""
+        entry = self.weights.get(id(variable))
+        if entry is None:
+            entry = self.weights[id(variable)] = (variable, self.leaf(variable.value))
+        return entry[1]
 
 
 def is_tracked(t) -> bool:

@@ -24,59 +24,18 @@ from __future__ import annotations
 
 import math
 import os
-import re
 
 import numpy as np
 
 from .. import backend
 from ..arena import Variable, assign_values
+from ..autodiff import Tensor, current_tape
 from ..errors import ConfigError
+from . import recorded
+from .context import DEFAULT_CONTEXT, RunContext, reset_names, snake_case, unique_name  # noqa: F401
 from .scratch import Scratch
 
 _LAYER_CLASSES: dict[str, type] = {}
-_NAME_COUNTS: dict[str, int] = {}
-
-
-def snake_case(name: str) -> str:
-    """`Conv2D` -> `conv2d`, `BatchNormalization` -> `batch_normalization` (Keras rules)."""
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
-
-
-def unique_name(prefix: str) -> str:
-    """Keras-style auto names: dense, dense_1, dense_2, ..."""
-    n = _NAME_COUNTS.get(prefix, 0)
-    _NAME_COUNTS[prefix] = n + 1
-    return prefix if n == 0 else f"{prefix}_{n}"
-
-
-def reset_names() -> None:
-    """Forget auto-name counters (like `keras.backend.clear_session`)."""
-    _NAME_COUNTS.clear()
-
-
-class RunContext:
-    """Per-step facts a layer may need: seed/step/rows for randomness, a cross-rank sum.
-
-    `row_start` is the global index (within the global batch) of this rank's first
-    row and `global_rows` the global batch size, so random masks can be drawn for
-    exactly this rank's slice. `sum_across_ranks(buf)` sums a float64 buffer in
-    place over all ranks (identity in one process).
-    """
-
-    def __init__(self, seed: int = 0):
-        self.seed = seed
-        self.step = 0
-        self.row_start = 0
-        self.global_rows = 0
-        self.sum_across_ranks = _identity
-
-
-def _identity(buf):
-    return buf
-
-
-DEFAULT_CONTEXT = RunContext()
 
 
 class SymbolicTensor:
@@ -125,16 +84,28 @@ def _merge(class_name: str, a, b, op: str) -> SymbolicTensor:
 
 
 class Layer:
-    """Base class for all layers (see module docstring for the contract)."""
+    """Base class for all layers (see module docstring for the contract). A subclass that
+    defines `call` instead of `forward`/`backward` is recorded (layers/recorded.py)."""
 
     supports_masking = False   # passes a mask on (Keras 3's attribute of the same name)
     creates_mask = False       # compute_mask may return a mask for an unmasked input
     takes_mask = False         # forward accepts mask=(batch, timesteps) bool
+    _is_layer = True
+    _recorded = False          # `call` over distdl.ops, differentiated by recording
+    _sublayers = ()            # a recorded layer's tracked sublayers
+    added_loss = 0.0           # what add_loss added in the latest call (weighted; recorded.py)
+    losses = ()                # the add_loss values of the latest call (Keras's `layer.losses`)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if not cls.__name__.startswith("_"):  # private bases are not user-facing layer types
             _LAYER_CLASSES[cls.__name__] = cls
+        cls._recorded = callable(getattr(cls, "call", None)) and cls.forward is Layer.forward
+        if cls._recorded:
+            cls._call_params = recorded.call_parameters(cls)
+            cls._own_build = cls.build is not Layer.build
+            cls._own_output_shape = cls.compute_output_shape is not Layer.compute_output_shape
+            cls.takes_mask = cls.takes_mask or "mask" in cls._call_params
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  input_dim=None, batch_input_shape=None, activity_regularizer=None, **kwargs):
@@ -161,11 +132,24 @@ class Layer:
         self.need_input_grad = True  # see the module docstring
 
     # ----- weights -------------------------------------------------------
-    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True,
-                   regularizer=None, constraint=None, rng=None) -> Variable:
-        """Create, initialise and register a weight; returns its `Variable`. A shape with a negative
-        size, or larger than the machine's memory (`units=10**12`), is refused before allocation."""
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
+                   regularizer=None, constraint=None, aggregation="none", name=None, rng=None) -> Variable:
+        """Create, initialise and register a weight; returns its `Variable` (Keras 3's signature:
+        shape () by default, initializer glorot_uniform for floats and zeros otherwise, auto names
+        `variable`, `variable_1`, ...). A shape with a negative size, or larger than the machine's
+        memory (`units=10**12`), is refused before allocation."""
         from .. import constraints, initializers, regularizers, utils
+        shape = () if shape is None else (shape,) if isinstance(shape, (int, np.integer)) else shape
+        dtype = str(np.dtype(dtype or self.dtype))
+        if initializer is None:
+            initializer = "glorot_uniform" if np.dtype(dtype).kind == "f" else "zeros"
+        if name is None:
+            taken = {v.name.rsplit("/", 1)[-1] for v in self.variables}
+            name = next(n for n in ("variable", *(f"variable_{i}" for i in range(1, len(taken) + 2)))
+                        if n not in taken)
+        if any(d is None for d in shape):
+            raise ConfigError(f"Layer {self.name!r} cannot create weight {name!r} of shape {tuple(shape)}: "
+                              f"every size must be known (None is not).")
         dims = tuple(int(d) for d in shape)
         nbytes = math.prod(dims) * np.dtype(self.dtype).itemsize  # Python ints: no overflow
         memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -174,8 +158,7 @@ class Layer:
                               + ("a size is negative." if min(dims, default=0) < 0 else
                                  f"{nbytes:,} bytes exceed this machine's memory ({memory:,} bytes)."))
         init = initializers.get(initializer)
-        value = np.asarray(init(tuple(shape), dtype=self.dtype, rng=rng or utils.init_rng()),
-                           dtype=self.dtype)
+        value = np.asarray(init(dims, dtype=dtype, rng=rng or utils.init_rng()), dtype=dtype)
         var = Variable(f"{self.name}/{name}", value, trainable=trainable and self.trainable,
                        regularizer=regularizers.get(regularizer),
                        constraint=constraints.get(constraint), declared_trainable=trainable)
@@ -193,6 +176,8 @@ class Layer:
     @trainable.setter
     def trainable(self, value) -> None:
         self._trainable = bool(value)
+        for sub in self._sublayers:
+            sub.trainable = value
         for v in self.variables:
             v.trainable = v.declared_trainable and self._trainable
 
@@ -232,17 +217,33 @@ class Layer:
         """Build once; later calls must bring a compatible input shape."""
         if not self.built:
             self.input_shape = _freeze(input_shape)
-            self.build(self.input_shape)
-            self.output_shape = _freeze(self.compute_output_shape(self.input_shape))
+            if self._recorded:
+                self.output_shape = _freeze(recorded.build(self, self.input_shape))
+            else:
+                self.build(self.input_shape)
+                self.output_shape = _freeze(self.compute_output_shape(self.input_shape))
             self.built = True
         return self.output_shape
 
     # ----- computation ---------------------------------------------------
-    def forward(self, x, training=False):
-        raise NotImplementedError
+    def forward(self, x, training=False, mask=None):
+        """The output for `x`; a layer with `call` runs it (recorded when training)."""
+        if not self._recorded:
+            raise ConfigError(f"Layer {self.name!r} ({type(self).__name__}) defines neither call(inputs) "
+                              f"nor forward(x, training); define call, as in Keras.")
+        return recorded.forward(self, x, training, mask)
 
     def backward(self, dy):
-        raise NotImplementedError
+        """dx for the output gradient `dy`; a layer with `call` runs its recording back."""
+        if not self._recorded:
+            raise ConfigError(f"Layer {self.name!r} ({type(self).__name__}) has a forward but no backward; "
+                              f"define call(inputs) with distdl.ops instead, and the gradient is recorded.")
+        return recorded.backward(self, dy)
+
+    def add_loss(self, loss) -> None:
+        """Add `loss` (a tensor; summed if not a scalar) to the training loss, from inside `call`
+        (Keras's `add_loss`; how N ranks weigh it: layers/recorded.py)."""
+        recorded.add_loss(self, loss)
 
     def compute_mask(self, inputs, mask):
         """The mask of this layer's output(s), given its input(s) and their mask (Keras 3's rule:
@@ -285,7 +286,7 @@ class Layer:
         call a model that rebuilds says)."""
         self.__dict__["_first_node"] = (inputs, outputs)
 
-    def __call__(self, inputs, training=False, mask=None):
+    def __call__(self, inputs, training=None, mask=None):
         """Symbolic call (functional API) on SymbolicTensors, else an eager forward.
 
         A layer whose `compute_output_shape` gives a list, tuple or dict of shapes returns that
@@ -295,12 +296,16 @@ class Layer:
         """
         flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         if flat and all(isinstance(t, SymbolicTensor) for t in flat):
+            self._input_dtypes = [t.dtype for t in flat]
             shape = [t.shape for t in flat] if isinstance(inputs, (list, tuple)) else flat[0].shape
             out_shape = self.ensure_built(shape) if not self.built else self.compute_output_shape(_freeze(shape))
             out = self._symbolic_outputs(out_shape, flat, isinstance(inputs, (list, tuple)))
             if "_first_node" not in self.__dict__:
                 self.set_node_tensors(inputs, out)
             return out
+        if current_tape() is not None or any(isinstance(t, Tensor) for t in flat):
+            return recorded.call_on_tensors(self, inputs, training, mask)
+        training = bool(training)
         if isinstance(inputs, (list, tuple)):
             arrays = [np.asarray(a, dtype=self.dtype) for a in inputs]
             self.ensure_built([a.shape[1:] for a in arrays])

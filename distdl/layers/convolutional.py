@@ -70,11 +70,11 @@ class _Conv(_Windowed):
         self._check_input(input_shape)
         self.compute_output_shape(input_shape)  # raises ShapeError if the kernel does not fit
         shape = self.kernel_size + (int(input_shape[-1]), self.filters)
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer,
+        self.kernel = self.add_weight(shape=shape, initializer=self.kernel_initializer, name="kernel",
                                       regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint)
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
+            self.bias = self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias",
                                         regularizer=self.bias_regularizer,
                                         constraint=self.bias_constraint)
 

@@ -71,9 +71,10 @@ class Dense(Layer):
         if len(input_shape) < 1:
             raise ShapeError(f"Dense layer {self.name!r} needs inputs with a feature axis, got shape {input_shape}.")
         i = self.init
-        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), i["kernel_initializer"],
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel",
+                                      initializer=i["kernel_initializer"],
                                       regularizer=i["kernel_regularizer"], constraint=i["kernel_constraint"])
-        self.bias = (self.add_weight("bias", (self.units,), i["bias_initializer"],
+        self.bias = (self.add_weight(shape=(self.units,), initializer=i["bias_initializer"], name="bias",
                                      regularizer=i["bias_regularizer"], constraint=i["bias_constraint"])
                      if self.use_bias else None)
 

@@ -33,8 +33,9 @@ class Embedding(Layer):
             self.declared_input_shape = (int(input_length),)
 
     def build(self, input_shape):
-        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                                          self.embeddings_initializer, regularizer=self.embeddings_regularizer,
+        self.embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
+                                          initializer=self.embeddings_initializer, name="embeddings",
+                                          regularizer=self.embeddings_regularizer,
                                           constraint=self.embeddings_constraint)
 
     def compute_output_shape(self, input_shape):

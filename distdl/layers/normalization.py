@@ -41,10 +41,10 @@ class _NormBase(Layer):
 
     def _add_gamma_beta(self, shape) -> None:
         if self.scale:
-            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer,
+            self.gamma = self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma",
                                          regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
         if self.center:
-            self.beta = self.add_weight("beta", shape, self.beta_initializer,
+            self.beta = self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta",
                                         regularizer=self.beta_regularizer, constraint=self.beta_constraint)
 
     def _axes(self, axis, ndim: int) -> tuple[int, ...]:
@@ -125,8 +125,10 @@ class BatchNormalization(_NormBase):
         (self._ax,) = self._axes(self.axis, ndim)
         c = (int(input_shape[self._ax - 1]),)
         self._add_gamma_beta(c)
-        self.moving_mean = self.add_weight("moving_mean", c, self.moving_mean_initializer, trainable=False)
-        self.moving_variance = self.add_weight("moving_variance", c, self.moving_variance_initializer,
+        self.moving_mean = self.add_weight(shape=c, initializer=self.moving_mean_initializer,
+                                           name="moving_mean", trainable=False)
+        self.moving_variance = self.add_weight(shape=c, initializer=self.moving_variance_initializer,
+                                               name="moving_variance",
                                                trainable=False)
 
     def _rows(self, x: np.ndarray) -> np.ndarray:

@@ -71,13 +71,14 @@ class _RNN(Layer):
             raise ShapeError(f"{type(self).__name__} layer {self.name!r} expects inputs of shape "
                              f"(batch, timesteps, features), got (batch, {', '.join(map(str, input_shape))}).")
         i, g = self.init, self._gates * self.units
-        self.kernel = self.add_weight("kernel", (input_shape[-1], g), i["kernel_initializer"],
+        self.kernel = self.add_weight(shape=(input_shape[-1], g), initializer=i["kernel_initializer"], name="kernel",
                                       regularizer=i["kernel_regularizer"], constraint=i["kernel_constraint"])
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, g), i["recurrent_initializer"],
+        self.recurrent_kernel = self.add_weight(shape=(self.units, g), name="recurrent_kernel",
+                                                initializer=i["recurrent_initializer"],
                                                 regularizer=i["recurrent_regularizer"],
                                                 constraint=i["recurrent_constraint"])
         if self.use_bias:
-            self.bias = self.add_weight("bias", self._bias_shape(), i["bias_initializer"],
+            self.bias = self.add_weight(shape=self._bias_shape(), initializer=i["bias_initializer"], name="bias",
                                         regularizer=i["bias_regularizer"], constraint=i["bias_constraint"])
 
     def compute_output_shape(self, input_shape):
