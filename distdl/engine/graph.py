@@ -9,6 +9,9 @@ Like PyTorch, neither computes gradients nobody uses: during `backward` each
 layer whose inputs depend on no weights gets `need_input_grad = False` (and it
 is set back to True afterwards, so standalone calls always get dx).
 
+`activity_loss` sums, per forward, the activity regularizers' values and what layers added with
+`add_loss` (`layer.added_loss`, already weighted for this rank's share of the batch).
+
 Masks (Keras 3): when a layer that creates masks is present (Embedding(mask_zero=True),
 Masking), forward carries a (batch, timesteps) bool mask beside each tensor, hands it to
 layers that take one, passes it on through layers that support masking and drops it
@@ -42,6 +45,7 @@ class Chain:
         self.activity_loss = 0.0
         for layer in self.layers:
             x = layer.forward(x, training)
+            self.activity_loss += layer.added_loss
             if layer.activity_regularizer is not None:
                 self.activity_loss += layer.activity_regularizer(x)
                 layer._activity_out = x
@@ -55,6 +59,7 @@ class Chain:
             y = _call(layer, x, mask, training)
             mask = layer.compute_mask(x, mask) if layer.supports_masking else None
             x = y
+            self.activity_loss += layer.added_loss
             if layer.activity_regularizer is not None:
                 self.activity_loss += layer.activity_regularizer(x)
                 layer._activity_out = x
@@ -176,6 +181,7 @@ class Graph:
                 values[id(t)] = v
             if n.list_output:
                 n.out_meta = [(v.shape, v.dtype) for v in ys]
+            self.activity_loss += n.layer.added_loss
             if n.layer.activity_regularizer is not None:
                 self.activity_loss += sum(n.layer.activity_regularizer(v) for v in ys)
             if n.shared or n.layer.activity_regularizer is not None:

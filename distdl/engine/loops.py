@@ -191,6 +191,7 @@ def _evaluate_arrays(model, comm, xs, ys, w, n, batch_size, cbs=None):
     for b, rows in enumerate(_eval_blocks(n, batch_size, comm)):
         if cbs:
             cbs.on_test_batch_begin(b)
+        model.ctx.global_rows = min(batch_size, n - b * batch_size)  # add_loss weighs its share by it
         if rows.stop > rows.start:
             runner.eval_batch([take_rows(t, rows) for t in xs], [take_rows(t, rows) for t in ys],
                               None if w is None else w[rows])
@@ -246,6 +247,7 @@ def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None
     for b, rows in enumerate(blocks):
         cbs.on_predict_batch_begin(b)
         out = parts[0]
+        model.ctx.global_rows = min(batch_size, n - b * batch_size)
         if rows.stop > rows.start:
             out = model.executor.forward([take_rows(t, rows) for t in xs], False)
             parts.append(out)

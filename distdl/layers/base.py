@@ -298,7 +298,11 @@ class Layer:
         if flat and all(isinstance(t, SymbolicTensor) for t in flat):
             self._input_dtypes = [t.dtype for t in flat]
             shape = [t.shape for t in flat] if isinstance(inputs, (list, tuple)) else flat[0].shape
-            out_shape = self.ensure_built(shape) if not self.built else self.compute_output_shape(_freeze(shape))
+            if self._recorded:
+                out_shape = recorded.symbolic_shape(self, self.ensure_built(shape) if not self.built else
+                                                    recorded.output_shape_for(self, _freeze(shape)))
+            else:
+                out_shape = self.ensure_built(shape) if not self.built else self.compute_output_shape(_freeze(shape))
             out = self._symbolic_outputs(out_shape, flat, isinstance(inputs, (list, tuple)))
             if "_first_node" not in self.__dict__:
                 self.set_node_tensors(inputs, out)

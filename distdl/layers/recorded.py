@@ -78,6 +78,15 @@ def build(layer, input_shape):
     return infer_output_shape(layer, input_shape)
 
 
+def output_shape_for(layer, input_shape):
+    """The output shape (distdl's) of a built recorded layer called on `input_shape` again."""
+    if type(layer)._own_output_shape:
+        return batchless(layer.compute_output_shape(keras_shape(input_shape)), layer)
+    if input_shape == layer.input_shape:
+        return layer.output_shape
+    return infer_output_shape(layer, input_shape)
+
+
 def infer_output_shape(layer, input_shape):
     """Run `call` on zeros of batch 2 (None axes 3), and again on batch 3 (None axes 4) when the
     input has None axes; output axes that changed with them are None. Weights are restored."""
@@ -94,15 +103,22 @@ def infer_output_shape(layer, input_shape):
     shapes = []
     for i, t in enumerate(first[0]):
         s = np.shape(t.value)
-        if len(s) == 0 or s[0] != 2:
-            raise ConfigError(f"Layer {layer.name!r}: call returned a tensor of shape {s} for a batch of 2 "
-                              f"rows; its outputs must keep the batch axis first (or define "
-                              f"compute_output_shape).")
+        if len(s) == 0 or s[0] != 2:  # fine when called on arrays; refused in a model (symbolic_shape)
+            return None
         if second is not None:
             s2 = np.shape(second[0][i].value)
             s = tuple(None if a != b else a for a, b in zip(s, s2))
         shapes.append(tuple(s[1:]))
     return _unflatten(first[1], shapes)
+
+
+def symbolic_shape(layer, shape):
+    """The output shape a symbolic call uses; a layer whose output lost the batch axis is refused."""
+    if shape is None:
+        raise ConfigError(f"Layer {layer.name!r}: call returns a tensor without the batch axis first, so it "
+                          f"cannot be a layer of a model; keep the batch axis (or define "
+                          f"compute_output_shape).")
+    return shape
 
 
 def _dummy_run(layer, input_shape, batch, none_size, dtypes):
@@ -113,9 +129,10 @@ def _dummy_run(layer, input_shape, batch, none_size, dtypes):
     _LOSSES.append([])
     _CALLS.append({})
     _TRAINING.append(False)
+    tape = Tape(f"layer {layer.name!r}")  # recorded, so NumPy calls that would cut gradients show now
     try:
-        with recording(None):
-            out = layer.call(_wrap(x, None), **_call_kwargs(layer, False, None))
+        with recording(tape):
+            out = layer.call(_wrap(x, tape), **_call_kwargs(layer, False, None))
     finally:
         _LOSSES.pop()
         _CALLS.pop()
@@ -209,8 +226,8 @@ def _flatten(layer, out):
 def _checked(layer, t):
     if isinstance(t, Tensor):
         return t
-    if hasattr(t, "trainable") and hasattr(t, "value"):  # a weight returned as it is
-        return as_tensor(t)
+    if hasattr(t, "trainable") and hasattr(t, "value"):  # a weight returned as it is: a copy
+        return as_tensor(t) + 0
     raise ConfigError(f"Layer {layer.name!r}: call returned a {type(t).__name__}, not a distdl tensor, so "
                       f"its gradient cannot be recorded; compute the output with distdl.ops "
                       f"(e.g. ops.convert_to_tensor, ops.exp, ops.matmul) instead of NumPy.")
