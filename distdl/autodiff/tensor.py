@@ -193,8 +193,11 @@ def is_tracked(t) -> bool:
 def as_tensor(x) -> Tensor:
     """`x` as a Tensor: itself, a weight's leaf on the current tape, or a constant. Python numbers
     stay Python numbers inside (weak typing); lists of floats become floatx arrays."""
-    if type(x) is Tensor:
+    kind = type(x)
+    if kind is Tensor:
         return x
+    if kind is np.ndarray or kind is float or kind is int:
+        return Tensor(x)
     if isinstance(x, VariableBase):
         tape = _CURRENT[-1] if _CURRENT else None
         if tape is not None and x.trainable:
@@ -250,12 +253,17 @@ def _binary(name, fn, a, b):
         raise
 
 
+def _shape(value) -> tuple:
+    """The shape of an array or a Python scalar (np.shape is slower: it dispatches)."""
+    return value.shape if type(value) is np.ndarray else np.shape(value)
+
+
 # ----- arithmetic (differentiated) --------------------------------------------------
 def add(a, b) -> Tensor:
     """a + b, broadcasting (keras.ops.add)."""
     a, b = as_tensor(a), as_tensor(b)
     y = _binary("add", np.add, a, b)
-    sa, sb = np.shape(a.value), np.shape(b.value)
+    sa, sb = _shape(a.value), _shape(b.value)
     return result(y, (a, b), lambda g: (unbroadcast(g, sa), unbroadcast(g, sb)))
 
 
@@ -263,7 +271,7 @@ def subtract(a, b) -> Tensor:
     """a - b (keras.ops.subtract)."""
     a, b = as_tensor(a), as_tensor(b)
     y = _binary("subtract", np.subtract, a, b)
-    sa, sb = np.shape(a.value), np.shape(b.value)
+    sa, sb = _shape(a.value), _shape(b.value)
     return result(y, (a, b), lambda g: (unbroadcast(g, sa), unbroadcast(-g, sb)))
 
 
@@ -272,7 +280,7 @@ def multiply(a, b) -> Tensor:
     a, b = as_tensor(a), as_tensor(b)
     y = _binary("multiply", np.multiply, a, b)
     av, bv = a.value, b.value
-    return result(y, (a, b), lambda g: (unbroadcast(g * bv, np.shape(av)), unbroadcast(g * av, np.shape(bv))))
+    return result(y, (a, b), lambda g: (unbroadcast(g * bv, _shape(av)), unbroadcast(g * av, _shape(bv))))
 
 
 def divide(a, b) -> Tensor:
@@ -280,8 +288,8 @@ def divide(a, b) -> Tensor:
     a, b = as_tensor(a), as_tensor(b)
     y = _binary("divide", np.true_divide, a, b)
     av, bv = a.value, b.value
-    return result(y, (a, b), lambda g: (unbroadcast(g / bv, np.shape(av)),
-                                        unbroadcast(-g * y / bv, np.shape(bv))))
+    return result(y, (a, b), lambda g: (unbroadcast(g / bv, _shape(av)),
+                                        unbroadcast(-g * y / bv, _shape(bv))))
 
 
 def power(a, b) -> Tensor:

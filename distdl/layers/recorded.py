@@ -300,6 +300,8 @@ def backward(layer, dy):
     for v in layer.trainable_weights:
         if id(v) not in written and v.grad is not None:
             v.grad.fill(0)
+    tape.weights.clear()  # their leaves point back at the tape: free the recording by reference counts
+    tape.losses.clear()
     if not layer.need_input_grad:
         return None
     flat = inputs if isinstance(inputs, list) else [inputs]
@@ -367,11 +369,12 @@ def _hand_written_call(layer, tensors, listed, training, mask):
         return type(y)(ys) if multi else ys[0]
     state = layer.call_state()
     shapes = [(np.shape(v), np.result_type(v)) for v in (y if multi else [y])]
+    done = tape.layer_calls  # not the tape itself: a closure on the tape would make a reference cycle
 
     def vjp(g):
         layer.set_call_state(state)
         key = id(layer)
-        ran = key in tape.layer_calls
+        ran = key in done
         saved = [v.grad.copy() for v in layer.trainable_weights] if ran else None
         if multi:
             g = [np.zeros(s, d) if p is None else p for p, (s, d) in zip(g.parts, shapes)]
@@ -379,7 +382,7 @@ def _hand_written_call(layer, tensors, listed, training, mask):
         if saved is not None:
             for v, s in zip(layer.trainable_weights, saved):
                 v.grad += s
-        tape.layer_calls[key] = (key, layer)
+        done[key] = (key, layer)
         return tuple(dx) if listed else (dx,)
     if not multi:
         return result(np.array(y), tensors, vjp)
