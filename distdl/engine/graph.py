@@ -148,11 +148,16 @@ def trace(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list[_
 
 
 class Graph:
-    """Runs a traced functional graph forward and backward."""
+    """Runs a traced functional graph forward and backward.
 
-    def __init__(self, inputs, outputs):
-        self.inputs, self.outputs = list(inputs), list(outputs)
-        self.nodes = trace(self.inputs, self.outputs)
+    `losses`: tensors a subclassed model's `call` gave `add_loss` (layers/recorded.py says how
+    they are weighed); each forward adds their sum to `activity_loss`, backward their gradient.
+    """
+
+    def __init__(self, inputs, outputs, losses=()):
+        self.inputs, self.outputs, self.losses = list(inputs), list(outputs), list(losses)
+        self.loss_share = 1.0
+        self.nodes = trace(self.inputs, self.outputs + self.losses)
         seen, self.layers = set(), []
         for n in self.nodes:
             if id(n.layer) not in seen:
@@ -186,6 +191,12 @@ class Graph:
                 self.activity_loss += sum(n.layer.activity_regularizer(v) for v in ys)
             if n.shared or n.layer.activity_regularizer is not None:
                 n.cache = (n.layer.call_state(), ys)
+        if self.losses:
+            ctx = self.nodes[-1].layer.ctx
+            self.loss_share = len(inputs[0]) / ctx.global_rows if ctx.global_rows else 1.0
+            self.activity_loss += self.loss_share * float(sum(np.sum(values[id(t)], dtype=np.float64)
+                                                              for t in self.losses))
+            self.loss_values = [values[id(t)] for t in self.losses]
         if masks is not None:
             out_masks = [masks.get(id(t)) for t in self.outputs]
             self.output_masks = None if all(m is None for m in out_masks) else out_masks
@@ -225,6 +236,8 @@ class Graph:
             _accumulate(grads, t, d)
             if f:
                 fused_ids.add(id(t))
+        for t, v in zip(self.losses, getattr(self, "loss_values", ())):
+            _accumulate(grads, t, np.full(np.shape(v), self.loss_share, dtype=np.result_type(v)))
         done = set()  # layers whose weight gradients this pass has written
         for n in reversed(self.nodes):
             dys = [grads.get(id(t)) for t in n.outputs]

@@ -10,6 +10,7 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, 
                       GlobalAveragePooling2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
                       GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
 from .recurrent import GRU, LSTM, SimpleRNN
+from .tensor_op import TensorOp
 from .reshaping import (Cropping1D, Cropping2D, Permute, RepeatVector, UpSampling1D, UpSampling2D,
                         ZeroPadding1D, ZeroPadding2D)
 from .wrappers import Bidirectional, TimeDistributed

@@ -22,24 +22,24 @@ Conventions every layer follows (shapes exclude the batch axis unless noted):
 """
 from __future__ import annotations
 
-import math
-import os
-
 import numpy as np
 
 from .. import backend
-from ..arena import Variable, assign_values
 from ..autodiff import Tensor, current_tape
 from ..errors import ConfigError
 from . import recorded
 from .context import DEFAULT_CONTEXT, RunContext, reset_names, snake_case, unique_name  # noqa: F401
 from .scratch import Scratch
+from .weights import LayerWeights
 
 _LAYER_CLASSES: dict[str, type] = {}
 
 
 class SymbolicTensor:
-    """A placeholder for a layer output in the functional API (shape excludes batch)."""
+    """A placeholder for a layer output in the functional API (shape excludes batch; an op that
+    reduced the batch axis away gives `batched = False` and its whole shape, layers/tensor_op.py)."""
+
+    batched = True
 
     def __init__(self, shape, layer=None, inputs=(), index=0, dtype=None, list_input=False):
         self.shape = tuple(shape)
@@ -72,18 +72,48 @@ class SymbolicTensor:
     def __rmul__(self, other):
         return _merge("Multiply", other, self, "*")
 
+    def __truediv__(self, other):
+        return _op("divide", self, other)
+
+    def __rtruediv__(self, other):
+        return _op("divide", other, self)
+
+    def __pow__(self, other):
+        return _op("power", self, other)
+
+    def __rpow__(self, other):
+        return _op("power", other, self)
+
+    def __matmul__(self, other):
+        return _op("matmul", self, other)
+
+    def __rmatmul__(self, other):
+        return _op("matmul", other, self)
+
+    def __neg__(self):
+        return _op("negative", self)
+
+    def __abs__(self):
+        return _op("absolute", self)
+
+    def __getitem__(self, key):
+        return _op("getitem", self, key)
+
 
 def _merge(class_name: str, a, b, op: str) -> SymbolicTensor:
-    """`a op b` on two symbolic tensors as a call of the merge layer `class_name` (found by name:
-    distdl.layers.merge imports this module)."""
-    for t in (a, b):
-        if not isinstance(t, SymbolicTensor):
-            raise ConfigError(f"{op} on a symbolic tensor takes another symbolic tensor (a layer's "
-                              f"output), got {type(t).__name__}; wrap constants in a layer.")
-    return layer_class(class_name)(dtype=a.dtype)([a, b])
+    """`a op b`: on two batched symbolic tensors a call of the merge layer `class_name` (as Keras
+    builds `x + y`), else an op node (a constant operand); both found by class name, as
+    distdl.layers.merge and tensor_op import this module."""
+    if isinstance(a, SymbolicTensor) and isinstance(b, SymbolicTensor) and a.batched and b.batched:
+        return layer_class(class_name)(dtype=a.dtype)([a, b])
+    return _op({"Add": "add", "Subtract": "subtract", "Multiply": "multiply"}[class_name], a, b)
 
 
-class Layer:
+def _op(name: str, *args):
+    return layer_class("TensorOp").symbolic_call(name, args, {})
+
+
+class Layer(LayerWeights):
     """Base class for all layers (see module docstring for the contract). A subclass that
     defines `call` instead of `forward`/`backward` is recorded (layers/recorded.py)."""
 
@@ -93,6 +123,7 @@ class Layer:
     _is_layer = True
     _recorded = False          # `call` over distdl.ops, differentiated by recording
     _sublayers = ()            # a recorded layer's tracked sublayers
+    _cast_outputs = True       # a recorded layer's float outputs come in its dtype
     added_loss = 0.0           # what add_loss added in the latest call (weighted; recorded.py)
     losses = ()                # the add_loss values of the latest call (Keras's `layer.losses`)
 
@@ -121,7 +152,7 @@ class Layer:
         self.declared_input_shape = tuple(input_shape) if input_shape is not None else None
         from .. import regularizers
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.variables: list[Variable] = []
+        self.variables: list = []  # this layer's Variables (layers/weights.py)
         self.built = False
         self.input_shape = None
         self.output_shape = None
@@ -130,81 +161,6 @@ class Layer:
         self.stream_id = 0
         self.scratch = Scratch()
         self.need_input_grad = True  # see the module docstring
-
-    # ----- weights -------------------------------------------------------
-    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
-                   regularizer=None, constraint=None, aggregation="none", name=None, rng=None) -> Variable:
-        """Create, initialise and register a weight; returns its `Variable` (Keras 3's signature:
-        shape () by default, initializer glorot_uniform for floats and zeros otherwise, auto names
-        `variable`, `variable_1`, ...). A shape with a negative size, or larger than the machine's
-        memory (`units=10**12`), is refused before allocation."""
-        from .. import constraints, initializers, regularizers, utils
-        shape = () if shape is None else (shape,) if isinstance(shape, (int, np.integer)) else shape
-        dtype = str(np.dtype(dtype or self.dtype))
-        if initializer is None:
-            initializer = "glorot_uniform" if np.dtype(dtype).kind == "f" else "zeros"
-        if name is None:
-            taken = {v.name.rsplit("/", 1)[-1] for v in self.variables}
-            name = next(n for n in ("variable", *(f"variable_{i}" for i in range(1, len(taken) + 2)))
-                        if n not in taken)
-        if any(d is None for d in shape):
-            raise ConfigError(f"Layer {self.name!r} cannot create weight {name!r} of shape {tuple(shape)}: "
-                              f"every size must be known (None is not).")
-        dims = tuple(int(d) for d in shape)
-        nbytes = math.prod(dims) * np.dtype(self.dtype).itemsize  # Python ints: no overflow
-        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        if min(dims, default=0) < 0 or nbytes > memory:
-            raise ConfigError(f"Layer {self.name!r} cannot create weight {name!r} of shape {dims}: "
-                              + ("a size is negative." if min(dims, default=0) < 0 else
-                                 f"{nbytes:,} bytes exceed this machine's memory ({memory:,} bytes)."))
-        init = initializers.get(initializer)
-        value = np.asarray(init(dims, dtype=dtype, rng=rng or utils.init_rng()), dtype=dtype)
-        var = Variable(f"{self.name}/{name}", value, trainable=trainable and self.trainable,
-                       regularizer=regularizers.get(regularizer),
-                       constraint=constraints.get(constraint), declared_trainable=trainable)
-        self.variables.append(var)
-        return var
-
-    @property
-    def trainable(self) -> bool:
-        """Keras 3's flag. Setting it marks every weight the layer declared trainable (not e.g.
-        BatchNormalization's moving statistics) trainable or frozen at once, as `trainable_weights`
-        shows; a model's training picks the change up at its next `compile` (as Keras requires),
-        which re-packs its arenas. A frozen BatchNormalization normalises in inference mode."""
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value) -> None:
-        self._trainable = bool(value)
-        for sub in self._sublayers:
-            sub.trainable = value
-        for v in self.variables:
-            v.trainable = v.declared_trainable and self._trainable
-
-    @property
-    def weights(self):
-        """Declared-trainable variables first, then the others (Keras order, kept when frozen)."""
-        return ([v for v in self.variables if v.declared_trainable]
-                + [v for v in self.variables if not v.declared_trainable])
-
-    @property
-    def trainable_weights(self):
-        return [v for v in self.variables if v.trainable] if self._trainable else []
-
-    @property
-    def non_trainable_weights(self):
-        if not self._trainable:
-            return self.weights
-        return [v for v in self.variables if not v.trainable]
-
-    def get_weights(self):
-        return [v.value.copy() for v in self.weights]
-
-    def set_weights(self, arrays):
-        assign_values(self.weights, arrays, f"Layer {self.name!r}")
-
-    def count_params(self) -> int:
-        return int(sum(v.value.size for v in self.variables))
 
     # ----- shapes and build ---------------------------------------------
     def build(self, input_shape):
@@ -296,6 +252,9 @@ class Layer:
         """
         flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         if flat and all(isinstance(t, SymbolicTensor) for t in flat):
+            if not all(t.batched for t in flat):
+                raise ConfigError(f"Layer {self.name!r} was called on a tensor without the batch axis "
+                                  f"(an op reduced it away); only ops and add_loss take such tensors.")
             self._input_dtypes = [t.dtype for t in flat]
             shape = [t.shape for t in flat] if isinstance(inputs, (list, tuple)) else flat[0].shape
             if self._recorded:

@@ -31,6 +31,17 @@ from ..errors import ConfigError
 _TRAINING: list = []   # the `training` flag of the calls in progress (Keras's call context)
 _LOSSES: list = []     # where add_loss puts its tensors during a top-level call
 _CALLS: list = []      # per top-level call: id(hand-written layer) -> its calls so far
+_RANDOM: list = []     # per top-level call: [run context, random stream, draws so far, rows]
+
+
+def random_place():
+    """Where a random draw happens (distdl.random): (run context, the layer's random stream,
+    which draw of this call it is, the call's batch rows), or None outside a layer's call."""
+    if not _RANDOM:
+        return None
+    place = _RANDOM[-1]
+    place[2] += 1
+    return place[0], place[1], place[2] - 1, place[3]
 
 
 def call_parameters(cls) -> frozenset:
@@ -251,6 +262,7 @@ def forward(layer, x, training=False, mask=None):
     _LOSSES.append(losses)
     _CALLS.append({})
     _TRAINING.append(bool(training))
+    _RANDOM.append([layer.ctx, layer.stream_id, 0, _rows(x)])
     try:
         with recording(tape):
             out = layer.call(inputs, **_call_kwargs(layer, bool(training), mask))
@@ -258,18 +270,31 @@ def forward(layer, x, training=False, mask=None):
         _LOSSES.pop()
         _CALLS.pop()
         _TRAINING.pop()
+        _RANDOM.pop()
     outs, structure = _flatten(layer, out)
-    rows = len(x[0] if isinstance(x, (list, tuple)) else x)
-    weight = rows / layer.ctx.global_rows if layer.ctx.global_rows else 1.0
+    weight = _rows_share(layer, x) if losses else 1.0
     layer.losses = [t.value for t in losses]
     layer.added_loss = weight * float(sum(np.sum(v, dtype=np.float64) for v in layer.losses))
     layer.cache = (tape, inputs, outs, structure, losses, weight) if tape is not None else None
     return _unflatten(structure, [_as_output(layer, t.value) for t in outs])
 
 
+def _rows(x) -> int:
+    """The batch rows of a call's input(s) (0 for a value without axes)."""
+    first = np.shape(x[0] if isinstance(x, (list, tuple)) else x)
+    return first[0] if first else 0
+
+
+def _rows_share(layer, x) -> float:
+    """This rank's rows / the global batch's rows (1 outside a fit, evaluate or predict)."""
+    return _rows(x) / layer.ctx.global_rows if layer.ctx.global_rows else 1.0
+
+
 def _as_output(layer, value):
+    """An output array, in the layer's float dtype (a float64 NumPy constant in call would
+    otherwise make the rest of the model float64)."""
     value = np.asarray(value)
-    if value.dtype.kind == "f" and value.dtype != layer.dtype:
+    if layer._cast_outputs and value.dtype.kind == "f" and value.dtype != layer.dtype:
         return value.astype(layer.dtype)
     return value
 

@@ -96,17 +96,30 @@ class Model(_NestedLayer):
             raise ConfigError(f"Model {self.name!r} has no inputs: build it with Model(inputs, outputs), "
                               f"or subclass Model and define call(inputs).")
         inp = Input(shape=tuple(input_shape))
+        self._traced_losses = []
         out = self.call(inp)
         outs = list(out) if isinstance(out, (list, tuple)) else [out]
         if not all(isinstance(t, SymbolicTensor) for t in outs):
-            raise ConfigError(f"{type(self).__name__}.call must only apply distdl layers to its inputs "
-                              f"(it returned {type(outs[0]).__name__}).")
-        self._build_graph([inp], outs)
+            raise ConfigError(f"{type(self).__name__}.call must only apply distdl layers and ops to its "
+                              f"inputs (it returned {type(outs[0]).__name__}).")
+        self._build_graph([inp], outs, self._traced_losses)
 
-    def _build_graph(self, ins, outs):
-        """Trace the layer calls from `ins` to `outs` and pack the weights."""
+    def add_loss(self, loss) -> None:
+        """Keras's `add_loss`: in a subclassed model's `call`, a tensor of the traced graph whose
+        sum joins the training loss (see Layer.add_loss)."""
+        if isinstance(loss, SymbolicTensor):
+            self.__dict__.setdefault("_traced_losses", []).append(loss)
+        else:
+            super().add_loss(loss)
+
+    def _build_graph(self, ins, outs, losses=()):
+        """Trace the layer calls from `ins` to `outs` (and to `losses`) and pack the weights."""
+        for t in outs:
+            if not t.batched:
+                raise ConfigError(f"Model output from {t.layer.name!r} has no batch axis (an op reduced it "
+                                  f"away); give it to add_loss, or keep the batch axis.")
         self._inputs, self._outputs = ins, outs
-        self.executor = Graph(ins, outs)
+        self.executor = Graph(ins, outs, losses)
         self.layers = [t.layer for t in ins] + self.executor.layers
         self._finish_build()
 

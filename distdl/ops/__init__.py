@@ -9,7 +9,11 @@ Modules: `core` (conversion, casting, shape, stop_gradient, comparisons), `math`
 math), `reductions`, `activations`, `shape` (reshaping, joining, indexing), `linalg` (dot,
 einsum, tensordot), `conv` (conv and pooling through distdl's layer kernels), `nn`.
 """
+import functools
+
 from ..autodiff.tensor import Tensor, absolute, add, divide, matmul, multiply, negative, power, subtract
+from ..layers import tensor_op
+from ..layers.base import SymbolicTensor
 from . import nn
 from .activations import *  # noqa: F401,F403
 from .activations import __all__ as _activations
@@ -25,3 +29,32 @@ true_divide = divide
 
 __all__ = ["Tensor", "absolute", "abs", "add", "divide", "true_divide", "matmul", "multiply", "negative",
            "power", "subtract", "nn", *_activations, *_core, *_math, *_reductions]
+
+
+def _symbolic_aware(fn):
+    """`fn` that, given a symbolic tensor (functional API), adds a graph node instead of computing."""
+    tensor_op.register(fn)
+
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        if tensor_op.has_symbolic(args) or (kwargs and tensor_op.has_symbolic(kwargs.values())):
+            return tensor_op.symbolic_call(fn.__name__, args, kwargs)
+        return fn(*args, **kwargs)
+    return op
+
+
+def _static_shape(x) -> tuple:
+    """keras.ops.shape: a symbolic tensor's shape has None for the batch axis."""
+    if isinstance(x, SymbolicTensor):
+        return ((None,) if x.batched else ()) + tuple(x.shape)
+    return _core_shape(x)
+
+
+_core_shape = shape
+_PLAIN = {"Tensor", "nn", "shape", "is_tensor", "convert_to_numpy"}
+for _name in __all__:
+    if _name not in _PLAIN:
+        globals()[_name] = _symbolic_aware(globals()[_name])
+for _name in nn.__all__:
+    setattr(nn, _name, globals().get(_name) if _name in globals() else _symbolic_aware(getattr(nn, _name)))
+shape = _static_shape
