@@ -9,6 +9,7 @@ from .. import activations
 from ..errors import ConfigError, ShapeError
 from ..special import constant
 from .base import Layer, SymbolicTensor
+from .layer_utils import fixed_size
 
 
 class InputLayer(Layer):
@@ -71,7 +72,8 @@ class Dense(Layer):
         if len(input_shape) < 1:
             raise ShapeError(f"Dense layer {self.name!r} needs inputs with a feature axis, got shape {input_shape}.")
         i = self.init
-        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), i["kernel_initializer"],
+        features = fixed_size(self, input_shape, -1, "last axis")
+        self.kernel = self.add_weight("kernel", (features, self.units), i["kernel_initializer"],
                                       regularizer=i["kernel_regularizer"], constraint=i["kernel_constraint"])
         self.bias = (self.add_weight("bias", (self.units,), i["bias_initializer"],
                                      regularizer=i["bias_regularizer"], constraint=i["bias_constraint"])
@@ -211,9 +213,13 @@ class Dropout(Layer):
 
 
 class Flatten(Layer):
-    """Reshapes (batch, ...) to (batch, prod(...))."""
+    """Reshapes (batch, ...) to (batch, prod(...)); every axis must be fixed (Keras 3 also
+    refuses a None axis, whose product would size the next layer's weights)."""
 
     def compute_output_shape(self, input_shape):
+        if None in tuple(input_shape):
+            raise ShapeError(f"Flatten layer {self.name!r} cannot flatten input shape (None, "
+                             f"{', '.join(map(str, input_shape))}): every non-batch axis must be fixed, not None.")
         return (int(np.prod(input_shape, dtype=np.int64)),)
 
     def forward(self, x, training=False):
@@ -225,17 +231,24 @@ class Flatten(Layer):
 
 
 class Reshape(Layer):
-    """Reshapes the non-batch axes to `target_shape` (one entry may be -1)."""
+    """Reshapes the non-batch axes to `target_shape` (one entry may be -1). An input with a None
+    (variable) axis reshapes only with a -1, which then becomes None (Keras 3's rule)."""
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
         self.target_shape = tuple(int(d) for d in target_shape)
 
     def compute_output_shape(self, input_shape):
-        size = int(np.prod(input_shape, dtype=np.int64))
         target = list(self.target_shape)
         if target.count(-1) > 1:
             raise ShapeError(f"Reshape layer {self.name!r}: at most one -1 in target_shape {self.target_shape}.")
+        if None in tuple(input_shape):
+            if -1 not in target:
+                raise ShapeError(f"Reshape layer {self.name!r} cannot reshape input shape (None, "
+                                 f"{', '.join(map(str, input_shape))}) to {self.target_shape}: a None axis "
+                                 f"needs a -1 in target_shape to take its size.")
+            return tuple(None if d == -1 else d for d in target)
+        size = int(np.prod(input_shape, dtype=np.int64))
         known = int(np.prod([d for d in target if d != -1], dtype=np.int64))
         if -1 in target:
             if known == 0 or size % known:
@@ -248,7 +261,10 @@ class Reshape(Layer):
 
     def forward(self, x, training=False):
         self.cache = x.shape
-        return x.reshape((x.shape[0],) + self.output_shape)
+        shape = self.output_shape
+        if None in shape:  # this batch's size of the variable axis
+            shape = self.compute_output_shape(x.shape[1:])
+        return x.reshape((x.shape[0],) + shape)
 
     def backward(self, dy):
         return dy.reshape(self.cache)
