@@ -213,26 +213,27 @@ class Dropout(Layer):
 
 
 class Flatten(Layer):
-    """Reshapes (batch, ...) to (batch, prod(...)); every axis must be fixed (Keras 3 also
-    refuses a None axis, whose product would size the next layer's weights)."""
+    """Reshapes (batch, ...) to (batch, prod(...)). With a None (variable) axis the output is
+    (batch, None), as in Keras 3 (its flatten_test.py, test_flatten_symbolic_with_dynamic_dimension);
+    a layer whose weights that axis would size (Dense) then refuses it."""
 
     def compute_output_shape(self, input_shape):
         if None in tuple(input_shape):
-            raise ShapeError(f"Flatten layer {self.name!r} cannot flatten input shape (None, "
-                             f"{', '.join(map(str, input_shape))}): every non-batch axis must be fixed, not None.")
+            return (None,)
         return (int(np.prod(input_shape, dtype=np.int64)),)
 
     def forward(self, x, training=False):
         self.cache = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
 
     def backward(self, dy):
         return dy.reshape(self.cache)
 
 
 class Reshape(Layer):
-    """Reshapes the non-batch axes to `target_shape` (one entry may be -1). An input with a None
-    (variable) axis reshapes only with a -1, which then becomes None (Keras 3's rule)."""
+    """Reshapes the non-batch axes to `target_shape` (one entry may be -1). On an input with a None
+    (variable) axis the -1 becomes None and the sizes are checked per batch (Keras 3's rule,
+    reshape_test.py: `test_reshape_with_dynamic_dim_and_minus_one`, `test_reshape_sets_static_shape`)."""
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
@@ -243,10 +244,6 @@ class Reshape(Layer):
         if target.count(-1) > 1:
             raise ShapeError(f"Reshape layer {self.name!r}: at most one -1 in target_shape {self.target_shape}.")
         if None in tuple(input_shape):
-            if -1 not in target:
-                raise ShapeError(f"Reshape layer {self.name!r} cannot reshape input shape (None, "
-                                 f"{', '.join(map(str, input_shape))}) to {self.target_shape}: a None axis "
-                                 f"needs a -1 in target_shape to take its size.")
             return tuple(None if d == -1 else d for d in target)
         size = int(np.prod(input_shape, dtype=np.int64))
         known = int(np.prod([d for d in target if d != -1], dtype=np.int64))
@@ -262,7 +259,7 @@ class Reshape(Layer):
     def forward(self, x, training=False):
         self.cache = x.shape
         shape = self.output_shape
-        if None in shape:  # this batch's size of the variable axis
+        if None in self.input_shape:  # this batch's sizes: resolves -1, refuses a size mismatch
             shape = self.compute_output_shape(x.shape[1:])
         return x.reshape((x.shape[0],) + shape)
 
