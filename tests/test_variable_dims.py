@@ -15,7 +15,7 @@ import pytest
 from mpirun import run_ranks
 
 from distdl import utils
-from distdl.errors import ShapeError
+from distdl.errors import DataError, ShapeError
 from distdl.layers import (GRU, LSTM, Activation, Add, AveragePooling1D, BatchNormalization, Bidirectional,
                            Concatenate, Conv1D, Conv2D, Cropping1D, Dense, Dropout, Embedding, Flatten,
                            GlobalAveragePooling1D, GlobalMaxPooling1D, GlobalMaxPooling2D, Input,
@@ -161,7 +161,8 @@ def test_sequence_targets_with_a_none_axis_are_checked_per_batch():
     model.compile("sgd", "mse")
     x = _data((7, 4), n=4)
     model.fit(x, np.zeros((4, 7, 2), "float32"), verbose=0)
-    with pytest.raises(Exception, match=r"\(4, 7, 3\)"):
+    with pytest.raises(DataError, match=r"Targets for loss .* have shape \(4, 7, 3\), which does not match the "
+                                        r"model output shape \(7, 2\)"):
         model.fit(x, np.zeros((4, 7, 3), "float32"), verbose=0)
 
 
