@@ -271,7 +271,8 @@ def _first_dense(config):
     (lambda c: c.update(class_name="MyModel", module="evil_module_xyz", registered_name=None),
      r"'MyModel' from module 'evil_module_xyz'"),
     (lambda c: c["config"]["layers"][0]["config"].update(batch_shape=[None, None]),
-     r"input 'input_layer(_\d+)?' has shape \[None\]; distdl needs every dimension but the batch"),
+     r"Dense layer 'dense(_\d+)?' cannot be built on input shape \(None, None\): its weights are sized by "
+     r"the last axis"),  # a None axis loads (tests/test_variable_dims.py); Dense refuses it as its kernel size
 ])
 def test_refuses_code_and_unknown_classes_with_one_sentence(tmp_path, edit, message):
     path = _edit_config(GOLDEN / "mlp.keras", tmp_path / "bad.keras", edit)

@@ -175,7 +175,7 @@ def _model_and_data(checkpoint, data):
     (xt, yt), (xv, yv) = load(data_spec(data), base_dir=".")
     x, y = (xv, yv) if len(xv) else (xt, yt)
     want = tuple(model.input_shapes[0])
-    if tuple(np.shape(x)[1:]) != want and int(np.prod(np.shape(x)[1:])) == int(np.prod(want)):
+    if None not in want and tuple(np.shape(x)[1:]) != want and int(np.prod(np.shape(x)[1:])) == int(np.prod(want)):
         x = np.asarray(x).reshape((len(x),) + want)  # e.g. 8x8 images into a 64-input MLP
     return model, x, y
 

@@ -51,11 +51,24 @@ def as_input_list(model, x, check=True) -> list:
         if len(out) != len(expected):
             raise DataError(f"Model {model.name!r} has {len(expected)} input(s), got {len(out)} array(s).")
         for i, (a, shape) in enumerate(zip(out, expected)):
-            if tuple(a.shape[1:]) != tuple(shape):
+            if not shape_fits(a.shape[1:], shape):
                 which = "x" if len(out) == 1 else f"x[{i}]"
                 raise ShapeError(f"Model {model.name!r} expects {which} of shape (None, "
                                  f"{', '.join(map(str, shape))}), got an array of shape {tuple(a.shape)}.")
     return out
+
+
+def shape_fits(actual, expected) -> bool:
+    """Whether an array's row shape `actual` fits a model shape `expected` (both without the batch
+    axis): the same rank, and equal sizes where `expected` is fixed (a None axis takes any size)."""
+    return len(actual) == len(expected) and all(e is None or a == e for a, e in zip(actual, expected))
+
+
+def concrete_shape(shape, rows) -> tuple:
+    """`shape` (batch axis excluded) with each None axis taken from `rows`, an array of whole
+    samples (batch axis first) of the same rank, else left None."""
+    sizes = tuple(np.shape(rows)[1:])
+    return tuple(sizes[i] if d is None and i < len(sizes) else d for i, d in enumerate(shape))
 
 
 class _CastRows:
@@ -107,7 +120,7 @@ def as_target_list(model, y) -> list:
         if float_like:
             a = a.astype(dtype, copy=False)
         check_finite("y" if len(names) == 1 else f"y[{name!r}]", a)
-        obj.loss.check_targets(a, (None,) + tuple(shape))
+        obj.loss.check_targets(a, (None,) + concrete_shape(shape, a))
         out.append(a)
     return out
 

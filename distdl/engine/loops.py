@@ -243,7 +243,7 @@ def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None
                      epochs=1, steps=len(blocks))
     cbs.on_predict_begin()
     # a rank with no rows of a batch (fewer rows than ranks) still joins the gather, with empties
-    parts = [[np.empty((0,) + tuple(s), dtype=model.params.dtype) for s in model.output_shapes]]
+    parts = [[np.empty((0,) + s, dtype=model.params.dtype) for s in _empty_output_shapes(model, xs, n)]]
     for b, rows in enumerate(blocks):
         cbs.on_predict_batch_begin(b)
         out = parts[0]
@@ -259,6 +259,18 @@ def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None
     if order is not None:  # several ranks: every rank gets all rows, in order
         outs = [_placed(comm.allgather_rows(np.ascontiguousarray(o), counts), order) for o in outs]
     return outs[0] if len(outs) == 1 else outs
+
+
+def _empty_output_shapes(model, xs, n) -> list:
+    """The output shapes (batch axis excluded) for this rank's empty part of predict's gather. A
+    None (variable) axis takes the size the data gives it, read off one row's forward (only such
+    models pay it); with no rows at all it is 0."""
+    shapes = [tuple(s) for s in model.output_shapes]
+    if not any(None in s for s in shapes):
+        return shapes
+    if n == 0:
+        return [tuple(0 if d is None else d for d in s) for s in shapes]
+    return [o.shape[1:] for o in model.executor.forward([take_rows(t, slice(0, 1)) for t in xs], False)]
 
 
 def _placed(gathered, order):

@@ -320,14 +320,15 @@ class Layer(LayerWeights):
 
 
 def _freeze(shape):
-    """Normalise a shape (or a list, tuple or dict of shapes) to tuples of ints."""
+    """Normalise a shape (or a list, tuple or dict of shapes) to tuples of ints; a `None` entry
+    (a variable dimension, e.g. the timesteps of `Input(shape=(None, 16))`) stays None."""
     if isinstance(shape, dict):
         return {k: _freeze(s) for k, s in shape.items()}
     if isinstance(shape, list):
         return [_freeze(s) for s in shape]
     if isinstance(shape, tuple) and shape and isinstance(shape[0], (tuple, list)):
         return tuple(_freeze(s) for s in shape)
-    return tuple(int(d) for d in shape)
+    return tuple(None if d is None else int(d) for d in shape)
 
 
 def layer_class(name: str) -> type:

@@ -15,7 +15,7 @@ from .. import activations, constraints, initializers, regularizers
 from ..errors import ConfigError, ShapeError
 from ..special import constant
 from .im2col import Geometry, _Windowed, check_data_format, normalize_padding, normalize_tuple, output_length
-from .layer_utils import matmul_sum, serialize_component
+from .layer_utils import fixed_size, matmul_sum, serialize_component, sized
 from .winograd import Winograd, WinogradState, winograd_applies
 
 
@@ -69,7 +69,7 @@ class _Conv(_Windowed):
     def build(self, input_shape):
         self._check_input(input_shape)
         self.compute_output_shape(input_shape)  # raises ShapeError if the kernel does not fit
-        shape = self.kernel_size + (int(input_shape[-1]), self.filters)
+        shape = self.kernel_size + (fixed_size(self, input_shape, -1, "channels axis"), self.filters)
         self.kernel = self.add_weight(shape=shape, initializer=self.kernel_initializer, name="kernel",
                                       regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint)
@@ -81,9 +81,9 @@ class _Conv(_Windowed):
     def compute_output_shape(self, input_shape):
         self._check_input(input_shape)
         spatial = tuple(input_shape[:-1])
-        out = tuple(output_length(d, k, s, self.padding, r)
+        out = tuple(sized(d, lambda n, k=k, s=s, r=r: output_length(n, k, s, self.padding, r))
                     for d, k, s, r in zip(spatial, self.kernel_size, self.strides, self.dilation_rate))
-        if min(out) <= 0:
+        if min((d for d in out if d is not None), default=1) <= 0:
             eff = tuple(r * (k - 1) + 1 for k, r in zip(self.kernel_size, self.dilation_rate))
             raise ShapeError(f"Layer {self.name!r}: kernel {eff} (after dilation) is larger than the "
                              f"input {spatial} with padding='valid' (input shape {tuple(input_shape)}).")
@@ -93,6 +93,8 @@ class _Conv(_Windowed):
     def forward(self, x, training=False):
         """x (N, [H,] W, C) -> y (N, [Ho,] Wo, filters)."""
         self._check_input(x.shape[1:])
+        if None in self.input_shape:  # built for a variable axis: this batch's kernel must fit
+            self.compute_output_shape(x.shape[1:])
         if x.shape[-1] != self.kernel.shape[-2]:
             raise ShapeError(f"Layer {self.name!r} was built for {self.kernel.shape[-2]} input channels, "
                              f"got input shape {tuple(x.shape[1:])}.")

@@ -9,6 +9,7 @@ from .. import activations
 from ..errors import ConfigError, ShapeError
 from ..special import constant
 from .base import Layer, SymbolicTensor
+from .layer_utils import fixed_size
 
 
 class InputLayer(Layer):
@@ -71,8 +72,9 @@ class Dense(Layer):
         if len(input_shape) < 1:
             raise ShapeError(f"Dense layer {self.name!r} needs inputs with a feature axis, got shape {input_shape}.")
         i = self.init
-        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel",
-                                      initializer=i["kernel_initializer"],
+        features = fixed_size(self, input_shape, -1, "last axis")
+        self.kernel = self.add_weight(shape=(features, self.units), initializer=i["kernel_initializer"],
+                                      name="kernel",
                                       regularizer=i["kernel_regularizer"], constraint=i["kernel_constraint"])
         self.bias = (self.add_weight(shape=(self.units,), initializer=i["bias_initializer"], name="bias",
                                      regularizer=i["bias_regularizer"], constraint=i["bias_constraint"])
@@ -212,31 +214,39 @@ class Dropout(Layer):
 
 
 class Flatten(Layer):
-    """Reshapes (batch, ...) to (batch, prod(...))."""
+    """Reshapes (batch, ...) to (batch, prod(...)). With a None (variable) axis the output is
+    (batch, None), as in Keras 3 (its flatten_test.py, test_flatten_symbolic_with_dynamic_dimension);
+    a layer whose weights that axis would size (Dense) then refuses it."""
 
     def compute_output_shape(self, input_shape):
+        if None in tuple(input_shape):
+            return (None,)
         return (int(np.prod(input_shape, dtype=np.int64)),)
 
     def forward(self, x, training=False):
         self.cache = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
 
     def backward(self, dy):
         return dy.reshape(self.cache)
 
 
 class Reshape(Layer):
-    """Reshapes the non-batch axes to `target_shape` (one entry may be -1)."""
+    """Reshapes the non-batch axes to `target_shape` (one entry may be -1). On an input with a None
+    (variable) axis the -1 becomes None and the sizes are checked per batch (Keras 3's rule,
+    reshape_test.py: `test_reshape_with_dynamic_dim_and_minus_one`, `test_reshape_sets_static_shape`)."""
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
         self.target_shape = tuple(int(d) for d in target_shape)
 
     def compute_output_shape(self, input_shape):
-        size = int(np.prod(input_shape, dtype=np.int64))
         target = list(self.target_shape)
         if target.count(-1) > 1:
             raise ShapeError(f"Reshape layer {self.name!r}: at most one -1 in target_shape {self.target_shape}.")
+        if None in tuple(input_shape):
+            return tuple(None if d == -1 else d for d in target)
+        size = int(np.prod(input_shape, dtype=np.int64))
         known = int(np.prod([d for d in target if d != -1], dtype=np.int64))
         if -1 in target:
             if known == 0 or size % known:
@@ -249,7 +259,10 @@ class Reshape(Layer):
 
     def forward(self, x, training=False):
         self.cache = x.shape
-        return x.reshape((x.shape[0],) + self.output_shape)
+        shape = self.output_shape
+        if None in self.input_shape:  # this batch's sizes: resolves -1, refuses a size mismatch
+            shape = self.compute_output_shape(x.shape[1:])
+        return x.reshape((x.shape[0],) + shape)
 
     def backward(self, dy):
         return dy.reshape(self.cache)

@@ -10,6 +10,20 @@ from ..errors import ConfigError, ShapeError
 from .base import Layer
 
 
+def _agreed(shapes, skip=None):
+    """The one shape `shapes` agree on (axis `skip` aside), or None when they differ: a None
+    (variable) axis agrees with any size, and a fixed size wins over None in the result."""
+    if len({len(s) for s in shapes}) != 1:
+        return None
+    out = []
+    for k, sizes in enumerate(zip(*shapes)):
+        fixed = {d for d in sizes if d is not None}
+        if len(fixed) > 1 and k != skip:
+            return None
+        out.append(fixed.pop() if len(fixed) == 1 else None)
+    return tuple(out)
+
+
 def _fmt(shapes) -> str:
     return ", ".join("(None, " + ", ".join(map(str, s)) + ")" for s in shapes)
 
@@ -39,12 +53,12 @@ class _Merge(Layer):
 
     def build(self, input_shape):
         self._check_list(input_shape)
-        if any(tuple(s) != tuple(input_shape[0]) for s in input_shape):
+        if _agreed(input_shape) is None:
             raise ShapeError(f"{type(self).__name__} layer {self.name!r} needs inputs of the same shape, "
                              f"got {_fmt(input_shape)}.")
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[0])
+        return _agreed(input_shape) or tuple(input_shape[0])
 
 
 class Add(_Merge):
@@ -157,14 +171,15 @@ class Concatenate(_Merge):
                              f"got {_fmt(input_shape)}.")
         ax = self._local_axis(ranks.pop())
         drop = [tuple(d for k, d in enumerate(s) if k != ax) for s in input_shape]
-        if any(d != drop[0] for d in drop):
+        if _agreed(drop) is None:
             raise ShapeError(f"Concatenate layer {self.name!r} needs inputs that match except on axis "
                              f"{self.axis}, got {_fmt(input_shape)}.")
 
     def compute_output_shape(self, input_shape):
         ax = self._local_axis(len(input_shape[0]))
-        out = list(input_shape[0])
-        out[ax] = sum(s[ax] for s in input_shape)
+        out = list(_agreed(input_shape, skip=ax) or input_shape[0])
+        sizes = [s[ax] for s in input_shape]
+        out[ax] = None if None in sizes else sum(sizes)
         return tuple(out)
 
     def forward(self, xs, training=False):
@@ -236,7 +251,7 @@ class Dot(_Merge):
     def build(self, input_shape):
         self._check_list(input_shape)
         a0, a1 = self._local_axes(input_shape)
-        if input_shape[0][a0] != input_shape[1][a1]:
+        if None not in (input_shape[0][a0], input_shape[1][a1]) and input_shape[0][a0] != input_shape[1][a1]:
             raise ShapeError(f"Dot layer {self.name!r} cannot contract axis {self.axes[0]} with axis "
                              f"{self.axes[1]} of inputs of shapes {_fmt(input_shape)}.")
 

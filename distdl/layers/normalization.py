@@ -14,7 +14,7 @@ import numpy as np
 from .. import constraints, initializers, regularizers
 from ..errors import ConfigError, ShapeError
 from .base import Layer
-from .layer_utils import serialize_component
+from .layer_utils import fixed_size, serialize_component
 
 
 def _sum_ranks(ctx, buf: np.ndarray) -> np.ndarray:
@@ -123,7 +123,7 @@ class BatchNormalization(_NormBase):
     def build(self, input_shape):
         ndim = len(input_shape) + 1
         (self._ax,) = self._axes(self.axis, ndim)
-        c = (int(input_shape[self._ax - 1]),)
+        c = (fixed_size(self, input_shape, self._ax - 1, "normalised axis"),)
         self._add_gamma_beta(c)
         self.moving_mean = self.add_weight(shape=c, initializer=self.moving_mean_initializer,
                                            name="moving_mean", trainable=False)
@@ -265,8 +265,9 @@ class LayerNormalization(_NormBase):
         ndim = len(input_shape) + 1
         self._norm_axes = self._axes(self.axis, ndim)
         self._other_axes = tuple(a for a in range(ndim) if a not in self._norm_axes)
-        self._bshape = tuple(int(input_shape[a - 1]) if a in self._norm_axes else 1 for a in range(1, ndim))
-        self._add_gamma_beta(tuple(int(input_shape[a - 1]) for a in self._norm_axes))
+        sizes = {a: fixed_size(self, input_shape, a - 1, "normalised axes") for a in self._norm_axes}
+        self._bshape = tuple(sizes.get(a, 1) for a in range(1, ndim))
+        self._add_gamma_beta(tuple(sizes[a] for a in self._norm_axes))
 
     def _check(self, x) -> None:
         """Rank and normalised dims must match the build; other dims (e.g. time) may vary."""

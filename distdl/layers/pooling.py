@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import ShapeError
 from .base import Layer
 from .im2col import Geometry, _Windowed, check_data_format, normalize_padding, normalize_tuple, output_length
+from .layer_utils import sized
 
 
 @dataclass(slots=True)
@@ -47,12 +48,12 @@ class _Pooling(_Windowed):
     def compute_output_shape(self, input_shape):
         self._check_input(input_shape)
         spatial = tuple(input_shape[:-1])
-        out = tuple(output_length(d, p, s, self.padding)
+        out = tuple(sized(d, lambda n, p=p, s=s: output_length(n, p, s, self.padding))
                     for d, p, s in zip(spatial, self.pool_size, self.strides))
-        if min(out) <= 0:
+        if min((d for d in out if d is not None), default=1) <= 0:
             raise ShapeError(f"Layer {self.name!r}: pool_size {self.pool_size} is larger than the input "
                              f"{spatial} with padding='valid' (input shape {tuple(input_shape)}).")
-        return out + (int(input_shape[-1]),)
+        return out + (input_shape[-1],)
 
     def build(self, input_shape):
         self.compute_output_shape(input_shape)
@@ -72,6 +73,8 @@ class _Pooling(_Windowed):
     def forward(self, x, training=False):
         """x (N, [H,] W, C) -> y (N, [Ho,] Wo, C)."""
         self._check_input(x.shape[1:])
+        if None in self.input_shape:  # built for a variable axis: this batch's window must fit
+            self.compute_output_shape(x.shape[1:])
         n, c = x.shape[0], x.shape[-1]
         x4 = self._as_4d(x)
         g = self._geometry(x4.shape, self.pool_size, self.strides, (1,) * self.rank)
@@ -233,7 +236,7 @@ class _GlobalPooling(Layer):
 
     def compute_output_shape(self, input_shape):
         self._check_input(input_shape)
-        c = int(input_shape[-1])
+        c = input_shape[-1]
         return (1,) * self.rank + (c,) if self.keepdims else (c,)
 
     def forward(self, x, training=False):

@@ -16,7 +16,7 @@ from .. import activations, constraints, initializers, regularizers
 from ..errors import ConfigError, ShapeError
 from . import rnn_cells, rnn_masking
 from .base import Layer
-from .layer_utils import serialize_component
+from .layer_utils import fixed_size, serialize_component
 
 
 class _RNN(Layer):
@@ -71,7 +71,8 @@ class _RNN(Layer):
             raise ShapeError(f"{type(self).__name__} layer {self.name!r} expects inputs of shape "
                              f"(batch, timesteps, features), got (batch, {', '.join(map(str, input_shape))}).")
         i, g = self.init, self._gates * self.units
-        self.kernel = self.add_weight(shape=(input_shape[-1], g), initializer=i["kernel_initializer"], name="kernel",
+        features = fixed_size(self, input_shape, -1, "features axis")
+        self.kernel = self.add_weight(shape=(features, g), initializer=i["kernel_initializer"], name="kernel",
                                       regularizer=i["kernel_regularizer"], constraint=i["kernel_constraint"])
         self.recurrent_kernel = self.add_weight(shape=(self.units, g), name="recurrent_kernel",
                                                 initializer=i["recurrent_initializer"],

@@ -1,6 +1,7 @@
 """Shape-changing layers without weights: ZeroPadding, Cropping, UpSampling (1-D/2-D), Permute, RepeatVector.
 
-All are channels_last and keep the batch axis; backward maps dy back to x's shape.
+All are channels_last and keep the batch axis; backward maps dy back to x's shape. A None
+(variable) spatial axis stays None in the output shape.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 from ..errors import ConfigError, ShapeError, unknown_name
 from .base import Layer
 from .im2col import check_data_format, normalize_tuple
+from .layer_utils import sized
 
 
 def _pairs(value, rank: int, arg: str, layer: str) -> tuple[tuple[int, int], ...]:
@@ -62,7 +64,8 @@ class _ZeroPadding(_Spatial):
 
     def compute_output_shape(self, input_shape):
         self._check_input(input_shape)
-        return tuple(d + b + a for d, (b, a) in zip(input_shape[:-1], self.padding)) + (input_shape[-1],)
+        return tuple(sized(d, lambda n, b=b, a=a: n + b + a) for d, (b, a) in zip(input_shape[:-1], self.padding)) \
+            + (input_shape[-1],)
 
     def forward(self, x, training=False):
         self._check_input(x.shape[1:])
@@ -102,8 +105,8 @@ class _Cropping(_Spatial):
 
     def compute_output_shape(self, input_shape):
         self._check_input(input_shape)
-        out = tuple(d - b - a for d, (b, a) in zip(input_shape[:-1], self.cropping))
-        if min(out) <= 0:
+        out = tuple(sized(d, lambda n, b=b, a=a: n - b - a) for d, (b, a) in zip(input_shape[:-1], self.cropping))
+        if min((d for d in out if d is not None), default=1) <= 0:
             raise ShapeError(f"Layer {self.name!r}: cropping {self.cropping} leaves nothing of input "
                              f"shape {tuple(input_shape)}.")
         return out + (input_shape[-1],)
@@ -149,7 +152,7 @@ class _UpSampling(_Spatial):
 
     def compute_output_shape(self, input_shape):
         self._check_input(input_shape)
-        return tuple(d * s for d, s in zip(input_shape[:-1], self.size)) + (input_shape[-1],)
+        return tuple(sized(d, lambda n, s=s: n * s) for d, s in zip(input_shape[:-1], self.size)) + (input_shape[-1],)
 
     def forward(self, x, training=False):
         self._check_input(x.shape[1:])
@@ -237,7 +240,7 @@ class RepeatVector(Layer):
         if len(input_shape) != 1:
             raise ShapeError(f"Layer {self.name!r} (RepeatVector) expects inputs of shape (batch, features), "
                              f"got input shape {tuple(input_shape)} (batch axis excluded).")
-        return (self.n, int(input_shape[0]))
+        return (self.n, input_shape[0])
 
     def forward(self, x, training=False):
         self.compute_output_shape(x.shape[1:])

@@ -48,7 +48,7 @@ class Sequential(Model):
         if self.built:
             self.built = False
             if self.layers:
-                self.build(self._input_shape)
+                self.build((None,) + tuple(self._input_shape))  # batch axis first: a None axis stays
 
     @property
     def declared_input_shape(self):
@@ -118,5 +118,5 @@ class Sequential(Model):
     def from_config(cls, config: dict):
         model = cls([deserialize(spec) for spec in config["layers"]], name=config.get("name"))
         if config.get("input_shape") is not None:
-            model.build(tuple(config["input_shape"]))
+            model.build((None,) + tuple(config["input_shape"]))  # distdl's shape, batch axis added
         return model

@@ -40,9 +40,14 @@ def dtype_policy(name: str) -> dict:
     return keras_object("keras", "DTypePolicy", {"name": name})
 
 
+def dims(shape) -> list:
+    """A shape's sizes as ints, a None (variable) axis kept as None (JSON null)."""
+    return [None if d is None else int(d) for d in shape]
+
+
 def batch_shape(shape) -> list:
-    """A distdl shape (batch axis excluded) as Keras's [None, ...]."""
-    return [None] + [int(d) for d in shape]
+    """A distdl shape (batch axis excluded) as Keras's [None, ...]; variable axes stay None."""
+    return [None] + dims(shape)
 
 
 # ---------------------------------------------------------------- distdl -> Keras
@@ -212,10 +217,9 @@ def _policy_name(policy: dict, where: str, layer_name) -> str:
 def _input_from_keras(cfg: dict, where: str, name) -> dict:
     shape = cfg.pop("batch_shape", None) or cfg.pop("batch_input_shape", None)
     shape = shape[1:] if shape is not None else cfg.get("shape")
-    if shape is None or any(d is None for d in shape):
-        raise CheckpointError(f"Keras archive {where!r}: input {name!r} has shape {shape}; distdl needs every "
-                              "dimension but the batch.")
-    return {"shape": [int(d) for d in shape], "name": cfg.get("name", name), "dtype": cfg.get("dtype")}
+    if shape is None:
+        raise CheckpointError(f"Keras archive {where!r}: input {name!r} has no shape (batch_shape or shape).")
+    return {"shape": dims(shape), "name": cfg.get("name", name), "dtype": cfg.get("dtype")}
 
 
 def strip_object(value):

@@ -10,7 +10,7 @@ Keras's `map_graph` does (by depth from the outputs, ties in depth-first order).
 from __future__ import annotations
 
 from ..errors import CheckpointError
-from .keras_config import batch_shape, dtype_policy, keras_object, layer_from_keras, layer_to_keras
+from .keras_config import batch_shape, dims, dtype_policy, keras_object, layer_from_keras, layer_to_keras
 
 _MASK_OPS = ("NotEqual", "Any")  # the ops Keras 3 writes for masks it hands to layers
 
@@ -126,11 +126,11 @@ def _sequential_from_keras(cfg: dict, where: str) -> tuple[dict, list[str]]:
         shape = layer_from_keras(entries.pop(0), where)["config"]["shape"]
     elif isinstance(cfg.get("build_input_shape"), list):
         shape = cfg["build_input_shape"][1:]
-    if shape is None or any(d is None for d in shape):
-        raise CheckpointError(f"Keras archive {where!r}: the Sequential model has input shape {shape}; distdl "
-                              "needs every dimension but the batch.")
+    if shape is None:
+        raise CheckpointError(f"Keras archive {where!r}: the Sequential model has no input shape (no InputLayer "
+                              "and no build_input_shape).")
     specs = [layer_from_keras(e, where) for e in entries]
-    config = {"name": cfg.get("name"), "layers": specs, "input_shape": [int(d) for d in shape]}
+    config = {"name": cfg.get("name"), "layers": specs, "input_shape": dims(shape)}
     return {"class_name": "Sequential", "config": config}, [s["config"]["name"] for s in specs]
 
 
