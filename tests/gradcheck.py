@@ -68,3 +68,23 @@ def check_without_input_grad(layer, x, dy):
     assert layer.backward(dy) is None
     for v, g in zip(layer.trainable_weights, grads):
         np.testing.assert_array_equal(v.grad, g)
+
+
+def check_model(model, xs, tol=1e-6, seed=0):
+    """Assert that a float64 model's gradients (every trainable weight, through its executor, with
+    what layers added by add_loss) match finite differences of sum(outputs * r) + added losses."""
+    ex = model.executor
+    outs = ex.forward(xs, training=True)
+    rng = np.random.default_rng(seed)
+    rs = [rng.standard_normal(np.shape(o)) for o in outs]
+
+    def objective():
+        return float(sum(np.sum(o * r) for o, r in zip(ex.forward(xs, training=True), rs))) + ex.activity_loss
+
+    objective()
+    ex.backward(rs)
+    analytic = model.grads.copy()
+    numeric = numeric_grad(objective, model.params)
+    err = rel_error(analytic, numeric)
+    assert err < tol, f"model {model.name}: relative error {err:.2e} of its weights' gradient"
+    return analytic

@@ -3,6 +3,7 @@ from .base import Layer, RunContext, SymbolicTensor, deserialize, serialize
 from .convolutional import Conv1D, Conv2D, Convolution1D, Convolution2D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from .embedding import Embedding
+from .lambda_layer import Lambda
 from .masking import Masking
 from .merge import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, LayerNormalization
