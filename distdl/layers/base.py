@@ -28,7 +28,7 @@ import re
 
 import numpy as np
 
-from .. import backend
+from .. import backend, registry
 from ..arena import Variable, assign_values
 from ..errors import ConfigError
 from .scratch import Scratch
@@ -133,7 +133,9 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):  # private bases are not user-facing layer types
+        # distdl's own public classes are found by plain name; a user's class only when registered
+        # (register_keras_serializable) or given in custom_objects, as in Keras 3
+        if not cls.__name__.startswith("_") and registry.is_builtin(cls):
             _LAYER_CLASSES[cls.__name__] = cls
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
@@ -362,20 +364,27 @@ def _freeze(shape):
     return tuple(int(d) for d in shape)
 
 
-def layer_class(name: str) -> type:
-    """Look up a layer class by its class name (for configs)."""
-    from ..errors import unknown_name
-    if name not in _LAYER_CLASSES:
-        raise unknown_name("layer", name, _LAYER_CLASSES)
-    return _LAYER_CLASSES[name]
+def layer_class(name: str, registered_name: str | None = None) -> type:
+    """The layer class a config names: custom_objects, then registered classes, then distdl's
+    built-in layers by class name (distdl.registry.resolve); anything else is refused."""
+    found = registry.resolve("layer", name, _LAYER_CLASSES, registered_name)
+    if not (isinstance(found, type) and issubclass(found, Layer)):
+        raise ConfigError(f"Layer class {registered_name or name!r} resolves to {found!r}, which is not a "
+                          "Layer subclass.")
+    return found
 
 
 def serialize(layer: Layer) -> dict:
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """{"class_name", "config"}, plus Keras's "registered_name" for a class that is not distdl's."""
+    out = {"class_name": type(layer).__name__, "config": layer.get_config()}
+    if not registry.is_builtin(type(layer)):
+        out["registered_name"] = registry.get_registered_name(type(layer))
+    return out
 
 
 def deserialize(spec: dict) -> Layer:
-    return layer_class(spec["class_name"]).from_config(dict(spec.get("config", {})))
+    cls = layer_class(spec["class_name"], spec.get("registered_name"))
+    return cls.from_config(dict(spec.get("config", {})))
 
 
 def _owned(out):
