@@ -52,13 +52,23 @@ def register_keras_serializable(package: str = "Custom", name: str | None = None
 
 
 def get_registered_name(obj) -> str:
-    """The key `obj` (a class or function) was registered under, else its `__name__` (Keras 3)."""
+    """The key `obj` was registered under, else its `__name__` (Keras 3).
+
+    Args:
+        obj: a class or function.
+    """
     return _NAMES.get(obj, getattr(obj, "__name__", None))
 
 
 def get_registered_object(name: str, custom_objects: dict | None = None, module_objects: dict | None = None):
     """The object `name` stands for, or None: the open custom_object_scope first, then the
-    registry, then `custom_objects`, then `module_objects` (Keras 3's order)."""
+    registry, then `custom_objects`, then `module_objects` (Keras 3's order).
+
+    Args:
+        name: a "package>name" key or a custom_objects key.
+        custom_objects: {name: object} to look in after the registry.
+        module_objects: {name: object} to look in last.
+    """
     for table in (*reversed(_SCOPES), _REGISTERED, custom_objects or {}, module_objects or {}):
         if name in table:
             return table[name]
@@ -73,7 +83,11 @@ def get_custom_objects() -> dict:
 class CustomObjectScope:
     """`with custom_object_scope({"MyLayer": MyLayer}):` makes those names deserializable inside
     the block (`from_config`, `model_from_json`, `load_model`, compile's string losses and
-    metrics); the keys may be plain class names or "package>name" keys. Scopes nest."""
+    metrics); the keys may be plain class names or "package>name" keys. Scopes nest.
+
+    Args:
+        custom_objects: {name: class or function}; None is an empty scope.
+    """
 
     def __init__(self, custom_objects: dict | None = None):
         if custom_objects is not None and not isinstance(custom_objects, dict):
@@ -97,7 +111,11 @@ custom_object_scope = CustomObjectScope
 
 
 def is_builtin(obj) -> bool:
-    """Whether a class or function is distdl's own (its module is in the distdl package)."""
+    """Whether a class or function is distdl's own (its module is in the distdl package).
+
+    Args:
+        obj: a class or function.
+    """
     return str(getattr(obj, "__module__", "") or "").startswith("distdl.")
 
 
@@ -135,7 +153,8 @@ def not_found(kind: str, name: Any, builtins, custom: bool = False) -> ConfigErr
     """
     if not custom and did_you_mean(name, builtins):
         return unknown_name(kind, name, builtins)
-    return ConfigError(f"Unknown {kind} {name!r}: it is not built into distdl, registered with "
+    valid = "" if custom else f" (valid names are: {', '.join(sorted(map(str, builtins)))})"
+    return ConfigError(f"Unknown {kind} {name!r}: it is not built into distdl{valid}, registered with "
                        f"register_keras_serializable, or given in custom_objects: {REGISTER_HINT}.")
 
 

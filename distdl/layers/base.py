@@ -375,9 +375,11 @@ def layer_class(name: str, registered_name: str | None = None) -> type:
 
 
 def serialize(layer: Layer) -> dict:
-    """{"class_name", "config"}, plus Keras's "registered_name" for a class that is not distdl's."""
+    """{"class_name", "config"}, plus Keras's "module" and "registered_name" for a class that is not
+    distdl's (what a file needs to name it; reading never imports that module)."""
     out = {"class_name": type(layer).__name__, "config": layer.get_config()}
     if not registry.is_builtin(type(layer)):
+        out["module"] = type(layer).__module__
         out["registered_name"] = registry.get_registered_name(type(layer))
     return out
 

@@ -68,8 +68,10 @@ def get(identifier: object, name: str | None = None) -> Metric:
         label = name or identifier
         key = _SHORT.get(identifier, identifier)
         custom = registry.get_registered_object(identifier)  # custom_objects, then registered names
-        if custom is not None:
-            return get(custom, label)
+        if custom is not None:  # saved as the name the user wrote, found again the same way
+            metric = get(custom, label)
+            metric._identifier = identifier
+            return metric
         if identifier.lower() in ("accuracy", "acc"):
             metric: Metric = AutoAccuracy(name=label)
         elif key in _CLASSES and key != "MeanMetricWrapper":

@@ -67,9 +67,7 @@ def layer_to_keras(spec: dict, build_shape=None) -> dict:
         raise CheckpointError(f"Layer {cfg.get('name')!r} ({cls}) holds a Python object in its config (a custom "
                               "initializer, regularizer or constraint function), which a .keras archive cannot "
                               "hold; save the model as .h5 instead.") from None
-    registered = spec.get("registered_name")
-    module = "keras.layers" if registered is None else layer_class(cls, registered).__module__
-    layer = keras_object(module, cls, out, registered)
+    layer = keras_object(spec.get("module", "keras.layers"), cls, out, spec.get("registered_name"))
     if build_shape is not None:
         multi = bool(build_shape) and isinstance(build_shape[0], (list, tuple))
         layer["build_config"] = {"input_shape": [batch_shape(s) for s in build_shape] if multi
