@@ -115,13 +115,13 @@ class SymbolicTensor:
 
 
 def _merge(class_name: str, a, b, op: str) -> SymbolicTensor:
-    """`a op b` on two symbolic tensors as a call of the merge layer `class_name` (found by name:
-    distdl.layers.merge imports this module)."""
+    """`a op b` on two symbolic tensors as a call of distdl's merge layer `class_name` (found by name:
+    distdl.layers.merge imports this module; custom_objects never replace it)."""
     for t in (a, b):
         if not isinstance(t, SymbolicTensor):
             raise ConfigError(f"{op} on a symbolic tensor takes another symbolic tensor (a layer's "
                               f"output), got {type(t).__name__}; wrap constants in a layer.")
-    return layer_class(class_name)(dtype=a.dtype)([a, b])
+    return _LAYER_CLASSES[class_name](dtype=a.dtype)([a, b])
 
 
 class Layer:
