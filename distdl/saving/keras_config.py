@@ -177,11 +177,13 @@ def layer_from_keras(spec: dict, where: str) -> dict:
     registered = spec.get("registered_name")
     registered = None if registered == cls else registered
     try:
-        layer_class(str(cls), registered)
+        found = layer_class(str(cls), registered)
     except DistdlError:
+        found = None
+    if found is None or (registry.is_builtin(found) and not found.__module__.startswith("distdl.layers.")):
         raise CheckpointError(f"Keras archive {where!r}: layer {name!r} is of class {registered or cls!r}, which is "
                               "not a layer built into distdl, registered, or in custom_objects (distdl runs no code "
-                              f"from an archive): {registry.REGISTER_HINT}.") from None
+                              f"from an archive): {registry.REGISTER_HINT}.")
     out = {}
     for key, value in cfg.items():
         if key in _IGNORED:
