@@ -4,8 +4,13 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import DataError
+from .registry import (CustomObjectScope, custom_object_scope, get_custom_objects, get_registered_name,
+                       get_registered_object, register_keras_serializable)
 
-__all__ = ["set_random_seed", "init_rng", "training_seed", "to_categorical"]
+# the custom-object API is in keras.utils too (Keras 3 exports it from both places)
+__all__ = ["set_random_seed", "init_rng", "training_seed", "to_categorical", "register_keras_serializable",
+           "get_registered_name", "get_registered_object", "get_custom_objects", "custom_object_scope",
+           "CustomObjectScope"]
 
 _state = {"seed": None, "init_rng": np.random.default_rng()}
 

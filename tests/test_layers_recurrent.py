@@ -8,6 +8,7 @@ from distdl.layers.base import Layer, deserialize, serialize
 from distdl.layers.embedding import Embedding
 from distdl.layers.recurrent import GRU, LSTM, SimpleRNN
 from distdl.layers.wrappers import Bidirectional, TimeDistributed
+from distdl.saving import register_keras_serializable
 from gradcheck import check_layer, check_without_input_grad, numeric_grad, rel_error
 
 F64 = "float64"
@@ -30,6 +31,7 @@ def built(layer, shape, rng=None):
     return layer
 
 
+@register_keras_serializable(package="Test")  # a test's class is found only when registered (Keras 3)
 class Affine(Layer):
     """A minimal Dense stand-in (x @ w + b) so TimeDistributed is tested on its own."""
 

@@ -122,7 +122,7 @@ def test_no_import_cycle_between_modules():
 # modules documented in issue 14's second pass: `__all__`, and argument docstrings checked below
 DOCUMENTED = ["distdl.arena", "distdl.backend", "distdl.constraints", "distdl.initializers",
               "distdl.regularizers", "distdl.special", "distdl.utils", "distdl.comm", "distdl.comm.base",
-              "distdl.callbacks.base"] + [
+              "distdl.callbacks.base", "distdl.registry", "distdl.saving"] + [
     f"distdl.{package}{sub}" for package, subs in {
         "losses": ("", ".base", ".crossentropy", ".elementwise", ".functions"),
         "metrics": ("", ".base", ".confusion", ".functions", ".mean_metrics"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .. import registry
 from ..errors import ConfigError, unknown_name
 from ..special import erf
 from .base import Activation
@@ -58,11 +59,10 @@ def get(identifier: object) -> Activation:
         return identifier()
     if isinstance(identifier, dict) and isinstance(identifier.get("name"), str):
         identifier = identifier["name"]
-    if isinstance(identifier, str):
+    if isinstance(identifier, str):  # custom_objects, then registered names, then distdl's (registry.resolve)
         key = _ALIASES.get(identifier, identifier)
-        if key not in _CLASSES:
-            raise unknown_name("activation", identifier, list(_CLASSES) + list(_ALIASES))
-        return _CLASSES[key]()
+        found = registry.resolve("activation", key, {**_CLASSES, **dict.fromkeys(_ALIASES)})
+        return found() if _CLASSES.get(key) is found else get(found)
     if callable(identifier) and identifier in _FUNCTIONS:
         return _CLASSES[_FUNCTIONS[identifier]]()
     if callable(identifier):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import backend, registry
 from ..autodiff import Tensor, current_tape
 from ..errors import ConfigError
 from . import recorded
@@ -102,15 +102,15 @@ class SymbolicTensor:
 
 def _merge(class_name: str, a, b, op: str) -> SymbolicTensor:
     """`a op b`: on two batched symbolic tensors a call of the merge layer `class_name` (as Keras
-    builds `x + y`), else an op node (a constant operand); both found by class name, as
-    distdl.layers.merge and tensor_op import this module."""
+    builds `x + y`), else an op node (a constant operand); both distdl's own, found by class name
+    (distdl.layers.merge and tensor_op import this module; custom_objects never replace them)."""
     if isinstance(a, SymbolicTensor) and isinstance(b, SymbolicTensor) and a.batched and b.batched:
-        return layer_class(class_name)(dtype=a.dtype)([a, b])
+        return _LAYER_CLASSES[class_name](dtype=a.dtype)([a, b])
     return _op({"Add": "add", "Subtract": "subtract", "Multiply": "multiply"}[class_name], a, b)
 
 
 def _op(name: str, *args):
-    return layer_class("TensorOp").symbolic_call(name, args, {})
+    return _LAYER_CLASSES["TensorOp"].symbolic_call(name, args, {})
 
 
 class Layer(LayerWeights):
@@ -129,7 +129,9 @@ class Layer(LayerWeights):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):  # private bases are not user-facing layer types
+        # distdl's own public classes are found by plain name; a user's class only when registered
+        # (register_keras_serializable) or given in custom_objects, as in Keras 3
+        if not cls.__name__.startswith("_") and registry.is_builtin(cls):
             _LAYER_CLASSES[cls.__name__] = cls
         cls._recorded = callable(getattr(cls, "call", None)) and cls.forward is Layer.forward
         if cls._recorded:
@@ -331,20 +333,29 @@ def _freeze(shape):
     return tuple(None if d is None else int(d) for d in shape)
 
 
-def layer_class(name: str) -> type:
-    """Look up a layer class by its class name (for configs)."""
-    from ..errors import unknown_name
-    if name not in _LAYER_CLASSES:
-        raise unknown_name("layer", name, _LAYER_CLASSES)
-    return _LAYER_CLASSES[name]
+def layer_class(name: str, registered_name: str | None = None) -> type:
+    """The layer class a config names: custom_objects, then registered classes, then distdl's
+    built-in layers by class name (distdl.registry.resolve); anything else is refused."""
+    found = registry.resolve("layer", name, _LAYER_CLASSES, registered_name)
+    if not (isinstance(found, type) and issubclass(found, Layer)):
+        raise ConfigError(f"Layer class {registered_name or name!r} resolves to {found!r}, which is not a "
+                          "Layer subclass.")
+    return found
 
 
 def serialize(layer: Layer) -> dict:
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """{"class_name", "config"}, plus Keras's "module" and "registered_name" for a class that is not
+    distdl's (what a file needs to name it; reading never imports that module)."""
+    out = {"class_name": type(layer).__name__, "config": layer.get_config()}
+    if not registry.is_builtin(type(layer)):
+        out["module"] = type(layer).__module__
+        out["registered_name"] = registry.get_registered_name(type(layer))
+    return out
 
 
 def deserialize(spec: dict) -> Layer:
-    return layer_class(spec["class_name"]).from_config(dict(spec.get("config", {})))
+    cls = layer_class(spec["class_name"], spec.get("registered_name"))
+    return cls.from_config(dict(spec.get("config", {})))
 
 
 def _owned(out):

@@ -7,6 +7,7 @@ loading finds it only among registered objects or the `custom_objects` given to 
 """
 from __future__ import annotations
 
+from .. import registry
 from ..errors import ConfigError
 from . import recorded
 from .base import Layer
@@ -25,6 +26,8 @@ class Lambda(Layer):
 
     def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
         super().__init__(**kwargs)
+        if isinstance(function, str):  # from a config: only a registered or supplied function
+            function = registry.get_registered_object(function) or function
         if not callable(function):
             raise ConfigError(f"Lambda layer {self.name!r} needs a function, got {type(function).__name__} "
                               f"{function!r}; a function saved by name must be registered "

@@ -1,5 +1,9 @@
 """Merge layers: combine a list of tensors (Add, Subtract, Multiply, Average, Maximum, Minimum,
-Concatenate, Dot). Shapes are checked at build time and a mismatch names the layer and the shapes."""
+Concatenate, Dot). Shapes are checked at build time and a mismatch names the layer and the shapes.
+
+Keras 3's functional helpers (`add`, `subtract`, `multiply`, `average`, `maximum`, `minimum`,
+`concatenate`, `dot`) are at the end: each makes the layer and calls it on the list, so they work on
+symbolic tensors (a functional model) and on arrays (an eager forward) alike."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -299,3 +303,46 @@ class Dot(_Merge):
         cfg = super().get_config()
         cfg.update(axes=list(self.axes), normalize=self.normalize)
         return cfg
+
+
+# ---------------------------------------------------------------- Keras 3's functional helpers
+
+def add(inputs, **kwargs):
+    """`Add(**kwargs)(inputs)`: the elementwise sum of a list of tensors or arrays of one shape."""
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """`Subtract(**kwargs)(inputs)`: inputs[0] - inputs[1] (exactly two)."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """`Multiply(**kwargs)(inputs)`: the elementwise product."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """`Average(**kwargs)(inputs)`: the elementwise mean."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """`Maximum(**kwargs)(inputs)`: the elementwise maximum."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """`Minimum(**kwargs)(inputs)`: the elementwise minimum."""
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """`Concatenate(axis, **kwargs)(inputs)`: the inputs joined along `axis` (batch axis counted)."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def dot(inputs, axes=-1, normalize=False, **kwargs):
+    """`Dot(axes, normalize, **kwargs)(inputs)`: the batched dot product of two inputs over `axes`
+    (Keras 3's default -1: the last axis of each; (B, d), (B, d) -> (B, 1))."""
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)

@@ -12,6 +12,7 @@ and `functions` (the Keras-style per-sample functions and aliases).
 """
 from __future__ import annotations
 
+from .. import registry
 from ..errors import ConfigError, unknown_name
 from .base import EPSILON, Loss
 from .crossentropy import BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy
@@ -63,10 +64,9 @@ def get(identifier: object) -> Loss | None:
         return deserialize(identifier)
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
-    if isinstance(identifier, str):
-        if identifier not in _NAMES:
-            raise unknown_name("loss", identifier, _NAMES)
-        return _NAMES[identifier]()
+    if isinstance(identifier, str):  # custom_objects, then registered names, then distdl's (registry.resolve)
+        found = registry.resolve("loss", identifier, _NAMES)
+        return found() if _NAMES.get(identifier) is found else get(found)
     if callable(identifier) and identifier in _FUNCTIONS:
         return _FUNCTIONS[identifier]()
     if callable(identifier):
@@ -83,7 +83,7 @@ def serialize(loss: object) -> dict:
         loss: anything `get` accepts.
     """
     loss = get(loss)
-    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    return registry.serialize(loss)
 
 
 def deserialize(config: dict | str) -> Loss:
@@ -94,7 +94,7 @@ def deserialize(config: dict | str) -> Loss:
     """
     if isinstance(config, str):
         return get(config)
-    name = config.get("class_name") if isinstance(config, dict) else None
-    if name not in _CLASSES:
-        raise unknown_name("loss class", name, _CLASSES)
-    return _CLASSES[name].from_config(dict(config.get("config", {})))
+    if not isinstance(config, dict):
+        raise unknown_name("loss class", None, _CLASSES)
+    found = registry.resolve("loss class", config.get("class_name"), _CLASSES, config.get("registered_name"))
+    return found.from_config(dict(config.get("config") or {})) if isinstance(found, type) else get(found)

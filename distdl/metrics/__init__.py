@@ -10,6 +10,7 @@ This package re-exports the whole API and holds the name registry (`get`, `seria
 """
 from __future__ import annotations
 
+from .. import registry
 from ..errors import unknown_name
 from .base import Mean, MeanMetricWrapper, Metric
 from .confusion import AUC, Precision, Recall
@@ -66,6 +67,11 @@ def get(identifier: object, name: str | None = None) -> Metric:
     if isinstance(identifier, str):
         label = name or identifier
         key = _SHORT.get(identifier, identifier)
+        custom = registry.get_registered_object(identifier)  # custom_objects, then registered names
+        if custom is not None:  # saved as the name the user wrote, found again the same way
+            metric = get(custom, label)
+            metric._identifier = identifier
+            return metric
         if identifier.lower() in ("accuracy", "acc"):
             metric: Metric = AutoAccuracy(name=label)
         elif key in _CLASSES and key != "MeanMetricWrapper":
@@ -75,7 +81,7 @@ def get(identifier: object, name: str | None = None) -> Metric:
             cls = _FUNCTION_CLASSES.get(fn)
             metric = cls(name=label) if cls else MeanMetricWrapper(fn, name=label)
         else:
-            raise unknown_name("metric", identifier, _valid_names())
+            raise registry.not_found("metric", identifier, _valid_names())
         metric._identifier = identifier
         return metric
     if callable(identifier):
@@ -94,7 +100,7 @@ def serialize(metric: object) -> str | dict:
     ident = getattr(metric, "_identifier", None)
     if ident is not None and ident == metric.name:
         return ident
-    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+    return registry.serialize(metric)
 
 
 def deserialize(config: dict | str) -> Metric:
@@ -105,7 +111,7 @@ def deserialize(config: dict | str) -> Metric:
     """
     if isinstance(config, str):
         return get(config)
-    name = config.get("class_name") if isinstance(config, dict) else None
-    if name not in _CLASSES:
-        raise unknown_name("metric class", name, _CLASSES)
-    return _CLASSES[name].from_config(dict(config.get("config", {})))
+    if not isinstance(config, dict):
+        raise unknown_name("metric class", None, _CLASSES)
+    found = registry.resolve("metric class", config.get("class_name"), _CLASSES, config.get("registered_name"))
+    return found.from_config(dict(config.get("config") or {})) if isinstance(found, type) else get(found)

@@ -4,10 +4,10 @@
 | --- | --- |
 | `model` | `Model`: functional and subclassed models; build, compile, weights, summary, config, save |
 | `sequential` | `Sequential`: a linear stack of layers |
-| `loading` | `load_model` and `model_from_checkpoint`: models rebuilt from files |
+| `loading` | `load_model`, `model_from_checkpoint`, `model_from_json`: models rebuilt from files and configs |
 """
-from .loading import load_model, model_from_checkpoint
+from .loading import load_model, model_from_checkpoint, model_from_config, model_from_json
 from .model import Model
 from .sequential import Sequential
 
-__all__ = ["Model", "Sequential", "load_model", "model_from_checkpoint"]
+__all__ = ["Model", "Sequential", "load_model", "model_from_checkpoint", "model_from_config", "model_from_json"]

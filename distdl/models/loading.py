@@ -1,26 +1,71 @@
 """`load_model`: a model rebuilt from distdl's HDF5 checkpoint (architecture, weights, optimizer
-state) or from Keras 3's `.keras` archive; the model classes are needed to turn a file's configs
-into a model, so this lives here and not in `distdl.saving`."""
+state) or from Keras 3's `.keras` archive; `model_from_json` / `model_from_config`: a model from
+Keras 3's JSON config alone. The model classes are needed to turn a file's configs into a model,
+so this lives here and not in `distdl.saving`.
+
+Custom layers, losses and metrics named in a file are found through `custom_objects=` (opened as
+a `custom_object_scope` for the whole load) or `register_keras_serializable` (distdl.registry);
+nothing in the file is run as code.
+"""
 from __future__ import annotations
 
+import json
 import os
 
 from .. import optimizers as optimizers_mod
 from ..comm import agree, world
-from ..errors import CheckpointError, DistdlError
+from ..errors import CheckpointError, ConfigError, DistdlError
+from ..registry import custom_object_scope
 from ..saving import checkpoint as ckpt
-from ..saving import keras_archive, model_io
+from ..saving import keras_archive, keras_config, keras_graph, model_io
 from .model import Model
 from .sequential import Sequential
 
 
-def load_model(filepath, compile=True):
+def load_model(filepath, custom_objects=None, compile=True):
     """Rebuild a model saved with `model.save` (architecture, weights, optimizer state), or Keras 3's
     `.keras`. Under MPI every rank reads the file, a failure on any rank is raised on all, and the
-    ranks agree that they read the same values."""
+    ranks agree that they read the same values.
+
+    Args:
+        filepath: the `.keras` archive or distdl HDF5 checkpoint.
+        custom_objects: {name: class or function} for the user's classes the file names (by class
+            name or "package>name"); registered ones need not be given.
+        compile: also restore the compile arguments and the optimizer state.
+    """
+    def load():
+        with custom_object_scope(custom_objects):
+            return keras_archive.load_keras_archive(filepath, _from_spec, compile)
     if keras_archive.is_keras_archive(filepath):
-        return agree.on_every_rank(world(), lambda: keras_archive.load_keras_archive(filepath, _from_spec, compile))
-    return model_from_checkpoint(model_io.read_checkpoint(world(), filepath), filepath, compile)
+        return agree.on_every_rank(world(), load)
+    data = model_io.read_checkpoint(world(), filepath)
+    with custom_object_scope(custom_objects):
+        return model_from_checkpoint(data, filepath, compile)
+
+
+def model_from_json(json_string: str, custom_objects=None):
+    """A model (new weights) from Keras 3's JSON model config, what `model.to_json()` gives.
+
+    Args:
+        json_string: the JSON text of `{"class_name": "Sequential" | "Functional", "config": ...}`.
+        custom_objects: as `load_model`'s.
+    """
+    try:
+        config = json.loads(json_string)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"model_from_json needs the JSON text of a model config: {e}.") from None
+    return model_from_config(config, custom_objects)
+
+
+def model_from_config(config: dict, custom_objects=None):
+    """A model (new weights) from Keras 3's model config dict (`json.loads(model.to_json())`); a
+    class it names that is not built into distdl comes from `custom_objects` or the registry."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"A model config must be a dict with 'class_name' and 'config', got {type(config).__name__}.")
+    with custom_object_scope(custom_objects):
+        keras_config.refuse_code(config, "model config")
+        spec, _ = keras_graph.model_from_keras(config, "model config")
+        return _from_spec(spec)
 
 
 def model_from_checkpoint(data: ckpt.CheckpointData, path, compile: bool = True):

@@ -6,6 +6,8 @@ The loops behind `fit` / `evaluate` / `predict` live in `distdl.engine.loops`; t
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .. import losses
@@ -22,10 +24,11 @@ from ..engine.train_state import TrainState
 from ..errors import ConfigError
 from ..layers.base import Layer, RunContext, SymbolicTensor, deserialize, serialize, unique_name
 from ..layers.core import Input, InputLayer
-from ..saving import model_io
+from ..registry import custom_object_scope
+from ..saving import keras_graph, model_io
 from .nested import _NestedLayer, batchless, is_symbolic
 
-_SUBCLASSES: dict[str, type] = {}  # Model subclasses by class name, as they are defined
+_SUBCLASSES: dict[str, type] = {}  # distdl's own Model subclasses by class name (a user's: never by name)
 
 
 def _arena_array(name: str, doc: str) -> property:
@@ -49,7 +52,8 @@ class Model(_NestedLayer):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        _SUBCLASSES.setdefault(cls.__name__, cls)  # Sequential first: from_config finds it by name
+        if cls.__module__.startswith("distdl."):  # Sequential: from_config finds it by name
+            _SUBCLASSES.setdefault(cls.__name__, cls)
 
     params = _arena_array("params", "The trainable weights, flat (P,), that every weight views.")
     grads = _arena_array("grads", "The gradient arena, flat (P,), that backward writes.")
@@ -363,8 +367,18 @@ class Model(_NestedLayer):
                 "inputs": [list(index[id(t)]) for t in self._inputs],
                 "outputs": [list(index[id(t)]) for t in self._outputs]}
 
+    def to_json(self, **kwargs) -> str:
+        """Keras 3's JSON model config (architecture only; `distdl.models.model_from_json` reads it)."""
+        self._require_built("to_json")
+        return json.dumps(keras_graph.model_to_keras(self), **kwargs)
+
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls, config: dict, custom_objects=None):
+        """The model `get_config` describes; its users' layer classes come from `custom_objects` or
+        the registry (distdl.registry)."""
+        if custom_objects:
+            with custom_object_scope(custom_objects):
+                return cls.from_config(config)
         if "calls" not in config:
             return _SUBCLASSES["Sequential"].from_config(config)  # a Sequential's config
         layers = {spec["config"]["name"]: deserialize(spec) for spec in config["layers"]}

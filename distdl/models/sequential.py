@@ -115,7 +115,9 @@ class Sequential(Model):
         return cfg
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls, config: dict, custom_objects=None):
+        if custom_objects:  # users' layer classes by name (distdl.registry)
+            return super().from_config(config, custom_objects)
         model = cls([deserialize(spec) for spec in config["layers"]], name=config.get("name"))
         if config.get("input_shape") is not None:
             model.build((None,) + tuple(config["input_shape"]))  # distdl's shape, batch axis added

@@ -13,5 +13,14 @@
 | `keras_archive` | Keras 3 `.keras` archives: `save("x.keras")`, `load_model("x.keras")` |
 | `model_io` | a model's arrays and configs onto those files and back (`save`, `save_weights`, `load_weights`) |
 
-Nothing here imports a model class: `distdl.models` turns what is read into models.
+Nothing here imports a model class: `distdl.models` turns what is read into models (so Keras's
+`keras.saving.load_model` is `distdl.models.load_model`). Keras 3's custom-object API lives in
+`distdl.registry` and is re-exported here, as `keras.saving` has it: `register_keras_serializable`,
+`get_registered_name`, `get_registered_object`, `get_custom_objects`, `custom_object_scope` /
+`CustomObjectScope`.
 """
+from ..registry import (CustomObjectScope, custom_object_scope, get_custom_objects, get_registered_name,
+                        get_registered_object, register_keras_serializable)
+
+__all__ = ["register_keras_serializable", "get_registered_name", "get_registered_object", "get_custom_objects",
+           "custom_object_scope", "CustomObjectScope"]

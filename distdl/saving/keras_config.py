@@ -9,14 +9,17 @@ dict, Keras-only options that distdl treats as their defaults (`quantization_con
 always uses the global batch's statistics when reading an archive, what Keras computes in one
 process or under JAX).
 
-Reading never runs code: `refuse_code` rejects the whole tree if any object names a module outside
-Keras, a registered (custom) name, or a `lambda`, and only layer classes built into distdl are made.
+A user's class (a custom layer, or a registered initializer, loss, ...) is written as Keras writes
+it: its own `module` and its `registered_name` ("package>name"). Reading never runs code from the
+archive: `refuse_code` rejects the whole tree if any object names a `lambda`, or a module outside
+Keras or a registered name that neither `custom_objects` nor `register_keras_serializable` supplies
+(distdl.registry); only those and the classes built into distdl are made.
 """
 from __future__ import annotations
 
 import json
 
-from .. import constraints, initializers, regularizers
+from .. import constraints, initializers, registry, regularizers
 from ..errors import CheckpointError, DistdlError
 from ..layers.base import deserialize, layer_class
 
@@ -69,7 +72,7 @@ def layer_to_keras(spec: dict, build_shape=None) -> dict:
         raise CheckpointError(f"Layer {cfg.get('name')!r} ({cls}) holds a Python object in its config (a custom "
                               "initializer, regularizer or constraint function), which a .keras archive cannot "
                               "hold; save the model as .h5 instead.") from None
-    layer = keras_object("keras.layers", cls, out)
+    layer = keras_object(spec.get("module", "keras.layers"), cls, out, spec.get("registered_name"))
     if build_shape is not None:
         multi = bool(build_shape) and isinstance(build_shape[0], (list, tuple))
         layer["build_config"] = {"input_shape": [batch_shape(s) for s in build_shape] if multi
@@ -85,7 +88,8 @@ def _value_to_keras(key: str, value):
     if isinstance(value, dict) and "class_name" in value:
         for suffix, module in _NESTED_MODULES:
             if key.endswith(suffix):
-                return keras_object(module, value["class_name"], value.get("config", {}))
+                return keras_object(module, value["class_name"], value.get("config", {}),
+                                    value.get("registered_name"))
     return value
 
 
@@ -98,7 +102,7 @@ def object_to_keras(module: str, value):
     lr = cfg.get("learning_rate")
     if isinstance(lr, dict) and "class_name" in lr:
         cfg["learning_rate"] = keras_object("keras.optimizers.schedules", lr["class_name"], lr.get("config", {}))
-    return keras_object(module, value["class_name"], cfg)
+    return keras_object(module, value["class_name"], cfg, value.get("registered_name"))
 
 
 def nested_to_keras(module: str, value):
@@ -113,8 +117,10 @@ def nested_to_keras(module: str, value):
 # ---------------------------------------------------------------- Keras -> distdl
 
 def refuse_code(tree, where: str) -> None:
-    """Refuse `tree` (any JSON from the archive) if an object in it points at code outside Keras:
-    a `lambda`, a Python function, a module that is not Keras's, or a registered custom name."""
+    """Refuse `tree` (any JSON from the archive) if an object in it points at code: a `lambda`, or a
+    module that is not Keras's or a registered custom name, unless the open custom_object_scope or
+    the registry supplies that object (then the user's own class or function is used, never code
+    from the file)."""
     if isinstance(tree, list):
         for v in tree:
             refuse_code(v, where)
@@ -125,17 +131,38 @@ def refuse_code(tree, where: str) -> None:
     if isinstance(cls, str) and cls != "__keras_tensor__":
         name = _describe(tree)
         module, registered = tree.get("module"), tree.get("registered_name")
-        if cls in ("__lambda__", "Lambda"):
+        supplied = _supplied(tree)
+        if cls == "__lambda__" or (cls == "Lambda" and not _supplied_function(tree)):
             raise CheckpointError(f"Keras archive {where!r} holds {name}, Python code that distdl never runs "
                                   "from an archive.")
-        if module is not None and not (module == "keras" or str(module).startswith("keras.")):
+        if not supplied and module is not None and not (module == "keras" or str(module).startswith("keras.")):
             raise CheckpointError(f"Keras archive {where!r} names class {cls!r} from module {module!r}, which is "
-                                  "not built into distdl (distdl runs no code from an archive).")
-        if registered not in (None, cls):
+                                  f"not built into distdl (distdl runs no code from an archive): "
+                                  f"{registry.REGISTER_HINT}.")
+        if not supplied and registered not in (None, cls):
             raise CheckpointError(f"Keras archive {where!r} names class {cls!r} registered as {registered!r}, "
-                                  "user code that distdl does not have (distdl runs no code from an archive).")
+                                  f"user code that distdl does not have (distdl runs no code from an archive): "
+                                  f"{registry.REGISTER_HINT}.")
     for v in tree.values():
         refuse_code(v, where)
+
+
+def _supplied(obj: dict) -> bool:
+    """Whether custom_objects or the registry supplies the object `obj` names (by its registered
+    name, its class name, or, for a function, the function's name)."""
+    keys = [obj.get("registered_name"), obj.get("class_name")]
+    if obj.get("class_name") == "function":
+        keys = [obj.get("registered_name"), obj.get("config")]
+    return any(isinstance(k, str) and registry.get_registered_object(k) is not None for k in keys)
+
+
+def _supplied_function(lam: dict) -> bool:
+    """A Lambda layer's function is never read from the file: it must be a named function that
+    custom_objects or the registry supplies."""
+    fn = (lam.get("config") or {}).get("function") if isinstance(lam.get("config"), dict) else None
+    if isinstance(fn, str):
+        return registry.get_registered_object(fn) is not None
+    return isinstance(fn, dict) and fn.get("class_name") == "function" and _supplied(fn)
 
 
 def _describe(obj: dict) -> str:
@@ -152,10 +179,16 @@ def layer_from_keras(spec: dict, where: str) -> dict:
         raise CheckpointError(f"Keras archive {where!r} has a layer entry without a config: {str(spec)[:80]}.")
     cls, cfg = spec.get("class_name"), spec["config"]
     name = cfg.get("name", spec.get("name"))
-    builtin = _builtin_layer(cls)
-    if builtin is None:
-        raise CheckpointError(f"Keras archive {where!r}: layer {name!r} is of class {cls!r}, which is not a layer "
-                              "built into distdl (distdl runs no code from an archive).")
+    registered = spec.get("registered_name")
+    registered = None if registered == cls else registered
+    try:
+        found = layer_class(str(cls), registered)
+    except DistdlError:
+        found = None
+    if found is None or (registry.is_builtin(found) and not found.__module__.startswith("distdl.layers.")):
+        raise CheckpointError(f"Keras archive {where!r}: layer {name!r} is of class {registered or cls!r}, which is "
+                              "not a layer built into distdl, registered, or in custom_objects (distdl runs no code "
+                              f"from an archive): {registry.REGISTER_HINT}.")
     out = {}
     for key, value in cfg.items():
         if key in _IGNORED:
@@ -172,20 +205,14 @@ def layer_from_keras(spec: dict, where: str) -> dict:
     elif cls == "BatchNormalization":
         out["synchronized"] = True  # global-batch statistics: what one Keras process computes
     result = {"class_name": cls, "config": out}
+    if registered is not None:
+        result["registered_name"] = registered
     try:
         deserialize(result)  # made once here, so that a bad option is named with its layer
     except DistdlError as e:
         raise CheckpointError(f"Keras archive {where!r}: layer {name!r} ({cls}) cannot be built in distdl: "
                               f"{e}") from None
     return result
-
-
-def _builtin_layer(cls) -> type | None:
-    try:
-        found = layer_class(str(cls))
-    except DistdlError:
-        return None
-    return found if found.__module__.startswith("distdl.layers.") else None
 
 
 def _value_from_keras(key: str, value, where: str, layer_name):
@@ -229,10 +256,15 @@ def strip_object(value):
         return value
     if value["class_name"] == "function" and isinstance(value.get("config"), str):
         return value["config"]
+    if value["class_name"] == "function" and isinstance(value.get("registered_name"), str):
+        return value["registered_name"]  # a registered function: found by its "package>name"
     cfg = value.get("config")
     if isinstance(cfg, dict):
         cfg = {k: strip_object(v) if k == "learning_rate" else v for k, v in cfg.items()}
-    return {"class_name": value["class_name"], "config": cfg if cfg is not None else {}}
+    out = {"class_name": value["class_name"], "config": cfg if cfg is not None else {}}
+    if value.get("registered_name") not in (None, value["class_name"]):
+        out["registered_name"] = value["registered_name"]
+    return out
 
 
 def nested_from_keras(value):
