@@ -27,11 +27,9 @@ _OBJECTS = {
 }
 _MODULES = ("activations", "backend", "callbacks", "cli", "comm", "configs", "constraints", "datasets",
             "errors", "initializers", "layers", "log", "losses", "metrics", "models", "ops", "optimizers",
-            "regularizers", "saving", "utils")
-# `ops` is listed once the module is there (it is written apart from this file)
-_PRESENT = [m for m in _MODULES if m != "ops" or importlib.util.find_spec(f"{__name__}.ops") is not None]
+            "random", "regularizers", "saving", "utils")
 
-__all__ = ["__version__", "version", *_OBJECTS, *_PRESENT]
+__all__ = ["__version__", "version", *_OBJECTS, *_MODULES]
 
 
 def version() -> str:
@@ -46,7 +44,7 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
         globals()[name] = value
         return value
-    if name in _PRESENT:
+    if name in _MODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

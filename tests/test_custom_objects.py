@@ -32,7 +32,7 @@ class _ScaleBase(Layer):
         self.factor = float(factor)
 
     def build(self, input_shape):
-        self.w = self.add_weight("w", (input_shape[-1],), initializer="ones")
+        self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="w")
 
     def forward(self, x, training=False):
         self.cache = x

@@ -30,13 +30,9 @@ def test_keras_classes_are_distdls():
     assert isinstance(keras.Input(shape=(3,)), keras.KerasTensor)
 
 
-def test_keras_ops_resolves_to_distdl_ops_once_it_exists():
-    if importlib.util.find_spec("distdl.ops") is None:
-        assert "ops" not in keras.__all__
-        with pytest.raises(AttributeError, match="has no attribute 'ops'"):
-            keras.ops  # noqa: B018
-    else:
-        assert keras.ops is importlib.import_module("distdl.ops") and "ops" in keras.__all__
+def test_keras_ops_and_random_resolve_to_distdl_modules():
+    assert keras.ops is importlib.import_module("distdl.ops") and "ops" in keras.__all__
+    assert keras.random is importlib.import_module("distdl.random") and "random" in keras.__all__
 
 
 def test_keras_utils_and_saving_helpers():

@@ -51,7 +51,7 @@ class Lambda(Layer):
         return _with_batch(recorded.symbolic_shape(self, recorded.infer_output_shape(self, shape)))
 
     def get_config(self) -> dict:
-        name = getattr(self.function, "__name__", "")
+        name = registry.get_registered_name(self.function) or ""
         if not name or name == "<lambda>":
             raise ConfigError(f"Lambda layer {self.name!r} wraps an anonymous function, which distdl does not save "
                               f"as code; use a named function registered with "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 
+from .. import ops  # noqa: F401 (registers the ops that a model's TensorOp nodes name)
 from .. import optimizers as optimizers_mod
 from ..comm import agree, world
 from ..errors import CheckpointError, ConfigError, DistdlError
