@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import backend
 from ..activations import Sigmoid
-from ..autodiff.tensor import Tensor, as_tensor, multiply, result, subtract, value_of
+from ..autodiff.tensor import Tensor, as_tensor, is_tracked, multiply, result, subtract, value_of
 from ..errors import ConfigError, ShapeError
 from ..losses.base import EPSILON
 from ..special import _as_float
@@ -102,7 +102,8 @@ def binary_crossentropy(target, output, from_logits=False) -> Tensor:
         return -(multiply(target, log(p)) + multiply(subtract(1.0, target), log(subtract(1.0, p))))
     t, z = _as_float(target.value), _as_float(output.value)
     y = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+    need_target = is_tracked(target)
 
     def vjp(g):
-        return g * -z, g * (Sigmoid().forward(z) - t)
+        return (g * -z if need_target else None), g * (Sigmoid().forward(z) - t)
     return result(y, (target, output), vjp)

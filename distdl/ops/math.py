@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autodiff.tape import unbroadcast
-from ..autodiff.tensor import Tensor, _binary, as_tensor, result, value_of
+from ..autodiff.tensor import Tensor, _binary, as_tensor, is_tracked, result, value_of
 from ..errors import ConfigError, ShapeError
 from ..special import _as_float
 
@@ -65,8 +65,9 @@ def logaddexp(x1, x2) -> Tensor:
     a, b = as_tensor(x1), as_tensor(x2)
     av, bv = _floats(a.value), _floats(b.value)
     y = _binary("logaddexp", np.logaddexp, Tensor(av), Tensor(bv))
-    return result(y, (a, b), lambda g: (unbroadcast(g * np.exp(av - y), np.shape(av)),
-                                        unbroadcast(g * np.exp(bv - y), np.shape(bv))))
+    need_a, need_b = is_tracked(a), is_tracked(b)
+    return result(y, (a, b), lambda g: (unbroadcast(g * np.exp(av - y), np.shape(av)) if need_a else None,
+                                        unbroadcast(g * np.exp(bv - y), np.shape(bv)) if need_b else None))
 
 
 def _constant(fn, x, *args, **kwargs) -> Tensor:

@@ -240,8 +240,11 @@ def _vector_norm(xv, axes, ord, keepdims):
         return np.sum(a, axis=axes, keepdims=True), lambda g: g * np.sign(xv)
     if ord in (np.inf, -np.inf):
         y = (np.max if ord > 0 else np.min)(a, axis=axes, keepdims=True)
-        hit = a == y
-        return y, lambda g: g * np.sign(xv) * hit / np.sum(hit, axis=axes, keepdims=True, dtype=xv.dtype)
+
+        def extreme(g):   # shared evenly among the tied extremes, as max/min
+            hit = a == y
+            return g * np.sign(xv) * hit / np.sum(hit, axis=axes, keepdims=True, dtype=xv.dtype)
+        return y, extreme
     if ord == 0:   # the count of nonzeros: piecewise constant
         return np.sum(a != 0, axis=axes, keepdims=True).astype(xv.dtype), lambda g: None
     p = float(ord)
