@@ -190,3 +190,45 @@ def test_sparse_categorical_crossentropy_keras_golden_values_and_gradients():
         assert is_tracked(ops.sparse_categorical_crossentropy(t, tape.leaf(logits), from_logits=True))
     with pytest.raises(ShapeError, match=r"target shape \(2,\) must be output shape \(3, 3\) without axis -1"):
         ops.sparse_categorical_crossentropy(t[:2], o)
+
+
+def test_more_keras_activations_golden_values_gradients_and_kinks():
+    # keras/src/ops/nn_test.py NNOpsCorrectnessTest: tanh_shrink, hard_tanh, hard_shrink, threshold,
+    # squareplus, soft_shrink, sparse_plus, sparse_sigmoid, glu
+    w = np.array([-0.5, 0, 1, 2, 3], dtype=np.float32)
+    for got, gold in [(ops.tanh_shrink(X), [-0.238406, 0.0, 0.238406, 1.035972, 2.004945]),
+                      (ops.hard_tanh(X), [-1.0, 0.0, 1.0, 1.0, 1.0]),
+                      (ops.hard_shrink(w), [0.0, 0.0, 1.0, 2.0, 3.0]),
+                      (ops.threshold(w, 0, 0), [0.0, 0.0, 1.0, 2.0, 3.0]),
+                      (ops.squareplus(w), [0.780776, 1.0, 1.618034, 2.414214, 3.302776]),
+                      (ops.soft_shrink(w), [0.0, 0.0, 0.5, 1.5, 2.5]),
+                      (ops.sparse_plus(w), [0.0625, 0.25, 1.0, 2.0, 3.0]),
+                      (ops.sparse_sigmoid(X), [0.0, 0.5, 1.0, 1.0, 1.0]),
+                      (ops.nn.glu(np.float32([-1, 0, 1, 2, 3, 4])), [-0.8807971, 0.0, 0.98201376])]:
+        assert got.value.dtype == np.float32
+        np.testing.assert_allclose(got.value, gold, rtol=1e-5, atol=1e-6)
+    x = RNG.uniform(0.1, 2.5, size=(3, 4)) * RNG.choice([-1, 1], size=(3, 4))
+    x[np.abs(np.abs(x) - 1) < 0.05] += 0.1        # off the kinks at +-1
+    x[np.abs(np.abs(x) - 0.5) < 0.05] += 0.1      # and at +-0.5
+    for fn in (ops.tanh_shrink, ops.hard_tanh, ops.hard_shrink, ops.soft_shrink, ops.squareplus,
+               ops.sparse_plus, ops.sparse_sigmoid, lambda t: ops.threshold(t, 0.3, -2.0),
+               lambda t: ops.glu(t, axis=0), ops.glu):
+        check_grad(fn, x[:2])
+    at = lambda f, v: grad_at(f, np.array(v))[0]     # noqa: E731
+    np.testing.assert_array_equal(at(ops.hard_tanh, [-1.0, 1.0]), [1, 1])          # closed interval, as clip
+    np.testing.assert_array_equal(at(ops.sparse_sigmoid, [-1.0, 1.0]), [0, 0])
+    np.testing.assert_array_equal(at(ops.soft_shrink, [-0.5, 0.5]), [0, 0])
+    np.testing.assert_allclose(at(ops.sparse_plus, [-1.0, 1.0]), [0, 1])            # continuous there
+    with pytest.raises(ShapeError, match=r"ops.glu: x of shape \(3,\) must have an even size along axis -1"):
+        ops.glu(np.ones(3))
+
+
+def test_moments_are_mean_and_variance_and_refuse_synchronized():
+    # keras/src/ops/nn_test.py test_moments: the mean and variance NumPy gives
+    x = np.array([0, 1, 2, 3, 4, 100, -200], dtype=np.float32)
+    m, v = ops.nn.moments(x, axes=[0])
+    np.testing.assert_allclose([m.value, v.value], [np.mean(x), np.var(x)], rtol=1e-5)
+    y = RNG.normal(size=(2, 3, 4))
+    check_grad(lambda t: ops.moments(t, axes=[0, 1], keepdims=True)[1], y)
+    with pytest.raises(ConfigError, match="ops.moments: synchronized=True is not supported"):
+        ops.moments(x, axes=[0], synchronized=True)

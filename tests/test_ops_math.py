@@ -159,3 +159,10 @@ def test_shape_errors_name_the_op_and_both_shapes():
         ops.logaddexp(np.zeros(2), np.zeros(3))
     with pytest.raises(ShapeError, match=r"ops.clip: shapes \(2,\), \(3,\)"):
         ops.clip(np.zeros(2), np.zeros(3), 1.0)
+
+
+def test_isnan_isinf_isfinite():
+    x = np.array([1.0, np.nan, np.inf, -np.inf])
+    np.testing.assert_array_equal(ops.isnan(x).value, [False, True, False, False])
+    np.testing.assert_array_equal(ops.isinf(x).value, [False, False, True, True])
+    np.testing.assert_array_equal(ops.isfinite(x).value, [True, False, False, False])

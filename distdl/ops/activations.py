@@ -14,10 +14,14 @@ import numpy as np
 from ..activations import (ELU, GELU, SELU, HardSigmoid, HardSiLU, LeakyReLU, LogSoftmax, ReLU6, Sigmoid, SiLU,
                            Softmax, Softplus, Softsign)
 from ..autodiff.tensor import Tensor, as_tensor, result
+from ..errors import ShapeError
 from ..special import _as_float
+from .math import clip
 
 __all__ = ["relu", "relu6", "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "silu", "swish", "gelu", "elu",
-           "selu", "celu", "leaky_relu", "softplus", "softsign", "log_sigmoid", "softmax", "log_softmax"]
+           "selu", "celu", "leaky_relu", "softplus", "softsign", "log_sigmoid", "softmax", "log_softmax",
+           "glu", "hard_tanh", "tanh_shrink", "soft_shrink", "hard_shrink", "threshold", "squareplus",
+           "sparse_plus", "sparse_sigmoid"]
 
 
 def _apply(act, x) -> Tensor:
@@ -121,6 +125,67 @@ def softmax(x, axis=-1) -> Tensor:
 def log_softmax(x, axis=-1) -> Tensor:
     """x - logsumexp(x) over `axis` (an int, a tuple, or None for all axes), computed stably."""
     return _apply(LogSoftmax(_axis(axis)), x)
+
+
+def _elementwise(x, fn, deriv) -> Tensor:
+    """y = fn(x) with dx = g * deriv(x, y), computed in the vjp (the piecewise ops below)."""
+    x = as_tensor(x)
+    xv = _as_float(x.value)
+    y = fn(xv)
+    return result(y, (x,), lambda g: (g * deriv(xv, y),))
+
+
+def glu(x, axis=-1) -> Tensor:
+    """a * sigmoid(b), where a and b are the two halves of x along `axis` (its size must be even)."""
+    x = as_tensor(x)
+    xv = _as_float(x.value)
+    if xv.ndim == 0 or xv.shape[axis] % 2:
+        raise ShapeError(f"ops.glu: x of shape {xv.shape} must have an even size along axis {axis}.")
+    a, b = np.split(xv, 2, axis=axis)
+    s = _SIGMOID.forward(b)
+    return result(a * s, (x,), lambda g: (np.concatenate([g * s, g * a * s * (1 - s)], axis=axis),))
+
+
+def hard_tanh(x) -> Tensor:
+    """x clipped to [-1, 1] (gradient 1 on the closed interval, as ops.clip)."""
+    return clip(x, -1.0, 1.0)
+
+
+def tanh_shrink(x) -> Tensor:
+    """x - tanh(x)."""
+    return _elementwise(x, lambda v: v - np.tanh(v), lambda v, y: np.tanh(v) ** 2)
+
+
+def soft_shrink(x, threshold=0.5) -> Tensor:
+    """x - threshold above threshold, x + threshold below -threshold, 0 between."""
+    return _elementwise(x, lambda v: np.where(v > threshold, v - threshold, np.where(v < -threshold, v + threshold, 0)),
+                        lambda v, y: np.abs(v) > threshold)
+
+
+def hard_shrink(x, threshold=0.5) -> Tensor:
+    """x where |x| > threshold, else 0."""
+    return _elementwise(x, lambda v: np.where(np.abs(v) > threshold, v, 0), lambda v, y: np.abs(v) > threshold)
+
+
+def threshold(x, threshold, default_value) -> Tensor:
+    """x where x > threshold, else default_value."""
+    return _elementwise(x, lambda v: np.where(v > threshold, v, default_value), lambda v, y: v > threshold)
+
+
+def squareplus(x, b=4) -> Tensor:
+    """(x + sqrt(x^2 + b)) / 2, a smooth relu."""
+    return _elementwise(x, lambda v: (v + np.sqrt(v * v + b)) / 2, lambda v, y: (1 + v / np.sqrt(v * v + b)) / 2)
+
+
+def sparse_plus(x) -> Tensor:
+    """0 for x <= -1, (x + 1)^2 / 4 for -1 < x < 1, x for x >= 1 (continuously differentiable)."""
+    return _elementwise(x, lambda v: np.where(v <= -1, 0, np.where(v < 1, 0.25 * (v + 1) ** 2, v)),
+                        lambda v, y: np.clip((v + 1) / 2, 0, 1))
+
+
+def sparse_sigmoid(x) -> Tensor:
+    """0 for x <= -1, (x + 1) / 2 between, 1 for x >= 1 (derivative 0 at -1 and 1)."""
+    return _elementwise(x, lambda v: np.clip(0.5 * (v + 1), 0, 1), lambda v, y: np.where(np.abs(v) < 1, 0.5, 0))
 
 
 def _axis(axis):

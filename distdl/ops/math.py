@@ -17,7 +17,7 @@ from ..special import _as_float
 
 __all__ = ["exp", "exp2", "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt", "square", "cbrt",
            "reciprocal", "logaddexp", "sign", "floor", "ceil", "round", "trunc", "nan_to_num", "clip",
-           "maximum", "minimum", "where"]
+           "maximum", "minimum", "where", "isnan", "isinf", "isfinite"]
 
 _LN2 = np.log(2.0)
 _LN10 = np.log(10.0)
@@ -98,6 +98,21 @@ def trunc(x) -> Tensor:
 def round(x, decimals=0) -> Tensor:  # noqa: A001 (Keras's name)
     """x rounded to `decimals` places, halves to even as NumPy (not differentiated)."""
     return _constant(np.round, x, decimals)
+
+
+def isnan(x) -> Tensor:
+    """Whether each element is NaN (bool, not differentiated)."""
+    return _constant(np.isnan, x)
+
+
+def isinf(x) -> Tensor:
+    """Whether each element is +inf or -inf (bool, not differentiated)."""
+    return _constant(np.isinf, x)
+
+
+def isfinite(x) -> Tensor:
+    """Whether each element is neither NaN nor infinite (bool, not differentiated)."""
+    return _constant(np.isfinite, x)
 
 
 def nan_to_num(x, nan=0.0, posinf=None, neginf=None) -> Tensor:

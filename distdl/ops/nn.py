@@ -3,5 +3,6 @@ from .activations import *  # noqa: F401,F403
 from .activations import __all__ as _activations
 from .crossentropy import *  # noqa: F401,F403
 from .crossentropy import __all__ as _crossentropy
+from .reductions import moments
 
-__all__ = [*_activations, *_crossentropy]
+__all__ = [*_activations, *_crossentropy, "moments"]

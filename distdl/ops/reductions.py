@@ -14,7 +14,8 @@ from ..errors import ConfigError
 from ..special import _as_float
 
 __all__ = ["sum", "mean", "max", "min", "amax", "amin", "prod", "logsumexp", "var", "std",
-           "argmax", "argmin", "all", "any", "count_nonzero", "cumsum", "cumprod", "norm"]
+           "argmax", "argmin", "all", "any", "count_nonzero", "cumsum", "cumprod", "norm",
+           "moments"]
 
 
 def _axes(axis, ndim: int) -> tuple:
@@ -157,6 +158,16 @@ def std(x, axis=None, keepdims=False) -> Tensor:
         safe = np.where(s > 0, s, 1)
         return (np.where(s > 0, _keep(g, axes, keepdims) / (n * safe), 0) * dev,)
     return result(y, (x,), vjp)
+
+
+def moments(x, axes, keepdims=False, synchronized=False) -> tuple:
+    """(mean, variance) of x over `axes` (keras.ops.moments), both differentiated. The
+    statistics are of the rows this rank holds; `synchronized=True` (statistics of the global
+    batch across ranks) is refused: BatchNormalization computes those."""
+    if synchronized:
+        raise ConfigError("ops.moments: synchronized=True is not supported (a custom layer sees only this rank's "
+                          "rows); use the BatchNormalization layer for statistics of the global batch.")
+    return mean(x, axis=axes, keepdims=keepdims), var(x, axis=axes, keepdims=keepdims)
 
 
 def argmax(x, axis=None, keepdims=False) -> Tensor:
