@@ -82,6 +82,7 @@ def test_integer_mean_var_std_are_float():
     x = np.array([1, 2, 3, 4])
     assert ops.var(x).value == pytest.approx(1.25)
     assert ops.std(x).value.dtype == np.float32
+    assert ops.mean(x).value.dtype == np.float32 and ops.mean(x).value == 2.5
 
 
 @pytest.mark.parametrize("name", ["cumsum", "cumprod"])

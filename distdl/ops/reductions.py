@@ -51,9 +51,9 @@ def sum(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001 (Keras's name)
 
 
 def mean(x, axis=None, keepdims=False) -> Tensor:
-    """Arithmetic mean over `axis`."""
+    """Arithmetic mean over `axis` (of integers: in floatx, as Keras)."""
     x = as_tensor(x)
-    xv = np.asarray(x.value)
+    xv = _as_float(x.value)
     axes = _axes(axis, xv.ndim)
     n = _count(xv.shape, axes)
     y = np.mean(xv, axis=axes, keepdims=keepdims)
