@@ -194,3 +194,9 @@ def test_no_op_writes_into_its_input_or_the_gradient_it_is_given(fn):
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(g, g0)
     assert grads[leaf._index] is not None
+
+
+def test_abs_and_sqrt_at_zero():
+    np.testing.assert_array_equal(grad_at(ops.abs, [0.0, -2.0, 3.0])[0], [0, -1, 1])     # sign(0) = 0
+    with np.errstate(divide="ignore"):
+        assert grad_at(ops.sqrt, [0.0])[0][0] == np.inf                                  # 0.5 / 0, as TF and JAX
