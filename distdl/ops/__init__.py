@@ -5,9 +5,10 @@ Write layers, losses and metrics with these exactly as with `keras.ops`; inside 
 gradient comes without a hand-written backward. Outside a recording they just compute.
 `ops.nn` holds the neural-network ops (activations, convolutions, pooling) as in Keras.
 
-Modules: `core` (conversion, casting, shape, stop_gradient, comparisons), `math` (elementwise
-math), `reductions`, `activations`, `shape` (reshaping, joining, indexing), `linalg` (dot,
-einsum, tensordot), `conv` (conv and pooling through distdl's layer kernels), `nn`.
+Modules: `core` (conversion, casting, shape, stop_gradient, comparisons), `math` and `trig`
+(elementwise math), `reductions`, `activations`, `crossentropy` (and one_hot), `shape` (reshaping,
+joining, indexing), `linalg` (dot, einsum, tensordot), `conv` (conv and pooling through distdl's
+layer kernels), `nn`.
 """
 import functools
 
@@ -19,16 +20,20 @@ from .activations import *  # noqa: F401,F403
 from .activations import __all__ as _activations
 from .core import *  # noqa: F401,F403
 from .core import __all__ as _core
+from .crossentropy import *  # noqa: F401,F403
+from .crossentropy import __all__ as _crossentropy
 from .math import *  # noqa: F401,F403
 from .math import __all__ as _math
 from .reductions import *  # noqa: F401,F403
 from .reductions import __all__ as _reductions
+from .trig import *  # noqa: F401,F403
+from .trig import __all__ as _trig
 
 abs = absolute  # noqa: A001 (Keras's name)
 true_divide = divide
 
 __all__ = ["Tensor", "absolute", "abs", "add", "divide", "true_divide", "matmul", "multiply", "negative",
-           "power", "subtract", "nn", *_activations, *_core, *_math, *_reductions]
+           "power", "subtract", "nn", *_activations, *_core, *_math, *_reductions, *_trig, *_crossentropy]
 
 
 def _symbolic_aware(fn):

@@ -1,5 +1,8 @@
-"""`keras.ops.nn`: the activations and the convolution/pooling ops."""
+"""`keras.ops.nn`: the activations, the cross-entropies and one_hot, and the convolution/pooling ops."""
 from .activations import *  # noqa: F401,F403
 from .activations import __all__ as _activations
+from .crossentropy import *  # noqa: F401,F403
+from .crossentropy import __all__ as _crossentropy
+from .reductions import moments
 
-__all__ = [*_activations]
+__all__ = [*_activations, *_crossentropy, "moments"]
