@@ -57,9 +57,12 @@ def _static_shape(x) -> tuple:
 
 _core_shape = shape
 _PLAIN = {"Tensor", "nn", "shape", "is_tensor", "convert_to_numpy"}
+_WRAPPED: dict = {}  # one wrapper per function, so aliases (swish, silu) stay one object
 for _name in __all__:
     if _name not in _PLAIN:
-        globals()[_name] = _symbolic_aware(globals()[_name])
+        _fn = globals()[_name]
+        globals()[_name] = _WRAPPED.setdefault(id(_fn), _symbolic_aware(_fn))
 for _name in nn.__all__:
-    setattr(nn, _name, globals().get(_name) if _name in globals() else _symbolic_aware(getattr(nn, _name)))
+    _fn = getattr(nn, _name)
+    setattr(nn, _name, _WRAPPED.setdefault(id(_fn), _symbolic_aware(_fn)))
 shape = _static_shape
