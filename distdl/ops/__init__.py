@@ -6,7 +6,8 @@ gradient comes without a hand-written backward. Outside a recording they just co
 `ops.nn` holds the neural-network ops (activations, convolutions, pooling) as in Keras.
 
 Modules: `core` (conversion, casting, shape, stop_gradient, comparisons), `math` (elementwise
-math), `reductions`, `activations`, `shape` (reshaping, joining, indexing), `linalg` (dot,
+math), `reductions`, `activations`, `shape` (reshaping, joining, indexing), `creation` (zeros,
+arange, eye: constants), `linalg` (dot,
 einsum, tensordot), `conv` (conv and pooling through distdl's layer kernels), `nn`.
 """
 from ..autodiff.tensor import Tensor, absolute, add, divide, matmul, multiply, negative, power, subtract
@@ -15,13 +16,21 @@ from .activations import *  # noqa: F401,F403
 from .activations import __all__ as _activations
 from .core import *  # noqa: F401,F403
 from .core import __all__ as _core
+from .creation import *  # noqa: F401,F403
+from .creation import __all__ as _creation
+from .linalg import *  # noqa: F401,F403
+from .linalg import __all__ as _linalg
 from .math import *  # noqa: F401,F403
 from .math import __all__ as _math
 from .reductions import *  # noqa: F401,F403
 from .reductions import __all__ as _reductions
+from .shape import *  # noqa: F401,F403
+from .shape import __all__ as _shape
+from .core import shape  # noqa: E402 (the function: importing the module `shape` bound its name)
 
 abs = absolute  # noqa: A001 (Keras's name)
 true_divide = divide
 
 __all__ = ["Tensor", "absolute", "abs", "add", "divide", "true_divide", "matmul", "multiply", "negative",
-           "power", "subtract", "nn", *_activations, *_core, *_math, *_reductions]
+           "power", "subtract", "nn", *_activations, *_core, *_math, *_reductions,
+           *_creation, *_linalg, *_shape]
