@@ -165,7 +165,7 @@ def vdot(x1, x2) -> Tensor:
     av, bv = np.asarray(a.value), np.asarray(b.value)
     if av.size != bv.size:
         raise ShapeError(f"ops.vdot: inputs of shapes {av.shape} and {bv.shape} must have the same size.")
-    return result(np.vdot(av, bv), (a, b), lambda g: (g * bv, g * av))
+    return result(np.vdot(av, bv), (a, b), lambda g: ((g * bv).reshape(av.shape), (g * av).reshape(bv.shape)))
 
 
 def _diagonal_index(op: str, shape, offset, axis1, axis2):
