@@ -16,6 +16,8 @@ from .activations import *  # noqa: F401,F403
 from .activations import __all__ as _activations
 from .core import *  # noqa: F401,F403
 from .core import __all__ as _core
+from .conv import *  # noqa: F401,F403 (keras.ops has the nn ops too; binds `conv` to the function)
+from .conv import __all__ as _conv
 from .creation import *  # noqa: F401,F403
 from .creation import __all__ as _creation
 from .linalg import *  # noqa: F401,F403
@@ -33,4 +35,4 @@ true_divide = divide
 
 __all__ = ["Tensor", "absolute", "abs", "add", "divide", "true_divide", "matmul", "multiply", "negative",
            "power", "subtract", "nn", *_activations, *_core, *_math, *_reductions,
-           *_creation, *_linalg, *_shape]
+           *_conv, *_creation, *_linalg, *_shape]
