@@ -67,8 +67,9 @@ def _geometry(op: str, x4_shape, window, strides, dilation, padding, rank) -> Ge
     out = [output_length(d, k, s, pad, r) for d, k, s, r in zip(x4_shape[1:3], window, strides, dilation)]
     if min(out) <= 0:
         eff = tuple(r * (k - 1) + 1 for k, r in zip(window, dilation))[2 - rank:]
+        shape = x4_shape if rank == 2 else (x4_shape[0],) + tuple(x4_shape[2:])
         raise ShapeError(f"ops.{op}: window {eff} is larger than the input {tuple(x4_shape[1:3])[2 - rank:]} "
-                         f"with padding={padding!r} (input shape {x4_shape if rank == 2 else (x4_shape[0],) + x4_shape[2:]}).")
+                         f"with padding={padding!r} (input shape {shape}).")
     return Geometry(x4_shape, window, strides, dilation, pad, f"ops.{op}")
 
 

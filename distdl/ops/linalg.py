@@ -135,8 +135,9 @@ def dot(x1, x2) -> Tensor:
     if av.ndim == 0 or bv.ndim == 0:
         return multiply(a, b)
     if av.shape[-1] != bv.shape[max(bv.ndim - 2, 0)]:
+        which = "only" if bv.ndim == 1 else "second-to-last"
         raise ShapeError(f"ops.dot: shapes {av.shape} and {bv.shape} do not fit together (the last axis of "
-                         f"the first must equal the {'only' if bv.ndim == 1 else 'second-to-last'} axis of the second).")
+                         f"the first must equal the {which} axis of the second).")
     return tensordot(a, b, axes=([av.ndim - 1], [max(bv.ndim - 2, 0)]))
 
 
@@ -204,5 +205,8 @@ def trace(x, offset=0, axis1=0, axis2=1) -> Tensor:
     xv = np.asarray(x.value)
     a1, a2, rows, cols = _diagonal_index("trace", xv.shape, offset, axis1, axis2)
     y = np.trace(xv, int(offset), a1, a2)
-    return result(y, (x,), lambda g: (_onto_diagonal(xv.shape, a1, a2, rows, cols,
-                                                     np.broadcast_to(np.asarray(g)[..., None], np.shape(g) + (len(rows),))),))
+
+    def vjp(g):   # every diagonal entry gets the gradient of its trace
+        g = np.asarray(g)
+        return (_onto_diagonal(xv.shape, a1, a2, rows, cols, np.broadcast_to(g[..., None], g.shape + (len(rows),))),)
+    return result(y, (x,), vjp)
