@@ -1,6 +1,8 @@
 """distdl.ops.nn conv, depthwise_conv, max_pool, average_pool: values against direct NumPy loops
 (TensorFlow's 'same' split: the extra padding goes after), gradients against finite differences
 in float64, over strides, padding, dilation, groups, 1-D and 2-D, channels_first."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -87,6 +89,8 @@ CONV2D = [  # input shape, kernel shape, strides, padding, dilation
     ((1, 5, 5, 1), (3, 3, 1, 2), 1, "same", 1),    # one input channel
     ((1, 5, 5, 4), (3, 3, 2, 6), 1, "same", 1),    # two groups
     ((1, 6, 5, 6), (2, 2, 1, 6), 2, "valid", 1),   # six groups of one channel
+    ((1, 3, 4, 16), (3, 3, 16, 8), 1, "same", 1),  # 3x3, stride 1, >= 16 channels: Conv2D's Winograd plan
+    ((2, 5, 4, 16), (3, 3, 16, 8), 1, "valid", 1),  # Winograd with an odd output height
 ]
 
 
@@ -96,6 +100,19 @@ def test_conv2d(xs, ks, strides, padding, dilation):
     y = ops.nn.conv(x, k, strides=strides, padding=padding, dilation_rate=dilation)
     np.testing.assert_allclose(y.value, ref_conv(x, k, as2(strides), padding, as2(dilation)), rtol=1e-10, atol=1e-12)
     check_grad(lambda x, k: ops.nn.conv(x, k, strides, padding, None, dilation), x, k)
+
+
+def test_winograd_plan_is_used_where_conv2d_uses_it(monkeypatch):
+    conv_module = sys.modules["distdl.ops.conv"]   # `distdl.ops.conv` is the function
+    used = []
+    real = conv_module.Winograd
+    monkeypatch.setattr(conv_module, "Winograd", lambda *a: used.append(a) or real(*a))
+    x, k = rand(2, 4, 4, 16).astype(np.float32), rand(3, 3, 16, 8).astype(np.float32)
+    y = ops.conv(x, k, padding="same")
+    assert len(used) == 1 and y.dtype == np.float32
+    np.testing.assert_allclose(y.value, ref_conv(x, k, (1, 1), "same", (1, 1)), rtol=1e-4, atol=1e-4)
+    ops.conv(x, k[..., :4], padding="same")  # 4 filters: im2col, as Conv2D
+    assert len(used) == 1
 
 
 @pytest.mark.parametrize("strides, padding, dilation", [(1, "valid", 1), (2, "same", 1), (1, "same", 2),
@@ -168,6 +185,13 @@ def test_max_pool_ties_send_the_gradient_to_the_first_maximum():
 def test_same_average_pool_counts_only_real_values():
     y = ops.average_pool(np.ones((1, 3, 3, 1)), 2, strides=2, padding="same")
     np.testing.assert_array_equal(y.value[0, :, :, 0], np.ones((2, 2)))
+
+
+def test_max_pool_of_integers_pads_with_the_smallest_integer():
+    x = -np.arange(9, dtype=np.int32).reshape(1, 3, 3, 1)
+    y = ops.max_pool(x, 2, padding="same")
+    assert y.dtype == np.int32
+    np.testing.assert_array_equal(y.value[0, :, :, 0], [[0, -2], [-6, -8]])
 
 
 def test_channels_first_matches_channels_last():

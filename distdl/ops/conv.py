@@ -1,6 +1,8 @@
 """Convolution and pooling ops of keras.ops.nn (1-D and 2-D), recorded with the window kernels
 of distdl.layers: `Geometry` (padding, strided window views, col2im) from layers/im2col.py and
-the pooling passes of layers/pooling.py, so the ops and the built-in layers compute alike.
+the pooling passes of layers/pooling.py, and Conv2D's Winograd plan where it applies, so the ops
+and the built-in layers compute alike. Each call takes a fresh `Scratch`: its buffers belong to
+that call and its vjp only (layers/scratch.py's rule with one call per owner).
 
 Shapes (channels_last; channels_first inputs are transposed in and out):
 - conv: inputs (N, [H,] W, C), kernel ([kh,] kw, C // groups, F) -> (N, [Ho,] Wo, F); a kernel
@@ -20,6 +22,7 @@ from ..errors import ConfigError, ShapeError
 from ..layers.im2col import Geometry, output_length
 from ..layers.pooling import max_grad, pool_windows, window_counts
 from ..layers.scratch import Scratch
+from ..layers.winograd import Winograd, winograd_applies
 from .shape import reshape
 
 __all__ = ["conv", "depthwise_conv", "max_pool", "average_pool"]
@@ -96,12 +99,27 @@ def _grouped_conv(op: str, x: Tensor, k: Tensor, strides, padding, dilation_rate
     x4 = xv if rank == 2 else xv[:, None]
     g = _geometry(op, x4.shape, kv.shape[:rank], _tuple(strides, rank, "strides", op),
                   _tuple(dilation_rate, rank, "dilation_rate", op), padding, rank)
-    xp = g.pad(x4, Scratch(), "xp")
-    n, (ho, wo), taps = x4.shape[0], g.out_hw, g.kernel[0] * g.kernel[1]
+    scratch = Scratch()   # this call's own buffers: the vjp may use them until the tape is dropped
+    xp = g.pad(x4, scratch, "xp")
+    need_x, need_k = is_tracked(x), is_tracked(k)
+    y_shape = xv.shape[:1] + g.out_hw[2 - rank:] + (f,)
+    if (groups == 1 and rank == 2 and xv.shape[0] and xv.dtype == kv.dtype and xv.dtype.itemsize >= 4
+            and winograd_applies(g.kernel, g.strides, g.dilation, c, f)):
+        y, vjp = _winograd(g, xp, kv, scratch, need_x, need_k, xv.shape)
+    else:
+        y, vjp = _im2col(g, xp, kv, groups, need_x, need_k, xv.shape)
+    return result(y.reshape(y_shape), (x, k), vjp)
+
+
+def _im2col(g: Geometry, xp, kv, groups: int, need_x: bool, need_k: bool, x_shape):
+    """(output (N, Ho, Wo, F), vjp): the windows times the kernel, one GEMM per group; backward,
+    the kernel gradient by GEMM and the input's by one GEMM per kernel offset and col2im."""
+    n, (ho, wo), taps, c = xp.shape[0], g.out_hw, g.kernel[0] * g.kernel[1], xp.shape[3]
+    cg, f = kv.shape[-2:]
+    fg = f // groups
     kmat = kv.reshape(taps, cg, groups, fg).transpose(2, 0, 1, 3).reshape(groups, taps * cg, fg)
     z = np.matmul(_cols(g, xp, groups), kmat)   # (groups, rows, fg)
-    y = z.transpose(1, 0, 2).reshape(xv.shape[:1] + g.out_hw[2 - rank:] + (f,))
-    need_x, need_k = is_tracked(x), is_tracked(k)
+    y = z[0] if groups == 1 else z.transpose(1, 0, 2)
 
     def vjp(gy):
         dz = np.ascontiguousarray(np.reshape(gy, (n * ho * wo, groups, fg)).transpose(1, 0, 2))
@@ -110,13 +128,29 @@ def _grouped_conv(op: str, x: Tensor, k: Tensor, strides, padding, dilation_rate
             gk = np.matmul(_cols(g, xp, groups).transpose(0, 2, 1), dz)   # (groups, taps * cg, fg)
             gk = gk.reshape(groups, taps, cg, fg).transpose(1, 2, 0, 3).reshape(kv.shape)
         if need_x:   # per kernel offset a (rows, C) window gradient, summed back by col2im
-            dwin = np.matmul(dz, kmat.transpose(0, 2, 1)).reshape(groups, n * ho * wo, taps, cg)
-            dwin = np.ascontiguousarray(dwin.transpose(2, 1, 0, 3)).reshape(taps, n * ho * wo, c)
+            kt = kv.reshape(taps, cg, groups, fg).transpose(2, 0, 3, 1)          # (groups, taps, fg, cg)
+            dwin = np.matmul(dz[:, None], kt)                                      # (groups, taps, rows, cg)
+            dwin = dwin[0] if groups == 1 else dwin.transpose(1, 2, 0, 3).reshape(taps, n * ho * wo, c)
             dxp = np.empty(g.padded_shape, dtype=dwin.dtype)
             g.col2im(dwin, dxp)
-            gx = g.unpad(dxp).reshape(xv.shape)
+            gx = g.unpad(dxp).reshape(x_shape)
         return gx, gk
-    return result(y, (x, k), vjp)
+    return y, vjp
+
+
+def _winograd(g: Geometry, xp, kv, scratch: Scratch, need_x: bool, need_k: bool, x_shape):
+    """(output, vjp) by the layers' Winograd F(2x2, 3x3) plan, where it applies (as Conv2D uses
+    it: 3x3, stride 1, >= 16 channels and 8 filters, float32/float64)."""
+    plan = Winograd(g.padded_shape, kv.shape[-1], scratch)
+    y = np.empty((xp.shape[0],) + g.out_hw + kv.shape[-1:], dtype=xp.dtype)
+    state = plan.forward(xp, kv, y, training=need_x or need_k)
+
+    def vjp(gy):
+        dy = np.ascontiguousarray(np.reshape(gy, y.shape), dtype=y.dtype)
+        gk = np.empty(kv.shape, dtype=y.dtype) if need_k else None
+        dxp = plan.backward(state, lambda a, b: dy[a:b], gk, need_x, y.dtype)
+        return (None if dxp is None else np.array(g.unpad(dxp)).reshape(x_shape)), gk
+    return y, vjp
 
 
 def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1) -> Tensor:
@@ -146,7 +180,8 @@ def _pool(op: str, mode: str, inputs, pool_size, strides, padding, data_format) 
     steps = window if strides is None else _tuple(strides, rank, "strides", op)
     x4 = xv if rank == 2 else xv[:, None]
     g = _geometry(op, x4.shape, window, steps, (1,) * rank, padding, rank)
-    xp = g.pad(x4, Scratch(), "xp", -np.inf if mode == "max" else 0.0)
+    low = -np.inf if xv.dtype.kind == "f" else np.iinfo(xv.dtype).min if xv.dtype.kind in "iu" else False
+    xp = g.pad(x4, Scratch(), "xp", low if mode == "max" else 0)
     y = np.empty(x4.shape[:1] + g.out_hw + x4.shape[3:], dtype=xv.dtype)
     pool_windows(g, xp, y, mode)
     counts = None

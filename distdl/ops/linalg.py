@@ -65,7 +65,7 @@ def _einsum_grads(ins, out, values, need, g) -> list:
         uniq = "".join(dict.fromkeys(s))
         known = "".join(c for c in uniq if c in seen)
         subs = ",".join([out] + [t for t, _ in others]) + "->" + known
-        gk = np.einsum(subs, g, *[w for _, w in others], optimize=len(others) > 1)
+        gk = np.einsum(subs, g, *[w for _, w in others], optimize=bool(others))
         # indices only this operand sums over: the gradient is the same all along them
         gu = np.broadcast_to(np.expand_dims(gk, tuple(k for k, c in enumerate(uniq) if c not in seen)),
                              tuple(sizes[c] for c in uniq))
@@ -95,7 +95,7 @@ def einsum(subscripts, *operands) -> Tensor:
     values = [np.asarray(t.value) for t in ts]
     ins, out = _parse(subscripts, [v.shape for v in values])
     try:
-        y = np.einsum(subscripts, *values, optimize=len(values) > 2)
+        y = np.einsum(subscripts, *values, optimize=len(values) > 1)
     except ValueError as exc:
         raise ShapeError(f"ops.einsum: subscripts {subscripts!r} do not fit operands of shapes "
                          f"{[v.shape for v in values]} ({exc}).") from None
