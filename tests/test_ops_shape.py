@@ -126,13 +126,14 @@ def test_pad_statistic_modes_compute_but_are_not_differentiated():
         ops.pad(x, 1, mode="edge", constant_values=1)
 
 
-def test_size_and_ndim():
+def test_size_ndim_and_shape():
     assert ops.size(X) == 24 and ops.ndim(X) == 3 and ops.size(3.0) == 1
+    assert ops.shape(X) == (2, 3, 4)   # the function, not the module distdl.ops.shape
 
 
 def test_creation_dtypes_follow_keras():
-    # keras/src/ops/numpy_test.py (NumpyDtypeTest): zeros/ones/eye/identity/full default to floatx,
-    # arange of ints is int32 and of floats floatx
+    # keras/src/ops/numpy_test.py, NumpyArrayCreateOpsCorrectnessTest.test_arange: arange(3) is int32;
+    # Keras's numpy backend fills zeros/ones/eye/identity/full with floatx unless given a dtype
     assert ops.zeros((2, 3)).dtype == np.float32 and ops.ones(4).dtype == np.float32
     assert ops.full((2,), 7).dtype == np.float32 and ops.eye(3, 2, k=1).dtype == np.float32
     np.testing.assert_array_equal(ops.eye(3, 4, k=1).value, np.eye(3, 4, 1))
