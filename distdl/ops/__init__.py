@@ -28,7 +28,7 @@ from .reductions import *  # noqa: F401,F403
 from .reductions import __all__ as _reductions
 from .shape import *  # noqa: F401,F403
 from .shape import __all__ as _shape
-from .core import shape  # noqa: E402 (the function: importing the module `shape` bound its name)
+from .core import shape  # the function (importing the module distdl.ops.shape bound the name)
 
 abs = absolute  # noqa: A001 (Keras's name)
 true_divide = divide
