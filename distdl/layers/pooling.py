@@ -63,11 +63,7 @@ class _Pooling(_Windowed):
         if not g.padded:
             return dtype.type(np.prod(g.kernel))
         if self._counts is None or self._counts[0] is not g or self._counts[1] != dtype:
-            per_axis = []
-            for size, k, s, (before, _), o in zip(g.in_shape[1:3], g.kernel, g.strides, g.pads, g.out_hw):
-                start = np.arange(o) * s - before
-                per_axis.append(np.minimum(start + k, size) - np.maximum(start, 0))
-            self._counts = (g, dtype, np.multiply.outer(*per_axis).astype(dtype)[:, :, None])
+            self._counts = (g, dtype, window_counts(g, dtype))
         return self._counts[2]
 
     def forward(self, x, training=False):
@@ -89,13 +85,7 @@ class _Pooling(_Windowed):
                        s.get("first_step", (min(step, n),) + y.shape[1:], np.uint8))
         for a in range(0, n, step):  # a chunk of images stays in cache across the kernel offsets
             xs, ys = xp[a:a + step], y[a:a + step]
-            for k, sl in enumerate(g.offset_slices()):
-                if k == 0:
-                    np.copyto(ys, xs[sl])
-                elif self._mode == "max":
-                    np.maximum(ys, xs[sl], out=ys)
-                else:
-                    ys += xs[sl]
+            pool_windows(g, xs, ys, self._mode)
             if winner is not None:
                 _first_maxima(g, xs, ys, winner[a:a + step], *(b[:len(ys)] for b in scratch))
         if self._mode == "avg":
@@ -128,7 +118,7 @@ class _Pooling(_Windowed):
             for sl in g.offset_slices():
                 dxp[sl] += share
         else:
-            self._max_grad(g, c.xp, c.y, dy, dxp)
+            max_grad(g, c.xp, c.y, dy, dxp, self.scratch)
         return g.unpad(dxp).reshape(c.x_shape)
 
     def _winner_grad(self, g: Geometry, winner, dy, dxp) -> None:
@@ -142,40 +132,61 @@ class _Pooling(_Windowed):
                 np.equal(w, k, out=h)
                 np.multiply(d, h, out=dx[sl])
 
-    def _max_grad(self, g: Geometry, xp, y, dy, dxp) -> None:
-        """Adds (or, for disjoint windows, writes) each window's dy at its first maximum into dxp.
-
-        Runs per chunk of images, so that y, dy and the masks stay in cache across the offsets.
-        """
-        # windows that do not overlap write disjoint slices: no accumulation needed
-        overlap = any(k > s for k, s in zip(g.kernel, g.strides))
-        taken = self.scratch.get("taken", y.shape, np.bool_)
-        hit = self.scratch.get("hit", y.shape, np.bool_)
-        part = self.scratch.get("part", y.shape, dy.dtype) if overlap else None
-        last = g.kernel[0] * g.kernel[1] - 1
-        step = g.chunk_padded(dy.itemsize)
-        for a in range(0, y.shape[0], step):
-            c = slice(a, a + step)
-            xs, ys, dys, dxs, tk, ht = xp[c], y[c], dy[c], dxp[c], taken[c], hit[c]
-            for k, sl in enumerate(g.offset_slices()):
-                if k == 0:
-                    mask = np.equal(xs[sl], ys, out=tk)
-                else:
-                    mask = np.equal(xs[sl], ys, out=ht)
-                    np.greater(mask, tk, out=mask)  # not taken by an earlier offset: first maximum wins
-                    if k < last:
-                        tk |= mask
-                if overlap:
-                    np.multiply(dys, mask, out=part[c])
-                    dxs[sl] += part[c]
-                else:
-                    np.multiply(dys, mask, out=dxs[sl])
-
     def get_config(self) -> dict:
         cfg = super().get_config()
         cfg.update(pool_size=list(self.pool_size), strides=list(self.strides), padding=self.padding,
                    data_format="channels_last")
         return cfg
+
+
+def window_counts(g: Geometry, dtype) -> np.ndarray:
+    """Real (unpadded) input values in each window of a padded geometry, (Ho, Wo, 1) of `dtype`."""
+    per_axis = []
+    for size, k, s, (before, _), o in zip(g.in_shape[1:3], g.kernel, g.strides, g.pads, g.out_hw):
+        start = np.arange(o) * s - before
+        per_axis.append(np.minimum(start + k, size) - np.maximum(start, 0))
+    return np.multiply.outer(*per_axis).astype(dtype)[:, :, None]
+
+
+def pool_windows(g: Geometry, xs, ys, mode: str) -> None:
+    """ys = the max ("max") or the sum ("avg") of each window of the padded images xs."""
+    for k, sl in enumerate(g.offset_slices()):
+        if k == 0:
+            np.copyto(ys, xs[sl])
+        elif mode == "max":
+            np.maximum(ys, xs[sl], out=ys)
+        else:
+            ys += xs[sl]
+
+
+def max_grad(g: Geometry, xp, y, dy, dxp, scratch) -> None:
+    """Adds (or, for disjoint windows, writes) each window's dy at its first maximum into dxp.
+
+    Runs per chunk of images, so that y, dy and the masks stay in cache across the offsets.
+    """
+    # windows that do not overlap write disjoint slices: no accumulation needed
+    overlap = any(k > s for k, s in zip(g.kernel, g.strides))
+    taken = scratch.get("taken", y.shape, np.bool_)
+    hit = scratch.get("hit", y.shape, np.bool_)
+    part = scratch.get("part", y.shape, dy.dtype) if overlap else None
+    last = g.kernel[0] * g.kernel[1] - 1
+    step = g.chunk_padded(dy.itemsize)
+    for a in range(0, y.shape[0], step):
+        c = slice(a, a + step)
+        xs, ys, dys, dxs, tk, ht = xp[c], y[c], dy[c], dxp[c], taken[c], hit[c]
+        for k, sl in enumerate(g.offset_slices()):
+            if k == 0:
+                mask = np.equal(xs[sl], ys, out=tk)
+            else:
+                mask = np.equal(xs[sl], ys, out=ht)
+                np.greater(mask, tk, out=mask)  # not taken by an earlier offset: first maximum wins
+                if k < last:
+                    tk |= mask
+            if overlap:
+                np.multiply(dys, mask, out=part[c])
+                dxs[sl] += part[c]
+            else:
+                np.multiply(dys, mask, out=dxs[sl])
 
 
 def _first_maxima(g: Geometry, xs, ys, winner, hit, step) -> None:

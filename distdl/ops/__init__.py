@@ -5,10 +5,12 @@ Write layers, losses and metrics with these exactly as with `keras.ops`; inside 
 gradient comes without a hand-written backward. Outside a recording they just compute.
 `ops.nn` holds the neural-network ops (activations, convolutions, pooling) as in Keras.
 
+<<<<<<< HEAD
 Modules: `core` (conversion, casting, shape, stop_gradient, comparisons), `math` and `trig`
 (elementwise math), `reductions`, `activations`, `crossentropy` (and one_hot), `shape` (reshaping,
-joining, indexing), `linalg` (dot, einsum, tensordot), `conv` (conv and pooling through distdl's
-layer kernels), `nn`.
+joining, indexing), `creation` (zeros, arange, eye: constants), `linalg` (dot, einsum, tensordot),
+`conv` (conv and pooling through distdl's layer kernels), `nn`. Every op is wrapped so that on a
+symbolic tensor (functional API) it adds a graph node instead (distdl.layers.tensor_op).
 """
 import functools
 
@@ -18,22 +20,32 @@ from ..layers.base import SymbolicTensor
 from . import nn
 from .activations import *  # noqa: F401,F403
 from .activations import __all__ as _activations
+from .conv import *  # noqa: F401,F403 (keras.ops has the nn ops too; binds `conv` to the function)
+from .conv import __all__ as _conv
 from .core import *  # noqa: F401,F403
 from .core import __all__ as _core
+from .creation import *  # noqa: F401,F403
+from .creation import __all__ as _creation
 from .crossentropy import *  # noqa: F401,F403
 from .crossentropy import __all__ as _crossentropy
+from .linalg import *  # noqa: F401,F403
+from .linalg import __all__ as _linalg
 from .math import *  # noqa: F401,F403
 from .math import __all__ as _math
 from .reductions import *  # noqa: F401,F403
 from .reductions import __all__ as _reductions
+from .shape import *  # noqa: F401,F403
+from .shape import __all__ as _shape
 from .trig import *  # noqa: F401,F403
 from .trig import __all__ as _trig
+from .core import shape  # noqa: E402,F811 (the function: importing the module distdl.ops.shape bound the name)
 
 abs = absolute  # noqa: A001 (Keras's name)
 true_divide = divide
 
 __all__ = ["Tensor", "absolute", "abs", "add", "divide", "true_divide", "matmul", "multiply", "negative",
-           "power", "subtract", "nn", *_activations, *_core, *_math, *_reductions, *_trig, *_crossentropy]
+           "power", "subtract", "nn", *_activations, *_conv, *_core, *_creation, *_crossentropy, *_linalg,
+           *_math, *_reductions, *_shape, *_trig]
 
 
 def _symbolic_aware(fn):
