@@ -295,3 +295,41 @@ def test_add_loss_in_evaluate_is_the_batch_mean_whatever_the_batch_size():
         logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
         per_batch = [np.mean(x[s:s + batch_size] ** 2) for s in range(0, 10, batch_size)]
         assert logs["loss"] == pytest.approx(float(np.mean(per_batch)), rel=1e-5)
+
+
+class Antirectifier(Layer):
+    """Keras's example (keras-io examples/keras_recipes/antirectifier.py), imports changed only."""
+
+    def __init__(self, initializer="he_normal", **kwargs):
+        super().__init__(**kwargs)
+        self.initializer = initializer
+
+    def build(self, input_shape):
+        output_dim = input_shape[-1]
+        self.kernel = self.add_weight(shape=(output_dim * 2, output_dim), initializer=self.initializer,
+                                      name="kernel", trainable=True)
+
+    def call(self, inputs):
+        inputs -= ops.mean(inputs, axis=-1, keepdims=True)
+        pos = ops.relu(inputs)
+        neg = ops.relu(-inputs)
+        concatenated = ops.concatenate([pos, neg], axis=-1)
+        return ops.matmul(concatenated, self.kernel)
+
+    def get_config(self):
+        return {**super().get_config(), "initializer": self.initializer}
+
+
+def test_the_antirectifier_example_matches_numpy_and_its_gradient_is_exact():
+    layer = Antirectifier(dtype=F64)
+    x = _x(6, 4)
+    y = layer(x)
+    c = x - x.mean(axis=-1, keepdims=True)
+    np.testing.assert_allclose(y, np.concatenate([np.maximum(c, 0), np.maximum(-c, 0)], -1) @ layer.kernel.value)
+    check_layer(layer, x)
+    model = Sequential([Input(shape=(4,)), Dense(8), Antirectifier(), Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    labels = (x[:, 0] > 0).astype(int)
+    first = model.evaluate(x.astype("float32"), labels, verbose=0)
+    model.fit(x.astype("float32"), labels, epochs=20, batch_size=6, verbose=0)
+    assert model.evaluate(x.astype("float32"), labels, verbose=0)[0] < first[0]

@@ -55,6 +55,10 @@ def _template(value, found: list):
     if isinstance(value, (list, tuple)):
         items = [_template(v, found) for v in value]
         return items if isinstance(value, list) else {"__tuple__": items}
+    if isinstance(value, slice):
+        return {"__slice__": [_template(v, found) for v in (value.start, value.stop, value.step)]}
+    if value is Ellipsis:
+        return {"__ellipsis__": True}
     if isinstance(value, np.ndarray):
         return {"__array__": value.tolist(), "dtype": str(value.dtype)}
     if isinstance(value, np.generic):
@@ -66,7 +70,8 @@ def _template(value, found: list):
     if isinstance(value, np.dtype) or isinstance(value, type):
         return str(np.dtype(value))
     raise ConfigError(f"ops.{{op}} on a symbolic tensor got an argument of type {type(value).__name__}, which a "
-                      f"model cannot keep; use numbers, strings, lists or arrays (a weight belongs in a layer).")
+                      f"model cannot keep; use numbers, strings, slices, lists or arrays (a weight belongs in "
+                      f"a layer).")
 
 
 def _fill(value, inputs):
@@ -78,6 +83,10 @@ def _fill(value, inputs):
             return tuple(_fill(v, inputs) for v in value["__tuple__"])
         if "__array__" in value:
             return np.asarray(value["__array__"], dtype=value["dtype"])
+        if "__slice__" in value:
+            return slice(*(_fill(v, inputs) for v in value["__slice__"]))
+        if "__ellipsis__" in value:
+            return Ellipsis
         return {k: _fill(v, inputs) for k, v in value.items()}
     if isinstance(value, list):
         return [_fill(v, inputs) for v in value]
