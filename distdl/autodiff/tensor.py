@@ -233,9 +233,14 @@ def result(value, args, vjp) -> Tensor:
     tape = _CURRENT[-1]
     if tape is None:
         return out
-    parents = tuple(a._index if a._tape is tape else -1 for a in args)
-    if max(parents, default=-1) < 0:
-        return out
+    if len(args) == 1:  # the common cases, without a generator (this runs once per op)
+        if args[0]._tape is not tape:
+            return out
+        parents = (args[0]._index,)
+    else:
+        parents = tuple([a._index if a._tape is tape else -1 for a in args])
+        if max(parents) < 0:
+            return out
     out._tape, out._index = tape, len(tape.vjps)
     tape.parents.append(parents)
     tape.vjps.append(vjp)
