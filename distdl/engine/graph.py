@@ -314,3 +314,22 @@ def _without_input_grads(layers, backward, douts, fused):
     finally:
         for layer in layers:
             layer.need_input_grad = True
+
+
+def train_forward(executor, inputs) -> list:
+    """A training forward of a top-level model. Recorded layers (layers/recorded.py) whose input
+    gradient nobody uses (those in `no_input_grad`) do not record their inputs, so their backward
+    skips that work (e.g. x @ W's dx) instead of computing and dropping it."""
+    skip = executor.__dict__.get("_recorded_without_input_grad")
+    if skip is None:
+        skip = executor._recorded_without_input_grad = [layer for layer in executor.no_input_grad
+                                                        if layer._recorded]
+    if not skip:
+        return executor.forward(inputs, training=True)
+    for layer in skip:
+        layer.need_input_grad = False
+    try:
+        return executor.forward(inputs, training=True)
+    finally:
+        for layer in skip:
+            layer.need_input_grad = True

@@ -17,6 +17,7 @@ import threading
 import numpy as np
 
 from ..log import notice
+from .graph import train_forward
 from .train_state import SumLayout
 
 
@@ -153,7 +154,7 @@ class StepRunner:
         model, comm = self.model, self.comm
         ex = model.executor
         reg = self._penalty()
-        outs = ex.forward(xs, training=True)
+        outs = train_forward(ex, xs)
         self.buf.fill(0.0)
         douts = self._losses_and_grads(outs, ys, self._loss_weights(outs, ys, w, rows), group_rows, True)
         self.buf[self.layout.loss] = ex.activity_loss
