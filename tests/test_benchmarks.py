@@ -25,7 +25,7 @@ def load(path: Path) -> dict:
 
 
 @pytest.mark.parametrize("script", ["throughput.py", "scaling.py", "allreduce.py", "plot.py", "scaling_model.py",
-                                    "hotspots.py", "conv.py", "ab.py"])
+                                    "hotspots.py", "conv.py", "ab.py", "custom_layer.py"])
 def test_help(script):
     proc = run(script, "--help")
     assert proc.returncode == 0, proc.stderr
@@ -153,6 +153,18 @@ def test_conv_quick(tmp_path):
     assert set(row["us"]) == {"winograd", "im2col"} and all(v > 0 for v in row["us"].values())
     assert row["im2col_over_winograd"] == pytest.approx(row["us"]["im2col"] / row["us"]["winograd"])
     assert "im2col us" in proc.stdout
+
+
+def test_custom_layer_quick(tmp_path):
+    out = tmp_path / "cl.json"
+    proc = run("custom_layer.py", "--quick", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    data = load(out)
+    us = data["us_per_step"]
+    assert set(us) == {"built-in Dense", "custom (ops)"} and all(v > 0 for v in us.values())
+    assert data["ratio_custom_over_builtin"] == pytest.approx(us["custom (ops)"] / us["built-in Dense"])
+    assert data["ops"]["recorded_add_us"] > 0 and data["ops"]["backward_per_node_us"] > 0
+    assert "custom / built-in" in proc.stdout
 
 
 def test_ab_quick_runs_each_tree_on_its_own_code(tmp_path):
