@@ -333,3 +333,31 @@ def test_the_antirectifier_example_matches_numpy_and_its_gradient_is_exact():
     first = model.evaluate(x.astype("float32"), labels, verbose=0)
     model.fit(x.astype("float32"), labels, epochs=20, batch_size=6, verbose=0)
     assert model.evaluate(x.astype("float32"), labels, verbose=0)[0] < first[0]
+
+
+def test_a_model_with_a_registered_recorded_layer_saves_and_loads(tmp_path):
+    from distdl.models import load_model
+    from distdl.saving import register_keras_serializable
+
+    @register_keras_serializable(package="CustomLayersTest")
+    class Scaled(Antirectifier):
+        pass
+
+    x = _x(5, 4).astype("float32")
+    model = Sequential([Input(shape=(4,)), Dense(4), Scaled(), Dense(2)])
+    for name in ("m.h5", "m.keras"):
+        model.save(tmp_path / name)
+        back = load_model(tmp_path / name)
+        assert type(back.layers[1]) is Scaled and back.layers[1].initializer == "he_normal"
+        np.testing.assert_array_equal(back.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_an_unregistered_recorded_layer_in_a_file_is_refused_by_name(tmp_path):
+    from distdl.models import load_model
+
+    class Unlisted(Antirectifier):
+        pass
+
+    Sequential([Input(shape=(4,)), Unlisted()]).save(tmp_path / "u.h5")
+    with pytest.raises(Exception, match="Unlisted.*register_keras_serializable"):
+        load_model(tmp_path / "u.h5")
