@@ -361,3 +361,19 @@ def test_an_unregistered_recorded_layer_in_a_file_is_refused_by_name(tmp_path):
     Sequential([Input(shape=(4,)), Unlisted()]).save(tmp_path / "u.h5")
     with pytest.raises(Exception, match="Unlisted.*register_keras_serializable"):
         load_model(tmp_path / "u.h5")
+
+
+def test_a_custom_embedding_keeps_integer_ids():
+    class Lookup(Layer):
+        def build(self, input_shape):
+            self.table = self.add_weight(shape=(10, 3), name="table")
+
+        def call(self, ids):
+            return ops.take(self.table, ids, axis=0)
+
+    layer = Lookup(dtype=F64)
+    ids = np.array([[1, 2], [9, 0]])
+    np.testing.assert_array_equal(layer(ids), layer.table.value[ids])
+    inp = Input(shape=(2,), dtype="int32")
+    model = Model(inp, Lookup()(inp))
+    assert model.output_shapes == [(2, 3)]

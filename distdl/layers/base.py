@@ -272,11 +272,13 @@ class Layer(LayerWeights):
             return recorded.call_on_tensors(self, inputs, training, mask)
         training = bool(training)
         if isinstance(inputs, (list, tuple)):
-            arrays = [np.asarray(a, dtype=self.dtype) for a in inputs]
+            arrays = [self._eager_input(a) for a in inputs]
+            self._input_dtypes = [a.dtype for a in arrays]
             self.ensure_built([a.shape[1:] for a in arrays])
             out = self.forward(arrays, training=training)
         else:
-            x = np.asarray(inputs, dtype=self.dtype)
+            x = self._eager_input(inputs)
+            self._input_dtypes = [x.dtype]
             self.ensure_built(x.shape[1:])
             if mask is not None and self.takes_mask:
                 out = self.forward(x, training=training, mask=np.asarray(mask, dtype=bool))
@@ -285,6 +287,14 @@ class Layer(LayerWeights):
         # a training forward may return scratch that the layer's next forward overwrites
         # (scratch.py's rule); what an eager call hands the user is the user's to keep
         return _owned(out) if training else out
+
+    def _eager_input(self, a) -> np.ndarray:
+        """An eager call's input as an array in the layer's dtype; a recorded layer keeps integer
+        inputs integers (ids to look up, as Keras does not cast them)."""
+        a = np.asarray(a)
+        if self._recorded and a.dtype.kind in "iub":
+            return a
+        return a.astype(self.dtype, copy=False)
 
     def _symbolic_outputs(self, out_shape, flat, listed):
         """The SymbolicTensor(s) of one symbolic call, in the structure of `out_shape`."""

@@ -6,7 +6,7 @@ writes a backward pass. Everything else about the layer is Keras 3's:
 
 - `build(input_shape)` and `compute_output_shape(input_shape)` see shapes with the batch axis
   (None), as in Keras; without `compute_output_shape` the output shape comes from running `call`
-  once on a small batch of zeros (twice when the input has None axes, to see which output axes
+  once on a small batch of ones (twice when the input has None axes, to see which output axes
   follow them), with the layer's weights put back afterwards.
 - `call` gets `training` and `mask` when its signature names them; a layer called inside another
   inherits the caller's `training` unless given one (Keras's call context).
@@ -99,7 +99,7 @@ def output_shape_for(layer, input_shape):
 
 
 def infer_output_shape(layer, input_shape):
-    """Run `call` on zeros of batch 2 (None axes 3), and again on batch 3 (None axes 4) when the
+    """Run `call` on ones of batch 2 (None axes 3), and again on batch 3 (None axes 4) when the
     input has None axes; output axes that changed with them are None. Weights are restored."""
     dtypes = getattr(layer, "_input_dtypes", None)
     snapshot = [(v, v.value.copy()) for v in _all_variables(layer)]
@@ -134,15 +134,15 @@ def symbolic_shape(layer, shape):
 
 def _dummy_run(layer, input_shape, batch, none_size, dtypes):
     shapes = _as_list(input_shape)
-    arrays = [np.zeros((batch,) + tuple(none_size if d is None else d for d in s),
-                       dtype=(dtypes[i] if dtypes else layer.dtype)) for i, s in enumerate(shapes)]
+    arrays = [np.ones((batch,) + tuple(none_size if d is None else d for d in s),  # ones: valid ids, no log(0)
+                      dtype=(dtypes[i] if dtypes else layer.dtype)) for i, s in enumerate(shapes)]
     x = arrays if isinstance(input_shape, list) else arrays[0]
     _LOSSES.append([])
     _CALLS.append({})
     _TRAINING.append(False)
     tape = Tape(f"layer {layer.name!r}")  # recorded, so NumPy calls that would cut gradients show now
     try:
-        with recording(tape):
+        with recording(tape), np.errstate(all="ignore"):
             out = layer.call(_wrap(x, tape), **_call_kwargs(layer, False, None))
     finally:
         _LOSSES.pop()
