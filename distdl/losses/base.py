@@ -9,11 +9,16 @@ sums add up to the global-batch gradient. Cross-entropies from probabilities als
 `gradient_logits`, the cheap fused gradient through the output layer's softmax / sigmoid.
 `value_and_gradient` is the training step's path without sample weights: both in one pass,
 with the same values as `call` and `gradient` / `gradient_logits`.
+
+A user's loss defines only `call`, written with `distdl.ops` (Keras 3's way): its gradient is
+recorded (distdl.autodiff) with y_pred a tape leaf, so it needs no `_grad`. Built-in losses keep
+their hand-written `_grad`; only a class without one is recorded (`Loss.recorded`).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..autodiff import Tape, Tensor, backward, recording, unbroadcast, value_of
 from ..errors import ConfigError, DataError, ShapeError
 from ..special import _as_float
 
@@ -91,18 +96,22 @@ def _first_bad(bad: np.ndarray, y: np.ndarray) -> tuple[int, object]:
 
 
 class Loss:
-    """Base loss: subclasses implement `call` (per-element values) and `_grad` (dL/dy_pred).
+    """Base loss: subclasses implement `call` (per-element values) and `_grad` (dL/dy_pred), or
+    only `call`, written with `distdl.ops`, whose gradient is then recorded (see `recorded`).
 
     Args:
         reduction: "sum_over_batch_size" (Keras default), "sum", "mean", "mean_with_sample_weight", "none" or
             None.
         name: the name logs and configs use; None takes the class's Keras name.
+        dtype: Keras 3's argument, accepted for compatibility: losses compute in y_pred's float dtype.
     """
 
     fused_activation: str | None = None
     default_name = "loss"
+    _pending = None  # a recorded loss: (y_true, y_pred, tape, leaf, output) of the last `values`
 
-    def __init__(self, reduction: str | None = "sum_over_batch_size", name: str | None = None) -> None:
+    def __init__(self, reduction: str | None = "sum_over_batch_size", name: str | None = None,
+                 dtype=None) -> None:
         if reduction not in _REDUCTIONS:
             raise ConfigError(f"Unknown loss reduction {reduction!r}; valid values are: 'sum_over_batch_size', "
                               "'sum', 'mean', 'mean_with_sample_weight', 'none', None.")
@@ -133,6 +142,59 @@ class Loss:
     def _params(self) -> dict:
         return {}
 
+    # ------------------------------------------------------------------ recorded losses
+    @property
+    def recorded(self) -> bool:
+        """Whether the gradient comes from recording `call` (a loss class that defines no `_grad`)."""
+        return type(self)._grad is Loss._grad
+
+    def _run_call(self, y_true, y_pred, tape: Tape | None) -> tuple[Tensor, object]:
+        """(y_pred's Tensor, call's output) with y_true as y_pred's float dtype (as Keras converts
+        both to the loss dtype) and y_pred a leaf of `tape` when given."""
+        yp = _as_float(value_of(y_pred))
+        yt = np.asarray(value_of(y_true), dtype=yp.dtype)
+        with recording(tape):
+            leaf = tape.leaf(yp) if tape is not None else Tensor(yp)
+            out = self.call(Tensor(yt), leaf)
+        value = value_of(out)
+        if isinstance(value, (list, tuple, dict)) or value is None or np.asarray(value).dtype.kind not in "fiub":
+            raise ConfigError(f"Loss {self.name!r}: call returned {type(out).__name__}; it must return a tensor of "
+                              "per-sample losses (e.g. ops.mean(ops.square(y_true - y_pred), axis=-1)) or a scalar.")
+        return leaf, out
+
+    def values(self, y_true, y_pred) -> np.ndarray:
+        """Per-element losses as the training step sums them (y_pred.shape[:-1] for built-ins).
+
+        A recorded loss returns what its `call` gives, and keeps the recording for `gradient` on the
+        same arrays; a scalar, being a batch mean already, is spread over this rank's rows (one value
+        per row), so that N ranks, each weighting its mean by its rows, sum to one process's loss.
+
+        Args:
+            y_true: targets.
+            y_pred: the model's output, shape (rows, ...).
+        """
+        if not self.recorded:
+            return self.call(y_true, y_pred)
+        tape = Tape(f"loss {self.name!r}")
+        leaf, out = self._run_call(y_true, y_pred, tape)
+        self._pending = (y_true, y_pred, tape, leaf, out)
+        per = np.asarray(value_of(out))
+        return np.broadcast_to(per, (len(leaf.value),)) if per.ndim == 0 else per
+
+    def _recorded_gradient(self, y_true, y_pred, weights) -> np.ndarray:
+        """dL/dy_pred for L = sum(values(y_true, y_pred) * weights), by the reverse pass over `call`."""
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[0] is y_true and pending[1] is y_pred:
+            tape, leaf, out = pending[2:]
+        else:
+            tape = Tape(f"loss {self.name!r}")
+            leaf, out = self._run_call(y_true, y_pred, tape)
+        yp = leaf.value
+        shape = np.shape(value_of(out))
+        w = _match_weights(weights, shape or (len(yp),), yp.dtype, "loss weights")
+        g = backward(tape, [(out, unbroadcast(w, shape))])[leaf._index]
+        return np.zeros_like(yp) if g is None else np.asarray(g, dtype=yp.dtype).reshape(yp.shape)
+
     # ------------------------------------------------------------------ public API
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The reduced loss as Keras computes it: sum(loss * sample_weight) / number of elements.
@@ -142,7 +204,12 @@ class Loss:
             y_pred: the model's output.
             sample_weight: per-sample (or per-element) weights, or None.
         """
-        loss = self.call(y_true, y_pred)
+        if self.recorded:
+            loss = np.asarray(value_of(self._run_call(y_true, y_pred, None)[1]))
+            if loss.ndim == 0 and sample_weight is not None:  # Keras: a scalar times each weight
+                loss = np.broadcast_to(loss, np.shape(sample_weight)[:1])
+        else:
+            loss = self.call(y_true, y_pred)
         w = None
         mask = self.valid_mask(y_true)
         if mask is not None:
@@ -173,8 +240,11 @@ class Loss:
         Args:
             y_true: targets, as the loss expects them (floats, one-hot rows or integer labels).
             y_pred: the model's output.
-            weights: per-sample weights, shape y_pred.shape[:-1] (or broadcastable).
+            weights: per-sample weights, shape y_pred.shape[:-1] (or broadcastable); for a recorded
+                loss, the shape of `values`.
         """
+        if self.recorded:
+            return self._recorded_gradient(y_true, y_pred, weights)
         yp0 = _as_float(y_pred)
         yt, yp = self._prepare(y_true, yp0)
         return self._grad(yt, yp, self._loss_weights(y_true, yp, weights)).reshape(yp0.shape)
@@ -211,7 +281,7 @@ class Loss:
             rows: the global batch size the loss is averaged over.
             fused: give dL/dz through the fused activation instead of dL/dy_pred.
         """
-        per = self.call(y_true, y_pred)
+        per = self.values(y_true, y_pred)
         n = _per_row(per)
         value = float(np.sum(per)) / n if per.size else 0.0
         w = np.full(per.shape, weight / (rows * n), dtype=per.dtype)
@@ -227,6 +297,8 @@ class Loss:
             y_true: targets, as the loss expects them (floats, one-hot rows or integer labels).
             output_shape: the model output's shape, with or without the batch axis.
         """
+        if self.recorded:  # a user's call decides what targets it takes
+            return
         y = np.asarray(y_true)
         shape, width = _model_width(output_shape)
         per = y.shape[1:]
