@@ -175,6 +175,8 @@ class Loss:
         """
         if not self.recorded:
             return self.call(y_true, y_pred)
+        if not len(y_pred):  # a rank with no rows in this batch: nothing to record
+            return np.zeros(np.shape(y_pred)[:-1], dtype=_as_float(y_pred).dtype)
         tape = Tape(f"loss {self.name!r}")
         leaf, out = self._run_call(y_true, y_pred, tape)
         self._pending = (y_true, y_pred, tape, leaf, out)
@@ -184,6 +186,8 @@ class Loss:
     def _recorded_gradient(self, y_true, y_pred, weights) -> np.ndarray:
         """dL/dy_pred for L = sum(values(y_true, y_pred) * weights), by the reverse pass over `call`."""
         pending, self._pending = self._pending, None
+        if not len(y_pred):
+            return np.zeros_like(_as_float(y_pred))
         if pending is not None and pending[0] is y_true and pending[1] is y_pred:
             tape, leaf, out = pending[2:]
         else:
