@@ -52,7 +52,12 @@ class LossFunctionWrapper(Loss):
         self.fn, self._fn_kwargs = fn, kwargs
 
     def call(self, y_true, y_pred):
-        """fn on y_true and y_pred brought to the same rank (Keras's wrapper does the same)."""
+        """fn on y_true and y_pred brought to the same rank (Keras's wrapper does the same).
+
+        Args:
+            y_true: the targets, a Tensor in y_pred's float dtype.
+            y_pred: the model's output, a Tensor (recorded while training).
+        """
         y_true, y_pred = _same_rank(y_true, y_pred)
         return self.fn(y_true, y_pred, **self._fn_kwargs)
 

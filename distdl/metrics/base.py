@@ -66,7 +66,15 @@ class Metric:
         return var
 
     def add_weight(self, shape=(), initializer=None, dtype=None, aggregation="sum", name=None):
-        """Keras 3's alias of `add_variable` (initializer None: zeros)."""
+        """Keras 3's alias of `add_variable` (initializer None: zeros).
+
+        Args:
+            shape: as in `add_variable`.
+            initializer: as in `add_variable`; None gives zeros.
+            dtype: as in `add_variable`.
+            aggregation: as in `add_variable`.
+            name: as in `add_variable`.
+        """
         return self.add_variable(shape, initializer, dtype, aggregation, name)
 
     @property

@@ -36,8 +36,16 @@ class StateVariables:
         self.entries: list = []   # (Variable, initial value, aggregation)
 
     def add(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None) -> Variable:
-        """A new non-trainable variable of `shape` set by `initializer` (a name, an Initializer or a
-        function `fn(shape, dtype=None)`); it acts as a tensor in `distdl.ops`."""
+        """A new non-trainable variable; it acts as a tensor in `distdl.ops`.
+
+        Args:
+            shape: its shape (an int or a tuple).
+            initializer: a name, an Initializer or a function `fn(shape, dtype=None)`; None: zeros.
+            dtype: its dtype; None: floatx.
+            aggregation: Keras's "sum", "mean", "only_first_replica" or "none" (only "sum" passes
+                `check_summed`).
+            name: its name inside the metric.
+        """
         if aggregation not in _AGGREGATIONS:
             raise ConfigError(f"Metric {self.owner!r}: variable {name!r} has aggregation {aggregation!r}; "
                               f"valid values are: {', '.join(_AGGREGATIONS)}.")
@@ -67,7 +75,11 @@ class StateVariables:
         return np.concatenate([(np.asarray(v.value, dtype=np.float64) - init).ravel() for v, init, _ in self.entries])
 
     def set(self, state: np.ndarray) -> None:
-        """Each variable to its initial value plus its part of `state` (e.g. the deltas summed over ranks)."""
+        """Each variable to its initial value plus its part of `state`.
+
+        Args:
+            state: shape (size,), float64: the changes, e.g. summed over ranks and batches.
+        """
         if state.shape != (self.size,):
             raise ShapeError(f"Metric {self.owner!r} expects a state of shape ({self.size},), not {state.shape}.")
         at = 0
