@@ -7,7 +7,7 @@ import pytest
 from distdl import losses as L
 from distdl import ops, utils
 from distdl.errors import CheckpointError, ConfigError
-from distdl.layers import Dense
+from distdl.layers import Dense, Embedding, Input, SimpleRNN
 from distdl.models import Sequential, load_model
 from distdl.optimizers import SGD
 from mpirun import run_ranks
@@ -116,6 +116,27 @@ def test_sparse_integer_labels_reach_the_loss(float64):
     ref, got = fit("sparse_categorical_crossentropy"), fit(sparse_ce)
     _close(got[0], ref[0], 1e-10)
     _close(got[1], ref[1], 1e-10)
+
+
+def test_output_mask_weights_a_custom_loss_as_a_built_in_one(float64):
+    """Embedding(mask_zero=True) masks the per-timestep loss: the guide's function follows "mse"
+    (sum over valid steps / valid steps, in fit and evaluate)."""
+    x = np.array([[3, 1, 4, 0, 0, 0], [5, 2, 6, 1, 5, 0], [0, 0, 2, 2, 3, 4], [1, 2, 3, 4, 5, 6]])
+    y = np.random.default_rng(2).standard_normal(x.shape + (3,))
+
+    def fit(loss):
+        utils.set_random_seed(1)
+        model = Sequential([Input((6,)), Embedding(7, 4, mask_zero=True), SimpleRNN(5, return_sequences=True),
+                            Dense(3)])
+        model.compile(optimizer=SGD(0.1), loss=loss)
+        hist = model.fit(x, y, batch_size=3, epochs=2, verbose=0).history["loss"]
+        return hist, model.evaluate(x, y, verbose=0), model.params, model.predict(x, verbose=0)
+
+    ref, got = fit("mse"), fit(custom_mean_squared_error)
+    for a, b in zip(got, ref):
+        _close(a, b, 1e-12)
+    per_step = np.mean((got[3] - y) ** 2, axis=-1)
+    assert got[1] == pytest.approx(np.sum(per_step * (x != 0)) / np.sum(x != 0), rel=1e-12)
 
 
 # ----------------------------------------------------------------- Keras's numbers
