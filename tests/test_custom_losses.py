@@ -94,6 +94,7 @@ def test_loss_subclass_with_a_parameter_matches_a_numpy_step(float64):
     np.testing.assert_allclose(got_w, w - 0.1 * x.T @ g, rtol=1e-12)
     np.testing.assert_allclose(got_b, b - 0.1 * g.sum(0), rtol=1e-12)
     assert CustomMSE()(y, p) == pytest.approx(expected_loss, rel=1e-12)
+    assert ExampleLoss().name == "example_loss" and L.MeanSquaredError().name == "mean_squared_error"
 
 
 def test_sparse_integer_labels_reach_the_loss(float64):

@@ -16,6 +16,8 @@ their hand-written `_grad`; only a class without one is recorded (`Loss.recorded
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..autodiff import Tape, Tensor, backward, recording, unbroadcast, value_of
@@ -116,6 +118,9 @@ class Loss:
             raise ConfigError(f"Unknown loss reduction {reduction!r}; valid values are: 'sum_over_batch_size', "
                               "'sum', 'mean', 'mean_with_sample_weight', 'none', None.")
         self.reduction = reduction
+        if name is None and self.recorded and type(self).default_name == Loss.default_name:
+            name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type(self).__name__)  # Keras's auto name:
+            name = re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()            # CustomMSE -> custom_mse
         self.name = name or self.default_name
 
     # ------------------------------------------------------------------ subclass hooks
