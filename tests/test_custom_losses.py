@@ -11,6 +11,7 @@ from distdl.layers import Dense, Embedding, Input, SimpleRNN
 from distdl.models import Sequential, load_model
 from distdl.optimizers import SGD
 from mpirun import run_ranks
+from opcheck import check_grad
 
 
 def custom_mean_squared_error(y_true, y_pred):
@@ -201,6 +202,20 @@ def test_recorded_gradient_against_finite_differences(case):
     got = loss.gradient(yt, yp, w)
     assert got.shape == yp.shape and got.dtype == yp.dtype
     np.testing.assert_allclose(got, _numeric(loss, yt, yp, w), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "mean_with_sample_weight", None])
+@pytest.mark.parametrize("scalar", [False, True])
+def test_loss_called_inside_a_recording_is_differentiated(reduction, scalar):
+    """A custom loss called on tracked tensors (as a custom layer's add_loss would) records its
+    reduction too: gradients w.r.t. y_true and y_pred against finite differences, float64."""
+    fn = (lambda t, p: ops.mean(ops.square(t - p) * ops.exp(p))) if scalar else custom_mean_squared_error
+    loss = L.LossFunctionWrapper(fn, reduction=reduction)
+    rng = np.random.default_rng(5)
+    yt, yp, sw = rng.standard_normal((4, 3)), rng.standard_normal((4, 3)), rng.uniform(0.5, 2, 4)
+    check_grad(lambda t, p: loss(t, p, sample_weight=sw), yt, yp)
+    untracked = loss(yt, yp, sample_weight=sw)
+    assert isinstance(untracked, np.ndarray if reduction is None else np.floating)
 
 
 def test_loss_independent_of_y_pred_has_zero_gradient():

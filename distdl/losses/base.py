@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from ..autodiff import Tape, Tensor, backward, recording, unbroadcast, value_of
+from ..autodiff import Tape, Tensor, as_tensor, backward, is_tracked, recording, result, unbroadcast, value_of
 from ..errors import ConfigError, DataError, ShapeError
 from ..special import _as_float
 
@@ -97,6 +97,12 @@ def _first_bad(bad: np.ndarray, y: np.ndarray) -> tuple[int, object]:
     return row, value.item() if hasattr(value, "item") else value
 
 
+def _total(t: Tensor) -> Tensor:
+    """The sum of all elements of `t`, recorded."""
+    shape = np.shape(t.value)
+    return result(np.sum(t.value), (t,), lambda g: (np.broadcast_to(g, shape),))
+
+
 class Loss:
     """Base loss: subclasses implement `call` (per-element values) and `_grad` (dL/dy_pred), or
     only `call`, written with `distdl.ops`, whose gradient is then recorded (see `recorded`).
@@ -160,12 +166,16 @@ class Loss:
         yt = np.asarray(value_of(y_true), dtype=yp.dtype)
         with recording(tape):
             leaf = tape.leaf(yp) if tape is not None else Tensor(yp)
-            out = self.call(Tensor(yt), leaf)
+            out = self._checked(self.call(Tensor(yt), leaf))
+        return leaf, out
+
+    def _checked(self, out):
+        """`call`'s output, refused with a sentence unless it is a tensor (or number) of losses."""
         value = value_of(out)
         if isinstance(value, (list, tuple, dict)) or value is None or np.asarray(value).dtype.kind not in "fiub":
             raise ConfigError(f"Loss {self.name!r}: call returned {type(out).__name__}; it must return a tensor of "
                               "per-sample losses (e.g. ops.mean(ops.square(y_true - y_pred), axis=-1)) or a scalar.")
-        return leaf, out
+        return out
 
     def values(self, y_true, y_pred) -> np.ndarray:
         """Per-element losses as the training step sums them (y_pred.shape[:-1] for built-ins).
@@ -204,9 +214,30 @@ class Loss:
         g = backward(tape, [(out, unbroadcast(w, shape))])[leaf._index]
         return np.zeros_like(yp) if g is None else np.asarray(g, dtype=yp.dtype).reshape(yp.shape)
 
+    def _recorded_call(self, y_true, y_pred, sample_weight):
+        """`__call__` of a recorded loss, through recorded ops: inside a recording (a custom layer's
+        `add_loss`, say) with a tracked y_pred the result is a tracked Tensor, else a NumPy scalar."""
+        tracked = is_tracked(y_pred)
+        yp = y_pred if tracked else Tensor(_as_float(value_of(y_pred)))
+        dtype = np.result_type(yp.value)
+        yt = y_true if is_tracked(y_true) else Tensor(np.asarray(value_of(y_true), dtype=dtype))
+        loss = as_tensor(self._checked(self.call(yt, yp)))
+        if loss.ndim == 0 and sample_weight is not None:  # Keras: a scalar times each weight
+            loss = loss * np.ones(np.shape(sample_weight)[:1], dtype=dtype)
+        w = None if sample_weight is None else _match_weights(sample_weight, loss.shape, dtype)
+        if w is not None:
+            loss = loss * w
+        if self.reduction not in (None, "none") and loss.ndim:
+            denom = loss.size if self.reduction != "sum" else 1
+            if self.reduction == "mean_with_sample_weight" and w is not None:
+                denom = float(np.sum(w, dtype=np.float64))
+            loss = _total(loss) * (dtype.type(1 / denom) if denom else dtype.type(0))
+        return loss if is_tracked(loss) else np.asarray(loss.value, dtype=dtype)[()]
+
     # ------------------------------------------------------------------ public API
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The reduced loss as Keras computes it: sum(loss * sample_weight) / number of elements.
+        A recorded loss given tracked tensors (inside a recording) returns a tracked Tensor.
 
         Args:
             y_true: targets, as the loss expects them (floats, one-hot rows or integer labels).
@@ -214,11 +245,8 @@ class Loss:
             sample_weight: per-sample (or per-element) weights, or None.
         """
         if self.recorded:
-            loss = np.asarray(value_of(self._run_call(y_true, y_pred, None)[1]))
-            if loss.ndim == 0 and sample_weight is not None:  # Keras: a scalar times each weight
-                loss = np.broadcast_to(loss, np.shape(sample_weight)[:1])
-        else:
-            loss = self.call(y_true, y_pred)
+            return self._recorded_call(y_true, y_pred, sample_weight)
+        loss = self.call(y_true, y_pred)
         w = None
         mask = self.valid_mask(y_true)
         if mask is not None:
