@@ -8,8 +8,8 @@ sums add up to the global-batch gradient. Cross-entropies from probabilities als
 
 This package re-exports the whole API and holds the name registry (`get`, `serialize`, `deserialize`):
 `base` (Loss, reductions, helpers), `elementwise` (regression, Poisson, KL, hinge), `crossentropy`,
-`functions` (the Keras-style per-sample functions and aliases), and `custom` (a user's function
-as a loss; a user's `Loss` subclass needs only `call`, its gradient is recorded).
+`functions` (the Keras-style per-sample functions and aliases), `recorded` (how a loss with only
+`call`, a user's, is differentiated) and `custom` (a user's function as a loss).
 """
 from __future__ import annotations
 
