@@ -187,8 +187,14 @@ def test_bad_metric_definitions_get_a_sentence():
         def __init__(self):
             self.v = self.add_variable(shape=())
 
+    class NoSuperNoVariables(Metric):
+        def __init__(self):
+            pass
+
     with pytest.raises(ConfigError, match=r"NoSuper.__init__ must call super\(\).__init__"):
         NoSuper()
+    with pytest.raises(ConfigError, match=r"NoSuperNoVariables.__init__ must call super\(\).__init__"):
+        M.get(NoSuperNoVariables())
     with pytest.raises(ConfigError, match="aggregation 'max'; valid values are"):
         ExampleMetric().add_variable(shape=(), aggregation="max", name="m")
 

@@ -58,9 +58,7 @@ class Metric:
             aggregation: how Keras would combine replicas: "sum" (others are refused at compile).
             name: its name inside the metric.
         """
-        if not hasattr(self, "_vars"):
-            raise ConfigError(f"{type(self).__name__}.__init__ must call super().__init__(name=name, **kwargs) "
-                              "before add_variable.")
+        self._require_init()
         var = self._vars.add(shape, initializer, dtype or self._dtype, aggregation, name)
         self.state_size = self._vars.size
         return var
@@ -84,7 +82,13 @@ class Metric:
 
     def check_summed(self) -> None:
         """Raise ConfigError when a state variable is not summed (compile calls this)."""
+        self._require_init()
         self._vars.check_summed(self.name)
+
+    def _require_init(self) -> None:
+        if not hasattr(self, "_vars"):
+            raise ConfigError(f"{type(self).__name__}.__init__ must call super().__init__(name=name, **kwargs) "
+                              "before add_variable and before the metric is used.")
 
     def __call__(self, *args, **kwargs):
         """update_state, then the result (Keras's `Metric.__call__`)."""
