@@ -128,8 +128,10 @@ def test_get_serialize_deserialize():
     custom = M.get(lambda yt, yp: np.abs(np.asarray(yt) - yp).max(axis=-1), name="maxerr")
     custom.update_state([[0.0, 1.0]], [[0.5, 3.0]])
     assert custom.name == "maxerr" and custom.result() == pytest.approx(2.0)
-    with pytest.raises(ConfigError, match="custom function"):
-        M.serialize(custom)
+    cfg = M.serialize(custom)  # the config records the function's name; loading looks it up again
+    assert cfg == {"class_name": "MeanMetricWrapper", "config": {"name": "maxerr", "fn": "<lambda>"}}
+    with pytest.raises(ConfigError, match="Unknown metric function '<lambda>'"):
+        M.deserialize(cfg)
     with pytest.raises(ConfigError, match="Unknown metric 'acuracy'; valid names are: .*accuracy"):
         M.get("acuracy")
     wrapped = M.deserialize({"class_name": "MeanMetricWrapper",

@@ -91,7 +91,7 @@ class StepRunner:
                 self.buf[sums[i]], g = obj.loss.value_and_gradient(y, out, obj.weight, grad_rows, obj.fused)
                 douts.append(g)
                 continue
-            per = obj.loss.call(y, out)
+            per = obj.loss.values(y, out)
             per_row = int(np.prod(per.shape[1:], dtype=np.int64))
             if w is None:
                 self.buf[sums[i]] = float(np.sum(per)) / per_row if per.size else 0.0
@@ -141,7 +141,7 @@ class StepRunner:
                 logs[obj.log_name("loss")] = float(li)
         for _, name, m, part in self.metrics:
             m.set_state(totals[part])
-            logs[name] = float(m.result())
+            logs[name] = float(np.asarray(m.result(), dtype=np.float64))  # a user's may give a tensor
         return logs
 
     def _penalty(self):

@@ -8,13 +8,15 @@ sums add up to the global-batch gradient. Cross-entropies from probabilities als
 
 This package re-exports the whole API and holds the name registry (`get`, `serialize`, `deserialize`):
 `base` (Loss, reductions, helpers), `elementwise` (regression, Poisson, KL, hinge), `crossentropy`,
-and `functions` (the Keras-style per-sample functions and aliases).
+`functions` (the Keras-style per-sample functions and aliases), `recorded` (how a loss with only
+`call`, a user's, is differentiated) and `custom` (a user's function as a loss).
 """
 from __future__ import annotations
 
 from .. import registry
 from ..errors import ConfigError, unknown_name
 from .base import EPSILON, Loss
+from .custom import LossFunctionWrapper
 from .crossentropy import BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy
 from .elementwise import (Hinge, Huber, KLDivergence, LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError,
                           MeanSquaredError, MeanSquaredLogarithmicError, Poisson, SquaredHinge)
@@ -23,7 +25,7 @@ from .functions import (KLD, MAE, MAPE, MSE, MSLE, binary_crossentropy, categori
                         mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error, mse,
                         msle, poisson, sparse_categorical_crossentropy, squared_hinge)
 
-__all__ = ["EPSILON", "Loss", "BinaryCrossentropy", "CategoricalCrossentropy",
+__all__ = ["EPSILON", "Loss", "LossFunctionWrapper", "BinaryCrossentropy", "CategoricalCrossentropy",
            "SparseCategoricalCrossentropy", "Hinge", "Huber", "KLDivergence", "LogCosh", "MeanAbsoluteError",
            "MeanAbsolutePercentageError", "MeanSquaredError", "MeanSquaredLogarithmicError", "Poisson",
            "SquaredHinge", "KLD", "MAE", "MAPE", "MSE", "MSLE", "binary_crossentropy",
@@ -69,10 +71,8 @@ def get(identifier: object) -> Loss | None:
         return found() if _NAMES.get(identifier) is found else get(found)
     if callable(identifier) and identifier in _FUNCTIONS:
         return _FUNCTIONS[identifier]()
-    if callable(identifier):
-        label = getattr(identifier, "__name__", repr(identifier))
-        raise ConfigError(f"Custom loss {label!r} needs a gradient: subclass distdl.losses.Loss "
-                          "and implement call and _grad.")
+    if callable(identifier):  # a user's fn(y_true, y_pred) written with distdl.ops: recorded
+        return LossFunctionWrapper(identifier)
     raise unknown_name("loss", repr(identifier), _NAMES)
 
 
@@ -96,5 +96,15 @@ def deserialize(config: dict | str) -> Loss:
         return get(config)
     if not isinstance(config, dict):
         raise unknown_name("loss class", None, _CLASSES)
+    if config.get("class_name") == "LossFunctionWrapper":  # a function loss: its function by name
+        cfg = dict(config.get("config") or {})
+        fn = cfg.pop("fn", None)
+        if not isinstance(fn, str):
+            raise ConfigError(f"A LossFunctionWrapper config needs its function's name under 'fn', got {fn!r}.")
+        loss = get(fn)  # built in, registered or in custom_objects
+        if isinstance(loss, LossFunctionWrapper):
+            loss._fn_kwargs.update({k: v for k, v in cfg.items() if k not in ("name", "reduction", "dtype")})
+        loss.name, loss.reduction = cfg.get("name", loss.name), cfg.get("reduction", loss.reduction)
+        return loss
     found = registry.resolve("loss class", config.get("class_name"), _CLASSES, config.get("registered_name"))
     return found.from_config(dict(config.get("config") or {})) if isinstance(found, type) else get(found)

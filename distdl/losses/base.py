@@ -9,13 +9,21 @@ sums add up to the global-batch gradient. Cross-entropies from probabilities als
 `gradient_logits`, the cheap fused gradient through the output layer's softmax / sigmoid.
 `value_and_gradient` is the training step's path without sample weights: both in one pass,
 with the same values as `call` and `gradient` / `gradient_logits`.
+
+A user's loss defines only `call`, written with `distdl.ops` (Keras 3's way): its gradient is
+recorded (distdl.autodiff) with y_pred a tape leaf, so it needs no `_grad`. Built-in losses keep
+their hand-written `_grad`; only a class without one is recorded (`Loss.recorded`; the recorded
+path is `recorded.RecordedLoss`, Loss's base).
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from ..errors import ConfigError, DataError, ShapeError
+from ..errors import ConfigError, DataError
 from ..special import _as_float
+from .recorded import RecordedLoss, _match_weights
 
 __all__ = ["EPSILON", "Loss"]
 
@@ -43,20 +51,6 @@ def _match_ranks(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
         else:
             yp = yp[..., 0]
     return yt, yp
-
-
-def _match_weights(w, shape: tuple, dtype, what: str = "sample_weight") -> np.ndarray:
-    """Broadcast per-sample weights to the per-element loss shape (squeezing or expanding trailing axes)."""
-    w = np.asarray(w, dtype=dtype)
-    if w.ndim == len(shape) + 1 and w.shape[-1] == 1:
-        w = w[..., 0]
-    if w.ndim < len(shape):
-        w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
-    try:
-        return np.broadcast_to(w, shape)
-    except ValueError:
-        raise ShapeError(f"{what} of shape {np.shape(w)} does not fit the per-sample loss "
-                         f"shape {shape}.") from None
 
 
 _ARANGE = np.arange(0)
@@ -90,23 +84,29 @@ def _first_bad(bad: np.ndarray, y: np.ndarray) -> tuple[int, object]:
     return row, value.item() if hasattr(value, "item") else value
 
 
-class Loss:
-    """Base loss: subclasses implement `call` (per-element values) and `_grad` (dL/dy_pred).
+class Loss(RecordedLoss):
+    """Base loss: subclasses implement `call` (per-element values) and `_grad` (dL/dy_pred), or
+    only `call`, written with `distdl.ops`, whose gradient is then recorded (see `recorded`).
 
     Args:
         reduction: "sum_over_batch_size" (Keras default), "sum", "mean", "mean_with_sample_weight", "none" or
             None.
         name: the name logs and configs use; None takes the class's Keras name.
+        dtype: Keras 3's argument, accepted for compatibility: losses compute in y_pred's float dtype.
     """
 
     fused_activation: str | None = None
     default_name = "loss"
 
-    def __init__(self, reduction: str | None = "sum_over_batch_size", name: str | None = None) -> None:
+    def __init__(self, reduction: str | None = "sum_over_batch_size", name: str | None = None,
+                 dtype=None) -> None:
         if reduction not in _REDUCTIONS:
             raise ConfigError(f"Unknown loss reduction {reduction!r}; valid values are: 'sum_over_batch_size', "
                               "'sum', 'mean', 'mean_with_sample_weight', 'none', None.")
         self.reduction = reduction
+        if name is None and self.recorded and type(self).default_name == Loss.default_name:
+            name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type(self).__name__)  # Keras's auto name:
+            name = re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()            # CustomMSE -> custom_mse
         self.name = name or self.default_name
 
     # ------------------------------------------------------------------ subclass hooks
@@ -133,15 +133,24 @@ class Loss:
     def _params(self) -> dict:
         return {}
 
+    # ------------------------------------------------------------------ recorded losses
+    @property
+    def recorded(self) -> bool:
+        """Whether the gradient comes from recording `call` (a loss class that defines no `_grad`)."""
+        return type(self)._grad is Loss._grad
+
     # ------------------------------------------------------------------ public API
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The reduced loss as Keras computes it: sum(loss * sample_weight) / number of elements.
+        A recorded loss given tracked tensors (inside a recording) returns a tracked Tensor.
 
         Args:
             y_true: targets, as the loss expects them (floats, one-hot rows or integer labels).
             y_pred: the model's output.
             sample_weight: per-sample (or per-element) weights, or None.
         """
+        if self.recorded:
+            return self._recorded_call(y_true, y_pred, sample_weight)
         loss = self.call(y_true, y_pred)
         w = None
         mask = self.valid_mask(y_true)
@@ -173,8 +182,11 @@ class Loss:
         Args:
             y_true: targets, as the loss expects them (floats, one-hot rows or integer labels).
             y_pred: the model's output.
-            weights: per-sample weights, shape y_pred.shape[:-1] (or broadcastable).
+            weights: per-sample weights, shape y_pred.shape[:-1] (or broadcastable); for a recorded
+                loss, the shape of `values`.
         """
+        if self.recorded:
+            return self._recorded_gradient(y_true, y_pred, weights)
         yp0 = _as_float(y_pred)
         yt, yp = self._prepare(y_true, yp0)
         return self._grad(yt, yp, self._loss_weights(y_true, yp, weights)).reshape(yp0.shape)
@@ -211,7 +223,7 @@ class Loss:
             rows: the global batch size the loss is averaged over.
             fused: give dL/dz through the fused activation instead of dL/dy_pred.
         """
-        per = self.call(y_true, y_pred)
+        per = self.values(y_true, y_pred)
         n = _per_row(per)
         value = float(np.sum(per)) / n if per.size else 0.0
         w = np.full(per.shape, weight / (rows * n), dtype=per.dtype)
@@ -227,6 +239,8 @@ class Loss:
             y_true: targets, as the loss expects them (floats, one-hot rows or integer labels).
             output_shape: the model output's shape, with or without the batch axis.
         """
+        if self.recorded:  # a user's call decides what targets it takes
+            return
         y = np.asarray(y_true)
         shape, width = _model_width(output_shape)
         per = y.shape[1:]

@@ -6,7 +6,8 @@ Names, defaults and formulas follow Keras 3 (`keras.metrics`).
 
 This package re-exports the whole API and holds the name registry (`get`, `serialize`, `deserialize`):
 `functions` (per-sample functions), `base` (Metric, Mean, MeanMetricWrapper), `mean_metrics`
-(accuracies, MSE/MAE, AutoAccuracy) and `confusion` (Precision, Recall, AUC).
+(accuracies, MSE/MAE, AutoAccuracy), `confusion` (Precision, Recall, AUC) and `custom` (the state
+variables of a user's Metric subclass). A user's function becomes a MeanMetricWrapper.
 """
 from __future__ import annotations
 
@@ -55,15 +56,16 @@ def get(identifier: object, name: str | None = None) -> Metric:
         identifier: any of those.
         name: the name to log it under; None keeps the one given or the class's.
     """
-    if isinstance(identifier, Metric):
+    if isinstance(identifier, Metric):  # a user's subclass too: its variables must be sums
         if name:
             identifier.name = name
+        identifier.check_summed()
         return identifier
     if isinstance(identifier, dict):
         metric = deserialize(identifier)
         return get(metric, name)
     if isinstance(identifier, type) and issubclass(identifier, Metric):
-        return identifier(name=name)
+        return get(identifier(name=name) if name else identifier())  # a subclass's own default name
     if isinstance(identifier, str):
         label = name or identifier
         key = _SHORT.get(identifier, identifier)

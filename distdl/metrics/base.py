@@ -1,30 +1,99 @@
 """The `Metric` base (state as float64 running sums that add up across ranks), the weighted running
-`Mean`, and `MeanMetricWrapper`, the running mean of a per-sample function."""
+`Mean`, and `MeanMetricWrapper`, the running mean of a per-sample function.
+
+A user's `Metric` subclass is written as in Keras 3: `add_variable` / `add_weight` in `__init__`,
+`update_state` changing those variables (`assign`, `assign_add`, `assign_sub`, with `distdl.ops`),
+`result` (a number or a tensor) and optionally `reset_state`. Its variables are its state vector
+(metrics.custom.StateVariables), summed across ranks before `result`, so every state must be a sum:
+a variable declared with another aggregation is refused at compile, and a running maximum or any
+other state that does not add up is not supported under several ranks.
+"""
 from __future__ import annotations
 
 from typing import Callable
 
 import numpy as np
 
+from .. import backend
 from ..errors import ConfigError, ShapeError, unknown_name
+from .custom import StateVariables
 from .functions import _FUNCTION_NAMES, _FUNCTIONS, _align, accuracy
 
 __all__ = ["Metric", "Mean", "MeanMetricWrapper"]
 
 
 class Metric:
-    """A metric whose whole state is `state_size` float64 numbers that add up across ranks.
+    """A metric whose whole state is `state_size` float64 numbers that add up across ranks:
+    built-ins keep them in `_state`; a user's subclass in the variables it adds (`add_variable`).
 
     Args:
         name: the name logs use; None takes the class's Keras name.
+        dtype: the dtype of the variables `add_variable` makes by default (None: floatx), Keras's
+            `Metric.dtype`.
     """
 
-    state_size = 0
+    state_size = 0   # a subclass with variables: set by add_variable
     default_name = "metric"
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, dtype=None) -> None:
         self.name = name or self.default_name
+        self._dtype = str(np.dtype(dtype or backend.floatx()))
+        self._vars = StateVariables(self.name)
         self._state = np.zeros(self.state_size, dtype=np.float64)
+
+    @property
+    def dtype(self) -> str:
+        """The metric's default variable dtype, e.g. "float32" (Keras's `Metric.dtype`)."""
+        return self._dtype
+
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """A state variable (Keras 3): a non-trainable weight with `assign`, `assign_add`, `assign_sub`,
+        `value` and `numpy()`, usable in `distdl.ops`; only aggregation="sum" is supported (see the
+        module docstring).
+
+        Args:
+            shape: the variable's shape.
+            initializer: its initial value: an initializer name, object or function.
+            dtype: its dtype; None takes the metric's.
+            aggregation: how Keras would combine replicas: "sum" (others are refused at compile).
+            name: its name inside the metric.
+        """
+        self._require_init()
+        var = self._vars.add(shape, initializer, dtype or self._dtype, aggregation, name)
+        self.state_size = self._vars.size
+        return var
+
+    def add_weight(self, shape=(), initializer=None, dtype=None, aggregation="sum", name=None):
+        """Keras 3's alias of `add_variable` (initializer None: zeros).
+
+        Args:
+            shape: as in `add_variable`.
+            initializer: as in `add_variable`; None gives zeros.
+            dtype: as in `add_variable`.
+            aggregation: as in `add_variable`.
+            name: as in `add_variable`.
+        """
+        return self.add_variable(shape, initializer, dtype, aggregation, name)
+
+    @property
+    def variables(self) -> list:
+        """The state variables `add_variable` made, in order."""
+        return [var for var, _, _ in self._vars.entries]
+
+    def check_summed(self) -> None:
+        """Raise ConfigError when a state variable is not summed (compile calls this)."""
+        self._require_init()
+        self._vars.check_summed(self.name)
+
+    def _require_init(self) -> None:
+        if not hasattr(self, "_vars"):
+            raise ConfigError(f"{type(self).__name__}.__init__ must call super().__init__(name=name, **kwargs) "
+                              "before add_variable and before the metric is used.")
+
+    def __call__(self, *args, **kwargs):
+        """update_state, then the result (Keras's `Metric.__call__`)."""
+        self.update_state(*args, **kwargs)
+        return self.result()
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         """Add one batch to the running sums.
@@ -41,12 +110,14 @@ class Metric:
         raise NotImplementedError
 
     def reset_state(self) -> None:
-        """Zero the running sums (at the start of each epoch and evaluation)."""
+        """Zero the running sums and set every variable back to its initial value (at the start of
+        each epoch and evaluation, and before each training batch)."""
         self._state[:] = 0.0
+        self._vars.reset()
 
     def get_state(self) -> np.ndarray:
-        """A copy of the running sums, shape (state_size,), float64."""
-        return self._state.copy()
+        """A copy of the running sums, shape (state_size,), float64 (variables: their changes)."""
+        return self._vars.deltas() if self._vars.entries else self._state.copy()
 
     def set_state(self, state: np.ndarray) -> None:
         """Replace the running sums, e.g. with their sum across ranks.
@@ -55,6 +126,9 @@ class Metric:
             state: shape (state_size,) numbers, as `get_state` returns them.
         """
         state = np.asarray(state, dtype=np.float64)
+        if self._vars.entries:
+            self._vars.set(state)
+            return
         if state.shape != (self.state_size,):
             raise ShapeError(f"Metric {self.name!r} expects a state of shape ({self.state_size},), "
                              f"not {state.shape}.")
@@ -124,7 +198,12 @@ class Mean(Metric):
 
 
 class MeanMetricWrapper(Mean):
-    """Running weighted mean of fn(y_true, y_pred, **kwargs), a per-sample function.
+    """Running weighted mean of fn(y_true, y_pred, **kwargs), a per-sample function (which may be
+    the user's, written with `distdl.ops` or NumPy; tensors it returns are converted).
+
+    A scalar fn returns is a batch mean: it counts once per row of the batch, so that N ranks,
+    each with its share of the rows, give one process's mean (Keras counts a scalar once per batch,
+    which differs only where batches differ in size).
 
     Args:
         fn: the per-sample function.
@@ -144,12 +223,15 @@ class MeanMetricWrapper(Mean):
             y_pred: the model's output.
             sample_weight: per-sample weights, or None for 1 each.
         """
-        self._accumulate(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
+        values = np.asarray(self._fn(y_true, y_pred, **self._fn_kwargs), dtype=np.float64)
+        if values.ndim == 0 and np.ndim(y_pred):
+            values = np.broadcast_to(values, (len(y_pred),))
+        self._accumulate(values, sample_weight)
 
     def get_config(self) -> dict:
-        fn_name = _FUNCTION_NAMES.get(self._fn)
-        if fn_name is None:
-            raise ConfigError(f"Metric {self.name!r} wraps a custom function and cannot be serialized.")
+        """name, the function's name (`fn`: a built-in one's Keras name, else its `__name__`,
+        which loading looks up again) and its options."""
+        fn_name = _FUNCTION_NAMES.get(self._fn) or getattr(self._fn, "__name__", repr(self._fn))
         return {"name": self.name, "fn": fn_name, **self._fn_kwargs}
 
     @classmethod
