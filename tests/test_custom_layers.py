@@ -377,3 +377,22 @@ def test_a_custom_embedding_keeps_integer_ids():
     inp = Input(shape=(2,), dtype="int32")
     model = Model(inp, Lookup()(inp))
     assert model.output_shapes == [(2, 3)]
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_user_written_pieces_give_the_same_numbers_on_1_2_and_3_ranks(tmp_path):
+    """A recorded layer (nested Dense, add_loss, a normal draw on the batch rows), ops on symbolic
+    tensors, a Lambda, a custom loss function and a custom Metric subclass (mpi_scripts/
+    custom_everything.py): 2 and 3 ranks end with the one-process weights, history and evaluate
+    logs, and all ranks of a run hold bitwise the same weights."""
+    from mpirun import run_ranks
+    runs = run_ranks("custom_everything.py", tmp_path)
+    ref = runs[1][0]
+    assert set(ref) >= {"hist_loss", "hist_sign_agreement", "hist_mae", "eval_loss", "eval_sign_agreement"}
+    for n in (2, 3):
+        for r in range(n):
+            got = runs[n][r]
+            np.testing.assert_array_equal(got["params"], runs[n][0]["params"])
+            for key, value in ref.items():
+                np.testing.assert_allclose(got[key], value, rtol=1e-9, atol=1e-12, err_msg=f"{key} n={n} r={r}")
