@@ -202,7 +202,8 @@ def test_bad_metric_definitions_get_a_sentence():
 def test_subclass_config_and_class_lookup():
     """get(cls) keeps the subclass's own default name (Keras calls cls()); the config records it."""
     assert M.get(CategoricalTruePositives).name == "categorical_true_positives"
-    assert M.serialize(CategoricalTruePositives(name="tp")) == {"class_name": "CategoricalTruePositives",
-                                                                "config": {"name": "tp"}}
+    assert M.serialize(CategoricalTruePositives(name="tp")) == {  # Keras writes a user class's registered name
+        "class_name": "CategoricalTruePositives", "config": {"name": "tp"},
+        "registered_name": "CategoricalTruePositives"}
     with pytest.raises(ConfigError, match="Unknown metric class 'CategoricalTruePositives'"):
         M.deserialize(M.serialize(CategoricalTruePositives()))

@@ -156,11 +156,11 @@ def test_random_draws_in_a_call_are_rows_of_one_global_draw():
 
     def draw(row_start, rows):
         ctx.row_start = row_start
-        recorded._RANDOM.append([ctx, 3, 0, rows])
+        recorded.RANDOM_STACK.append([ctx, 3, 0, rows])
         try:
             return normal((rows, 5), seed=SeedGenerator(7)).numpy()
         finally:
-            recorded._RANDOM.pop()
+            recorded.RANDOM_STACK.pop()
 
     whole = draw(0, 6)
     np.testing.assert_array_equal(np.concatenate([draw(0, 2), draw(2, 3), draw(5, 1)]), whole)

@@ -19,13 +19,13 @@ __all__ = ["recording", "current_tape", "backward", "unbroadcast"]
 _CURRENT: list = []   # the stack of active tapes; the last one records
 
 
-def current_tape() -> Tape | None:
+def current_tape():
     """The tape that records now, or None."""
     return _CURRENT[-1] if _CURRENT else None
 
 
 @contextlib.contextmanager
-def recording(tape: Tape | None):
+def recording(tape):
     """Make `tape` the current one for the `with` block (None: record nothing inside)."""
     _CURRENT.append(tape)
     try:
@@ -34,7 +34,7 @@ def recording(tape: Tape | None):
         _CURRENT.pop()
 
 
-def backward(tape: Tape, seeds) -> list:
+def backward(tape, seeds) -> list:
     """Reverse pass: `seeds` is [(Tensor, gradient of the objective w.r.t. it)]; returns the list
     of gradients by tape index (None where nothing reached). Leaves keep theirs; interior nodes'
     gradients are dropped once used, so memory follows the live frontier."""

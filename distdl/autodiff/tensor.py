@@ -166,9 +166,6 @@ class Tape:
         self.losses: list = []       # (Tensor, coefficient) pairs that add_loss attached
         self.layer_calls: dict = {}  # id(layer) -> calls of a hand-written layer so far
 
-    def __len__(self) -> int:
-        return len(self.vjps)
-
     def leaf(self, value: np.ndarray):
         """A new tracked Tensor with no parents (an input or a weight) holding `value`."""
         t = Tensor(value)
@@ -203,8 +200,6 @@ def as_tensor(x) -> Tensor:
         if tape is not None and x.trainable:
             return tape.weight(x)
         return Tensor(x.value)
-    if isinstance(x, Tensor):
-        return x
     if isinstance(x, _SCALARS) or isinstance(x, np.ndarray):
         return Tensor(x)
     if hasattr(x, "__array__") and not isinstance(x, (list, tuple)):
@@ -306,11 +301,8 @@ def power(a, b) -> Tensor:
 
     def vjp(g):
         ga = unbroadcast(g * bv * np.power(av, bv - 1), np.shape(av)) if need_a else None
-        gb = None
-        if need_b:
-            safe = np.where(np.asarray(av) > 0, av, 1)
-            gb = unbroadcast(g * y * np.log(safe), np.shape(bv))
-        return ga, gb
+        safe = np.where(np.asarray(av) > 0, av, 1) if need_b else None
+        return ga, (unbroadcast(g * y * np.log(safe), np.shape(bv)) if need_b else None)
     return result(y, (a, b), vjp)
 
 
@@ -338,14 +330,9 @@ def matmul(a, b) -> Tensor:
                          f"(the last axis of the first must equal the second-to-last of the second).") from None
     need_a, need_b = is_tracked(a), is_tracked(b)
 
-    def vjp(g):
-        a2 = av[None, :] if av.ndim == 1 else av
-        b2 = bv[:, None] if bv.ndim == 1 else bv
-        g2 = g
-        if av.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
-        if bv.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
+    def vjp(g):  # 1-D operands as a row (a) and a column (b), as matmul treats them
+        a2, g2 = (av[None, :], np.expand_dims(g, -2)) if av.ndim == 1 else (av, g)
+        b2, g2 = (bv[:, None], np.expand_dims(g2, -1)) if bv.ndim == 1 else (bv, g2)
         ga = gb = None
         if need_a:
             ga = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(av.shape)
@@ -373,10 +360,7 @@ def _basic_key(key) -> bool:
 def getitem(a, key) -> Tensor:
     """a[key] (indexing and slicing); the gradient scatters back, adding repeated picks."""
     a = as_tensor(a)
-    if isinstance(key, tuple):
-        key = tuple(value_of(k) for k in key)
-    else:
-        key = value_of(key)
+    key = tuple(value_of(k) for k in key) if isinstance(key, tuple) else value_of(key)
     av = a.value
     y = np.asarray(av)[key]
     basic = _basic_key(key)

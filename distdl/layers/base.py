@@ -27,7 +27,7 @@ import numpy as np
 from .. import backend, registry
 from ..autodiff import Tensor, current_tape
 from ..errors import ConfigError
-from . import recorded
+from . import inner_calls, recorded, recorded_shapes
 from .context import DEFAULT_CONTEXT, RunContext, reset_names, snake_case, unique_name  # noqa: F401
 from .scratch import Scratch
 from .weights import LayerWeights
@@ -176,7 +176,7 @@ class Layer(LayerWeights):
         if not self.built:
             self.input_shape = _freeze(input_shape)
             if self._recorded:
-                self.output_shape = _freeze(recorded.build(self, self.input_shape))
+                self.output_shape = _freeze(recorded_shapes.build(self, self.input_shape))
             else:
                 self.build(self.input_shape)
                 self.output_shape = _freeze(self.compute_output_shape(self.input_shape))
@@ -260,8 +260,8 @@ class Layer(LayerWeights):
             self._input_dtypes = [t.dtype for t in flat]
             shape = [t.shape for t in flat] if isinstance(inputs, (list, tuple)) else flat[0].shape
             if self._recorded:
-                out_shape = recorded.symbolic_shape(self, self.ensure_built(shape) if not self.built else
-                                                    recorded.output_shape_for(self, _freeze(shape)))
+                out_shape = recorded_shapes.symbolic_shape(self, self.ensure_built(shape) if not self.built else
+                                                    recorded_shapes.output_shape_for(self, _freeze(shape)))
             else:
                 out_shape = self.ensure_built(shape) if not self.built else self.compute_output_shape(_freeze(shape))
             out = self._symbolic_outputs(out_shape, flat, isinstance(inputs, (list, tuple)))
@@ -269,7 +269,7 @@ class Layer(LayerWeights):
                 self.set_node_tensors(inputs, out)
             return out
         if current_tape() is not None or any(isinstance(t, Tensor) for t in flat):
-            return recorded.call_on_tensors(self, inputs, training, mask)
+            return inner_calls.call_on_tensors(self, inputs, training, mask)
         training = bool(training)
         if isinstance(inputs, (list, tuple)):
             arrays = [self._eager_input(a) for a in inputs]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import registry
 from ..errors import ConfigError
-from . import recorded
+from . import recorded_shapes
 from .base import Layer
 
 
@@ -17,7 +17,7 @@ class Lambda(Layer):
     """Wraps `function(inputs, **arguments)` as a layer.
 
     Args:
-        function: a callable written with distdl.ops; its gradient is recorded.
+        function: a callable written with distdl.ops; its gradient is recorded_shapes.
         output_shape: the output shape without the batch axis, or a callable of the Keras
             input shape (batch axis first); None: found by calling the function once.
         mask: unused (Keras's argument; a Lambda passes no mask on).
@@ -48,7 +48,7 @@ class Lambda(Layer):
         if given is not None:
             return (None,) + tuple(given)
         shape = [tuple(s)[1:] for s in input_shape] if isinstance(input_shape, list) else tuple(input_shape)[1:]
-        return _with_batch(recorded.symbolic_shape(self, recorded.infer_output_shape(self, shape)))
+        return _with_batch(recorded_shapes.symbolic_shape(self, recorded_shapes.infer_output_shape(self, shape)))
 
     def get_config(self) -> dict:
         name = registry.get_registered_name(self.function) or ""

@@ -17,6 +17,9 @@ writes a backward pass. Everything else about the layer is Keras 3's:
   number of ranks (a sum over the batch rows is not exact under several ranks).
 - A hand-written (built-in) layer called on tensors inside a recording is one node of the tape
   whose vjp is that layer's `backward`; each of its calls keeps its own scratch slot and cache.
+
+Shapes and building live in recorded_shapes.py, layers called inside a `call` in inner_calls.py;
+the stacks below are the state of the calls in progress they share.
 """
 from __future__ import annotations
 
@@ -24,22 +27,21 @@ import inspect
 
 import numpy as np
 
-from ..autodiff import Tape, Tensor, as_tensor, backward as run_backward, current_tape, recording, result
-from ..autodiff.tensor import is_tracked
+from ..autodiff import Tape, Tensor, as_tensor, backward as run_backward, recording
 from ..errors import ConfigError
 
-_TRAINING: list = []   # the `training` flag of the calls in progress (Keras's call context)
-_LOSSES: list = []     # where add_loss puts its tensors during a top-level call
-_CALLS: list = []      # per top-level call: id(hand-written layer) -> its calls so far
-_RANDOM: list = []     # per top-level call: [run context, random stream, draws so far, rows]
+TRAINING_STACK: list = []  # the `training` flag of the calls in progress (Keras's call context)
+LOSS_STACK: list = []      # where add_loss puts its tensors during a top-level call
+CALL_COUNTS: list = []     # per top-level call: id(hand-written layer) -> its calls so far
+RANDOM_STACK: list = []    # per top-level call: [run context, random stream, draws so far, rows]
 
 
 def random_place():
     """Where a random draw happens (distdl.random): (run context, the layer's random stream,
     which draw of this call it is, the call's batch rows), or None outside a layer's call."""
-    if not _RANDOM:
+    if not RANDOM_STACK:
         return None
-    place = _RANDOM[-1]
+    place = RANDOM_STACK[-1]
     place[2] += 1
     return place[0], place[1], place[2] - 1, place[3]
 
@@ -54,105 +56,6 @@ def call_parameters(cls) -> frozenset:
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         names |= {"training", "mask"}
     return frozenset(names)
-
-
-# ----- shapes -----------------------------------------------------------------------
-def keras_shape(shape):
-    """distdl's shape (no batch axis) as Keras's (batch axis None), for lists of shapes too."""
-    if isinstance(shape, list):
-        return [keras_shape(s) for s in shape]
-    return (None,) + tuple(shape)
-
-
-def batchless(shape, layer):
-    """A Keras shape from compute_output_shape (batch axis first) as distdl's."""
-    if isinstance(shape, dict):
-        return {k: batchless(s, layer) for k, s in shape.items()}
-    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
-        return type(shape)(batchless(s, layer) for s in shape)
-    shape = tuple(shape)
-    if not shape:
-        raise ConfigError(f"Layer {layer.name!r}: compute_output_shape returned (), a shape without the "
-                          f"batch axis; return (None, ...) as Keras does.")
-    return shape[1:]
-
-
-def build(layer, input_shape):
-    """Build a recorded layer for `input_shape` (distdl's, no batch axis): Keras's `build`, then
-    the tracked sublayers and their weights; returns the output shape (distdl's)."""
-    cls = type(layer)
-    if cls._own_build:
-        layer.build(keras_shape(input_shape))
-    track(layer)
-    if cls._own_output_shape:
-        return batchless(layer.compute_output_shape(keras_shape(input_shape)), layer)
-    return infer_output_shape(layer, input_shape)
-
-
-def output_shape_for(layer, input_shape):
-    """The output shape (distdl's) of a built recorded layer called on `input_shape` again."""
-    if type(layer)._own_output_shape:
-        return batchless(layer.compute_output_shape(keras_shape(input_shape)), layer)
-    if input_shape == layer.input_shape:
-        return layer.output_shape
-    return infer_output_shape(layer, input_shape)
-
-
-def infer_output_shape(layer, input_shape):
-    """Run `call` on ones of batch 2 (None axes 3), and again on batch 3 (None axes 4) when the
-    input has None axes; output axes that changed with them are None. Weights are restored."""
-    dtypes = getattr(layer, "_input_dtypes", None)
-    snapshot = [(v, v.value.copy()) for v in _all_variables(layer)]
-    try:
-        first = _dummy_run(layer, input_shape, 2, 3, dtypes)
-        has_none = any(d is None for s in _as_list(input_shape) for d in s)
-        second = _dummy_run(layer, input_shape, 3, 4, dtypes) if has_none else None
-    finally:
-        for v, value in snapshot:
-            v.value[...] = value
-        track(layer)
-    shapes = []
-    for i, t in enumerate(first[0]):
-        s = np.shape(t.value)
-        if len(s) == 0 or s[0] != 2:  # fine when called on arrays; refused in a model (symbolic_shape)
-            return None
-        if second is not None:
-            s2 = np.shape(second[0][i].value)
-            s = tuple(None if a != b else a for a, b in zip(s, s2))
-        shapes.append(tuple(s[1:]))
-    return _unflatten(first[1], shapes)
-
-
-def symbolic_shape(layer, shape):
-    """The output shape a symbolic call uses; a layer whose output lost the batch axis is refused."""
-    if shape is None:
-        raise ConfigError(f"Layer {layer.name!r}: call returns a tensor without the batch axis first, so it "
-                          f"cannot be a layer of a model; keep the batch axis (or define "
-                          f"compute_output_shape).")
-    return shape
-
-
-def _dummy_run(layer, input_shape, batch, none_size, dtypes):
-    shapes = _as_list(input_shape)
-    arrays = [np.ones((batch,) + tuple(none_size if d is None else d for d in s),  # ones: valid ids, no log(0)
-                      dtype=(dtypes[i] if dtypes else layer.dtype)) for i, s in enumerate(shapes)]
-    x = arrays if isinstance(input_shape, list) else arrays[0]
-    _LOSSES.append([])
-    _CALLS.append({})
-    _TRAINING.append(False)
-    tape = Tape(f"layer {layer.name!r}")  # recorded, so NumPy calls that would cut gradients show now
-    try:
-        with recording(tape), np.errstate(all="ignore"):
-            out = layer.call(_wrap(x, tape), **_call_kwargs(layer, False, None))
-    finally:
-        _LOSSES.pop()
-        _CALLS.pop()
-        _TRAINING.pop()
-    return _flatten(layer, out)
-
-
-def _as_list(shape):
-    return shape if isinstance(shape, list) else [shape]
 
 
 # ----- tracking -----------------------------------------------------------------------
@@ -188,10 +91,10 @@ def track(layer) -> None:
                 layer.variables.append(v)
 
 
-def _all_variables(layer) -> list:
+def all_variables(layer) -> list:
     out = list(layer.variables)
     for sub in sublayers(layer):
-        out.extend(_all_variables(sub))
+        out.extend(all_variables(sub))
     return out
 
 
@@ -205,7 +108,7 @@ def hand_down(layer) -> None:
 
 
 # ----- forward and backward -------------------------------------------------------------
-def _call_kwargs(layer, training, mask) -> dict:
+def call_kwargs(layer, training, mask) -> dict:
     params = layer._call_params
     kwargs = {}
     if "training" in params:
@@ -215,16 +118,16 @@ def _call_kwargs(layer, training, mask) -> dict:
     return kwargs
 
 
-def _wrap(x, tape):
+def wrap(x, tape):
     """Arrays as the Tensors `call` gets: leaves of `tape` (their gradient is wanted) or constants."""
     if isinstance(x, (list, tuple)):
-        return [_wrap(a, tape) for a in x]
+        return [wrap(a, tape) for a in x]
     if isinstance(x, Tensor):
         return x
     return tape.leaf(x) if tape is not None else Tensor(x)
 
 
-def _flatten(layer, out):
+def flatten(layer, out):
     """(list of output Tensors, structure) of what `call` returned; anything else is refused."""
     if isinstance(out, dict):
         keys = sorted(out)
@@ -244,7 +147,7 @@ def _checked(layer, t):
                       f"(e.g. ops.convert_to_tensor, ops.exp, ops.matmul) instead of NumPy.")
 
 
-def _unflatten(structure, items):
+def unflatten(structure, items):
     if structure is None:
         return items[0]
     kind, meta = structure
@@ -257,26 +160,26 @@ def forward(layer, x, training=False, mask=None):
     """Run `call` (recorded when training); returns the output array(s) in `call`'s structure."""
     tape = Tape(f"layer {layer.name!r}") if training else None
     hand_down(layer)
-    inputs = _wrap(x, tape if layer.need_input_grad else None)
+    inputs = wrap(x, tape if layer.need_input_grad else None)
     losses: list = []
-    _LOSSES.append(losses)
-    _CALLS.append({})
-    _TRAINING.append(bool(training))
-    _RANDOM.append([layer.ctx, layer.stream_id, 0, _rows(x)])
+    LOSS_STACK.append(losses)
+    CALL_COUNTS.append({})
+    TRAINING_STACK.append(bool(training))
+    RANDOM_STACK.append([layer.ctx, layer.stream_id, 0, _rows(x)])
     try:
         with recording(tape):
-            out = layer.call(inputs, **_call_kwargs(layer, bool(training), mask))
+            out = layer.call(inputs, **call_kwargs(layer, bool(training), mask))
     finally:
-        _LOSSES.pop()
-        _CALLS.pop()
-        _TRAINING.pop()
-        _RANDOM.pop()
-    outs, structure = _flatten(layer, out)
+        LOSS_STACK.pop()
+        CALL_COUNTS.pop()
+        TRAINING_STACK.pop()
+        RANDOM_STACK.pop()
+    outs, structure = flatten(layer, out)
     weight = _rows_share(layer, x) if losses else 1.0
     layer.losses = [t.value for t in losses]
     layer.added_loss = weight * float(sum(np.sum(v, dtype=np.float64) for v in layer.losses))
     layer.cache = (tape, inputs, outs, structure, losses, weight) if tape is not None else None
-    return _unflatten(structure, [_as_output(layer, t.value) for t in outs])
+    return unflatten(structure, [_as_output(layer, t.value) for t in outs])
 
 
 def _rows(x) -> int:
@@ -346,91 +249,7 @@ def _input_grad(grads, t):
 def add_loss(layer, loss) -> None:
     """Keras's `add_loss` inside `call`: collected for the top-level call in progress."""
     t = as_tensor(loss)
-    if _LOSSES:
-        _LOSSES[-1].append(t)
+    if LOSS_STACK:
+        LOSS_STACK[-1].append(t)
     else:  # outside any call: only reported by `layer.losses`
         layer.losses = list(getattr(layer, "losses", [])) + [t.value]
-
-
-# ----- a layer called on tensors (inside another layer's call) ----------------------------
-def call_on_tensors(layer, inputs, training=None, mask=None):
-    """`layer(tensors)` inside a call: a recorded layer runs its `call` inline; a hand-written
-    one runs `forward` and is one node of the current tape."""
-    if training is None:
-        training = _TRAINING[-1] if _TRAINING else False
-    listed = isinstance(inputs, (list, tuple))
-    tensors = [as_tensor(t) for t in (inputs if listed else [inputs])]
-    shapes = [np.shape(t.value)[1:] for t in tensors]
-    if not layer.built:
-        layer._input_dtypes = [np.result_type(t.value) for t in tensors]
-        layer.ensure_built(shapes if listed else shapes[0])
-    if layer._recorded:
-        hand_down(layer)
-        _TRAINING.append(bool(training))
-        try:
-            out = layer.call(tensors if listed else tensors[0], **_call_kwargs(layer, bool(training), mask))
-        finally:
-            _TRAINING.pop()
-        return out
-    return _hand_written_call(layer, tensors, listed, bool(training), mask)
-
-
-def _hand_written_call(layer, tensors, listed, training, mask):
-    calls = _CALLS[-1] if _CALLS else {}
-    slot = calls.get(id(layer), 0)
-    calls[id(layer)] = slot + 1
-    layer.select_call(slot)
-    values = [np.asarray(t.value, dtype=layer.dtype) if np.result_type(t.value).kind == "f" else t.value
-              for t in tensors]
-    x = values if listed else values[0]
-    if mask is not None and layer.takes_mask:
-        y = layer.forward(x, training, mask=mask)
-    else:
-        y = layer.forward(x, training)
-    tape = current_tape()
-    multi = isinstance(y, (list, tuple))
-    if tape is None or not any(is_tracked(t) for t in tensors):
-        ys = [Tensor(np.array(v)) for v in y] if multi else [Tensor(np.array(y))]
-        return type(y)(ys) if multi else ys[0]
-    state = layer.call_state()
-    shapes = [(np.shape(v), np.result_type(v)) for v in (y if multi else [y])]
-    done = tape.layer_calls  # not the tape itself: a closure on the tape would make a reference cycle
-
-    def vjp(g):
-        layer.set_call_state(state)
-        key = id(layer)
-        ran = key in done
-        saved = [v.grad.copy() for v in layer.trainable_weights] if ran else None
-        if multi:
-            g = [np.zeros(s, d) if p is None else p for p, (s, d) in zip(g.parts, shapes)]
-        dx = layer.backward(g)
-        if saved is not None:
-            for v, s in zip(layer.trainable_weights, saved):
-                v.grad += s
-        done[key] = (key, layer)
-        return tuple(dx) if listed else (dx,)
-    if not multi:
-        return result(np.array(y), tensors, vjp)
-    bundle = result(None, tensors, vjp)
-    outs = [result(np.array(v), (bundle,), _part_vjp(i, len(y))) for i, v in enumerate(y)]
-    return type(y)(outs)
-
-
-class _Parts:
-    """The gradients of a multi-output layer call's outputs; `+` adds them part by part."""
-
-    __slots__ = ("parts",)
-
-    def __init__(self, parts):
-        self.parts = parts
-
-    def __add__(self, other):
-        return _Parts([b if a is None else a if b is None else a + b for a, b in zip(self.parts, other.parts)])
-
-
-def _part_vjp(i, n):
-    def vjp(g):
-        parts = [None] * n
-        parts[i] = g
-        return (_Parts(parts),)
-    return vjp

@@ -95,7 +95,7 @@ def _grouped_conv(op: str, x: Tensor, k: Tensor, strides, padding, dilation_rate
     if cg == 0 or c % cg or f % (c // cg):
         raise ShapeError(f"ops.{op}: inputs of shape {xv.shape} have {c} channels, which a kernel of shape "
                          f"{kv.shape} ({cg} input channels per group, {f} filters) cannot split into equal groups.")
-    groups, fg = c // cg, f // (c // cg)
+    groups = c // cg
     x4 = xv if rank == 2 else xv[:, None]
     g = _geometry(op, x4.shape, kv.shape[:rank], _tuple(strides, rank, "strides", op),
                   _tuple(dilation_rate, rank, "dilation_rate", op), padding, rank)
