@@ -6,7 +6,7 @@ import pytest
 from opcheck import check_grad
 
 from distdl import ops
-from distdl.autodiff import Tape, backward, is_tracked, recording
+from distdl.autodiff import Tape, backward, is_tracked, recording, value_of
 from distdl.errors import ConfigError, ShapeError
 
 RNG = np.random.default_rng(7)
@@ -200,3 +200,11 @@ def test_abs_and_sqrt_at_zero():
     np.testing.assert_array_equal(grad_at(ops.abs, [0.0, -2.0, 3.0])[0], [0, -1, 1])     # sign(0) = 0
     with np.errstate(divide="ignore"):
         assert grad_at(ops.sqrt, [0.0])[0][0] == np.inf                                  # 0.5 / 0, as TF and JAX
+
+
+@pytest.mark.parametrize("sa,sb", [((3,), (3,)), ((3,), (2, 3, 4)), ((2, 5, 3), (3,)), ((5, 3), (4, 3, 2))])
+def test_matmul_with_one_dimensional_and_batched_operands_differentiates(sa, sb):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    np.testing.assert_allclose(value_of(ops.matmul(a, b)), np.matmul(a, b))
+    check_grad(ops.matmul, a, b)

@@ -331,8 +331,10 @@ def matmul(a, b) -> Tensor:
     need_a, need_b = is_tracked(a), is_tracked(b)
 
     def vjp(g):  # 1-D operands as a row (a) and a column (b), as matmul treats them
-        a2, g2 = (av[None, :], np.expand_dims(g, -2)) if av.ndim == 1 else (av, g)
-        b2, g2 = (bv[:, None], np.expand_dims(g2, -1)) if bv.ndim == 1 else (bv, g2)
+        a2, b2 = (av[None, :] if av.ndim == 1 else av), (bv[:, None] if bv.ndim == 1 else bv)
+        g2 = np.reshape(g, np.shape(g)[:-1] + (1,) + np.shape(g)[-1:]) if av.ndim == 1 and bv.ndim > 1 else g
+        g2 = np.reshape(g2, np.shape(g2) + (1,)) if bv.ndim == 1 else g2
+        g2 = np.reshape(g2, (1, 1)) if av.ndim == 1 and bv.ndim == 1 else g2
         ga = gb = None
         if need_a:
             ga = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(av.shape)
