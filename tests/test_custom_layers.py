@@ -396,3 +396,37 @@ def test_user_written_pieces_give_the_same_numbers_on_1_2_and_3_ranks(tmp_path):
             np.testing.assert_array_equal(got["params"], runs[n][0]["params"])
             for key, value in ref.items():
                 np.testing.assert_allclose(got[key], value, rtol=1e-9, atol=1e-12, err_msg=f"{key} n={n} r={r}")
+
+
+def test_linear_trains_as_a_hand_written_numpy_sgd_step():
+    """One SGD step of mse on Linear equals the NumPy formula W -= lr * 2/(N*units) * x^T (xW + b - y)."""
+    from distdl.optimizers import SGD
+    x, y = _x(8, 3), _x(8, 2, seed=1)
+    layer = Linear(2, 3, dtype=F64)
+    model = Sequential([Input(shape=(3,), dtype=F64), layer])
+    w0, b0 = layer.w.numpy(), layer.b.numpy()
+    model.compile(SGD(0.1), "mse")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    err = x @ w0 + b0 - y
+    np.testing.assert_allclose(layer.w.value, w0 - 0.1 * 2 / err.size * x.T @ err, rtol=1e-12)
+    np.testing.assert_allclose(layer.b.value, b0 - 0.1 * 2 / err.size * err.sum(axis=0), rtol=1e-12)
+
+
+def test_a_registered_loss_function_is_found_by_name_in_compile_and_on_load(tmp_path):
+    from distdl.models import load_model
+    from distdl.saving import custom_object_scope, register_keras_serializable
+
+    @register_keras_serializable(package="LayersTest")
+    def half_squared(y_true, y_pred):
+        return ops.mean(0.5 * ops.square(y_true - y_pred), axis=-1)
+
+    x, y = _x(6, 3).astype("float32"), _x(6, 1, seed=1).astype("float32")
+    model = Sequential([Input(shape=(3,)), Dense(1)])
+    model.compile("sgd", loss="LayersTest>half_squared")
+    first = model.evaluate(x, y, verbose=0)
+    assert first == pytest.approx(float(np.mean(0.5 * (model.predict(x, verbose=0) - y) ** 2)), rel=1e-5)
+    model.save(tmp_path / "m.h5")
+    assert load_model(tmp_path / "m.h5").evaluate(x, y, verbose=0) == pytest.approx(first, rel=1e-6)
+    with custom_object_scope({"plain_name": half_squared}):
+        model.compile("sgd", loss="plain_name")
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(first, rel=1e-6)
