@@ -150,3 +150,19 @@ def test_sequential_summary_has_no_connected_to_column():
     model, text = _one(Dense(3), (4,))
     assert "Connected to" not in text
     assert _row(text, model.layers[0]) == ("(None, 3)", 15)
+
+
+def test_summary_of_an_unbuilt_sequential_prints_what_keras_3_prints(capsys):
+    """Keras 3 (keras/src/utils/summary_utils.py) shows an unbuilt layer's shape as '?' and its
+    parameters as '0 (unbuilt)' instead of refusing."""
+    from distdl.layers import Dense
+    from distdl.models import Sequential
+    model = Sequential([Dense(4, name="first"), Dense(2, name="second")], name="lazy")
+    model.summary()
+    text = capsys.readouterr().out
+    assert "first (Dense)" in text and text.count("0 (unbuilt)") == 2 and " ?" in text
+    assert "Total params: 0 (0.00 B)" in text
+    import numpy as np
+    model.predict(np.ones((1, 3), dtype="float32"), verbose=0)
+    model.summary()
+    assert "Total params: 26" in capsys.readouterr().out

@@ -22,8 +22,10 @@ def summary_lines(model, line_length=None) -> list[str]:
     connected = model.connections()
     cols = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connected else [])
     rows = []
-    for layer in model.layers:
-        row = [f"{layer.name} ({type(layer).__name__})", _shape(layer.output_shape), f"{layer.count_params():,}"]
+    for layer in model.layers:  # an unbuilt layer (a Sequential without input shape) shows as Keras 3's
+        built = layer.built and layer.output_shape is not None
+        row = [f"{layer.name} ({type(layer).__name__})", _shape(layer.output_shape) if built else "?",
+               f"{layer.count_params():,}" if built else "0 (unbuilt)"]
         if connected:
             row.append(", ".join(connected.get(layer.name, [])) or "-")
         rows.append(row)

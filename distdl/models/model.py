@@ -336,8 +336,9 @@ class Model(_NestedLayer):
         raise ConfigError(f"No layer named {name!r}; layers are: {', '.join(l.name for l in self.layers)}.")
 
     def summary(self, line_length=None, print_fn=None):
-        """Print the Keras-style table (rank 0 only under MPI)."""
-        self._require_built("summary")
+        """Print the Keras-style table (rank 0 only under MPI); an unbuilt Sequential's layers show
+        as Keras 3 shows them, '?' and '0 (unbuilt)'."""
+        self._maybe_build()
         text = "\n".join(summary_lines(self, line_length))
         if print_fn is not None:
             print_fn(text)
