@@ -430,3 +430,22 @@ def test_a_registered_loss_function_is_found_by_name_in_compile_and_on_load(tmp_
     with custom_object_scope({"plain_name": half_squared}):
         model.compile("sgd", loss="plain_name")
     assert model.evaluate(x, y, verbose=0) == pytest.approx(first, rel=1e-6)
+
+
+def test_a_call_that_fails_on_the_shape_probe_says_how_to_fix_it():
+    class FixedBatch(Layer):
+        def call(self, inputs):
+            return ops.reshape(inputs, (32, -1))
+
+    with pytest.raises(ConfigError, match=r"Layer 'fixed': calling it on a batch of 2 rows of ones, shaped "
+                                          r"\(None, 3\), to find its output shape failed: .*compute_output_shape"):
+        Model(Input(shape=(3,)), FixedBatch(name="fixed")(Input(shape=(3,))))
+
+
+def test_a_recorded_layer_shared_by_two_calls_of_a_graph_sums_both_gradients():
+    from gradcheck import check_model
+    a, b = Input(shape=(3,), dtype=F64), Input(shape=(3,), dtype=F64)
+    shared = LazyLinear(4, dtype=F64)
+    block = MLPBlock(dtype=F64)
+    model = Model([a, b], block(ops.tanh(shared(a)) * shared(b)))
+    check_model(model, [_x(5, 3), _x(5, 3, seed=1)])

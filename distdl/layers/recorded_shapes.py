@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autodiff import Tape, recording
-from ..errors import ConfigError
+from ..errors import ConfigError, DistdlError
 from .recorded import CALL_COUNTS, LOSS_STACK, TRAINING_STACK, all_variables, call_kwargs, flatten, track, unflatten, wrap
 
 
@@ -62,6 +62,13 @@ def infer_output_shape(layer, input_shape):
         first = _dummy_run(layer, input_shape, 2, 3, dtypes)
         has_none = any(d is None for s in _as_list(input_shape) for d in s)
         second = _dummy_run(layer, input_shape, 3, 4, dtypes) if has_none else None
+    except Exception as exc:
+        if isinstance(exc, DistdlError) and repr(layer.name) in str(exc):
+            raise  # it names the layer already (a NumPy call in `call`, say)
+        raise ConfigError(f"Layer {layer.name!r}: calling it on a batch of 2 rows of ones, shaped "
+                          f"{keras_shape(input_shape)}, to find its output shape failed: "
+                          f"{type(exc).__name__}: {exc} Define compute_output_shape(input_shape) if "
+                          f"call needs other inputs.") from exc
     finally:
         for v, value in snapshot:
             v.value[...] = value
