@@ -19,6 +19,8 @@ from ..saving.model_io import (checkpoint_data, read_checkpoint, restore, save_m
                                write_checkpoint)
 from .base import Callback
 
+__all__ = ["ModelCheckpoint", "BackupAndRestore"]
+
 
 def _save_freq(value):
     if value == "epoch" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):

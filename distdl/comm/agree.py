@@ -15,6 +15,8 @@ import numpy as np
 from .. import errors
 from ..errors import DistdlError
 
+__all__ = ["mark_agreed", "is_agreed", "on_root", "on_every_rank", "check_same", "same_bytes"]
+
 _KINDS = {cls.__name__: cls for cls in (errors.DistdlError, errors.ConfigError, errors.DataError,
                                         errors.ShapeError, errors.CheckpointError, errors.CommError)}
 

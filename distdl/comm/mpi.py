@@ -23,6 +23,8 @@ import numpy as np
 from ..errors import CommError
 from .strategies import NodeMemory, SerialUpdate, start_update
 
+__all__ = ["MPIComm"]
+
 # measured with benchmarks/allreduce.py: below 64 KiB MPICH's own allreduce is as fast; above
 # 4 MiB copying a buffer that is not in the shared window in and out costs more than MPICH's
 SHM_MIN_BYTES, SHM_COPY_MAX_BYTES = 64 << 10, 4 << 20

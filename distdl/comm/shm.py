@@ -17,6 +17,8 @@ import numpy as np
 
 from ..log import notice
 
+__all__ = ["ShmAllreduce"]
+
 _LINE = 64               # bytes; slice bounds are cache-line aligned so ranks never write one line
 _BLOCK = 1 << 20         # bytes per reduction block: the sum is copied out while still in cache
 _HOME, _SCRATCH = 1, 2   # which window a call uses, published in the control window

@@ -23,6 +23,8 @@ import weakref
 
 import numpy as np
 
+__all__ = ["SerialUpdate", "AllreduceUpdate", "NodeSharedUpdate", "start_update", "NodeMemory"]
+
 
 class SerialUpdate:
     """One rank: the step needs no sum. `sharded` says whether ranks step slices."""

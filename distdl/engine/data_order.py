@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["epoch_order", "batch_bounds", "my_rows", "gathered_order", "take_rows"]
+
 
 def epoch_order(seed: int, epoch: int, n: int, shuffle: bool = True) -> np.ndarray:
     """Row order for one epoch: a permutation drawn from (seed, epoch), or 0..n-1."""
@@ -20,7 +22,7 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
 
 
-def rank_slice(rows: int, rank: int, size: int) -> tuple[int, int]:
+def _rank_slice(rows: int, rank: int, size: int) -> tuple[int, int]:
     """This rank's contiguous share of `rows`; shares differ by at most one row."""
     base, extra = divmod(rows, size)
     start = rank * base + min(rank, extra)
@@ -29,7 +31,7 @@ def rank_slice(rows: int, rank: int, size: int) -> tuple[int, int]:
 
 def my_rows(rows: int, comm) -> tuple[int, int]:
     """(start, stop) of this rank's contiguous slice of `rows` rows (a global batch) on `comm`."""
-    return rank_slice(rows, comm.rank, comm.size)
+    return _rank_slice(rows, comm.rank, comm.size)
 
 
 def gathered_order(n: int, batch_size: int, comm) -> tuple[np.ndarray, list[int]]:
@@ -39,15 +41,10 @@ def gathered_order(n: int, batch_size: int, comm) -> tuple[np.ndarray, list[int]
     if comm.size == 1:
         return None, [n]
     bounds = batch_bounds(n, batch_size)
-    per_rank = [[np.arange(s + a, s + z) for s, e in bounds for a, z in [rank_slice(e - s, r, comm.size)]]
+    per_rank = [[np.arange(s + a, s + z) for s, e in bounds for a, z in [_rank_slice(e - s, r, comm.size)]]
                 for r in range(comm.size)]
     counts = [sum(len(i) for i in rows) for rows in per_rank]
     return np.concatenate([i for rows in per_rank for i in rows] or [np.zeros(0, dtype=int)]), counts
-
-
-def rank_counts(rows: int, size: int) -> list[int]:
-    """Rows held by each rank for a block of `rows` split by `rank_slice`."""
-    return [b - a for a, b in (rank_slice(rows, r, size) for r in range(size))]
 
 
 def take_rows(array, index):

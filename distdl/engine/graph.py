@@ -26,6 +26,8 @@ from ..errors import ConfigError
 from ..layers.base import SymbolicTensor
 from ..layers.core import InputLayer
 
+__all__ = ["Chain", "trace", "Graph", "train_forward"]
+
 
 class Chain:
     """Runs layers one after another: one input, one output."""

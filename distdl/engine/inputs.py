@@ -8,6 +8,9 @@ import numpy as np
 
 from ..errors import DataError, ShapeError
 
+__all__ = ["as_input_list", "check_finite", "as_target_list", "check_lengths", "row_weights",
+           "split_validation"]
+
 
 def _is_lazy(a) -> bool:
     return not isinstance(a, np.ndarray) and hasattr(a, "shape") and hasattr(a, "__getitem__")
@@ -51,20 +54,20 @@ def as_input_list(model, x, check=True) -> list:
         if len(out) != len(expected):
             raise DataError(f"Model {model.name!r} has {len(expected)} input(s), got {len(out)} array(s).")
         for i, (a, shape) in enumerate(zip(out, expected)):
-            if not shape_fits(a.shape[1:], shape):
+            if not _shape_fits(a.shape[1:], shape):
                 which = "x" if len(out) == 1 else f"x[{i}]"
                 raise ShapeError(f"Model {model.name!r} expects {which} of shape (None, "
                                  f"{', '.join(map(str, shape))}), got an array of shape {tuple(a.shape)}.")
     return out
 
 
-def shape_fits(actual, expected) -> bool:
+def _shape_fits(actual, expected) -> bool:
     """Whether an array's row shape `actual` fits a model shape `expected` (both without the batch
     axis): the same rank, and equal sizes where `expected` is fixed (a None axis takes any size)."""
     return len(actual) == len(expected) and all(e is None or a == e for a, e in zip(actual, expected))
 
 
-def concrete_shape(shape, rows) -> tuple:
+def _concrete_shape(shape, rows) -> tuple:
     """`shape` (batch axis excluded) with each None axis taken from `rows`, an array of whole
     samples (batch axis first) of the same rank, else left None."""
     sizes = tuple(np.shape(rows)[1:])
@@ -120,7 +123,7 @@ def as_target_list(model, y) -> list:
         if float_like:
             a = a.astype(dtype, copy=False)
         check_finite("y" if len(names) == 1 else f"y[{name!r}]", a)
-        obj.loss.check_targets(a, (None,) + concrete_shape(shape, a))
+        obj.loss.check_targets(a, (None,) + _concrete_shape(shape, a))
         out.append(a)
     return out
 

@@ -19,6 +19,8 @@ from .inputs import as_input_list, as_target_list, check_finite, check_lengths, 
 from .step import StepRunner
 from .train_state import TrainState
 
+__all__ = ["fit", "evaluate", "predict"]
+
 
 def _comm(model, comm):
     """The loop's communicator, kept by the model: `comm`, else the one an earlier loop gave the
@@ -65,11 +67,11 @@ def _fit_inputs(model, x, y, batch_size, steps_per_update, sample_weight, class_
     batch_size = _batch_size(batch_size)
     if int(steps_per_update) < 1:
         raise ConfigError(f"steps_per_update must be a positive integer, got {steps_per_update!r}.")
-    xs, ys, w, n = prepare(model, x, y, sample_weight, class_weight)
+    xs, ys, w, n = _prepare(model, x, y, sample_weight, class_weight)
     val = None
     if validation_data is not None:
         vx, vy, *vw = validation_data
-        val = prepare(model, vx, vy, vw[0] if vw else None)
+        val = _prepare(model, vx, vy, vw[0] if vw else None)
     elif validation_split:
         (*train, w_tr), (*valid, w_va) = split_validation(xs + ys + [w], validation_split)
         xs, ys, w = train[:len(xs)], train[len(xs):], w_tr
@@ -96,7 +98,7 @@ def _callback_names(callbacks) -> list:
     return [type(c).__name__ for c in (callbacks or [])]
 
 
-def prepare(model, x, y, sample_weight=None, class_weight=None):
+def _prepare(model, x, y, sample_weight=None, class_weight=None):
     """Checked data: (xs, ys, row weights or None, n)."""
     xs = _checked_inputs(model, x)
     ys = as_target_list(model, y)
@@ -207,7 +209,7 @@ def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, c
     try:  # checked on every rank, then agreed (see fit)
         _require_compiled(model, "evaluate")
         batch_size = _batch_size(batch_size)
-        xs, ys, w, n = prepare(model, x, y, sample_weight)
+        xs, ys, w, n = _prepare(model, x, y, sample_weight)
         must_match = dict(_data_facts(xs, n), batch_size=batch_size, row_weights=w is not None,
                           callbacks=_callback_names(callbacks))
         error = None

@@ -5,6 +5,8 @@ from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from ..errors import ConfigError
 
+__all__ = ["Objective", "build_objectives", "compile_config"]
+
 
 class Objective:
     """One model output's loss, loss weight, metrics and whether its gradient is fused."""

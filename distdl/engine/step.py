@@ -20,6 +20,8 @@ from ..log import notice
 from .graph import train_forward
 from .train_state import SumLayout
 
+__all__ = ["StepRunner"]
+
 
 class StepRunner:
     """Runs train/eval batches for one model and keeps the epoch's global running sums.

@@ -1,6 +1,8 @@
 """`model.summary()`: the Keras table of layers, output shapes and parameter counts."""
 from __future__ import annotations
 
+__all__ = ["summary_lines"]
+
 
 def _shape(s):
     if isinstance(s, list):

@@ -15,6 +15,8 @@ import numpy as np
 
 from ..errors import CheckpointError
 
+__all__ = ["SumLayout", "ResumePoint", "TrainState"]
+
 
 class SumLayout:
     """Named slices of one flat float64 vector: a step's sums, or an epoch's running totals.

@@ -22,6 +22,8 @@ from ..saving import keras_archive, keras_config, keras_graph, model_io
 from .model import Model
 from .sequential import Sequential
 
+__all__ = ["load_model", "model_from_json", "model_from_config", "model_from_checkpoint"]
+
 
 def load_model(filepath, custom_objects=None, compile=True):
     """Rebuild a model saved with `model.save` (architecture, weights, optimizer state), or Keras 3's

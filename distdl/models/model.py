@@ -28,6 +28,8 @@ from ..registry import custom_object_scope
 from ..saving import keras_graph, model_io
 from .nested import _NestedLayer, batchless, is_symbolic
 
+__all__ = ["Model"]
+
 _SUBCLASSES: dict[str, type] = {}  # distdl's own Model subclasses by class name (a user's: never by name)
 
 

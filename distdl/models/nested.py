@@ -14,6 +14,8 @@ from .. import backend
 from ..errors import ConfigError
 from ..layers.base import Layer, SymbolicTensor, _freeze
 
+__all__ = ["batchless", "is_symbolic"]
+
 
 def batchless(input_shape) -> tuple:
     """Keras 3's `build((None, 128))` includes the batch axis; distdl's shapes exclude it. A

@@ -8,6 +8,8 @@ from ..layers.core import InputLayer
 from .model import Model
 from .nested import batchless
 
+__all__ = ["Sequential"]
+
 
 class Sequential(Model):
     """A linear stack of layers (`add` them, or pass a list)."""

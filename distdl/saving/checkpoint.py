@@ -31,6 +31,9 @@ from distdl.saving.checkpoint_files import (CHECKPOINT_PATTERN, _remove_quietly,
 from distdl.saving.checksum import array_checksum, file_checksum
 from distdl.saving.h5_safety import _cause, open_h5
 
+__all__ = ["CheckpointData", "atomic_h5_write", "save_checkpoint", "load_checkpoint", "verify_checkpoint",
+           "inspect_checkpoint", "latest_valid_checkpoint", "latest_valid_checkpoint_data"]
+
 compute_checksum = array_checksum  # the name versions 1-2 documented
 
 # 2: the epoch's running totals of a mid-epoch backup are named (`training/totals`); version 1

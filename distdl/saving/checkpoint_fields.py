@@ -17,6 +17,8 @@ import numpy as np
 
 from distdl.errors import CheckpointError
 
+__all__ = ["texts_of", "Fields", "data_problem", "model_spec"]
+
 MAX_POSITION = 2**62  # epochs, steps, iterations: beyond any run, and within int64
 MAX_SEED = 2**63 - 1
 MAX_WORLD = 2**31 - 1
@@ -159,7 +161,7 @@ def _finite_numbers(value) -> bool:
     return not isinstance(value, float) or math.isfinite(value)
 
 
-def layout_problem(data) -> str | None:
+def _layout_problem(data) -> str | None:
     """Say what is inconsistent between `data.variables` and its arrays, or None when all fits."""
     if not isinstance(data.variables, list):
         return f"the variable list is a {type(data.variables).__name__}, not a list"
@@ -207,7 +209,7 @@ def data_problem(data) -> str | None:
     for label, name, lo, hi in RANGES:
         if not lo <= getattr(data, name) <= hi:
             return f"{label} is {getattr(data, name)}, outside [{lo}, {hi}]"
-    problem = layout_problem(data)
+    problem = _layout_problem(data)
     if problem:
         return problem
     if not isinstance(data.model_config, dict):

@@ -8,6 +8,8 @@ import re
 
 from distdl.errors import ConfigError
 
+__all__ = ["checkpoint_name", "checkpoint_paths", "prune_checkpoints", "clean_temp_files"]
+
 # Files named by `checkpoint_name`; temp files start with "." and never match.
 CHECKPOINT_PATTERN = r"^ckpt-e(?P<epoch>\d+)-s(?P<step>\d+)\.h5$"
 # Temp files that `distdl.checkpoint.atomic_h5_write` writes beside their target.

@@ -14,6 +14,8 @@ import json
 
 import numpy as np
 
+__all__ = ["array_checksum", "file_checksum"]
+
 
 def _little(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a)

@@ -20,6 +20,8 @@ import h5py
 
 from distdl.errors import CheckpointError
 
+__all__ = ["open_h5", "check_tree"]
+
 # A checkpoint has ~15 objects and a Keras file a few per layer; far more is not a model file.
 MAX_OBJECTS = 200_000
 
@@ -124,7 +126,7 @@ def _check_dataset(ds: h5py.Dataset, path: str, who: str, size: int) -> None:
                               f"plain datasets only.")
     tid = ds.id.get_type()
     _check_type(tid, f"dataset {path!r}", who)
-    declared = declared_bytes(ds.id.shape, tid.get_size())
+    declared = _declared_bytes(ds.id.shape, tid.get_size())
     if declared > size:
         raise CheckpointError(f"{who} declares dataset {path!r} with shape {ds.id.shape} ({declared:,} bytes), "
                               f"more than the whole file holds ({size:,} bytes).")
@@ -142,7 +144,7 @@ def _check_attrs(obj, path: str, who: str, size: int) -> None:
         aid = obj.attrs.get_id(name)
         tid = aid.get_type()
         _check_type(tid, f"attribute {name!r} of {path!r}", who)
-        declared = declared_bytes(aid.shape, tid.get_size())
+        declared = _declared_bytes(aid.shape, tid.get_size())
         if declared > size:
             raise CheckpointError(f"{who} declares attribute {name!r} of {path!r} with shape {aid.shape} "
                                   f"({declared:,} bytes), more than the whole file holds ({size:,} bytes).")
@@ -164,7 +166,7 @@ def _check_type(tid, what: str, who: str) -> None:
         raise CheckpointError(f"{who} holds {what} of {kind}, which distdl does not read.")
 
 
-def declared_bytes(shape, itemsize: int) -> int:
+def _declared_bytes(shape, itemsize: int) -> int:
     """Bytes an array of `shape` of `itemsize`-byte elements takes, in Python ints (no overflow)."""
     n = int(itemsize)
     for d in shape or ():

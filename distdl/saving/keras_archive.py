@@ -28,6 +28,8 @@ from .checkpoint import _fsync_dir, _remove_quietly
 from .keras_config import nested_from_keras, nested_to_keras, object_to_keras, refuse_code, strip_object
 from .keras_graph import keras_layers, model_from_keras, model_to_keras
 
+__all__ = ["is_keras_archive", "save_keras_archive", "load_keras_archive"]
+
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
 KERAS_VERSION = "3.15.1"  # the Keras release whose archives this layout was checked against
 _MAX_EXPANSION, _BOMB_FLOOR = 100, 1 << 28  # a member far larger than its stored bytes is refused

@@ -23,6 +23,9 @@ from .. import constraints, initializers, registry, regularizers
 from ..errors import CheckpointError, DistdlError
 from ..layers.base import deserialize, layer_class
 
+__all__ = ["keras_object", "dtype_policy", "dims", "batch_shape", "layer_to_keras", "object_to_keras",
+           "nested_to_keras", "refuse_code", "layer_from_keras", "strip_object", "nested_from_keras"]
+
 # suffix of a config key -> Keras module of the object it holds, and distdl's registry of them
 _NESTED_MODULES = (("_initializer", "keras.initializers"), ("_regularizer", "keras.regularizers"),
                    ("_constraint", "keras.constraints"))

@@ -25,6 +25,10 @@ from distdl.layers.base import snake_case
 from distdl.saving.checkpoint import atomic_h5_write
 from distdl.saving.h5_safety import open_h5
 
+__all__ = ["keras_class_path", "keras_group_names", "write_keras_weights", "write_keras_weights_to",
+           "read_keras_weights", "read_keras_weights_from", "read_keras_optimizer_vars",
+           "read_keras_optimizer_vars_from"]
+
 # Sub-paths below a layer's group where its weights live, for layers that do not hold them
 # directly; the arrays are split evenly between the sub-paths, in order.
 _WEIGHT_OWNERS: dict[str, tuple[str, ...]] = {
@@ -63,7 +67,7 @@ def keras_group_names(class_names: Sequence[str]) -> list[str]:
     return out
 
 
-def weight_groups(class_name: str, group: str, n_arrays: int) -> list[tuple[str, int]]:
+def _weight_groups(class_name: str, group: str, n_arrays: int) -> list[tuple[str, int]]:
     """[(vars group path, number of arrays in it)] for one layer, e.g. ("layers/lstm/cell/vars", 3)."""
     owners = _owners(class_name)
     if n_arrays % len(owners):
@@ -75,13 +79,13 @@ def weight_groups(class_name: str, group: str, n_arrays: int) -> list[tuple[str,
     return [(f"{root}/{sub}/vars" if sub else f"{root}/vars", per) for sub in owners]
 
 
-def layer_paths(class_name: str, group: str, n_arrays: int, children=None,
+def _layer_paths(class_name: str, group: str, n_arrays: int, children=None,
                 root: str = "layers") -> tuple[list[str], list[tuple[str, int]]]:
     """(empty parent `vars` groups, [(vars group path, number of arrays)]) of one layer. A nested
     model (`children`: [(class_name, n_arrays, children)] of its `layers`) has an empty `vars`
     and its layers below `<group>/layers/`, numbered per class within it, as Keras 3 writes."""
     if children is None:
-        groups = weight_groups(class_name, group, n_arrays)
+        groups = _weight_groups(class_name, group, n_arrays)
         parents = _empty_parents(class_name, group)
         if root != "layers":
             groups = [(root + p[len("layers"):], n) for p, n in groups]
@@ -89,7 +93,7 @@ def layer_paths(class_name: str, group: str, n_arrays: int, children=None,
         return parents, groups
     parents, groups = [f"{root}/{group}/vars"], []
     for (cls, n, sub), name in zip(children, keras_group_names([c[0] for c in children])):
-        p, g = layer_paths(cls, name, n, sub, f"{root}/{group}/layers")
+        p, g = _layer_paths(cls, name, n, sub, f"{root}/{group}/layers")
         parents += p
         groups += g
     if sum(n for _, n in groups) != n_arrays:
@@ -110,7 +114,7 @@ def _empty_parents(class_name: str, group: str) -> list[str]:
 def write_keras_weights(path: str | os.PathLike, layers: Sequence[tuple[str, Sequence[np.ndarray]]],
                         optimizer_vars: Sequence[np.ndarray] | None = None) -> None:
     """Write `[(class_name, arrays in Keras variable order)]` (the model's layers in order) atomically;
-    a nested model's entry has a third item, its layers as `layer_paths` takes them.
+    a nested model's entry has a third item, its layers as `_layer_paths` takes them.
 
     Pass the layers of Keras's `model.layers` (a Sequential's InputLayer is not among them).
     `optimizer_vars`, when given, go to `optimizer/vars/<i>` in Keras's order: iterations (int),
@@ -139,7 +143,7 @@ def _plan(spath: str, layers, optimizer_vars) -> list:
                 raise CheckpointError(f"Cannot write {spath!r}: array {i} of layer group {group!r} "
                                       f"({cls}) has non-numeric dtype {a.dtype}.")
         slots, start = [], 0
-        parents, groups = layer_paths(cls, group, len(arrays), children[0] if children else None)
+        parents, groups = _layer_paths(cls, group, len(arrays), children[0] if children else None)
         for vars_path, n in groups:
             slots.append((vars_path, arrays[start:start + n]))
             start += n
@@ -218,7 +222,7 @@ def _read_layers(f: h5py.File, spath: str,
         who = f"layer {index} ({cls})"
         arrays: list[np.ndarray] = []
         start = 0
-        for vars_path, n in layer_paths(cls, group, len(shapes), children[0] if children else None)[1]:
+        for vars_path, n in _layer_paths(cls, group, len(shapes), children[0] if children else None)[1]:
             vars_path = prefix + vars_path[len("layers"):]
             want = shapes[start:start + n]
             start += n

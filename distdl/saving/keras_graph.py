@@ -12,6 +12,8 @@ from __future__ import annotations
 from ..errors import CheckpointError
 from .keras_config import batch_shape, dims, dtype_policy, keras_object, layer_from_keras, layer_to_keras
 
+__all__ = ["keras_layers", "model_to_keras", "model_from_keras", "keras_layer_order"]
+
 _MASK_OPS = ("NotEqual", "Any")  # the ops Keras 3 writes for masks it hands to layers
 
 # ---------------------------------------------------------------- distdl -> Keras

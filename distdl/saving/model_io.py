@@ -20,6 +20,9 @@ from . import checkpoint as ckpt
 from . import keras_archive, keras_format
 from .keras_graph import keras_layers
 
+__all__ = ["ranks_of", "read_checkpoint", "checkpoint_data", "restore", "write_checkpoint", "save_model",
+           "save_weights", "load_weights"]
+
 
 def ranks_of(model):
     """The ranks `model` is saved and loaded by: its loop's communicator, else the world (a
@@ -55,7 +58,7 @@ def _refuse_existing(path, overwrite: bool) -> None:
                           "pass overwrite=True to replace it.")
 
 
-def variable_layout(model) -> list[dict]:
+def _variable_layout(model) -> list[dict]:
     """[{name, shape, trainable}] for every variable, in the order of the flat arenas."""
     return [{"name": v.name, "shape": list(v.shape), "trainable": bool(v.trainable)}
             for layer in model.layers for v in layer.variables]
@@ -68,7 +71,7 @@ def checkpoint_data(model, epoch: int = 0, step: int = 0, seed: int = 0, history
     opt = model.optimizer
     return ckpt.CheckpointData(
         model_config={"class_name": type(model).__name__, "config": model.get_config()},
-        variables=variable_layout(model), params=model.params.copy(), state=model.state.copy(),
+        variables=_variable_layout(model), params=model.params.copy(), state=model.state.copy(),
         compile_config=getattr(model, "compile_config", None),
         optimizer_config=None if opt is None else {"class_name": type(opt).__name__, "config": opt.get_config()},
         optimizer_state={} if opt is None else {k: v.copy() for k, v in opt.get_state().items()},
@@ -82,7 +85,7 @@ def checkpoint_data(model, epoch: int = 0, step: int = 0, seed: int = 0, history
 def _check_layout(model, data: ckpt.CheckpointData, path, trainability: bool = True) -> None:
     """The checkpoint's variables must match the model's shape by shape (and trainability, where
     the optimizer state is restored too); name the first that does not."""
-    mine = variable_layout(model)
+    mine = _variable_layout(model)
     for a, b in zip(mine, data.variables):
         if list(a["shape"]) != list(b["shape"]) or (trainability and a["trainable"] != b["trainable"]):
             what = "shape" if list(a["shape"]) != list(b["shape"]) else "trainability"
@@ -189,7 +192,7 @@ def _keras_layers(model):
     return keras_layers(model)
 
 
-def keras_entry(layer, arrays) -> tuple:
+def _keras_entry(layer, arrays) -> tuple:
     """A layer's entry for keras_format: (class path, arrays), and a nested model's layers."""
     if not hasattr(layer, "executor"):
         return (keras_format.keras_class_path(layer), arrays)
@@ -211,7 +214,7 @@ def save_weights(model, path: str | os.PathLike, overwrite: bool = True) -> None
 def _write_weights(model, path, overwrite: bool) -> None:
     _refuse_existing(path, overwrite)
     if str(path).endswith(".weights.h5"):
-        keras_format.write_keras_weights(path, [keras_entry(l, [v.value for v in l.weights])
+        keras_format.write_keras_weights(path, [_keras_entry(l, [v.value for v in l.weights])
                                                 for l in _keras_layers(model)])
     else:
         data = checkpoint_data(model)
@@ -232,7 +235,7 @@ def load_weights(model, path: str | os.PathLike) -> None:
     def read():
         if not os.path.exists(path):
             raise CheckpointError(f"Weights file {os.fspath(path)!r} does not exist.")
-        return keras_format.read_keras_weights(path, [keras_entry(l, [v.shape for v in l.weights])
+        return keras_format.read_keras_weights(path, [_keras_entry(l, [v.shape for v in l.weights])
                                                       for l in layers])
     arrays = agree.on_every_rank(comm, read)
     _same_contents(comm, path, [a for values in arrays for a in values])
