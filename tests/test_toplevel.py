@@ -128,7 +128,9 @@ DOCUMENTED = ["distdl.arena", "distdl.backend", "distdl.constraints", "distdl.in
         "metrics": ("", ".base", ".confusion", ".functions", ".mean_metrics"),
         "optimizers": ("", ".adam", ".adaptive", ".base", ".schedules", ".sgd"),
         "activations": ("", ".base", ".elementwise", ".functions", ".softmax"),
-        "datasets": ("", ".common", ".files", ".hdf5", ".shipped")}.items() for sub in subs]
+        "datasets": ("", ".common", ".files", ".hdf5", ".shipped"),
+        "models": ("", ".model", ".compiling", ".weights", ".sequential", ".nested", ".loading")}.items()
+    for sub in subs]
 
 
 def _undocumented_args(doc: str | None, fn) -> list[str]:
