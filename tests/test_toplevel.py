@@ -129,7 +129,9 @@ DOCUMENTED = ["distdl.arena", "distdl.backend", "distdl.constraints", "distdl.in
         "optimizers": ("", ".adam", ".adaptive", ".base", ".schedules", ".sgd"),
         "activations": ("", ".base", ".elementwise", ".functions", ".softmax"),
         "datasets": ("", ".common", ".files", ".hdf5", ".shipped"),
-        "models": ("", ".model", ".compiling", ".weights", ".sequential", ".nested", ".loading")}.items()
+        "models": ("", ".model", ".compiling", ".weights", ".sequential", ".nested", ".loading"),
+        "engine": ("", ".graph", ".step", ".loops", ".inputs", ".objectives", ".data_order", ".summary",
+                   ".train_state")}.items()
     for sub in subs]
 
 

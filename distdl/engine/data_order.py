@@ -11,14 +11,27 @@ __all__ = ["epoch_order", "batch_bounds", "my_rows", "gathered_order", "take_row
 
 
 def epoch_order(seed: int, epoch: int, n: int, shuffle: bool = True) -> np.ndarray:
-    """Row order for one epoch: a permutation drawn from (seed, epoch), or 0..n-1."""
+    """Row order for one epoch: a permutation drawn from (seed, epoch), or 0..n-1. Every rank
+    draws the same one, as the seed is the fit's shared seed.
+
+    Args:
+        seed: the fit's seed (rank 0's, broadcast).
+        epoch: the epoch's index.
+        n: the number of rows.
+        shuffle: False keeps the rows in order.
+    """
     if not shuffle:
         return np.arange(n)
     return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """(start, stop) of every global batch; the last one may be partial."""
+    """(start, stop) of every global batch; the last one may be partial.
+
+    Args:
+        n: the number of rows.
+        batch_size: rows per global batch.
+    """
     return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
 
 
@@ -30,14 +43,26 @@ def _rank_slice(rows: int, rank: int, size: int) -> tuple[int, int]:
 
 
 def my_rows(rows: int, comm) -> tuple[int, int]:
-    """(start, stop) of this rank's contiguous slice of `rows` rows (a global batch) on `comm`."""
+    """(start, stop) of this rank's contiguous slice of `rows` rows (a global batch) on `comm`;
+    the slices of the ranks differ by at most one row.
+
+    Args:
+        rows: the rows of the global batch.
+        comm: the communicator whose rank and size split them.
+    """
     return _rank_slice(rows, comm.rank, comm.size)
 
 
 def gathered_order(n: int, batch_size: int, comm) -> tuple[np.ndarray, list[int]]:
     """(order, counts): where each row of `comm.allgather_rows`'s result (rank 0's slices of every
     global batch of `batch_size` rows, then rank 1's, ...) belongs in the global order of the `n`
-    rows, and how many rows each rank holds; order is None on one rank (the rows are in order)."""
+    rows, and how many rows each rank holds; order is None on one rank (the rows are in order).
+
+    Args:
+        n: the number of rows.
+        batch_size: rows per global batch.
+        comm: the communicator the rows were split over.
+    """
     if comm.size == 1:
         return None, [n]
     bounds = batch_bounds(n, batch_size)
@@ -48,7 +73,12 @@ def gathered_order(n: int, batch_size: int, comm) -> tuple[np.ndarray, list[int]
 
 
 def take_rows(array, index):
-    """Rows `index` (an index array or a slice) of an array or of a lazy array (e.g. HDF5)."""
+    """Rows `index` (an index array or a slice) of an array or of a lazy array (e.g. HDF5).
+
+    Args:
+        array: a NumPy array or an array-like that reads rows when indexed.
+        index: an index array or a slice.
+    """
     if isinstance(array, np.ndarray):
         return array[index]
     return np.asarray(array[index])

@@ -110,7 +110,25 @@ def _prepare(model, x, y, sample_weight=None, class_weight=None):
 def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
         validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
         steps_per_update=1, comm=None):
-    """Train `model`; see `Model.fit`."""
+    """Train `model`: `Model.fit` calls it, and its docstring says what each argument means.
+
+    Args:
+        model: the compiled model.
+        x: the input data.
+        y: the target data.
+        batch_size: rows per global batch (all ranks).
+        epochs: the epoch to stop after.
+        verbose: "auto", 0, 1 or 2.
+        callbacks: the callbacks to call.
+        validation_split: the fraction of rows held out.
+        validation_data: (x_val, y_val[, sample_weight]).
+        shuffle: shuffle the rows before each epoch.
+        class_weight: class index -> loss weight.
+        sample_weight: a weight per row.
+        initial_epoch: the epoch to start at.
+        steps_per_update: micro-batches per optimizer update.
+        comm: the communicator (default: the world).
+    """
     comm = _comm(model, comm)
     try:  # checked on every rank, then agreed: an error or a mismatch on one rank stops all
         batch_size, (xs, ys, w, n), val = _fit_inputs(model, x, y, batch_size, steps_per_update, sample_weight,
@@ -204,7 +222,19 @@ def _evaluate_arrays(model, comm, xs, ys, w, n, batch_size, cbs=None):
 
 def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, callbacks=None,
              return_dict=False, comm=None):
-    """See `Model.evaluate`."""
+    """Evaluate `model`: `Model.evaluate` calls it, and its docstring says what each argument means.
+
+    Args:
+        model: the compiled model.
+        x: the input data.
+        y: the target data.
+        batch_size: rows per global batch (all ranks).
+        verbose: "auto", 0, 1 or 2.
+        sample_weight: a weight per row.
+        callbacks: the callbacks to call.
+        return_dict: return a dict by metric name.
+        comm: the communicator (default: the world).
+    """
     comm = _comm(model, comm)
     try:  # checked on every rank, then agreed (see fit)
         _require_compiled(model, "evaluate")
@@ -228,8 +258,17 @@ def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, c
 
 
 def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None):
-    """See `Model.predict`: each global batch is split across ranks, every rank returns all rows
-    in order."""
+    """`Model.predict`: each global batch is split across ranks, every rank returns all rows
+    in order.
+
+    Args:
+        model: the built model.
+        x: the input data.
+        batch_size: rows per global batch (all ranks).
+        verbose: "auto", 0, 1 or 2.
+        callbacks: the callbacks to call.
+        comm: the communicator (default: the world).
+    """
     comm = _comm(model, comm)
     try:  # checked on every rank, then agreed (see fit)
         batch_size = _batch_size(batch_size)

@@ -20,7 +20,12 @@ def _size(n_params, itemsize):
 
 
 def summary_lines(model, line_length=None) -> list[str]:
-    """Rows: Layer (type) | Output Shape | Param # [| Connected to], then the totals."""
+    """Rows: Layer (type) | Output Shape | Param # [| Connected to], then the totals.
+
+    Args:
+        model: a built model.
+        line_length: the table's width in characters (None: Keras's default for the columns).
+    """
     connected = model.connections()
     cols = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connected else [])
     rows = []
