@@ -131,7 +131,9 @@ DOCUMENTED = ["distdl.arena", "distdl.backend", "distdl.constraints", "distdl.in
         "datasets": ("", ".common", ".files", ".hdf5", ".shipped"),
         "models": ("", ".model", ".compiling", ".weights", ".sequential", ".nested", ".loading"),
         "engine": ("", ".graph", ".step", ".loops", ".inputs", ".objectives", ".data_order", ".summary",
-                   ".train_state")}.items()
+                   ".train_state"),
+        "saving": (".atomic", ".checkpoint", ".checkpoint_files", ".checksum", ".checkpoint_fields", ".h5_safety",
+                   ".keras_format", ".keras_archive", ".keras_config", ".keras_graph", ".model_io")}.items()
     for sub in subs]
 
 

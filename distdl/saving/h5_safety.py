@@ -29,8 +29,11 @@ MAX_OBJECTS = 200_000
 def open_h5(path: str, kind: str) -> h5py.File:
     """Open the HDF5 file the user named at `path` for reading, after `check_tree` accepts it.
 
-    `kind` begins every message ("Checkpoint", "Weights file"). Only a regular file is opened
-    (a FIFO or a device would block or never end).
+    Only a regular file is opened (a FIFO or a device would block or never end).
+
+    Args:
+        path: the file.
+        kind: what the file is, which begins every message ("Checkpoint", "Weights file").
     """
     who = f"{kind} {path!r}"
     try:
@@ -64,12 +67,16 @@ def open_h5(path: str, kind: str) -> h5py.File:
 def check_tree(f: h5py.File, who: str, size: int) -> None:
     """Refuse anything in `f` that reads outside it or declares more bytes than it holds.
 
-    `who` names the file in messages ("Checkpoint 'a.h5'"); `size` is its real size in bytes.
     Refused: external and soft links, objects linked from two places (which also rules out
     cycles), named datatypes, types other than numbers and strings, virtual datasets, external
     raw storage, filtered (compressed) datasets, datasets storing fewer bytes than their shape
     declares, and any dataset or attribute declaring more bytes than the whole file. HDF5
     errors while walking a damaged file become "truncated or damaged".
+
+    Args:
+        f: the open file.
+        who: the file in messages ("Checkpoint 'a.h5'").
+        size: its real size in bytes.
     """
     try:
         _walk(f, who, int(size))

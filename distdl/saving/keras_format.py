@@ -22,7 +22,7 @@ import numpy as np
 
 from distdl.errors import CheckpointError
 from distdl.layers.base import snake_case
-from distdl.saving.checkpoint import atomic_h5_write
+from distdl.saving.atomic import atomic_h5_write
 from distdl.saving.h5_safety import open_h5
 
 __all__ = ["keras_class_path", "keras_group_names", "write_keras_weights", "write_keras_weights_to",
@@ -41,7 +41,11 @@ _WEIGHT_OWNERS: dict[str, tuple[str, ...]] = {
 
 def keras_class_path(layer) -> str:
     """The class name `write_keras_weights` expects for `layer`: "TimeDistributed/Dense" for a
-    TimeDistributed wrapper (its weights live on the wrapped layer), else the class name."""
+    TimeDistributed wrapper (its weights live on the wrapped layer), else the class name.
+
+    Args:
+        layer: a distdl layer.
+    """
     name = type(layer).__name__
     if name == "TimeDistributed" and getattr(layer, "layer", None) is not None:
         return f"{name}/{keras_class_path(layer.layer)}"
@@ -56,7 +60,11 @@ def _owners(class_name: str) -> tuple[str, ...]:
 
 
 def keras_group_names(class_names: Sequence[str]) -> list[str]:
-    """Keras's per-class numbering: [Dense, Conv2D, Dense] -> [dense, conv2d, dense_1]."""
+    """Keras's per-class numbering: [Dense, Conv2D, Dense] -> [dense, conv2d, dense_1].
+
+    Args:
+        class_names: the layers' class names, in Keras's `model.layers` order.
+    """
     counts: dict[str, int] = {}
     out = []
     for cls in class_names:
@@ -120,6 +128,11 @@ def write_keras_weights(path: str | os.PathLike, layers: Sequence[tuple[str, Seq
     `optimizer_vars`, when given, go to `optimizer/vars/<i>` in Keras's order: iterations (int),
     learning_rate, then per trainable variable its slots (Adam: momentum, velocity); without it
     the group is left out, which Keras accepts with a warning.
+
+    Args:
+        path: the `.weights.h5` file to write.
+        layers: per layer, (class name, arrays in Keras's variable order[, nested layers]).
+        optimizer_vars: the optimizer's variables in Keras's order, or None.
     """
     spath = os.fspath(path)
     plan = _plan(spath, layers, optimizer_vars)
@@ -128,7 +141,14 @@ def write_keras_weights(path: str | os.PathLike, layers: Sequence[tuple[str, Seq
 
 def write_keras_weights_to(f: h5py.File, name: str, layers: Sequence[tuple[str, Sequence[np.ndarray]]],
                            optimizer_vars: Sequence[np.ndarray] | None = None) -> None:
-    """`write_keras_weights` into an open, empty HDF5 file (`name` for errors)."""
+    """`write_keras_weights` into an open, empty HDF5 file.
+
+    Args:
+        f: the open file (a `.keras` archive's `model.weights.h5`).
+        name: the file's name in messages.
+        layers: as `write_keras_weights` takes them.
+        optimizer_vars: as `write_keras_weights` takes them.
+    """
     _fill(f, _plan(name, layers, optimizer_vars))
 
 
@@ -194,6 +214,10 @@ def read_keras_weights(path: str | os.PathLike,
     Weightless layers may or may not have a group in the file. Any missing group, wrong count or
     wrong shape, and any weights in the file that no layer takes, raise CheckpointError naming
     the file, the group and both shapes.
+
+    Args:
+        path: the `.weights.h5` file.
+        layers: per layer, (class name, the shapes of its weights[, nested layers]).
     """
     spath = os.fspath(path)
     with _open(spath) as f:
@@ -202,7 +226,13 @@ def read_keras_weights(path: str | os.PathLike,
 
 def read_keras_weights_from(f: h5py.File, name: str,
                             layers: Sequence[tuple[str, Sequence[tuple]]]) -> list[list[np.ndarray]]:
-    """`read_keras_weights` from an open HDF5 file; errors call it `Weights file {name!r}`."""
+    """`read_keras_weights` from an open HDF5 file.
+
+    Args:
+        f: the open file.
+        name: the file's name: errors call it `Weights file {name!r}`.
+        layers: as `read_keras_weights` takes them.
+    """
     try:
         return _read_layers(f, name, layers)
     except CheckpointError:
@@ -259,14 +289,23 @@ def _read_layers(f: h5py.File, spath: str,
 
 
 def read_keras_optimizer_vars(path: str | os.PathLike) -> list[np.ndarray]:
-    """The arrays under `optimizer/vars` in index order ([] when the file has none)."""
+    """The arrays under `optimizer/vars` in index order ([] when the file has none).
+
+    Args:
+        path: the `.weights.h5` file.
+    """
     spath = os.fspath(path)
     with _open(spath) as f:
         return read_keras_optimizer_vars_from(f, spath)
 
 
 def read_keras_optimizer_vars_from(f: h5py.File, name: str) -> list[np.ndarray]:
-    """`read_keras_optimizer_vars` from an open HDF5 file (`name` for errors)."""
+    """`read_keras_optimizer_vars` from an open HDF5 file.
+
+    Args:
+        f: the open file.
+        name: the file's name in messages.
+    """
     node = f.get("optimizer/vars")
     if node is None:
         return []

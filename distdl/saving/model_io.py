@@ -26,7 +26,11 @@ __all__ = ["ranks_of", "read_checkpoint", "checkpoint_data", "restore", "write_c
 
 def ranks_of(model):
     """The ranks `model` is saved and loaded by: its loop's communicator, else the world (a
-    model not yet fitted holds a size-1 SerialComm, yet every rank of the job calls save)."""
+    model not yet fitted holds a size-1 SerialComm, yet every rank of the job calls save).
+
+    Args:
+        model: the model.
+    """
     return ranks_for(model.comm)
 
 
@@ -34,8 +38,14 @@ def read_checkpoint(comm, path: str | os.PathLike, verified: ckpt.CheckpointData
                     ) -> ckpt.CheckpointData:
     """`load_checkpoint` on every rank of `comm`, agreed: a failure on any rank is raised on all,
     and ranks that read different contents (the file replaced between their reads, another file
-    under that name on another node) are refused. `verified`: what this rank already loaded from
-    `path` (BackupAndRestore's rank 0, which chose the file by loading it), so it is not read twice."""
+    under that name on another node) are refused.
+
+    Args:
+        comm: the ranks that read.
+        path: the checkpoint file.
+        verified: what this rank already loaded from `path` (BackupAndRestore's rank 0, which
+            chose the file by loading it), so it is not read twice; None reads it.
+    """
     data = agree.on_every_rank(comm, lambda: verified if verified is not None else ckpt.load_checkpoint(path))
     slots = [data.optimizer_state[k] for k in sorted(data.optimizer_state)]
     _same_contents(comm, path, [data.params, data.state, *slots, data.optimizer_iterations])
@@ -66,8 +76,17 @@ def _variable_layout(model) -> list[dict]:
 
 def checkpoint_data(model, epoch: int = 0, step: int = 0, seed: int = 0, history: dict | None = None,
                     totals: dict | None = None, extra: dict | None = None) -> ckpt.CheckpointData:
-    """Everything needed to rebuild and continue `model`, as arrays and JSON-able dicts;
-    `totals`: the epoch's running sums by name (TrainState.named_totals) for a mid-epoch backup."""
+    """Everything needed to rebuild and continue `model`, as arrays and JSON-able dicts.
+
+    Args:
+        model: the built model.
+        epoch: epochs done.
+        step: steps done in the next epoch.
+        seed: the fit's seed.
+        history: the History logs so far.
+        totals: the epoch's running sums by name (TrainState.named_totals) for a mid-epoch backup.
+        extra: other JSON-able data to keep (callbacks' state).
+    """
     opt = model.optimizer
     return ckpt.CheckpointData(
         model_config={"class_name": type(model).__name__, "config": model.get_config()},
@@ -108,7 +127,14 @@ def _describe(v: dict) -> str:
 
 def restore(model, data: ckpt.CheckpointData, path: str | os.PathLike, with_optimizer: bool = True) -> None:
     """Copy a checkpoint's weights, state (and optimizer state) into `model`. Weights alone load
-    whatever was trainable when either was saved (a layer frozen since, as transfer learning does)."""
+    whatever was trainable when either was saved (a layer frozen since, as transfer learning does).
+
+    Args:
+        model: the model to fill, built as the checkpoint's.
+        data: the checkpoint's contents.
+        path: the file it was read from, for messages.
+        with_optimizer: also restore the optimizer's state and iteration count.
+    """
     _check_layout(model, data, path, trainability=with_optimizer)
     if not with_optimizer:
         flat, at = {True: data.params, False: data.state}, {True: 0, False: 0}
@@ -134,7 +160,12 @@ def restore(model, data: ckpt.CheckpointData, path: str | os.PathLike, with_opti
 def write_checkpoint(path: str | os.PathLike, data: ckpt.CheckpointData) -> None:
     """`save_checkpoint` that refuses, before HDF5 starts writing, a folder without room for the
     file (HDF5 failing mid-write on a full disk gives misleading causes, or worse), and names a
-    full disk as the cause of a write that failed anyway."""
+    full disk as the cause of a write that failed anyway.
+
+    Args:
+        path: the file to write.
+        data: what to write.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     need = sum(np.asarray(a).nbytes for a in (data.params, data.state, *data.optimizer_state.values()))
     need += 256 << 10  # configs, history and HDF5's own metadata (well above a measured ~40 KiB)
@@ -173,7 +204,13 @@ def _free_bytes(folder: str) -> int | None:
 def save_model(model, path: str | os.PathLike, overwrite: bool = True) -> None:
     """`model.save(path)`: architecture, weights, optimizer and its state, in Keras 3's archive for
     `*.keras`, else in one distdl HDF5 checkpoint. Collective: rank 0 writes, every rank returns
-    once the file is renamed into place (or raises rank 0's error)."""
+    once the file is renamed into place (or raises rank 0's error).
+
+    Args:
+        model: the built model.
+        path: the file to write.
+        overwrite: replace an existing file; False refuses to.
+    """
     model._require_built("save")
 
     def write():
@@ -206,7 +243,13 @@ def _children(model) -> list:
 
 def save_weights(model, path: str | os.PathLike, overwrite: bool = True) -> None:
     """Weights only: Keras 3 layout for `*.weights.h5`, else a distdl checkpoint. Collective as
-    `save_model`."""
+    `save_model`.
+
+    Args:
+        model: the built model.
+        path: the file to write.
+        overwrite: replace an existing file; False refuses to.
+    """
     model._require_built("save_weights")
     agree.on_root(ranks_of(model), lambda: _write_weights(model, path, overwrite))
 
@@ -224,7 +267,12 @@ def _write_weights(model, path, overwrite: bool) -> None:
 
 def load_weights(model, path: str | os.PathLike) -> None:
     """Weights from a `.weights.h5` (Keras 3 layout) or from a distdl checkpoint. Collective:
-    every rank reads, a failure on any rank is raised on all, and all must read the same values."""
+    every rank reads, a failure on any rank is raised on all, and all must read the same values.
+
+    Args:
+        model: the built model.
+        path: the `.weights.h5` file or distdl checkpoint.
+    """
     model._require_built("load_weights")
     comm = ranks_of(model)
     if not str(path).endswith(".weights.h5"):
