@@ -132,6 +132,8 @@ DOCUMENTED = ["distdl.arena", "distdl.backend", "distdl.constraints", "distdl.in
         "models": ("", ".model", ".compiling", ".weights", ".sequential", ".nested", ".loading"),
         "engine": ("", ".graph", ".step", ".loops", ".inputs", ".objectives", ".data_order", ".summary",
                    ".train_state"),
+        "comm": (".agree", ".mpi", ".shm", ".strategies"),
+        "callbacks": ("", ".core", ".monitor", ".progress", ".checkpoint"),
         "saving": (".atomic", ".checkpoint", ".checkpoint_files", ".checksum", ".checkpoint_fields", ".h5_safety",
                    ".keras_format", ".keras_archive", ".keras_config", ".keras_graph", ".model_io")}.items()
     for sub in subs]
