@@ -12,6 +12,7 @@ from distdl.errors import CheckpointError
 from distdl.layers import (GRU, LSTM, BatchNormalization, Concatenate, Conv2D, Dense, Dropout, Embedding,
                            Flatten, Input)
 from distdl.models import Model, Sequential, load_model
+from distdl.saving import atomic
 from distdl.saving import checkpoint as ckpt
 
 
@@ -204,7 +205,7 @@ def test_failed_save_raises_and_keeps_the_previous_checkpoint(tmp_path, monkeypa
         with open(tmp, "wb") as f:
             f.write(bytes(data[:len(data) // 2]))
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(ckpt, "_write_bytes", disk_full)
+    monkeypatch.setattr(atomic, "_write_bytes", disk_full)
     with pytest.raises(CheckpointError, match=r"m\.h5.*No space left on device"):
         model.save(path)
     monkeypatch.undo()

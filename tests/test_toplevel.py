@@ -128,7 +128,15 @@ DOCUMENTED = ["distdl.arena", "distdl.backend", "distdl.constraints", "distdl.in
         "metrics": ("", ".base", ".confusion", ".functions", ".mean_metrics"),
         "optimizers": ("", ".adam", ".adaptive", ".base", ".schedules", ".sgd"),
         "activations": ("", ".base", ".elementwise", ".functions", ".softmax"),
-        "datasets": ("", ".common", ".files", ".hdf5", ".shipped")}.items() for sub in subs]
+        "datasets": ("", ".common", ".files", ".hdf5", ".shipped"),
+        "models": ("", ".model", ".compiling", ".weights", ".sequential", ".nested", ".loading"),
+        "engine": ("", ".graph", ".step", ".loops", ".inputs", ".objectives", ".data_order", ".summary",
+                   ".train_state"),
+        "comm": (".agree", ".mpi", ".shm", ".strategies"),
+        "callbacks": ("", ".core", ".monitor", ".progress", ".checkpoint"),
+        "saving": (".atomic", ".checkpoint", ".checkpoint_files", ".checksum", ".checkpoint_fields", ".h5_safety",
+                   ".keras_format", ".keras_archive", ".keras_config", ".keras_graph", ".model_io")}.items()
+    for sub in subs]
 
 
 def _undocumented_args(doc: str | None, fn) -> list[str]:

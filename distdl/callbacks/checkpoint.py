@@ -19,6 +19,8 @@ from ..saving.model_io import (checkpoint_data, read_checkpoint, restore, save_m
                                write_checkpoint)
 from .base import Callback
 
+__all__ = ["ModelCheckpoint", "BackupAndRestore"]
+
 
 def _save_freq(value):
     if value == "epoch" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
@@ -27,7 +29,20 @@ def _save_freq(value):
 
 
 class ModelCheckpoint(Callback):
-    """Save the model (or its weights) every epoch or every `save_freq` steps, as Keras does."""
+    """Save the model (or its weights) every epoch or every `save_freq` steps, as Keras does.
+    Under MPI rank 0 writes; every rank calls it.
+
+    Args:
+        filepath: the file to write; it may hold `{epoch}`, `{batch}` and log names, formatted
+            per save (e.g. "ckpt-{epoch:02d}-{val_loss:.2f}.h5"), numbered from 1 as Keras does.
+        monitor: the log to compare when `save_best_only`, e.g. "val_loss".
+        verbose: 1 prints a line per save (rank 0).
+        save_best_only: save only when `monitor` improves on the best so far.
+        save_weights_only: save the weights only (`save_weights`), not the whole model.
+        mode: "min", "max" or "auto" (from the monitor's name): which way is better.
+        save_freq: "epoch", or a number of steps between saves.
+        initial_value_threshold: the value `monitor` must beat for the first save, or None.
+    """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  save_weights_only=False, mode="auto", save_freq="epoch", initial_value_threshold=None):
@@ -83,6 +98,14 @@ class BackupAndRestore(Callback):
     Backups go to `backup_dir` every epoch or every `save_freq` steps (newest `keep`
     kept). If the folder holds a backup that verifies when `fit` starts, training
     continues from it; newer backups that do not verify are skipped with a warning.
+
+    Args:
+        backup_dir: the folder of backups.
+        save_freq: "epoch", or a number of steps between backups.
+        delete_checkpoint: remove the backups when training ends normally.
+        keep: how many of the newest backups to keep (at least 1).
+        resume_from: a backup file to resume from instead of the folder's newest.
+        run_config: a JSON-able record of the run (distdl train's config), kept in each backup.
     """
 
     def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True, keep=3, resume_from=None,
@@ -159,7 +182,11 @@ class BackupAndRestore(Callback):
             self._write(logs or {})
 
     def on_preemption(self, logs=None):
-        """SIGTERM/SIGINT reached a rank: back up the state after the step that just finished."""
+        """SIGTERM/SIGINT reached a rank: back up the state after the step that just finished.
+
+        Args:
+            logs: unused (Keras's hook signature).
+        """
         self._write()
 
     def on_train_end(self, logs=None):

@@ -15,17 +15,29 @@ import numpy as np
 from .. import errors
 from ..errors import DistdlError
 
+__all__ = ["mark_agreed", "is_agreed", "on_root", "on_every_rank", "check_same", "same_bytes"]
+
 _KINDS = {cls.__name__: cls for cls in (errors.DistdlError, errors.ConfigError, errors.DataError,
                                         errors.ShapeError, errors.CheckpointError, errors.CommError)}
 
 
 def mark_agreed(error: BaseException) -> BaseException:
-    """Mark `error` as raised on every rank alike (see the module docstring)."""
+    """Mark `error` as raised on every rank alike (see the module docstring); returns it.
+
+    Args:
+        error: the exception every rank is about to raise.
+    """
     error.agreed = True
     return error
 
 
 def is_agreed(error: BaseException) -> bool:
+    """Whether `error` was raised on every rank alike (`mark_agreed`), so that one rank may
+    report it and none needs to abort the job.
+
+    Args:
+        error: the exception caught.
+    """
     return bool(getattr(error, "agreed", False))
 
 
@@ -50,7 +62,12 @@ def _raise(described: list, rank: int | None, local: BaseException | None):
 def on_root(comm, work: Callable[[], Any]) -> Any:
     """Run `work()` on rank 0 only; every rank returns when it has finished (its result, which
     must be JSON-able, broadcast), or every rank raises rank 0's error. The broadcast is the
-    barrier: no rank goes on before rank 0's file is complete and renamed."""
+    barrier: no rank goes on before rank 0's file is complete and renamed.
+
+    Args:
+        comm: the ranks.
+        work: the work, e.g. writing a file.
+    """
     result, error, local = None, None, None
     if comm.rank == 0:
         try:
@@ -66,7 +83,12 @@ def on_root(comm, work: Callable[[], Any]) -> Any:
 
 def on_every_rank(comm, work: Callable[[], Any]) -> Any:
     """Run `work()` on every rank and agree on failure: when it raised on any rank, every rank
-    raises the lowest failing rank's error (naming that rank); else each rank's own result."""
+    raises the lowest failing rank's error (naming that rank); else each rank's own result.
+
+    Args:
+        comm: the ranks.
+        work: the work, e.g. reading a file.
+    """
     result, error, local = None, None, None
     try:
         result = work()
@@ -82,7 +104,14 @@ def on_every_rank(comm, work: Callable[[], Any]) -> Any:
 def check_same(comm, what: str, values: dict, local_error: BaseException | None = None) -> None:
     """Refuse (on every rank alike) values that differ between ranks, or an error any rank hit
     while computing them: `values` (name -> JSON-able) must be equal on all ranks. `what` names
-    the call, e.g. "fit"; the sentence names the argument, the ranks and their values."""
+    the sentence names the argument, the ranks and their values.
+
+    Args:
+        comm: the ranks.
+        what: the call, e.g. "fit".
+        values: name -> JSON-able value, which must be equal on all ranks.
+        local_error: the error this rank hit while computing `values`, or None.
+    """
     mine = [None if local_error is None else _describe(local_error), values]
     found = comm.allgather_obj(mine) if comm.size > 1 else [mine]
     for rank, (described, _) in enumerate(found):
@@ -99,7 +128,12 @@ def check_same(comm, what: str, values: dict, local_error: BaseException | None 
 
 def same_bytes(comm, arrays: list) -> list[int]:
     """The ranks whose `arrays` (dtype, shape and bytes, one sha256 per rank) differ from rank 0's;
-    [] on every rank when all read the same (a size-1 communicator has nothing to compare)."""
+    [] on every rank when all read the same (a size-1 communicator has nothing to compare).
+
+    Args:
+        comm: the ranks.
+        arrays: this rank's arrays.
+    """
     if comm.size == 1:
         return []
     h = hashlib.sha256()

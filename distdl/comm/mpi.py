@@ -23,6 +23,8 @@ import numpy as np
 from ..errors import CommError
 from .strategies import NodeMemory, SerialUpdate, start_update
 
+__all__ = ["MPIComm"]
+
 # measured with benchmarks/allreduce.py: below 64 KiB MPICH's own allreduce is as fast; above
 # 4 MiB copying a buffer that is not in the shared window in and out costs more than MPICH's
 SHM_MIN_BYTES, SHM_COPY_MAX_BYTES = 64 << 10, 4 << 20
@@ -32,9 +34,13 @@ _UNMADE = False  # MPIComm._shm before the first call that may use shared memory
 
 
 class MPIComm:
-    """Communicator over MPI_COMM_WORLD (or a given mpi4py communicator).
+    """Communicator over MPI_COMM_WORLD (or a given mpi4py communicator); its methods are
+    those of `distdl.comm.base.Communicator`, and all are collective.
 
-    `allreduce` ("auto", "shm" or "mpi") overrides `DISTDL_ALLREDUCE`.
+    Args:
+        comm: an mpi4py communicator (default: MPI.COMM_WORLD).
+        allreduce: "auto", "shm" or "mpi": how large float buffers are summed (through the
+            node's shared memory or MPI's allreduce); overrides `DISTDL_ALLREDUCE`.
     """
 
     def __init__(self, comm=None, allreduce=None):
@@ -61,11 +67,20 @@ class MPIComm:
         """The update for one fit of `model` (collective, at the fit's start; see
         distdl.comm.strategies): serial on one rank, else the node-shared sharded step where the
         ranks share one node, shared memory has room and the optimizer allows it, else MPI's
-        allreduce and a full update on every rank."""
+        allreduce and a full update on every rank.
+
+        Args:
+            model: the compiled model about to train.
+        """
         return SerialUpdate(model) if self.size == 1 else start_update(model, self, self._memory)
 
     # ----- collectives on buffers ------------------------------------------
     def allreduce_sum(self, buf):
+        """Sum `buf` over all ranks, in place (through shared memory where it may); returns `buf`.
+
+        Args:
+            buf: a NumPy array, the same shape and dtype on every rank.
+        """
         if self._watch.timeout is None and buf.nbytes < self._min_shm:  # small: MPI, nothing else
             self._comm.Allreduce(self._in_place, buf, op=self._sum)
             return buf
@@ -90,6 +105,9 @@ class MPIComm:
         allreduces of `nbytes` do not go through shared memory. Collective.
 
         A float buffer that starts at the segment is summed without any copy.
+
+        Args:
+            nbytes: the bytes needed.
         """
         if not nbytes:
             return None
@@ -99,7 +117,11 @@ class MPIComm:
 
     def node_array(self, nbytes):
         """`nbytes` (uint8) shared by every rank of the node (all see the same memory), or None
-        when gradients do not go through shared memory. Collective."""
+        when gradients do not go through shared memory. Collective.
+
+        Args:
+            nbytes: the bytes needed.
+        """
         with self._watch("shared window"):
             shm = self._node_shm(nbytes) if nbytes else None
             return None if shm is None else shm.node_array(nbytes)
@@ -107,7 +129,12 @@ class MPIComm:
     def reduce_update(self, grads, update):
         """Sum `grads` (a `shared_segment` buffer) slice by slice and `update(lo, hi)` this rank's
         slice of node-shared parameters (see ShmAllreduce); False when not possible, and then
-        nothing has changed. Collective."""
+        nothing has changed. Collective.
+
+        Args:
+            grads: the gradient arena, in this rank's `shared_segment`.
+            update: steps the parameters lo:hi of the node-shared weights.
+        """
         if not self._shm:
             return False
         with self._watch("sharded update"):
@@ -120,6 +147,12 @@ class MPIComm:
                 self._shm.fence()
 
     def bcast(self, buf, root=0):
+        """Overwrite `buf` on every rank with root's, in place; returns `buf`.
+
+        Args:
+            buf: a NumPy array, the same shape and dtype on every rank.
+            root: the rank whose values are sent.
+        """
         if self._watch.timeout is None:
             self._comm.Bcast(buf, root=root)
             return buf
@@ -128,6 +161,12 @@ class MPIComm:
         return buf
 
     def allgather_rows(self, local, counts):
+        """Every rank's rows concatenated in rank order, on every rank.
+
+        Args:
+            local: this rank's rows (the row shape and dtype alike on all ranks).
+            counts: the rows each rank holds, in rank order.
+        """
         row = int(np.prod(local.shape[1:], dtype=np.int64))
         out = np.empty((int(sum(counts)),) + local.shape[1:], dtype=local.dtype)
         sizes = [c * row for c in counts]
@@ -139,6 +178,12 @@ class MPIComm:
 
     # ----- small JSON objects (bytes on the wire, never pickle) ------------
     def bcast_obj(self, obj, root=0):
+        """Root's small JSON-able object on every rank (sent as JSON bytes, never pickled).
+
+        Args:
+            obj: the object (read on root only).
+            root: the rank that sends it.
+        """
         data = np.frombuffer(json.dumps(obj).encode(), dtype=np.uint8) if self.rank == root else None
         n = np.array([0 if data is None else data.size], dtype=np.int64)
         self.bcast(n, root)
@@ -147,6 +192,11 @@ class MPIComm:
         return json.loads(buf.tobytes().decode())
 
     def allgather_obj(self, obj):
+        """Every rank's small JSON-able object, in rank order (JSON bytes, never pickled).
+
+        Args:
+            obj: this rank's object.
+        """
         data = np.frombuffer(json.dumps(obj).encode(), dtype=np.uint8)
         counts = np.zeros(self.size, dtype=np.int64)
         counts[self.rank] = data.size
@@ -159,10 +209,16 @@ class MPIComm:
         return out
 
     def barrier(self):
+        """Wait until every rank has reached this call (the watchdog names a rank that never does)."""
         with self._watch("barrier"):
             self._comm.Barrier()
 
     def abort(self, code=1):
+        """End the whole job now with MPI_Abort, after flushing this rank's output.
+
+        Args:
+            code: the exit code.
+        """
         sys.stdout.flush()
         sys.stderr.flush()
         self._comm.Abort(code)

@@ -17,6 +17,8 @@ import numpy as np
 
 from ..log import notice
 
+__all__ = ["ShmAllreduce"]
+
 _LINE = 64               # bytes; slice bounds are cache-line aligned so ranks never write one line
 _BLOCK = 1 << 20         # bytes per reduction block: the sum is copied out while still in cache
 _HOME, _SCRATCH = 1, 2   # which window a call uses, published in the control window
@@ -54,7 +56,14 @@ def _address(a: np.ndarray) -> int:
 
 
 class ShmAllreduce:
-    """The shared-memory allreduce of one node's ranks (every rank of `node` calls collectively)."""
+    """The shared-memory allreduce of one node's ranks (every rank of `node` calls collectively).
+
+    Args:
+        MPI: the mpi4py MPI module.
+        node: the communicator of the node's ranks (MPI.COMM_TYPE_SHARED).
+        copy_max: the largest buffer, in bytes, summed by copying through shared memory (a
+            buffer in the home window is never copied).
+    """
 
     def __init__(self, MPI, node, copy_max: float = float("inf")):
         self._MPI, self._node, self.copy_max = MPI, node, copy_max
@@ -69,7 +78,13 @@ class ShmAllreduce:
     @classmethod
     def create(cls, MPI, comm, copy_max: float = float("inf")):
         """The allreduce for `comm` when all its ranks share one node (and memory is unified), else
-        None. Buffers outside the home window and larger than `copy_max` bytes are refused."""
+        None. Buffers outside the home window and larger than `copy_max` bytes are refused.
+
+        Args:
+            MPI: the mpi4py MPI module.
+            comm: the communicator of the ranks.
+            copy_max: as the class takes it.
+        """
         node = comm.Split_type(MPI.COMM_TYPE_SHARED)
         if node.Get_size() != comm.Get_size():
             node.Free()
@@ -84,6 +99,9 @@ class ShmAllreduce:
         node's shared memory has no room for it; collective.
 
         A buffer that starts there is reduced without copies, e.g. a gradient arena.
+
+        Args:
+            nbytes: the bytes needed.
         """
         home = self._grown(self._home, nbytes)
         if home is None:
@@ -147,7 +165,11 @@ class ShmAllreduce:
     def allreduce(self, buf: np.ndarray) -> bool:
         """Sum the C-contiguous float `buf` over the node in place; False (nothing changed)
         when the ranks did not all pass the same kind of buffer or a plain one is larger than
-        `copy_max`, so the caller must use another allreduce."""
+        `copy_max`, so the caller must use another allreduce.
+
+        Args:
+            buf: the buffer, the same size and dtype on every rank.
+        """
         home = self._home
         zero_copy, agreed = self._agree(buf)
         if not agreed or (not zero_copy and buf.nbytes > self.copy_max):
@@ -175,7 +197,11 @@ class ShmAllreduce:
     def node_array(self, nbytes: int) -> np.ndarray | None:
         """`nbytes` (uint8) that every rank of the node sees at once, e.g. optimizer slots that
         each rank updates a slice of and rank 0 saves whole (None: no room); collective.
-        Hand-overs need `fence`."""
+        Hand-overs need `fence`.
+
+        Args:
+            nbytes: the bytes needed.
+        """
         if not self._room(nbytes):
             return None
         win = _Window(self._MPI, self._node, nbytes if self.rank == 0 else 0, shared_by_all=True)
@@ -194,6 +220,10 @@ class ShmAllreduce:
 
         Each element is summed in rank order and updated once, on one rank: the result is
         bitwise what an allreduce and a full update give.
+
+        Args:
+            grads: the gradient arena, in this rank's home window.
+            update: steps the parameters lo:hi of the node-shared weights.
         """
         zero_copy, agreed = self._agree(grads, fence=True)
         if not (zero_copy and agreed):

@@ -23,9 +23,15 @@ import weakref
 
 import numpy as np
 
+__all__ = ["SerialUpdate", "AllreduceUpdate", "NodeSharedUpdate", "start_update", "NodeMemory"]
+
 
 class SerialUpdate:
-    """One rank: the step needs no sum. `sharded` says whether ranks step slices."""
+    """One rank: the step needs no sum. `sharded` says whether ranks step slices.
+
+    Args:
+        model: the compiled model it steps.
+    """
 
     sharded = False
 
@@ -44,7 +50,12 @@ class SerialUpdate:
 
 
 class AllreduceUpdate(SerialUpdate):
-    """Every rank sums the gradient arena with one allreduce, then steps all of it."""
+    """Every rank sums the gradient arena with one allreduce, then steps all of it.
+
+    Args:
+        model: the compiled model it steps.
+        comm: the ranks it sums over.
+    """
 
     def __init__(self, model, comm):
         super().__init__(model)
@@ -58,7 +69,13 @@ class AllreduceUpdate(SerialUpdate):
 class NodeSharedUpdate(AllreduceUpdate):
     """The sharded step (see the module docstring); if the node cannot take it (e.g. another
     model's gradients took the shared segment), the model gets private copies back and every
-    rank steps everything from then on (decided alike on all ranks)."""
+    rank steps everything from then on (decided alike on all ranks).
+
+    Args:
+        model: the compiled model it steps.
+        comm: the ranks of the node.
+        memory: the communicator's NodeMemory, which lends the shared buffers.
+    """
 
     sharded = True
 
@@ -95,6 +112,11 @@ def start_update(model, comm, memory: "NodeMemory") -> AllreduceUpdate:
     Every rank starts from rank 0's values; the gradient arena goes into this rank's shared
     segment where allreduces of its size go through shared memory; the step is sharded where
     the optimizer and the model allow it and the node has room for the weights and slots.
+
+    Args:
+        model: the compiled model about to train.
+        comm: the communicator.
+        memory: the communicator's NodeMemory.
     """
     _sync_start(model, comm, memory.held(model))
     opt = model.optimizer
@@ -120,7 +142,11 @@ class NodeMemory:
     """Which model uses a communicator's node-shared memory (one per `MPIComm`): its shared
     segment serves one model's gradient arena at a time, its node buffer one model's weights and
     optimizer slots at a time. A model that loses either gets private memory back, holding its
-    values, so /dev/shm use stays bounded. All calls are collective."""
+    values, so /dev/shm use stays bounded. All calls are collective.
+
+    Args:
+        comm: the MPIComm whose node memory it tracks.
+    """
 
     def __init__(self, comm):
         self.comm = comm
@@ -131,7 +157,11 @@ class NodeMemory:
 
     def lend_segment(self, model) -> bool:
         """Move the model's gradient arena into this rank's segment of the shared window, where
-        the allreduce sums it without copies; False where the segment is not for it."""
+        the allreduce sums it without copies; False where the segment is not for it.
+
+        Args:
+            model: the model whose gradients move.
+        """
         arena = model.trainable_arena
         seg = self.comm.shared_segment(arena.grads.nbytes)
         if seg is None:
@@ -146,14 +176,22 @@ class NodeMemory:
 
     def held(self, model) -> list[np.ndarray]:
         """The model's arrays that live in the node buffer (its weights and optimizer slots while
-        it holds the buffer), as the model and its optimizer use them now."""
+        it holds the buffer), as the model and its optimizer use them now.
+
+        Args:
+            model: the model.
+        """
         if _alive(self._holder) is not model:
             return []
         return [a for a in _placed(model).values() if any(a is v for v in self._views.values())]
 
     def lend_buffer(self, model) -> bool:
         """Put the model's weights and optimizer slots in the node buffer (False: no room).
-        Every rank holds the same values: rank 0 copies them in; the caller fences."""
+        Every rank holds the same values: rank 0 copies them in; the caller fences.
+
+        Args:
+            model: the model whose weights and slots move.
+        """
         comm, opt = self.comm, model.optimizer
         arrays = _placed(model)
         holder = _alive(self._holder)
@@ -184,7 +222,11 @@ class NodeMemory:
 
     def release(self, model) -> None:
         """Give the model private copies of its weights and optimizer slots if it holds the node
-        buffer; the barrier keeps anyone from rewriting the buffer before every rank has copied."""
+        buffer; the barrier keeps anyone from rewriting the buffer before every rank has copied.
+
+        Args:
+            model: the model.
+        """
         if _alive(self._holder) is not model:
             return
         model.trainable_arena.move_params(model.params.copy(), copy=False)

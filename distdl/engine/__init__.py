@@ -11,3 +11,17 @@
 | `loops` | `fit`, `evaluate` and `predict` |
 | `summary` | the text of `Model.summary()` |
 """
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+__all__ = ["graph", "inputs", "objectives", "data_order", "step", "train_state", "loops", "summary"]
+
+
+def __getattr__(name: str) -> ModuleType:
+    """Load a submodule the first time `distdl.engine.<name>` is used (PEP 562): importing the
+    package alone must not import the loops, which import most of distdl."""
+    if name in __all__:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,9 +26,15 @@ from ..errors import ConfigError
 from ..layers.base import SymbolicTensor
 from ..layers.core import InputLayer
 
+__all__ = ["Chain", "trace", "Graph", "train_forward"]
+
 
 class Chain:
-    """Runs layers one after another: one input, one output."""
+    """Runs layers one after another: one input, one output (a Sequential's executor).
+
+    Args:
+        layers: the built layers, in order.
+    """
 
     def __init__(self, layers):
         self.layers = list(layers)
@@ -40,7 +46,14 @@ class Chain:
         if self.masked:   # the plain loop below stays exactly as it is without masks
             self.forward = self._forward_masked
 
-    def forward(self, inputs, training=False):
+    def forward(self, inputs: list, training: bool = False) -> list:
+        """Run every layer; returns [the output]. `activity_loss` becomes the sum of the layers'
+        added losses and activity penalties.
+
+        Args:
+            inputs: [the input batch].
+            training: run layers in training mode (Dropout, BatchNormalization).
+        """
         x = inputs[0]
         self.activity_loss = 0.0
         for layer in self.layers:
@@ -66,9 +79,16 @@ class Chain:
         self.output_masks = None if mask is None else [mask]
         return [x]
 
-    def backward(self, douts, fused=(False,), input_grads=False):
+    def backward(self, douts: list, fused=(False,), input_grads: bool = False):
         """Gradients of every weight; with `input_grads` (a model nested in another) also
-        returns [dx] for the input, else skips what only dx needs."""
+        returns [dx] for the input, else skips what only dx needs.
+
+        Args:
+            douts: [the loss's gradient with respect to the output].
+            fused: [whether that gradient is with respect to the last layer's pre-activation]
+                (a loss fused with its softmax or sigmoid).
+            input_grads: also compute and return the input's gradient.
+        """
         if input_grads:
             return [self._backward(douts, fused)]
         _without_input_grads(self.no_input_grad, self._backward, douts, fused)
@@ -103,7 +123,12 @@ class _Node:
 
 
 def trace(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list[_Node]:
-    """Layer calls needed to compute `outputs` from `inputs`, in topological order."""
+    """Layer calls needed to compute `outputs` from `inputs`, in topological order.
+
+    Args:
+        inputs: the graph's input tensors (from `Input`).
+        outputs: the tensors to compute (outputs, and a subclassed model's added losses).
+    """
     input_ids = {id(t) for t in inputs}
     order, state, nodes = [], {}, {}
 
@@ -150,8 +175,12 @@ def trace(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list[_
 class Graph:
     """Runs a traced functional graph forward and backward.
 
-    `losses`: tensors a subclassed model's `call` gave `add_loss` (layers/recorded.py says how
-    they are weighed); each forward adds their sum to `activity_loss`, backward their gradient.
+    Args:
+        inputs: the model's input tensors.
+        outputs: its output tensors.
+        losses: tensors a subclassed model's `call` gave `add_loss` (layers/recorded.py says how
+            they are weighed); each forward adds their sum to `activity_loss`, backward their
+            gradient.
     """
 
     def __init__(self, inputs, outputs, losses=()):
@@ -168,7 +197,14 @@ class Graph:
         self.masked = any(layer.creates_mask for layer in self.layers)
         self.output_masks = None
 
-    def forward(self, inputs, training=False):
+    def forward(self, inputs: list, training: bool = False) -> list:
+        """Run every layer call in order; returns the outputs' values. `activity_loss` becomes
+        the sum of the added losses and activity penalties.
+
+        Args:
+            inputs: one batch per input tensor, in input order.
+            training: run layers in training mode (Dropout, BatchNormalization).
+        """
         values = {id(t): x for t, x in zip(self.inputs, inputs)}
         masks = {} if self.masked else None
         self.activity_loss = 0.0
@@ -223,7 +259,14 @@ class Graph:
 
     def backward(self, douts, fused=None, input_grads=False):
         """Gradients of every weight; with `input_grads` (a model nested in another) also
-        returns the gradient of each input (None where none reaches it)."""
+        returns the gradient of each input (None where none reaches it).
+
+        Args:
+            douts: the loss's gradient with respect to each output.
+            fused: per output, whether its gradient is with respect to the output layer's
+                pre-activation (a loss fused with its softmax or sigmoid); None: none is.
+            input_grads: also compute and return the inputs' gradients.
+        """
         if input_grads:
             return self._backward(douts, fused, True)
         _without_input_grads(self.no_input_grad, self._backward, douts, fused)
@@ -319,7 +362,12 @@ def _without_input_grads(layers, backward, douts, fused):
 def train_forward(executor, inputs) -> list:
     """A training forward of a top-level model. Recorded layers (layers/recorded.py) whose input
     gradient nobody uses (those in `no_input_grad`) do not record their inputs, so their backward
-    skips that work (e.g. x @ W's dx) instead of computing and dropping it."""
+    skips that work (e.g. x @ W's dx) instead of computing and dropping it.
+
+    Args:
+        executor: the model's `Chain` or `Graph`.
+        inputs: one batch per model input.
+    """
     skip = executor.__dict__.get("_recorded_without_input_grad")
     if skip is None:
         skip = executor._recorded_without_input_grad = [layer for layer in executor.no_input_grad

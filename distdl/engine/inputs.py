@@ -8,6 +8,9 @@ import numpy as np
 
 from ..errors import DataError, ShapeError
 
+__all__ = ["as_input_list", "check_finite", "as_target_list", "check_lengths", "row_weights",
+           "split_validation"]
+
 
 def _is_lazy(a) -> bool:
     return not isinstance(a, np.ndarray) and hasattr(a, "shape") and hasattr(a, "__getitem__")
@@ -24,7 +27,14 @@ def _consumers_are_embeddings(model, i) -> bool:
 
 
 def as_input_list(model, x, check=True) -> list:
-    """x (array, list or dict by input name) -> list of arrays in the model's input order."""
+    """x (array, list or dict by input name) -> list of arrays in the model's input order, cast
+    to the model's dtype (integer ids for Embedding inputs kept); builds an unbuilt model.
+
+    Args:
+        model: the model the data is for.
+        x: an array, a list of arrays, or a dict by input layer name; lazy arrays (HDF5) stay lazy.
+        check: check the number of arrays and each one's row shape against the model's inputs.
+    """
     if x is None:
         raise DataError("No input data: pass x.")
     if isinstance(x, dict):
@@ -51,20 +61,20 @@ def as_input_list(model, x, check=True) -> list:
         if len(out) != len(expected):
             raise DataError(f"Model {model.name!r} has {len(expected)} input(s), got {len(out)} array(s).")
         for i, (a, shape) in enumerate(zip(out, expected)):
-            if not shape_fits(a.shape[1:], shape):
+            if not _shape_fits(a.shape[1:], shape):
                 which = "x" if len(out) == 1 else f"x[{i}]"
                 raise ShapeError(f"Model {model.name!r} expects {which} of shape (None, "
                                  f"{', '.join(map(str, shape))}), got an array of shape {tuple(a.shape)}.")
     return out
 
 
-def shape_fits(actual, expected) -> bool:
+def _shape_fits(actual, expected) -> bool:
     """Whether an array's row shape `actual` fits a model shape `expected` (both without the batch
     axis): the same rank, and equal sizes where `expected` is fixed (a None axis takes any size)."""
     return len(actual) == len(expected) and all(e is None or a == e for a, e in zip(actual, expected))
 
 
-def concrete_shape(shape, rows) -> tuple:
+def _concrete_shape(shape, rows) -> tuple:
     """`shape` (batch axis excluded) with each None axis taken from `rows`, an array of whole
     samples (batch axis first) of the same rank, else left None."""
     sizes = tuple(np.shape(rows)[1:])
@@ -86,7 +96,12 @@ class _CastRows:
 
 
 def check_finite(name: str, a) -> None:
-    """DataError naming the first row holding NaN or inf (numeric in-memory arrays only)."""
+    """DataError naming the first row holding NaN or inf (numeric in-memory arrays only).
+
+    Args:
+        name: the array's name in messages ("x", "x[1]").
+        a: the array.
+    """
     if _is_lazy(a) or not np.issubdtype(a.dtype, np.floating) or a.size == 0:
         return
     if not np.isfinite(a).all():
@@ -95,7 +110,12 @@ def check_finite(name: str, a) -> None:
 
 
 def as_target_list(model, y) -> list:
-    """y (array, list or dict by output name) -> list in output order, checked against the losses."""
+    """y (array, list or dict by output name) -> list in output order, checked against the losses.
+
+    Args:
+        model: the compiled model.
+        y: an array, a list of arrays, or a dict by output layer name.
+    """
     if y is None:
         raise DataError("No target data: pass y.")
     names = [layer.name for layer in model.output_layers]
@@ -120,13 +140,19 @@ def as_target_list(model, y) -> list:
         if float_like:
             a = a.astype(dtype, copy=False)
         check_finite("y" if len(names) == 1 else f"y[{name!r}]", a)
-        obj.loss.check_targets(a, (None,) + concrete_shape(shape, a))
+        obj.loss.check_targets(a, (None,) + _concrete_shape(shape, a))
         out.append(a)
     return out
 
 
 def check_lengths(xs, ys=(), weights=()) -> int:
-    """All arrays must have the same number of rows; returns it."""
+    """All arrays must have the same number of rows; returns it.
+
+    Args:
+        xs: the input arrays.
+        ys: the target arrays.
+        weights: row weight arrays (None entries are skipped).
+    """
     named = [(f"x[{i}]" if len(xs) > 1 else "x", a) for i, a in enumerate(xs)]
     named += [(f"y[{i}]" if len(ys) > 1 else "y", a) for i, a in enumerate(ys)]
     named += [("sample_weight", a) for a in weights if a is not None]
@@ -138,7 +164,14 @@ def check_lengths(xs, ys=(), weights=()) -> int:
 
 
 def row_weights(model, ys, sample_weight, class_weight):
-    """Per-row weights (n,) from sample_weight and class_weight, or None when neither is given."""
+    """Per-row weights (n,) from sample_weight and class_weight, or None when neither is given.
+
+    Args:
+        model: the model (its name in messages).
+        ys: the target arrays (class_weight reads each row's class from them).
+        sample_weight: a weight per row, or None.
+        class_weight: a dict from class index to weight, or None.
+    """
     w = None
     if sample_weight is not None:
         w = np.asarray(sample_weight, dtype=np.float64)
@@ -167,7 +200,12 @@ def row_weights(model, ys, sample_weight, class_weight):
 
 
 def split_validation(arrays: list, fraction: float):
-    """Keras's validation_split: the LAST rows (before shuffling) become validation data."""
+    """Keras's validation_split: the LAST rows (before shuffling) become validation data.
+
+    Args:
+        arrays: arrays with the same number of rows (None entries stay None).
+        fraction: the share of rows to hold out, in [0, 1).
+    """
     if not 0.0 <= fraction < 1.0:
         raise DataError(f"validation_split must be in [0, 1), got {fraction!r}.")
     n = len(arrays[0])

@@ -19,6 +19,8 @@ from .inputs import as_input_list, as_target_list, check_finite, check_lengths, 
 from .step import StepRunner
 from .train_state import TrainState
 
+__all__ = ["fit", "evaluate", "predict"]
+
 
 def _comm(model, comm):
     """The loop's communicator, kept by the model: `comm`, else the one an earlier loop gave the
@@ -65,11 +67,11 @@ def _fit_inputs(model, x, y, batch_size, steps_per_update, sample_weight, class_
     batch_size = _batch_size(batch_size)
     if int(steps_per_update) < 1:
         raise ConfigError(f"steps_per_update must be a positive integer, got {steps_per_update!r}.")
-    xs, ys, w, n = prepare(model, x, y, sample_weight, class_weight)
+    xs, ys, w, n = _prepare(model, x, y, sample_weight, class_weight)
     val = None
     if validation_data is not None:
         vx, vy, *vw = validation_data
-        val = prepare(model, vx, vy, vw[0] if vw else None)
+        val = _prepare(model, vx, vy, vw[0] if vw else None)
     elif validation_split:
         (*train, w_tr), (*valid, w_va) = split_validation(xs + ys + [w], validation_split)
         xs, ys, w = train[:len(xs)], train[len(xs):], w_tr
@@ -96,7 +98,7 @@ def _callback_names(callbacks) -> list:
     return [type(c).__name__ for c in (callbacks or [])]
 
 
-def prepare(model, x, y, sample_weight=None, class_weight=None):
+def _prepare(model, x, y, sample_weight=None, class_weight=None):
     """Checked data: (xs, ys, row weights or None, n)."""
     xs = _checked_inputs(model, x)
     ys = as_target_list(model, y)
@@ -108,7 +110,25 @@ def prepare(model, x, y, sample_weight=None, class_weight=None):
 def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
         validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
         steps_per_update=1, comm=None):
-    """Train `model`; see `Model.fit`."""
+    """Train `model`: `Model.fit` calls it, and its docstring says what each argument means.
+
+    Args:
+        model: the compiled model.
+        x: the input data.
+        y: the target data.
+        batch_size: rows per global batch (all ranks).
+        epochs: the epoch to stop after.
+        verbose: "auto", 0, 1 or 2.
+        callbacks: the callbacks to call.
+        validation_split: the fraction of rows held out.
+        validation_data: (x_val, y_val[, sample_weight]).
+        shuffle: shuffle the rows before each epoch.
+        class_weight: class index -> loss weight.
+        sample_weight: a weight per row.
+        initial_epoch: the epoch to start at.
+        steps_per_update: micro-batches per optimizer update.
+        comm: the communicator (default: the world).
+    """
     comm = _comm(model, comm)
     try:  # checked on every rank, then agreed: an error or a mismatch on one rank stops all
         batch_size, (xs, ys, w, n), val = _fit_inputs(model, x, y, batch_size, steps_per_update, sample_weight,
@@ -202,12 +222,24 @@ def _evaluate_arrays(model, comm, xs, ys, w, n, batch_size, cbs=None):
 
 def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, callbacks=None,
              return_dict=False, comm=None):
-    """See `Model.evaluate`."""
+    """Evaluate `model`: `Model.evaluate` calls it, and its docstring says what each argument means.
+
+    Args:
+        model: the compiled model.
+        x: the input data.
+        y: the target data.
+        batch_size: rows per global batch (all ranks).
+        verbose: "auto", 0, 1 or 2.
+        sample_weight: a weight per row.
+        callbacks: the callbacks to call.
+        return_dict: return a dict by metric name.
+        comm: the communicator (default: the world).
+    """
     comm = _comm(model, comm)
     try:  # checked on every rank, then agreed (see fit)
         _require_compiled(model, "evaluate")
         batch_size = _batch_size(batch_size)
-        xs, ys, w, n = prepare(model, x, y, sample_weight)
+        xs, ys, w, n = _prepare(model, x, y, sample_weight)
         must_match = dict(_data_facts(xs, n), batch_size=batch_size, row_weights=w is not None,
                           callbacks=_callback_names(callbacks))
         error = None
@@ -226,8 +258,17 @@ def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, c
 
 
 def predict(model, x, batch_size=None, verbose="auto", callbacks=None, comm=None):
-    """See `Model.predict`: each global batch is split across ranks, every rank returns all rows
-    in order."""
+    """`Model.predict`: each global batch is split across ranks, every rank returns all rows
+    in order.
+
+    Args:
+        model: the built model.
+        x: the input data.
+        batch_size: rows per global batch (all ranks).
+        verbose: "auto", 0, 1 or 2.
+        callbacks: the callbacks to call.
+        comm: the communicator (default: the world).
+    """
     comm = _comm(model, comm)
     try:  # checked on every rank, then agreed (see fit)
         batch_size = _batch_size(batch_size)

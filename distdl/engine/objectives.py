@@ -5,9 +5,20 @@ from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from ..errors import ConfigError
 
+__all__ = ["Objective", "build_objectives", "compile_config"]
+
 
 class Objective:
-    """One model output's loss, loss weight, metrics and whether its gradient is fused."""
+    """One model output's loss, loss weight, metrics and whether its gradient is fused.
+
+    Args:
+        name: the output layer's name ('' for a single-output model), which prefixes its logs.
+        loss: the resolved `Loss`.
+        weight: the loss's weight in the total loss.
+        metrics: the resolved `Metric`s of this output.
+        fused: whether the loss gradient is taken with respect to the output layer's
+            pre-activation (a crossentropy fused with its softmax or sigmoid).
+    """
 
     def __init__(self, name, loss, weight, metrics, fused):
         self.name = name          # output layer name ('' for a single-output model)
@@ -16,7 +27,12 @@ class Objective:
         self.metrics = metrics
         self.fused = fused        # the loss gradient is taken w.r.t. the output layer's pre-activation
 
-    def log_name(self, key):
+    def log_name(self, key: str) -> str:
+        """The log key of `key` for this output: "dense_1_loss" on a multi-output model, else `key`.
+
+        Args:
+            key: "loss" or a metric's name.
+        """
         return f"{self.name}_{key}" if self.name else key
 
 
@@ -35,7 +51,14 @@ def _per_output(value, names, what):
 
 
 def build_objectives(output_layers, loss, metrics, loss_weights) -> list[Objective]:
-    """Resolve compile's loss / metrics / loss_weights for each output layer."""
+    """Resolve compile's loss / metrics / loss_weights for each output layer.
+
+    Args:
+        output_layers: the model's output layers, in output order.
+        loss: compile's `loss`: one for all outputs, a list, or a dict by output name.
+        metrics: compile's `metrics`: one list for all outputs, a list of lists, or a dict.
+        loss_weights: compile's `loss_weights` (None: 1 each), a list or a dict.
+    """
     names = [layer.name for layer in output_layers]
     if loss is None:
         raise ConfigError("compile needs a loss, e.g. loss='categorical_crossentropy'.")
@@ -65,7 +88,13 @@ def build_objectives(output_layers, loss, metrics, loss_weights) -> list[Objecti
 
 
 def compile_config(loss, metrics, loss_weights) -> dict:
-    """A JSON-able record of compile's arguments (for checkpoints); names only."""
+    """A JSON-able record of compile's arguments (for checkpoints); names only.
+
+    Args:
+        loss: compile's `loss`.
+        metrics: compile's `metrics`.
+        loss_weights: compile's `loss_weights`.
+    """
     def ser(v, fn):
         if isinstance(v, str):
             return v

@@ -20,16 +20,23 @@ from ..log import notice
 from .graph import train_forward
 from .train_state import SumLayout
 
+__all__ = ["StepRunner"]
+
 
 class StepRunner:
     """Runs train/eval batches for one model and keeps the epoch's global running sums.
 
     `buf` (this step's sums, summed across ranks) and `totals` (the epoch's running sums) are
     float64 vectors laid out by `layout`, a SumLayout: every access goes through its names.
+
+    Args:
+        model: the compiled, built model.
+        comm: the communicator the sums are taken over.
+        steps_per_update: micro-batches whose gradients are summed before each update.
+        strategy: the fit's update strategy (`comm.update_strategy(model)`); None to evaluate.
     """
 
     def __init__(self, model, comm, steps_per_update=1, strategy=None):
-        """`strategy`: the fit's update strategy (`comm.update_strategy(model)`); None to evaluate."""
         self.model, self.comm = model, comm
         self.objs = model.objectives
         self.fused = [o.fused for o in self.objs]
@@ -49,6 +56,7 @@ class StepRunner:
         self.preempt_signal = 0
 
     def start_epoch(self):
+        """Zero the epoch's running sums and reset every metric."""
         self.totals.fill(0)
         for _, _, m, _ in self.metrics:
             m.reset_state()
@@ -150,7 +158,17 @@ class StepRunner:
 
     # ----- training ----------------------------------------------------------
     def train_batch(self, xs, ys, w, rows, group_rows, last_in_group=True):
-        """One global batch (this rank's rows of it); returns the epoch's running logs."""
+        """One global batch (this rank's rows of it); returns the epoch's running logs.
+
+        Args:
+            xs: this rank's rows of each input.
+            ys: this rank's rows of each target.
+            w: their row weights, or None.
+            rows: the rows of the global batch (all ranks).
+            group_rows: the rows of the global batches whose gradients one update sums (`rows`
+                unless steps_per_update > 1).
+            last_in_group: whether this batch ends its group, so the optimizer steps.
+        """
         model, comm = self.model, self.comm
         ex = model.executor
         reg = self._penalty()
@@ -196,6 +214,13 @@ class StepRunner:
 
     # ----- evaluation ------------------------------------------------------
     def eval_batch(self, xs, ys, w):
+        """Add one batch of this rank's rows to the evaluation sums (summed across ranks later).
+
+        Args:
+            xs: this rank's rows of each input.
+            ys: this rank's rows of each target.
+            w: their row weights, or None.
+        """
         outs = self.model.executor.forward(xs, training=False)
         self.buf.fill(0.0)
         self._losses_and_grads(outs, ys, self._loss_weights(outs, ys, w), 1, False)
@@ -205,7 +230,12 @@ class StepRunner:
         self._update_metrics(outs, ys, w)
 
     def finish_eval(self, n, n_batches):
-        """Sum the evaluation totals across ranks and return the global logs."""
+        """Sum the evaluation totals across ranks and return the global logs.
+
+        Args:
+            n: the rows evaluated, over all ranks.
+            n_batches: the global batches they came in.
+        """
         for _, _, m, part in self.metrics:
             self.totals[part] = m.get_state()
         self.comm.allreduce_sum(self.totals)
@@ -238,6 +268,9 @@ class StepRunner:
 
         The counts of signalled ranks are summed across ranks, so every rank takes the same
         decision and exit code (SIGTERM wins over SIGINT).
+
+        Args:
+            cbs: the fit's CallbackList.
         """
         terms, ints = self.totals[self.layout.sigterm], self.totals[self.layout.sigint]
         if terms or ints:

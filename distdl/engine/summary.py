@@ -1,6 +1,8 @@
 """`model.summary()`: the Keras table of layers, output shapes and parameter counts."""
 from __future__ import annotations
 
+__all__ = ["summary_lines"]
+
 
 def _shape(s):
     if isinstance(s, list):
@@ -18,7 +20,12 @@ def _size(n_params, itemsize):
 
 
 def summary_lines(model, line_length=None) -> list[str]:
-    """Rows: Layer (type) | Output Shape | Param # [| Connected to], then the totals."""
+    """Rows: Layer (type) | Output Shape | Param # [| Connected to], then the totals.
+
+    Args:
+        model: a built model.
+        line_length: the table's width in characters (None: Keras's default for the columns).
+    """
     connected = model.connections()
     cols = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connected else [])
     rows = []

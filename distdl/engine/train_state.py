@@ -15,6 +15,8 @@ import numpy as np
 
 from ..errors import CheckpointError
 
+__all__ = ["SumLayout", "ResumePoint", "TrainState"]
+
 
 class SumLayout:
     """Named slices of one flat float64 vector: a step's sums, or an epoch's running totals.
@@ -26,10 +28,13 @@ class SumLayout:
     output's loss sum is its per-row losses summed (weighted where rows or elements are); a
     metric's state is its `get_state()`; the signal counts are how many ranks were signalled.
     Integer indices and slices are plain attributes, for the per-step code.
+
+    Args:
+        output_names: per output, the log name of its loss.
+        metrics: per metric, (its log name, its state size).
     """
 
     def __init__(self, output_names: list[str], metrics: list[tuple[str, int]]):
-        """`output_names`: per output, the log name of its loss; `metrics`: (log name, state size)."""
         self.rows, self.loss = 0, 1
         start = 2 + len(output_names)
         self.outputs = list(range(2, start))       # index of each output's loss sum
@@ -53,13 +58,21 @@ class SumLayout:
             self.parts[key] = part
 
     def named(self, values: np.ndarray) -> dict[str, list[float]]:
-        """The vector by name (signal counts left out: they mean nothing after the step)."""
+        """The vector by name (signal counts left out: they mean nothing after the step).
+
+        Args:
+            values: a vector laid out by this layout.
+        """
         return {name: values[part].tolist() for name, part in self.parts.items()}
 
     def load(self, values: np.ndarray, named: dict[str, list[float]]) -> None:
         """Write `named` (as `named()` gives it) into `values`; the signal counts become 0.
 
         Raises CheckpointError when the names differ (e.g. a model compiled with other metrics).
+
+        Args:
+            values: the vector to write into.
+            named: the totals by name.
         """
         if set(named) != set(self.parts):
             raise CheckpointError(f"The checkpoint's epoch totals ({', '.join(sorted(named))}) do not fit this "
@@ -69,7 +82,11 @@ class SumLayout:
             values[part] = named[name]
 
     def named_v1(self, positional: list[float]) -> dict[str, list[float]]:
-        """Totals of a format version 1 checkpoint (the raw vector, in this layout's order) by name."""
+        """Totals of a format version 1 checkpoint (the raw vector, in this layout's order) by name.
+
+        Args:
+            positional: the checkpoint's vector.
+        """
         if len(positional) != self.size:
             raise CheckpointError(f"The checkpoint's epoch totals hold {len(positional)} numbers but this "
                                   f"model's loss and metrics need {self.size}.")
@@ -78,7 +95,15 @@ class SumLayout:
 
 @dataclass
 class ResumePoint:
-    """Where a backup says training stopped; `fit` continues from it once `on_train_begin` has run."""
+    """Where a backup says training stopped; `fit` continues from it once `on_train_begin` has run.
+
+    Args:
+        epoch: the epoch training stopped in.
+        step: steps done in `epoch` (0: at its start).
+        seed: the stopped fit's seed (the data order and dropout follow it).
+        history: the history recorded so far.
+        totals: the epoch's running totals by name when `step` > 0.
+    """
 
     epoch: int
     step: int                                      # steps done in `epoch` (0: at its start)
@@ -91,11 +116,21 @@ class ResumePoint:
 class TrainState:
     """The position and running sums of one `fit`, owned by its loop.
 
-    `totals` is the step's vector of the epoch's running sums (laid out by `layout`; the step
-    adds to it in place); `history` is the History callback recording epoch logs; `stop` is
-    Keras's `model.stop_training`; `resume` is a pending `ResumePoint` set by BackupAndRestore;
-    `strategy` is how this fit sums and applies gradients (its `sharded` says whether each rank
-    steps only its slice of node-shared weights).
+    Args:
+        seed: the fit's seed, the same on every rank.
+        batch_size: rows per global batch.
+        steps_per_update: micro-batches per optimizer update.
+        steps_per_epoch: global batches per epoch.
+        epoch: the current epoch.
+        step: steps done in `epoch`.
+        stop: Keras's `model.stop_training`.
+        history: the History callback recording epoch logs (or None).
+        totals: the step's vector of the epoch's running sums, laid out by `layout` (the step
+            adds to it in place).
+        layout: the SumLayout of `totals`.
+        resume: a pending `ResumePoint` set by BackupAndRestore.
+        strategy: how this fit sums and applies gradients (distdl.comm.strategies; its `sharded`
+            says whether each rank steps only its slice of node-shared weights).
     """
 
     seed: int = 0
@@ -126,7 +161,11 @@ class TrainState:
         return self.layout.named(self.totals) if self.step and self.layout is not None else None
 
     def history_so_far(self, epoch_logs: dict | None = None) -> dict[str, list[float]]:
-        """A copy of the recorded history, plus `epoch_logs` as one more epoch when given."""
+        """A copy of the recorded history, plus `epoch_logs` as one more epoch when given.
+
+        Args:
+            epoch_logs: the logs of an epoch not recorded yet, or None.
+        """
         h = self.history
         hist = {k: list(v) for k, v in (h.history.items() if h is not None else [])}
         for k, v in (epoch_logs or {}).items():
@@ -135,7 +174,15 @@ class TrainState:
 
     def resume_at(self, epoch: int, step: int, seed: int, history: dict[str, list[float]],
                   totals: dict[str, list[float]] | None = None) -> None:
-        """Ask `fit` to continue from this position (BackupAndRestore calls it in on_train_begin)."""
+        """Ask `fit` to continue from this position (BackupAndRestore calls it in on_train_begin).
+
+        Args:
+            epoch: the epoch to continue in.
+            step: steps already done in it.
+            seed: the seed of the fit being resumed.
+            history: the history recorded so far.
+            totals: the epoch's running totals by name when `step` > 0.
+        """
         self.resume = ResumePoint(epoch=int(epoch), step=int(step), seed=int(seed), history=history,
                                   totals=totals)
 

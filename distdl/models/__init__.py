@@ -2,7 +2,10 @@
 
 | module | its one job |
 | --- | --- |
-| `model` | `Model`: functional and subclassed models; build, compile, weights, summary, config, save |
+| `model` | `Model`: functional and subclassed models; build, fit, summary, config, save |
+| `compiling` | `ModelCompile`, a part of `Model`: `compile`, the optimizer, losses and metrics |
+| `weights` | `ModelWeights`, a part of `Model`: the weights, their arenas, `get_weights`/`set_weights` |
+| `nested` | what makes a model a layer: nested in other models, shared, frozen |
 | `sequential` | `Sequential`: a linear stack of layers |
 | `loading` | `load_model`, `model_from_checkpoint`, `model_from_json`: models rebuilt from files and configs |
 """

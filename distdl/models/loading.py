@@ -22,6 +22,8 @@ from ..saving import keras_archive, keras_config, keras_graph, model_io
 from .model import Model
 from .sequential import Sequential
 
+__all__ = ["load_model", "model_from_json", "model_from_config", "model_from_checkpoint"]
+
 
 def load_model(filepath, custom_objects=None, compile=True):
     """Rebuild a model saved with `model.save` (architecture, weights, optimizer state), or Keras 3's
@@ -59,8 +61,13 @@ def model_from_json(json_string: str, custom_objects=None):
 
 
 def model_from_config(config: dict, custom_objects=None):
-    """A model (new weights) from Keras 3's model config dict (`json.loads(model.to_json())`); a
-    class it names that is not built into distdl comes from `custom_objects` or the registry."""
+    """A model (new weights) from Keras 3's model config dict (`json.loads(model.to_json())`).
+
+    Args:
+        config: `{"class_name": "Sequential" | "Functional", "config": ...}`.
+        custom_objects: as `load_model`'s: a class the config names that is not built into
+            distdl comes from here or the registry.
+    """
     if not isinstance(config, dict):
         raise ConfigError(f"A model config must be a dict with 'class_name' and 'config', got {type(config).__name__}.")
     with custom_object_scope(custom_objects):
@@ -71,7 +78,13 @@ def model_from_config(config: dict, custom_objects=None):
 
 def model_from_checkpoint(data: ckpt.CheckpointData, path, compile: bool = True):
     """`load_model` on a checkpoint already read from `path`: its model config is checked
-    (`checkpoint_fields.model_spec`), and what rebuilding refuses is a CheckpointError naming the file."""
+    (`checkpoint_fields.model_spec`), and what rebuilding refuses is a CheckpointError naming the file.
+
+    Args:
+        data: the checkpoint's contents (`model_io.read_checkpoint`).
+        path: the file it was read from, for messages.
+        compile: also compile the model as it was and restore the optimizer state.
+    """
     who = f"Checkpoint {os.fspath(path)!r}"
     class_name, config = ckpt.model_spec(data.model_config, who)
     try:

@@ -1,5 +1,7 @@
 """`Model`: a functional model over symbolic tensors, or a subclassed one traced from `call`;
-building, compiling, weights, summary, config and saving. `Sequential` extends it.
+building, training, summary, config and saving. `Sequential` extends it. Its weights and
+arenas are `ModelWeights` (distdl.models.weights), its compile `ModelCompile`
+(distdl.models.compiling).
 
 The loops behind `fit` / `evaluate` / `predict` live in `distdl.engine.loops`; the files behind
 `save` / `save_weights` in `distdl.saving`.
@@ -10,53 +12,41 @@ import json
 
 import numpy as np
 
-from .. import losses
-from .. import metrics as metrics_mod
-from .. import optimizers as optimizers_mod
-from ..arena import Arena, assign_values
 from ..comm import SerialComm
 from ..engine import loops
 from ..engine.graph import Graph
 from ..engine.inputs import as_input_list
-from ..engine.objectives import build_objectives, compile_config
 from ..engine.summary import summary_lines
 from ..engine.train_state import TrainState
 from ..errors import ConfigError
-from ..layers.base import Layer, RunContext, SymbolicTensor, deserialize, serialize, unique_name
+from ..layers.base import RunContext, SymbolicTensor, deserialize, serialize, unique_name
 from ..layers.core import Input, InputLayer
 from ..registry import custom_object_scope
 from ..saving import keras_graph, model_io
+from .compiling import ModelCompile
 from .nested import _NestedLayer, batchless, is_symbolic
+from .weights import ModelWeights
+
+__all__ = ["Model"]
 
 _SUBCLASSES: dict[str, type] = {}  # distdl's own Model subclasses by class name (a user's: never by name)
 
 
-def _arena_array(name: str, doc: str) -> property:
-    """`model.params` / `model.grads`: the trainable arena's own flat array (None before build).
-    In-place operations (`model.params += x`) work; rebinding it is refused, as the layers'
-    weights and the optimizer view the arena wherever the update strategy put it."""
-    def get(model):
-        arena = model.trainable_arena
-        return None if arena is None else getattr(arena, name)
-
-    def put(model, value):
-        if value is not get(model):
-            raise AttributeError(f"model.{name} is the arena itself and cannot be replaced; "
-                                 f"assign into it instead (model.{name}[...] = values).")
-    return property(get, put, doc=doc)
-
-
-class Model(_NestedLayer):
+class Model(ModelCompile, ModelWeights, _NestedLayer):
     """A functional model: `Model(inputs, outputs)` over symbolic tensors from `Input`; also a
-    layer (distdl.models.nested), so models nest in models."""
+    layer (distdl.models.nested), so models nest in models. Subclass it and define `call` for a
+    subclassed model, traced into a graph when first built.
+
+    Args:
+        inputs: the `Input` tensor, or a list of them (None for a subclassed model).
+        outputs: the tensor (or list of tensors) the layer calls from `inputs` produce.
+        name: the model's name (default: a unique "functional"/"model" name).
+    """
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.__module__.startswith("distdl."):  # Sequential: from_config finds it by name
             _SUBCLASSES.setdefault(cls.__name__, cls)
-
-    params = _arena_array("params", "The trainable weights, flat (P,), that every weight views.")
-    grads = _arena_array("grads", "The gradient arena, flat (P,), that backward writes.")
 
     def __init__(self, inputs=None, outputs=None, name=None):
         self.name = name or unique_name("functional" if inputs is not None else "model")
@@ -90,9 +80,13 @@ class Model(_NestedLayer):
         self.train_state.stop = bool(value)
 
     # ----- structure -----------------------------------------------------
-    def build(self, input_shape):
-        """Subclassed models: trace `call` on a symbolic input of `input_shape` (Keras's
-        `(None, ...)` with the batch axis, or distdl's without) into a graph."""
+    def build(self, input_shape) -> None:
+        """Subclassed models: trace `call` on a symbolic input into a graph (a no-op once built).
+
+        Args:
+            input_shape: one sample's shape, as Keras's `(None, ...)` with the batch axis or
+                distdl's without it.
+        """
         if self.built:
             return
         input_shape = batchless(input_shape)
@@ -110,7 +104,11 @@ class Model(_NestedLayer):
 
     def add_loss(self, loss) -> None:
         """Keras's `add_loss`: in a subclassed model's `call`, a tensor of the traced graph whose
-        sum joins the training loss (see Layer.add_loss)."""
+        sum joins the training loss (see Layer.add_loss).
+
+        Args:
+            loss: a symbolic tensor of the traced graph, or what `Layer.add_loss` takes.
+        """
         if isinstance(loss, SymbolicTensor):
             self.__dict__.setdefault("_traced_losses", []).append(loss)
         else:
@@ -128,15 +126,18 @@ class Model(_NestedLayer):
         self._finish_build()
 
     @property
-    def input_shapes(self):
+    def input_shapes(self) -> list:
+        """Each input's sample shape (no batch axis), in input order."""
         return [t.shape for t in self._inputs]
 
     @property
-    def output_layers(self):
+    def output_layers(self) -> list:
+        """The layers that produce the model's outputs, in output order."""
         return [t.layer for t in self._outputs]
 
     @property
-    def output_shapes(self):
+    def output_shapes(self) -> list:
+        """Each output's sample shape (no batch axis), in output order."""
         return [t.shape for t in self._outputs]
 
     def _finish_build(self):
@@ -148,59 +149,6 @@ class Model(_NestedLayer):
         self.built = True
         if self._compile_args is not None:
             self._resolve_compile()
-
-    def _variables(self) -> list:
-        """Every variable of the model's layers once, in layer order (nested models' included)."""
-        seen, out = set(), []
-        for layer in self.layers:
-            for v in layer.variables:
-                if id(v) not in seen:
-                    seen.add(id(v))
-                    out.append(v)
-        return out
-
-    def _trainable_ids(self) -> set:
-        """The variables the layers call trainable now (a frozen layer or model: none of its)."""
-        return {id(v) for layer in self.layers for v in layer.trainable_weights}
-
-    def _pack(self) -> None:
-        """Put the trainable variables (as `trainable` says now) in the trainable arena and the
-        rest in the state arena, keeping their values. A frozen weight gets a private gradient
-        buffer: its layer's backward may still write one, and nothing reads it."""
-        variables, train = self._variables(), self._trainable_ids()
-        dtype = self.layers[-1].dtype if self.layers else "float32"
-        self.trainable_arena = Arena([v for v in variables if id(v) in train], dtype)
-        self.state_arena = Arena([v for v in variables if id(v) not in train], dtype, with_grads=False)
-        for v in self.state_arena.variables:
-            if v.declared_trainable:
-                v.grad = np.zeros_like(v.value)
-        self.state = self.state_arena.params
-        self.regularized = [v for v in self.trainable_arena.variables if v.regularizer is not None]
-        self.constrained = [v for v in self.trainable_arena.variables if v.constraint is not None]
-
-    def _pack_stale(self) -> bool:
-        """Whether the arenas no longer say what is trainable (a `trainable` set since the pack),
-        or another model (one this model is nested in) packed the same weights since."""
-        variables, train = self._variables(), self._trainable_ids()
-        for arena, want in ((self.trainable_arena, True), (self.state_arena, False)):
-            if [id(v) for v in variables if (id(v) in train) == want] != [id(v) for v in arena.variables]:
-                return True
-            if not all(np.may_share_memory(v.value, arena.params) for v in arena.variables):
-                return True
-        return False
-
-    def _repack(self) -> None:
-        """Re-pack the arenas if they are stale (values kept); `compile` does it, and so do the
-        calls that map the arenas onto files, so a file always matches the flags it records."""
-        if self.built and self._pack_stale():
-            self._pack()
-
-    def _check_packed(self) -> None:
-        """`fit` trains the arena `compile` prepared the optimizer for; refuse a changed one."""
-        if self.built and self.compiled and (self._pack_stale() or self.trainable_arena is not self._compiled_arena):
-            raise ConfigError(f"The trainable weights of model {self.name!r} changed since compile() "
-                              f"(a layer's trainable flag was set); call compile() again, as Keras "
-                              f"requires, for the change to take effect.")
 
     def connections(self) -> dict:
         """Layer name -> Keras's `layer[call][output]` for each tensor feeding it (functional only)."""
@@ -216,55 +164,42 @@ class Model(_NestedLayer):
                 f"{t.layer.name}[{call_of.get(id(t), 0)}][{t.index}]" for t in n.inputs)
         return conn
 
-    # ----- compile ---------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
-                **kwargs):
-        """Set the optimizer, loss(es), loss weights and metrics (Keras 3's argument order)."""
-        unsupported = set(kwargs) - {"run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss"}
-        if unsupported:
-            raise ConfigError(f"compile got unknown argument(s): {', '.join(sorted(unsupported))}.")
-        if weighted_metrics:
-            raise ConfigError("compile(weighted_metrics=...) is not supported; metrics already take "
-                              "fit's sample_weight into account.")
-        self._maybe_build()
-        self._repack()
-        self.optimizer = optimizers_mod.get(optimizer)
-        self._compile_args = (loss, metrics, loss_weights)
-        self.compile_config = compile_config(loss, metrics, loss_weights)
-        self.compile_config["optimizer"] = optimizers_mod.serialize(self.optimizer)
-        if self.built:
-            self._resolve_compile()
-        else:  # deferred Sequential: at least check the names now
-            for lo in loss.values() if isinstance(loss, dict) else (loss if isinstance(loss, (list, tuple)) else [loss]):
-                losses.get(lo)
-            for m in metrics or []:
-                if not isinstance(m, (list, tuple, dict)):
-                    metrics_mod.get(m)
-
-    def _resolve_compile(self):
-        loss, metrics, loss_weights = self._compile_args
-        self.objectives = build_objectives(self.output_layers, loss, metrics, loss_weights)
-        self.optimizer.build(self.params.size, self.params.dtype, self.trainable_arena.segments())
-        self._compiled_arena = self.trainable_arena
-
-    @property
-    def compiled(self) -> bool:
-        return self._compile_args is not None
-
-    @property
-    def metrics_names(self) -> list[str]:
-        names = ["loss"]
-        if self.objectives and len(self.objectives) > 1:
-            names += [o.log_name("loss") for o in self.objectives]
-        for o in self.objectives or []:
-            names += [o.log_name(m.name) for m in o.metrics]
-        return names
-
     # ----- training entry points (see distdl.training) ----------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_update=1, comm=None):
-        """Train for `epochs` epochs (the final epoch's index); returns the `History`."""
+        """Train the model for a fixed number of epochs, data-parallel over `comm`'s ranks.
+
+        Every rank passes the same data (or, for an HDF5 array, the same file); each global
+        batch of `batch_size` rows is split across the ranks, so N ranks follow the one-process
+        trajectory.
+
+        Args:
+            x: the input data: an array, or a list (dict by input name) of arrays for a model with
+                several inputs; an HDF5 dataset is read a batch at a time.
+            y: the target data, one array per output like `x`.
+            batch_size: rows per gradient update, over all ranks together (default 32).
+            epochs: the index of the epoch to stop after: training runs from `initial_epoch` to
+                `epochs`, one pass over the data each.
+            verbose: "auto" (= 1), 0 (silent), 1 (progress bar) or 2 (one line per epoch);
+                rank 0 prints.
+            callbacks: `Callback` instances to call during training (distdl.callbacks).
+            validation_split: the fraction (0 to 1) of the rows, taken from the end of `x` and `y`
+                before shuffling, held out to evaluate after each epoch.
+            validation_data: `(x_val, y_val)` or `(x_val, y_val, val_sample_weights)` to evaluate
+                after each epoch; it overrides `validation_split`.
+            shuffle: whether to shuffle the rows before each epoch (one order for all ranks).
+            class_weight: a dict from class index to a weight for its rows' loss (training only).
+            sample_weight: a weight per row of `x` (a 1-D array) for its loss (training only).
+            initial_epoch: the epoch to start at (resuming an earlier run).
+            steps_per_update: micro-batches whose gradients are summed before each optimizer
+                update (gradient accumulation; 1 updates after every batch).
+            comm: the communicator to train over (distdl.comm); default: the world of an MPI
+                launch, or one process.
+
+        Returns:
+            The `History` callback, whose `history` holds each epoch's logs.
+        """
         self._check_packed()
         return loops.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
                    validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
@@ -273,17 +208,51 @@ class Model(_NestedLayer):
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  callbacks=None, return_dict=False, comm=None):
-        """Loss and metrics over (x, y): `[loss, *metrics]`, or a dict with return_dict."""
+        """The loss and metrics over (x, y), in batches, every rank getting the global values.
+
+        Args:
+            x: the input data, as `fit` takes it.
+            y: the target data, as `fit` takes it.
+            batch_size: rows per batch over all ranks (default 32).
+            verbose: "auto" (= 1), 0 (silent), 1 (progress bar) or 2 (one line at the end);
+                rank 0 prints.
+            sample_weight: a weight per row for the loss and metrics.
+            callbacks: `Callback` instances to call during evaluation.
+            return_dict: return a dict from metric name to value instead of a list.
+            comm: the communicator to evaluate over (as `fit`'s).
+
+        Returns:
+            The loss (a scalar when there are no metrics) or `[loss, *metrics]` in the order of
+            `metrics_names`; a dict with `return_dict`.
+        """
         return loops.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
                         callbacks=callbacks, return_dict=return_dict, comm=comm)
 
     def predict(self, x, batch_size=None, verbose="auto", callbacks=None, comm=None):
-        """Model outputs for `x` (every rank gets all rows, in order)."""
+        """The model's outputs for `x`, in batches split across the ranks.
+
+        Args:
+            x: the input data, as `fit` takes it.
+            batch_size: rows per batch over all ranks (default 32).
+            verbose: "auto" (= 1), 0 (silent), 1 (progress bar) or 2 (one line at the end);
+                rank 0 prints.
+            callbacks: `Callback` instances to call during prediction.
+            comm: the communicator to predict over (as `fit`'s).
+
+        Returns:
+            An array (a list, one per output) with a row per row of `x`, in order, on every rank.
+        """
         return loops.predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks, comm=comm)
 
     def __call__(self, x, training=False):
         """On SymbolicTensors: a layer call (the model nested in the calling one); on arrays:
-        an eager forward (like calling a Keras model on a tensor)."""
+        an eager forward (like calling a Keras model on a tensor).
+
+        Args:
+            x: symbolic tensors, or the input arrays (a list for several inputs).
+            training: run layers in training mode (Dropout drops, BatchNormalization uses the
+                batch's statistics).
+        """
         if is_symbolic(x):
             return self.symbolic_call(x)
         self._maybe_build()
@@ -293,51 +262,16 @@ class Model(_NestedLayer):
         outs = self.executor.forward(xs, training=training)
         return outs[0] if len(outs) == 1 else outs
 
-    # ----- weights -------------------------------------------------------
-    def _maybe_build(self):
-        """Build a Sequential whose input shape is known (Keras builds it eagerly too)."""
-        if not self.built and getattr(self, "_pending_input", None) is not None:
-            self.build()
-
-    @property
-    def weights(self):
-        self._maybe_build()
-        return [v for layer in self.layers for v in layer.weights]
-
-    @property
-    def trainable_weights(self):
-        self._maybe_build()
-        return [v for layer in self.layers for v in layer.trainable_weights]
-
-    @property
-    def non_trainable_weights(self):
-        self._maybe_build()
-        return [v for layer in self.layers for v in layer.non_trainable_weights]
-
-    def get_weights(self) -> list:
-        return [v.value.copy() for v in self.weights]
-
-    def set_weights(self, arrays) -> None:
-        assign_values(self.weights, arrays, f"Model {self.name!r}")
-
-    def count_params(self) -> int:
-        self._maybe_build()
-        return int(sum(layer.count_params() for layer in self.layers))
-
-    def dtype_itemsize(self) -> int:
-        return np.dtype(self.params.dtype).itemsize if self.params is not None else 4
-
-    def get_layer(self, name=None, index=None) -> Layer:
-        if index is not None:
-            return self.layers[index]
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise ConfigError(f"No layer named {name!r}; layers are: {', '.join(l.name for l in self.layers)}.")
-
     def summary(self, line_length=None, print_fn=None):
-        """Print the Keras-style table (rank 0 only under MPI); an unbuilt Sequential's layers show
-        as Keras 3 shows them, '?' and '0 (unbuilt)'."""
+        """Print the Keras-style table of layers, output shapes and parameter counts (rank 0
+        only under MPI); an unbuilt Sequential's layers show as Keras 3 shows them, '?' and
+        '0 (unbuilt)'.
+
+        Args:
+            line_length: the table's width in characters (default: Keras's).
+            print_fn: a function to call with the table's text instead of printing it (called on
+                every rank).
+        """
         self._maybe_build()
         text = "\n".join(summary_lines(self, line_length))
         if print_fn is not None:
@@ -375,8 +309,13 @@ class Model(_NestedLayer):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
-        """The model `get_config` describes; its users' layer classes come from `custom_objects` or
-        the registry (distdl.registry)."""
+        """The model `get_config` describes (a Sequential's config gives a Sequential).
+
+        Args:
+            config: what `get_config` returned.
+            custom_objects: a dict from class name to the user's layer classes the config names;
+                without it they come from the registry (distdl.registry).
+        """
         if custom_objects:
             with custom_object_scope(custom_objects):
                 return cls.from_config(config)
@@ -397,18 +336,34 @@ class Model(_NestedLayer):
 
     # ----- saving (HDF5; see distdl.saving) ---------------------------------
     def save(self, filepath, overwrite=True):
-        """Architecture, weights, optimizer state: Keras 3's archive for `*.keras`, else distdl's HDF5.
-        Under MPI rank 0 writes and every rank returns once the file is in place (call it on all)."""
+        """Save the architecture, weights and optimizer state: Keras 3's archive for `*.keras`,
+        else distdl's HDF5. Under MPI rank 0 writes and every rank returns once the file is in
+        place (call it on all).
+
+        Args:
+            filepath: the file to write.
+            overwrite: replace an existing file; False refuses to.
+        """
         self._repack()
         model_io.save_model(self, filepath, overwrite)
 
     def save_weights(self, filepath, overwrite=True):
-        """Weights only; a `.weights.h5` path gets the Keras 3 layout. Collective as `save`."""
+        """Save the weights only; a `.weights.h5` path gets the Keras 3 layout. Collective as `save`.
+
+        Args:
+            filepath: the file to write.
+            overwrite: replace an existing file; False refuses to.
+        """
         self._repack()
         model_io.save_weights(self, filepath, overwrite)
 
     def load_weights(self, filepath):
-        """Load weights from a distdl checkpoint or a Keras 3 `.weights.h5` file."""
+        """Load weights from a distdl checkpoint or a Keras 3 `.weights.h5` file. Collective: every
+        rank reads, a failure on any rank is raised on all, and all must read the same values.
+
+        Args:
+            filepath: the file `save_weights` or `save` wrote (or Keras 3 did).
+        """
         self._maybe_build()
         self._repack()
         model_io.load_weights(self, filepath)

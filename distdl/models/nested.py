@@ -14,10 +14,16 @@ from .. import backend
 from ..errors import ConfigError
 from ..layers.base import Layer, SymbolicTensor, _freeze
 
+__all__ = ["batchless", "is_symbolic"]
+
 
 def batchless(input_shape) -> tuple:
     """Keras 3's `build((None, 128))` includes the batch axis; distdl's shapes exclude it. A
-    leading None is the batch axis; a shape without one is taken as distdl's (no batch axis)."""
+    leading None is the batch axis; a shape without one is taken as distdl's (no batch axis).
+
+    Args:
+        input_shape: a sample shape, with or without the leading None batch axis.
+    """
     shape = tuple(input_shape)
     return shape[1:] if shape and shape[0] is None else shape
 
@@ -141,5 +147,11 @@ class _NestedLayer(Layer):
 
 
 def is_symbolic(inputs) -> bool:
+    """Whether `inputs` (a tensor or a list of them) are all symbolic, so a call on them is a
+    layer call in a model being defined rather than an eager forward.
+
+    Args:
+        inputs: what a model was called on.
+    """
     flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
     return bool(flat) and all(isinstance(t, SymbolicTensor) for t in flat)

@@ -8,9 +8,16 @@ from ..layers.core import InputLayer
 from .model import Model
 from .nested import batchless
 
+__all__ = ["Sequential"]
+
 
 class Sequential(Model):
-    """A linear stack of layers (`add` them, or pass a list)."""
+    """A linear stack of layers (`add` them, or pass a list), each taking the one before's output.
+
+    Args:
+        layers: the layers in order; the first may be an `Input` tensor.
+        name: the model's name (default: a unique "sequential" name).
+    """
 
     def __init__(self, layers=None, name=None):
         super().__init__(name=name or unique_name("sequential"))
@@ -19,9 +26,13 @@ class Sequential(Model):
         for layer in layers or []:
             self.add(layer)
 
-    def add(self, layer):
+    def add(self, layer) -> None:
         """Append a layer, a model, or an `Input` tensor as the first element. A built model is
-        rebuilt with the new layer (as Keras does; weights kept, a compiled one recompiled)."""
+        rebuilt with the new layer (as Keras does; weights kept, a compiled one recompiled).
+
+        Args:
+            layer: a `Layer` (a model is one), or the tensor `Input(shape=...)` returns.
+        """
         if isinstance(layer, SymbolicTensor):
             layer = layer.layer
         if not isinstance(layer, Layer):
@@ -59,9 +70,13 @@ class Sequential(Model):
     def declared_input_shape(self, value):
         pass  # a Sequential's input shape comes from its layers
 
-    def build(self, input_shape=None):
-        """Build every layer for samples of `input_shape` (Keras's `(None, ...)` with the batch
-        axis, or distdl's without)."""
+    def build(self, input_shape=None) -> None:
+        """Build every layer for samples of `input_shape` (a no-op once built).
+
+        Args:
+            input_shape: one sample's shape, as Keras's `(None, ...)` with the batch axis or
+                distdl's without it; None takes the first layer's `input_shape` or the Input's.
+        """
         if self.built:
             return
         if input_shape is not None:
@@ -93,19 +108,23 @@ class Sequential(Model):
 
     @property
     def outputs(self) -> list:
+        """[the output tensor of its last layer] (Keras's `Sequential.outputs`)."""
         self._require_built("outputs")
         return list(self._ends[1])
 
     @property
-    def input_shapes(self):
+    def input_shapes(self) -> list:
+        """[the sample shape (no batch axis) it was built for]."""
         return [self._input_shape]
 
     @property
-    def output_layers(self):
+    def output_layers(self) -> list:
+        """[its last layer]."""
         return [self.layers[-1]]
 
     @property
-    def output_shapes(self):
+    def output_shapes(self) -> list:
+        """[the last layer's sample output shape (no batch axis)]."""
         return [self.layers[-1].output_shape]
 
     def get_config(self):

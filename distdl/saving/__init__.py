@@ -6,6 +6,7 @@
 | `checkpoint_fields` | what each object and field of a checkpoint may be, checked before use |
 | `checksum` | the checkpoint checksums: arrays only (versions 1-2), the whole file (version 3) |
 | `checkpoint_files` | checkpoint file names in a folder: newest, pruning, stale temp files |
+| `atomic` | HDF5 files written atomically: built in memory, temp file, fsync, rename |
 | `h5_safety` | HDF5 files from elsewhere: no links or storage outside the file, sizes bounded by it |
 | `keras_format` | Keras 3 `.weights.h5` files, read and written |
 | `keras_config` | one layer's (optimizer's, loss's) Keras 3 config <-> distdl's; refusing code |

@@ -9,13 +9,9 @@ arrays are plain uncompressed numeric datasets; nothing is pickled. A file is op
 """
 from __future__ import annotations
 
-import errno
-import io
 import json
 import math
 import os
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import h5py
@@ -23,13 +19,17 @@ import numpy as np
 
 from distdl import __version__
 from distdl.errors import CheckpointError
+from distdl.saving.atomic import atomic_h5_write
 # The folder helpers live in checkpoint_files; re-exported here, where callers have always found them.
 from distdl.saving.checkpoint_fields import ARRAYS, Fields, data_problem, model_spec, texts_of
-from distdl.saving.checkpoint_files import (CHECKPOINT_PATTERN, _remove_quietly,  # noqa: F401
+from distdl.saving.checkpoint_files import (CHECKPOINT_PATTERN,  # noqa: F401
                                             checkpoint_name, checkpoint_paths, clean_temp_files,
                                             prune_checkpoints)
 from distdl.saving.checksum import array_checksum, file_checksum
 from distdl.saving.h5_safety import _cause, open_h5
+
+__all__ = ["CheckpointData", "save_checkpoint", "load_checkpoint", "verify_checkpoint",
+           "inspect_checkpoint", "latest_valid_checkpoint", "latest_valid_checkpoint_data"]
 
 compute_checksum = array_checksum  # the name versions 1-2 documented
 
@@ -43,7 +43,28 @@ FORMAT_NAME = "distdl-checkpoint"
 
 @dataclass
 class CheckpointData:
-    """Everything a checkpoint holds; `params`/`state` are flat 1-D arrays in `variables` order."""
+    """Everything a checkpoint holds; `params`/`state` are flat 1-D arrays in `variables` order.
+
+    Args:
+        model_config: the model's `get_config()`, with its class name.
+        variables: per variable, its name, shape and trainable flag, in the arenas' order.
+        params: the trainable arena, flat.
+        state: the state arena (frozen weights, moving statistics), flat.
+        compile_config: `compile`'s arguments by name (`objectives.compile_config`), or None.
+        optimizer_config: the optimizer's serialized config, or None.
+        optimizer_state: the optimizer's slot arrays by name, each the size of `params`.
+        optimizer_iterations: the optimizer's update count.
+        epoch: epochs done.
+        step: steps done in the next epoch (0: at an epoch's end).
+        seed: the fit's seed (the data order and dropout follow it).
+        world_size: the ranks that trained.
+        history: the History logs by name, one value per epoch.
+        totals: the epoch's running sums by name (a mid-epoch checkpoint).
+        rng_state: the random generator's state.
+        extra: other JSON-able data (callbacks' state).
+        format_version: the file format version.
+        distdl_version: the distdl version that wrote it.
+    """
 
     model_config: dict
     variables: list[dict]
@@ -63,64 +84,6 @@ class CheckpointData:
     extra: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     distdl_version: str = __version__
-
-
-# ---------------------------------------------------------------- atomic file writing
-
-def atomic_h5_write(path: str | os.PathLike, write: Callable[[h5py.File], None], what: str,
-                    libver: str | tuple[str, str] | None = None) -> None:
-    """Run `write(h5file)` on an HDF5 file built in memory, then write its bytes to a temp file
-    beside `path`, fsync it, and rename it over `path`.
-
-    A crash at any point leaves either the old file or the new one under `path`, never a partial
-    one. Building in memory keeps HDF5 away from the disk: a disk that fills or turns read-only is a
-    plain OSError from `os.write` (HDF5 itself can crash when a write fails under it). On failure
-    the temp file is removed and CheckpointError names `path` and the cause. `libver` is h5py's
-    bound on the HDF5 file format versions written (None: h5py's default).
-    """
-    path = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        image = io.BytesIO()
-        with h5py.File(image, "w", libver=libver) as f:
-            write(f)
-        _write_bytes(tmp, image.getbuffer())
-        os.replace(tmp, path)
-    except CheckpointError:
-        _remove_quietly(tmp)
-        raise
-    except Exception as e:  # OSError, h5py's errors, TypeError from odd dtypes: all mean "not saved"
-        _remove_quietly(tmp)
-        raise CheckpointError(f"Could not write {what} {path!r}: {_cause(e)}.") from e
-    _fsync_dir(folder)
-
-
-def _write_bytes(path: str, data: memoryview) -> None:
-    """Create `path` (it must not exist) holding `data`, and fsync it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        done = 0
-        while done < len(data):
-            done += os.write(fd, data[done:done + (64 << 20)])
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(folder: str) -> None:
-    """Make the rename itself durable; some filesystems refuse fsync on folders, which is harmless."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as e:
-        if e.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
-            raise CheckpointError(f"Could not sync folder {folder!r}: {_cause(e)}.") from e
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------- JSON
@@ -146,7 +109,12 @@ def _to_json(value, label: str, path: str) -> str:
 
 def save_checkpoint(path: str | os.PathLike, data: CheckpointData) -> None:
     """Write `data` to `path` atomically (temp file, fsync, rename) in the current format version
-    (whatever `data.format_version` says); see the README's checkpoint section."""
+    (whatever `data.format_version` says); see the README's checkpoint section.
+
+    Args:
+        path: the file to write.
+        data: what to write.
+    """
     spath = os.fspath(path)
     data = replace(data, params=np.asarray(data.params), state=np.asarray(data.state),
                    optimizer_state={k: np.asarray(v) for k, v in data.optimizer_state.items()})
@@ -287,6 +255,9 @@ def load_checkpoint(path: str | os.PathLike) -> CheckpointData:
 
     The checksum is compared first (any edit or damage: "fails its checksum"), then every
     field is checked for what it may hold (a file written with a valid checksum by other code).
+
+    Args:
+        path: the checkpoint file.
     """
     data, stored, actual = _read(path)
     if stored != actual:
@@ -297,7 +268,11 @@ def load_checkpoint(path: str | os.PathLike) -> CheckpointData:
 
 
 def verify_checkpoint(path: str | os.PathLike) -> tuple[bool, str]:
-    """(True, "ok") when `path` loads and verifies, else (False, the reason); never raises."""
+    """(True, "ok") when `path` loads and verifies, else (False, the reason); never raises.
+
+    Args:
+        path: the checkpoint file.
+    """
     try:
         load_checkpoint(path)
     except Exception as e:
@@ -307,7 +282,11 @@ def verify_checkpoint(path: str | os.PathLike) -> tuple[bool, str]:
 
 def inspect_checkpoint(path: str | os.PathLike) -> dict:
     """A JSON-able summary for `distdl inspect`; reports a checksum mismatch instead of raising
-    (a field that no checkpoint may hold still raises CheckpointError)."""
+    (a field that no checkpoint may hold still raises CheckpointError).
+
+    Args:
+        path: the checkpoint file.
+    """
     data, stored, actual = _read(path)
     data = _checked(path, data)
     variables = [{"name": v["name"], "shape": list(v["shape"]), "trainable": v["trainable"],
@@ -356,14 +335,24 @@ def _layer_table(model_config: dict, variables: list[dict], path: str) -> list[d
 
 def latest_valid_checkpoint(directory: str | os.PathLike,
                             pattern: str = CHECKPOINT_PATTERN) -> tuple[str | None, list[tuple[str, str]]]:
-    """(newest checkpoint that verifies or None, [(path, reason)] for newer ones that did not)."""
+    """(newest checkpoint that verifies or None, [(path, reason)] for newer ones that did not).
+
+    Args:
+        directory: the folder of checkpoints.
+        pattern: a regex with groups `epoch` and `step` that checkpoint names match.
+    """
     path, _, skipped = latest_valid_checkpoint_data(directory, pattern)
     return path, skipped
 
 
 def latest_valid_checkpoint_data(directory: str | os.PathLike, pattern: str = CHECKPOINT_PATTERN
                                  ) -> tuple[str | None, CheckpointData | None, list[tuple[str, str]]]:
-    """As `latest_valid_checkpoint`, plus the data it verified, so a resume reads the file once."""
+    """As `latest_valid_checkpoint`, plus the data it verified, so a resume reads the file once.
+
+    Args:
+        directory: the folder of checkpoints.
+        pattern: a regex with groups `epoch` and `step` that checkpoint names match.
+    """
     skipped: list[tuple[str, str]] = []
     for p in checkpoint_paths(directory, pattern):
         try:

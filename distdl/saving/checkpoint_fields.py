@@ -17,6 +17,8 @@ import numpy as np
 
 from distdl.errors import CheckpointError
 
+__all__ = ["texts_of", "Fields", "data_problem", "model_spec"]
+
 MAX_POSITION = 2**62  # epochs, steps, iterations: beyond any run, and within int64
 MAX_SEED = 2**63 - 1
 MAX_WORLD = 2**31 - 1
@@ -30,18 +32,32 @@ ATTRS = {"/": {"format", "format_version", "distdl_version", "checksum", "checks
 
 
 def texts_of(version: int) -> tuple[str, ...]:
-    """The JSON text datasets of a format version (version 1 has no `training/totals`)."""
+    """The JSON text datasets of a format version (version 1 has no `training/totals`).
+
+    Args:
+        version: the checkpoint format version.
+    """
     return tuple(t for t in TEXTS if version >= 2 or t != "training/totals")
 
 
 class Fields:
-    """Typed reads from an open checkpoint `f`; `who` ("Checkpoint 'a.h5'") begins every message."""
+    """Typed reads from an open checkpoint: each checks the object's type and shape first.
+
+    Args:
+        f: the open checkpoint.
+        who: the file in messages ("Checkpoint 'a.h5'"), which begins every message.
+    """
 
     def __init__(self, f: h5py.File, who: str):
         self.f, self.who = f, who
         self.version = 0  # set once the format version is read; strings are fixed-length from 3 on
 
     def fail(self, text: str) -> CheckpointError:
+        """The CheckpointError "<who> <text>." (returned, for the caller to raise).
+
+        Args:
+            text: what is wrong, e.g. "has no 'model/params'".
+        """
         return CheckpointError(f"{self.who} {text}.")
 
     def check_objects(self) -> None:
@@ -71,7 +87,12 @@ class Fields:
                 raise self.fail(f"lacks the attribute {missing[0]!r} on {_where(key)}")
 
     def int_attr(self, key: str, name: str) -> int:
-        """An integer attribute (not a bool, not an array); its range is `data_problem`'s to check."""
+        """An integer attribute (not a bool, not an array); its range is `data_problem`'s to check.
+
+        Args:
+            key: the path of the group or dataset holding it ("/" for the file).
+            name: the attribute's name.
+        """
         value = self.f[key].attrs[name]
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
             raise self.fail(f"has {_where(key)} attribute {name!r} of type {type(value).__name__}, "
@@ -79,7 +100,12 @@ class Fields:
         return int(value)
 
     def str_attr(self, key: str, name: str) -> str:
-        """A scalar string attribute (fixed-length from format version 3 on), decoded as UTF-8."""
+        """A scalar string attribute (fixed-length from format version 3 on), decoded as UTF-8.
+
+        Args:
+            key: the path of the group or dataset holding it ("/" for the file).
+            name: the attribute's name.
+        """
         attrs = self.f[key].attrs
         aid = attrs.get_id(name)
         if not self._string_type(aid.dtype) or aid.shape != ():
@@ -103,7 +129,11 @@ class Fields:
             raise self.fail(f"has {what} that is not UTF-8 text") from None
 
     def text(self, key: str):
-        """(stored bytes, parsed JSON) of a scalar variable-length string dataset."""
+        """(stored bytes, parsed JSON) of a scalar variable-length string dataset.
+
+        Args:
+            key: the dataset's path, e.g. "model/config".
+        """
         ds = self.f[key]
         if not isinstance(ds, h5py.Dataset) or ds.shape != () or not self._string_type(ds.dtype):
             raise self.fail(f"has {key!r} that is not a scalar text dataset ({self._string_kind()})")
@@ -115,7 +145,11 @@ class Fields:
             raise self.fail(f"has unreadable JSON in {key!r} ({_short(e)})") from None
 
     def array(self, key: str) -> np.ndarray:
-        """A 1-D float16/32/64 dataset, read whole (its size was bounded by `h5_safety.check_tree`)."""
+        """A 1-D float16/32/64 dataset, read whole (its size was bounded by `h5_safety.check_tree`).
+
+        Args:
+            key: the dataset's path, e.g. "model/params".
+        """
         ds = self.f[key]
         if not isinstance(ds, h5py.Dataset):
             raise self.fail(f"has a group where the dataset {key!r} belongs")
@@ -159,7 +193,7 @@ def _finite_numbers(value) -> bool:
     return not isinstance(value, float) or math.isfinite(value)
 
 
-def layout_problem(data) -> str | None:
+def _layout_problem(data) -> str | None:
     """Say what is inconsistent between `data.variables` and its arrays, or None when all fits."""
     if not isinstance(data.variables, list):
         return f"the variable list is a {type(data.variables).__name__}, not a list"
@@ -203,11 +237,15 @@ RANGES = (("optimizer attribute 'iterations'", "optimizer_iterations", 0, MAX_PO
 
 
 def data_problem(data) -> str | None:
-    """Say which field of a read checkpoint holds what no checkpoint may, or None."""
+    """Say which field of a read checkpoint holds what no checkpoint may, or None.
+
+    Args:
+        data: the CheckpointData read.
+    """
     for label, name, lo, hi in RANGES:
         if not lo <= getattr(data, name) <= hi:
             return f"{label} is {getattr(data, name)}, outside [{lo}, {hi}]"
-    problem = layout_problem(data)
+    problem = _layout_problem(data)
     if problem:
         return problem
     if not isinstance(data.model_config, dict):
@@ -247,7 +285,12 @@ def _dims_ok(shape) -> bool:
 
 def model_spec(config, who: str) -> tuple[str, dict]:
     """(class_name, config) of a checkpoint's model config, checked as far as a rebuild reads it
-    before the layers see their own arguments: the layer list, names, input shapes and calls."""
+    before the layers see their own arguments: the layer list, names, input shapes and calls.
+
+    Args:
+        config: the checkpoint's model config, as read.
+        who: the file in messages ("Checkpoint 'a.h5'").
+    """
     def fail(text):
         return CheckpointError(f"{who} cannot be rebuilt: its model config {text}.")
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):

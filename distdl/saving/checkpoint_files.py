@@ -8,21 +8,32 @@ import re
 
 from distdl.errors import ConfigError
 
+__all__ = ["checkpoint_name", "checkpoint_paths", "prune_checkpoints", "clean_temp_files"]
+
 # Files named by `checkpoint_name`; temp files start with "." and never match.
 CHECKPOINT_PATTERN = r"^ckpt-e(?P<epoch>\d+)-s(?P<step>\d+)\.h5$"
-# Temp files that `distdl.checkpoint.atomic_h5_write` writes beside their target.
+# Temp files that `distdl.saving.atomic.atomic_h5_write` writes beside their target.
 _TEMP_RE = re.compile(r"^\..+\.tmp-(?P<pid>\d+)-[0-9a-f]+$")
 
 
 def checkpoint_name(epoch: int, step: int = 0) -> str:
-    """File name for the state after `epoch` epochs and `step` more steps, e.g. ckpt-e0003-s000000.h5."""
+    """File name for the state after `epoch` epochs and `step` more steps, e.g. ckpt-e0003-s000000.h5.
+
+    Args:
+        epoch: epochs done.
+        step: steps done in the next epoch.
+    """
     return f"ckpt-e{int(epoch):04d}-s{int(step):06d}.h5"
 
 
 def checkpoint_paths(directory: str | os.PathLike, pattern: str = CHECKPOINT_PATTERN) -> list[str]:
     """Checkpoint files in `directory`, newest first by (epoch, step) parsed from the name.
 
-    `pattern` is a regex with named groups `epoch` and `step`; a missing folder gives [].
+    A missing folder gives [].
+
+    Args:
+        directory: the folder to list.
+        pattern: a regex with named groups `epoch` and `step` that checkpoint names match.
     """
     regex = re.compile(pattern)
     if not {"epoch", "step"} <= set(regex.groupindex):
@@ -38,7 +49,13 @@ def checkpoint_paths(directory: str | os.PathLike, pattern: str = CHECKPOINT_PAT
 
 def prune_checkpoints(directory: str | os.PathLike, keep: int,
                       pattern: str = CHECKPOINT_PATTERN) -> list[str]:
-    """Delete all but the newest `keep` checkpoints; return the removed paths."""
+    """Delete all but the newest `keep` checkpoints; return the removed paths.
+
+    Args:
+        directory: the folder of checkpoints.
+        keep: how many of the newest to keep (0: none).
+        pattern: a regex with groups `epoch` and `step` that checkpoint names match.
+    """
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
         raise ConfigError(f"prune_checkpoints keep must be an integer >= 0, got {keep!r}.")
     removed = checkpoint_paths(directory, pattern)[keep:]
@@ -48,7 +65,11 @@ def prune_checkpoints(directory: str | os.PathLike, keep: int,
 
 
 def clean_temp_files(directory: str | os.PathLike) -> list[str]:
-    """Remove temp files left by killed writers (their process is gone); return the removed paths."""
+    """Remove temp files left by killed writers (their process is gone); return the removed paths.
+
+    Args:
+        directory: the folder to clean.
+    """
     removed = []
     for name in _names(directory):
         m = _TEMP_RE.match(name)

@@ -14,6 +14,8 @@ import json
 
 import numpy as np
 
+__all__ = ["array_checksum", "file_checksum"]
+
 
 def _little(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a)
@@ -27,6 +29,12 @@ def array_checksum(params: np.ndarray, state: np.ndarray, optimizer_state: dict[
 
     Each array contributes its dtype string, shape and little-endian bytes, so a reinterpreted or
     reshaped array is caught as well as a flipped byte.
+
+    Args:
+        params: the trainable arena.
+        state: the state arena.
+        optimizer_state: the optimizer's slot arrays by name.
+        iterations: the optimizer's update count.
     """
     h = hashlib.sha256()
     arrays = [("params", params), ("state", state)]
@@ -48,6 +56,9 @@ def file_checksum(entries: dict[str, int | str | bytes | np.ndarray]) -> str:
     is its own meta (no payload); a JSON text (bytes) has meta = its length and its bytes as
     payload; an array has meta = [dtype, shape] and its little-endian bytes as payload. The
     framing makes every entry boundary unambiguous, and the kinds keep `1` and `"1"` apart.
+
+    Args:
+        entries: every dataset and attribute of the file by key, as above.
     """
     h = hashlib.sha256()
     for key in sorted(entries):

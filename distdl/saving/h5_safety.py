@@ -20,6 +20,8 @@ import h5py
 
 from distdl.errors import CheckpointError
 
+__all__ = ["open_h5", "check_tree"]
+
 # A checkpoint has ~15 objects and a Keras file a few per layer; far more is not a model file.
 MAX_OBJECTS = 200_000
 
@@ -27,8 +29,11 @@ MAX_OBJECTS = 200_000
 def open_h5(path: str, kind: str) -> h5py.File:
     """Open the HDF5 file the user named at `path` for reading, after `check_tree` accepts it.
 
-    `kind` begins every message ("Checkpoint", "Weights file"). Only a regular file is opened
-    (a FIFO or a device would block or never end).
+    Only a regular file is opened (a FIFO or a device would block or never end).
+
+    Args:
+        path: the file.
+        kind: what the file is, which begins every message ("Checkpoint", "Weights file").
     """
     who = f"{kind} {path!r}"
     try:
@@ -62,12 +67,16 @@ def open_h5(path: str, kind: str) -> h5py.File:
 def check_tree(f: h5py.File, who: str, size: int) -> None:
     """Refuse anything in `f` that reads outside it or declares more bytes than it holds.
 
-    `who` names the file in messages ("Checkpoint 'a.h5'"); `size` is its real size in bytes.
     Refused: external and soft links, objects linked from two places (which also rules out
     cycles), named datatypes, types other than numbers and strings, virtual datasets, external
     raw storage, filtered (compressed) datasets, datasets storing fewer bytes than their shape
     declares, and any dataset or attribute declaring more bytes than the whole file. HDF5
     errors while walking a damaged file become "truncated or damaged".
+
+    Args:
+        f: the open file.
+        who: the file in messages ("Checkpoint 'a.h5'").
+        size: its real size in bytes.
     """
     try:
         _walk(f, who, int(size))
@@ -124,7 +133,7 @@ def _check_dataset(ds: h5py.Dataset, path: str, who: str, size: int) -> None:
                               f"plain datasets only.")
     tid = ds.id.get_type()
     _check_type(tid, f"dataset {path!r}", who)
-    declared = declared_bytes(ds.id.shape, tid.get_size())
+    declared = _declared_bytes(ds.id.shape, tid.get_size())
     if declared > size:
         raise CheckpointError(f"{who} declares dataset {path!r} with shape {ds.id.shape} ({declared:,} bytes), "
                               f"more than the whole file holds ({size:,} bytes).")
@@ -142,7 +151,7 @@ def _check_attrs(obj, path: str, who: str, size: int) -> None:
         aid = obj.attrs.get_id(name)
         tid = aid.get_type()
         _check_type(tid, f"attribute {name!r} of {path!r}", who)
-        declared = declared_bytes(aid.shape, tid.get_size())
+        declared = _declared_bytes(aid.shape, tid.get_size())
         if declared > size:
             raise CheckpointError(f"{who} declares attribute {name!r} of {path!r} with shape {aid.shape} "
                                   f"({declared:,} bytes), more than the whole file holds ({size:,} bytes).")
@@ -164,7 +173,7 @@ def _check_type(tid, what: str, who: str) -> None:
         raise CheckpointError(f"{who} holds {what} of {kind}, which distdl does not read.")
 
 
-def declared_bytes(shape, itemsize: int) -> int:
+def _declared_bytes(shape, itemsize: int) -> int:
     """Bytes an array of `shape` of `itemsize`-byte elements takes, in Python ints (no overflow)."""
     n = int(itemsize)
     for d in shape or ():

@@ -24,9 +24,12 @@ import numpy as np
 from .. import __version__, losses, metrics
 from ..errors import CheckpointError, DistdlError
 from . import keras_format
-from .checkpoint import _fsync_dir, _remove_quietly
+from .atomic import _fsync_dir
+from .checkpoint_files import _remove_quietly
 from .keras_config import nested_from_keras, nested_to_keras, object_to_keras, refuse_code, strip_object
 from .keras_graph import keras_layers, model_from_keras, model_to_keras
+
+__all__ = ["is_keras_archive", "save_keras_archive", "load_keras_archive"]
 
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
 KERAS_VERSION = "3.15.1"  # the Keras release whose archives this layout was checked against
@@ -39,6 +42,11 @@ _SLOT_GROUPS = {"SGD": (("momentum",),), "Adam": (("momentum", "velocity"), ("ve
 
 
 def is_keras_archive(path) -> bool:
+    """Whether `path` names a Keras 3 archive (it ends in `.keras`), as Keras decides by the name.
+
+    Args:
+        path: a file path.
+    """
     return os.fspath(path).endswith(".keras")
 
 
@@ -46,7 +54,12 @@ def is_keras_archive(path) -> bool:
 
 def save_keras_archive(model, path) -> None:
     """`model.save("x.keras")`: Keras 3's archive of a built Sequential or functional model, written
-    atomically. Called on rank 0 by `model_io.save_model`, which hands its errors to every rank."""
+    atomically. Called on rank 0 by `model_io.save_model`, which hands its errors to every rank.
+
+    Args:
+        model: the built model.
+        path: the `.keras` file to write.
+    """
     model._require_built("save")
     spath = os.fspath(path)
     config = model_to_keras(model)
@@ -144,7 +157,13 @@ def _atomic_write(path: str, data: bytes) -> None:
 
 def load_keras_archive(path, build, compile: bool = True):
     """`load_model("x.keras")`: `build(spec)` makes the distdl model from the translated config
-    (distdl.models passes its own `from_config`); then weights, compile and optimizer state."""
+    (distdl.models passes its own `from_config`); then weights, compile and optimizer state.
+
+    Args:
+        path: the `.keras` archive.
+        build: makes the model from distdl's `{"class_name", "config"}`.
+        compile: also compile the model as saved and restore its optimizer state.
+    """
     spath = os.fspath(path)
     members = _read_members(spath)
     config = _json_member(members, spath, CONFIG)

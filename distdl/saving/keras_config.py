@@ -23,6 +23,9 @@ from .. import constraints, initializers, registry, regularizers
 from ..errors import CheckpointError, DistdlError
 from ..layers.base import deserialize, layer_class
 
+__all__ = ["keras_object", "dtype_policy", "dims", "batch_shape", "layer_to_keras", "object_to_keras",
+           "nested_to_keras", "refuse_code", "layer_from_keras", "strip_object", "nested_from_keras"]
+
 # suffix of a config key -> Keras module of the object it holds, and distdl's registry of them
 _NESTED_MODULES = (("_initializer", "keras.initializers"), ("_regularizer", "keras.regularizers"),
                    ("_constraint", "keras.constraints"))
@@ -35,21 +38,41 @@ _IGNORED = ("renorm_momentum",)  # meaningless while renorm is False
 
 
 def keras_object(module: str, class_name: str, config, registered_name: str | None = None) -> dict:
-    """Keras 3's serialized form of one object."""
+    """Keras 3's serialized form of one object.
+
+    Args:
+        module: its Keras module, e.g. "keras.layers".
+        class_name: its class name.
+        config: its config.
+        registered_name: the registered name of a custom object, or None.
+    """
     return {"module": module, "class_name": class_name, "config": config, "registered_name": registered_name}
 
 
 def dtype_policy(name: str) -> dict:
+    """Keras 3's serialized DTypePolicy, which layer configs hold as their `dtype`.
+
+    Args:
+        name: the dtype's name, e.g. "float32".
+    """
     return keras_object("keras", "DTypePolicy", {"name": name})
 
 
 def dims(shape) -> list:
-    """A shape's sizes as ints, a None (variable) axis kept as None (JSON null)."""
+    """A shape's sizes as ints, a None (variable) axis kept as None (JSON null).
+
+    Args:
+        shape: a shape (a tuple or list of ints and Nones).
+    """
     return [None if d is None else int(d) for d in shape]
 
 
 def batch_shape(shape) -> list:
-    """A distdl shape (batch axis excluded) as Keras's [None, ...]; variable axes stay None."""
+    """A distdl shape (batch axis excluded) as Keras's [None, ...]; variable axes stay None.
+
+    Args:
+        shape: a distdl sample shape.
+    """
     return [None] + dims(shape)
 
 
@@ -57,7 +80,12 @@ def batch_shape(shape) -> list:
 
 def layer_to_keras(spec: dict, build_shape=None) -> dict:
     """distdl's `serialize(layer)` as Keras writes that layer; `build_shape` (batch axis excluded,
-    a list of shapes for multi-input layers) becomes its `build_config`."""
+    a list of shapes for multi-input layers) becomes its `build_config`.
+
+    Args:
+        spec: distdl's `{"class_name", "config"}` of the layer.
+        build_shape: the input shape it was built for, or None.
+    """
     cls, cfg = spec["class_name"], spec["config"]
     if cls == "InputLayer":
         out = {"batch_shape": batch_shape(cfg["shape"]), "dtype": cfg["dtype"], "sparse": False,
@@ -95,7 +123,12 @@ def _value_to_keras(key: str, value):
 
 def object_to_keras(module: str, value):
     """A loss, metric or optimizer config (a name, or a {class_name, config} dict) in Keras's form;
-    an optimizer's learning-rate schedule is nested under `keras.optimizers.schedules`."""
+    an optimizer's learning-rate schedule is nested under `keras.optimizers.schedules`.
+
+    Args:
+        module: the Keras module of the kind, e.g. "keras.losses".
+        value: distdl's serialized object.
+    """
     if not isinstance(value, dict) or "class_name" not in value:
         return value
     cfg = dict(value.get("config") or {})
@@ -106,7 +139,12 @@ def object_to_keras(module: str, value):
 
 
 def nested_to_keras(module: str, value):
-    """`object_to_keras` through compile's lists and per-output dicts."""
+    """`object_to_keras` through compile's lists and per-output dicts.
+
+    Args:
+        module: the Keras module of the kind, e.g. "keras.metrics".
+        value: a serialized object, or lists and dicts of them.
+    """
     if isinstance(value, (list, tuple)):
         return [nested_to_keras(module, v) for v in value]
     if isinstance(value, dict) and "class_name" not in value:
@@ -120,7 +158,12 @@ def refuse_code(tree, where: str) -> None:
     """Refuse `tree` (any JSON from the archive) if an object in it points at code: a `lambda`, or a
     module that is not Keras's or a registered custom name, unless the open custom_object_scope or
     the registry supplies that object (then the user's own class or function is used, never code
-    from the file)."""
+    from the file).
+
+    Args:
+        tree: the JSON to check.
+        where: the file and part in messages, e.g. "Keras archive 'm.keras' config".
+    """
     if isinstance(tree, list):
         for v in tree:
             refuse_code(v, where)
@@ -174,7 +217,12 @@ def _describe(obj: dict) -> str:
 def layer_from_keras(spec: dict, where: str) -> dict:
     """One layer of Keras's config as distdl's `{"class_name", "config"}`, after checking that distdl
     has the class built in and can make the layer from it (CheckpointError names the archive,
-    the layer and what is wrong)."""
+    the layer and what is wrong).
+
+    Args:
+        spec: the layer's Keras config.
+        where: the file in messages.
+    """
     if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
         raise CheckpointError(f"Keras archive {where!r} has a layer entry without a config: {str(spec)[:80]}.")
     cls, cfg = spec.get("class_name"), spec["config"]
@@ -251,7 +299,11 @@ def _input_from_keras(cfg: dict, where: str, name) -> dict:
 
 def strip_object(value):
     """A Keras object dict as distdl's {class_name, config}; Keras's `function` wrapper around a
-    built-in function becomes the function's name."""
+    built-in function becomes the function's name.
+
+    Args:
+        value: a Keras serialized object (or a plain value, returned as it is).
+    """
     if not isinstance(value, dict) or "class_name" not in value:
         return value
     if value["class_name"] == "function" and isinstance(value.get("config"), str):
@@ -268,7 +320,11 @@ def strip_object(value):
 
 
 def nested_from_keras(value):
-    """`strip_object` through compile's lists and per-output dicts."""
+    """`strip_object` through compile's lists and per-output dicts.
+
+    Args:
+        value: a Keras serialized object, or lists and dicts of them.
+    """
     if isinstance(value, (list, tuple)):
         return [nested_from_keras(v) for v in value]
     if isinstance(value, dict) and "class_name" not in value:

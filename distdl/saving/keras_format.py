@@ -22,8 +22,12 @@ import numpy as np
 
 from distdl.errors import CheckpointError
 from distdl.layers.base import snake_case
-from distdl.saving.checkpoint import atomic_h5_write
+from distdl.saving.atomic import atomic_h5_write
 from distdl.saving.h5_safety import open_h5
+
+__all__ = ["keras_class_path", "keras_group_names", "write_keras_weights", "write_keras_weights_to",
+           "read_keras_weights", "read_keras_weights_from", "read_keras_optimizer_vars",
+           "read_keras_optimizer_vars_from"]
 
 # Sub-paths below a layer's group where its weights live, for layers that do not hold them
 # directly; the arrays are split evenly between the sub-paths, in order.
@@ -37,7 +41,11 @@ _WEIGHT_OWNERS: dict[str, tuple[str, ...]] = {
 
 def keras_class_path(layer) -> str:
     """The class name `write_keras_weights` expects for `layer`: "TimeDistributed/Dense" for a
-    TimeDistributed wrapper (its weights live on the wrapped layer), else the class name."""
+    TimeDistributed wrapper (its weights live on the wrapped layer), else the class name.
+
+    Args:
+        layer: a distdl layer.
+    """
     name = type(layer).__name__
     if name == "TimeDistributed" and getattr(layer, "layer", None) is not None:
         return f"{name}/{keras_class_path(layer.layer)}"
@@ -52,7 +60,11 @@ def _owners(class_name: str) -> tuple[str, ...]:
 
 
 def keras_group_names(class_names: Sequence[str]) -> list[str]:
-    """Keras's per-class numbering: [Dense, Conv2D, Dense] -> [dense, conv2d, dense_1]."""
+    """Keras's per-class numbering: [Dense, Conv2D, Dense] -> [dense, conv2d, dense_1].
+
+    Args:
+        class_names: the layers' class names, in Keras's `model.layers` order.
+    """
     counts: dict[str, int] = {}
     out = []
     for cls in class_names:
@@ -63,7 +75,7 @@ def keras_group_names(class_names: Sequence[str]) -> list[str]:
     return out
 
 
-def weight_groups(class_name: str, group: str, n_arrays: int) -> list[tuple[str, int]]:
+def _weight_groups(class_name: str, group: str, n_arrays: int) -> list[tuple[str, int]]:
     """[(vars group path, number of arrays in it)] for one layer, e.g. ("layers/lstm/cell/vars", 3)."""
     owners = _owners(class_name)
     if n_arrays % len(owners):
@@ -75,13 +87,13 @@ def weight_groups(class_name: str, group: str, n_arrays: int) -> list[tuple[str,
     return [(f"{root}/{sub}/vars" if sub else f"{root}/vars", per) for sub in owners]
 
 
-def layer_paths(class_name: str, group: str, n_arrays: int, children=None,
+def _layer_paths(class_name: str, group: str, n_arrays: int, children=None,
                 root: str = "layers") -> tuple[list[str], list[tuple[str, int]]]:
     """(empty parent `vars` groups, [(vars group path, number of arrays)]) of one layer. A nested
     model (`children`: [(class_name, n_arrays, children)] of its `layers`) has an empty `vars`
     and its layers below `<group>/layers/`, numbered per class within it, as Keras 3 writes."""
     if children is None:
-        groups = weight_groups(class_name, group, n_arrays)
+        groups = _weight_groups(class_name, group, n_arrays)
         parents = _empty_parents(class_name, group)
         if root != "layers":
             groups = [(root + p[len("layers"):], n) for p, n in groups]
@@ -89,7 +101,7 @@ def layer_paths(class_name: str, group: str, n_arrays: int, children=None,
         return parents, groups
     parents, groups = [f"{root}/{group}/vars"], []
     for (cls, n, sub), name in zip(children, keras_group_names([c[0] for c in children])):
-        p, g = layer_paths(cls, name, n, sub, f"{root}/{group}/layers")
+        p, g = _layer_paths(cls, name, n, sub, f"{root}/{group}/layers")
         parents += p
         groups += g
     if sum(n for _, n in groups) != n_arrays:
@@ -110,12 +122,17 @@ def _empty_parents(class_name: str, group: str) -> list[str]:
 def write_keras_weights(path: str | os.PathLike, layers: Sequence[tuple[str, Sequence[np.ndarray]]],
                         optimizer_vars: Sequence[np.ndarray] | None = None) -> None:
     """Write `[(class_name, arrays in Keras variable order)]` (the model's layers in order) atomically;
-    a nested model's entry has a third item, its layers as `layer_paths` takes them.
+    a nested model's entry has a third item, its layers as `_layer_paths` takes them.
 
     Pass the layers of Keras's `model.layers` (a Sequential's InputLayer is not among them).
     `optimizer_vars`, when given, go to `optimizer/vars/<i>` in Keras's order: iterations (int),
     learning_rate, then per trainable variable its slots (Adam: momentum, velocity); without it
     the group is left out, which Keras accepts with a warning.
+
+    Args:
+        path: the `.weights.h5` file to write.
+        layers: per layer, (class name, arrays in Keras's variable order[, nested layers]).
+        optimizer_vars: the optimizer's variables in Keras's order, or None.
     """
     spath = os.fspath(path)
     plan = _plan(spath, layers, optimizer_vars)
@@ -124,7 +141,14 @@ def write_keras_weights(path: str | os.PathLike, layers: Sequence[tuple[str, Seq
 
 def write_keras_weights_to(f: h5py.File, name: str, layers: Sequence[tuple[str, Sequence[np.ndarray]]],
                            optimizer_vars: Sequence[np.ndarray] | None = None) -> None:
-    """`write_keras_weights` into an open, empty HDF5 file (`name` for errors)."""
+    """`write_keras_weights` into an open, empty HDF5 file.
+
+    Args:
+        f: the open file (a `.keras` archive's `model.weights.h5`).
+        name: the file's name in messages.
+        layers: as `write_keras_weights` takes them.
+        optimizer_vars: as `write_keras_weights` takes them.
+    """
     _fill(f, _plan(name, layers, optimizer_vars))
 
 
@@ -139,7 +163,7 @@ def _plan(spath: str, layers, optimizer_vars) -> list:
                 raise CheckpointError(f"Cannot write {spath!r}: array {i} of layer group {group!r} "
                                       f"({cls}) has non-numeric dtype {a.dtype}.")
         slots, start = [], 0
-        parents, groups = layer_paths(cls, group, len(arrays), children[0] if children else None)
+        parents, groups = _layer_paths(cls, group, len(arrays), children[0] if children else None)
         for vars_path, n in groups:
             slots.append((vars_path, arrays[start:start + n]))
             start += n
@@ -190,6 +214,10 @@ def read_keras_weights(path: str | os.PathLike,
     Weightless layers may or may not have a group in the file. Any missing group, wrong count or
     wrong shape, and any weights in the file that no layer takes, raise CheckpointError naming
     the file, the group and both shapes.
+
+    Args:
+        path: the `.weights.h5` file.
+        layers: per layer, (class name, the shapes of its weights[, nested layers]).
     """
     spath = os.fspath(path)
     with _open(spath) as f:
@@ -198,7 +226,13 @@ def read_keras_weights(path: str | os.PathLike,
 
 def read_keras_weights_from(f: h5py.File, name: str,
                             layers: Sequence[tuple[str, Sequence[tuple]]]) -> list[list[np.ndarray]]:
-    """`read_keras_weights` from an open HDF5 file; errors call it `Weights file {name!r}`."""
+    """`read_keras_weights` from an open HDF5 file.
+
+    Args:
+        f: the open file.
+        name: the file's name: errors call it `Weights file {name!r}`.
+        layers: as `read_keras_weights` takes them.
+    """
     try:
         return _read_layers(f, name, layers)
     except CheckpointError:
@@ -218,7 +252,7 @@ def _read_layers(f: h5py.File, spath: str,
         who = f"layer {index} ({cls})"
         arrays: list[np.ndarray] = []
         start = 0
-        for vars_path, n in layer_paths(cls, group, len(shapes), children[0] if children else None)[1]:
+        for vars_path, n in _layer_paths(cls, group, len(shapes), children[0] if children else None)[1]:
             vars_path = prefix + vars_path[len("layers"):]
             want = shapes[start:start + n]
             start += n
@@ -255,14 +289,23 @@ def _read_layers(f: h5py.File, spath: str,
 
 
 def read_keras_optimizer_vars(path: str | os.PathLike) -> list[np.ndarray]:
-    """The arrays under `optimizer/vars` in index order ([] when the file has none)."""
+    """The arrays under `optimizer/vars` in index order ([] when the file has none).
+
+    Args:
+        path: the `.weights.h5` file.
+    """
     spath = os.fspath(path)
     with _open(spath) as f:
         return read_keras_optimizer_vars_from(f, spath)
 
 
 def read_keras_optimizer_vars_from(f: h5py.File, name: str) -> list[np.ndarray]:
-    """`read_keras_optimizer_vars` from an open HDF5 file (`name` for errors)."""
+    """`read_keras_optimizer_vars` from an open HDF5 file.
+
+    Args:
+        f: the open file.
+        name: the file's name in messages.
+    """
     node = f.get("optimizer/vars")
     if node is None:
         return []

@@ -12,6 +12,8 @@ from __future__ import annotations
 from ..errors import CheckpointError
 from .keras_config import batch_shape, dims, dtype_policy, keras_object, layer_from_keras, layer_to_keras
 
+__all__ = ["keras_layers", "model_to_keras", "model_from_keras", "keras_layer_order"]
+
 _MASK_OPS = ("NotEqual", "Any")  # the ops Keras 3 writes for masks it hands to layers
 
 # ---------------------------------------------------------------- distdl -> Keras
@@ -25,14 +27,22 @@ def _is_functional(model) -> bool:
 
 def keras_layers(model) -> list:
     """A built model's layers in the order of Keras's `model.layers` (which numbers the groups of a
-    weights file): a functional model's by Keras's rule, any other model's as distdl lists them."""
+    weights file): a functional model's by Keras's rule, any other model's as distdl lists them.
+
+    Args:
+        model: a built model.
+    """
     if not _is_functional(model):
         return list(model.layers)
     return [model.get_layer(name) for name in keras_layer_order(_functional_graph(model, model.get_config()))]
 
 
 def model_to_keras(model) -> dict:
-    """A built distdl Sequential or functional model as Keras 3's serialized model (no compile_config)."""
+    """A built distdl Sequential or functional model as Keras 3's serialized model (no compile_config).
+
+    Args:
+        model: the built model.
+    """
     kind = type(model)
     if not (_is_functional(model) or (kind.__module__ == "distdl.models.sequential" and kind.__name__ == "Sequential")):
         raise CheckpointError(f"Model {model.name!r} is a {kind.__name__} with its own code, which a .keras "
@@ -106,7 +116,12 @@ def _functional_graph(model, cfg: dict) -> dict:
 
 def model_from_keras(top: dict, where: str) -> tuple[dict, list[str]]:
     """distdl's `{"class_name": "Sequential" | "Model", "config"}` for a Keras model config, and the
-    names of Keras's `model.layers` in Keras's order (the order of the weight groups)."""
+    names of Keras's `model.layers` in Keras's order (the order of the weight groups).
+
+    Args:
+        top: Keras's `{"class_name", "config"}` of the model.
+        where: the file in messages.
+    """
     cls, cfg = top.get("class_name"), top.get("config")
     if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
         raise CheckpointError(f"Keras archive {where!r} has a config.json without a model config with layers.")
@@ -284,7 +299,12 @@ def keras_layer_order(cfg: dict, where: str = "") -> list[str]:
     """Layer names in Keras's functional `model.layers` order, computed from a Keras functional
     config: Keras's `map_graph` (a depth-first walk from the outputs gives each layer its first
     visit index and the nodes in topological order; each layer's depth is its deepest call's
-    distance from an output; layers by decreasing depth, ties by first visit)."""
+    distance from an output; layers by decreasing depth, ties by first visit).
+
+    Args:
+        cfg: the functional model's Keras config (its `config` part).
+        where: the file in messages.
+    """
     parents, ops = {}, set()
     for entry in cfg["layers"]:
         name = _entry_name(entry)

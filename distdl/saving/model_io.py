@@ -20,10 +20,17 @@ from . import checkpoint as ckpt
 from . import keras_archive, keras_format
 from .keras_graph import keras_layers
 
+__all__ = ["ranks_of", "read_checkpoint", "checkpoint_data", "restore", "write_checkpoint", "save_model",
+           "save_weights", "load_weights"]
+
 
 def ranks_of(model):
     """The ranks `model` is saved and loaded by: its loop's communicator, else the world (a
-    model not yet fitted holds a size-1 SerialComm, yet every rank of the job calls save)."""
+    model not yet fitted holds a size-1 SerialComm, yet every rank of the job calls save).
+
+    Args:
+        model: the model.
+    """
     return ranks_for(model.comm)
 
 
@@ -31,8 +38,14 @@ def read_checkpoint(comm, path: str | os.PathLike, verified: ckpt.CheckpointData
                     ) -> ckpt.CheckpointData:
     """`load_checkpoint` on every rank of `comm`, agreed: a failure on any rank is raised on all,
     and ranks that read different contents (the file replaced between their reads, another file
-    under that name on another node) are refused. `verified`: what this rank already loaded from
-    `path` (BackupAndRestore's rank 0, which chose the file by loading it), so it is not read twice."""
+    under that name on another node) are refused.
+
+    Args:
+        comm: the ranks that read.
+        path: the checkpoint file.
+        verified: what this rank already loaded from `path` (BackupAndRestore's rank 0, which
+            chose the file by loading it), so it is not read twice; None reads it.
+    """
     data = agree.on_every_rank(comm, lambda: verified if verified is not None else ckpt.load_checkpoint(path))
     slots = [data.optimizer_state[k] for k in sorted(data.optimizer_state)]
     _same_contents(comm, path, [data.params, data.state, *slots, data.optimizer_iterations])
@@ -55,7 +68,7 @@ def _refuse_existing(path, overwrite: bool) -> None:
                           "pass overwrite=True to replace it.")
 
 
-def variable_layout(model) -> list[dict]:
+def _variable_layout(model) -> list[dict]:
     """[{name, shape, trainable}] for every variable, in the order of the flat arenas."""
     return [{"name": v.name, "shape": list(v.shape), "trainable": bool(v.trainable)}
             for layer in model.layers for v in layer.variables]
@@ -63,12 +76,21 @@ def variable_layout(model) -> list[dict]:
 
 def checkpoint_data(model, epoch: int = 0, step: int = 0, seed: int = 0, history: dict | None = None,
                     totals: dict | None = None, extra: dict | None = None) -> ckpt.CheckpointData:
-    """Everything needed to rebuild and continue `model`, as arrays and JSON-able dicts;
-    `totals`: the epoch's running sums by name (TrainState.named_totals) for a mid-epoch backup."""
+    """Everything needed to rebuild and continue `model`, as arrays and JSON-able dicts.
+
+    Args:
+        model: the built model.
+        epoch: epochs done.
+        step: steps done in the next epoch.
+        seed: the fit's seed.
+        history: the History logs so far.
+        totals: the epoch's running sums by name (TrainState.named_totals) for a mid-epoch backup.
+        extra: other JSON-able data to keep (callbacks' state).
+    """
     opt = model.optimizer
     return ckpt.CheckpointData(
         model_config={"class_name": type(model).__name__, "config": model.get_config()},
-        variables=variable_layout(model), params=model.params.copy(), state=model.state.copy(),
+        variables=_variable_layout(model), params=model.params.copy(), state=model.state.copy(),
         compile_config=getattr(model, "compile_config", None),
         optimizer_config=None if opt is None else {"class_name": type(opt).__name__, "config": opt.get_config()},
         optimizer_state={} if opt is None else {k: v.copy() for k, v in opt.get_state().items()},
@@ -82,7 +104,7 @@ def checkpoint_data(model, epoch: int = 0, step: int = 0, seed: int = 0, history
 def _check_layout(model, data: ckpt.CheckpointData, path, trainability: bool = True) -> None:
     """The checkpoint's variables must match the model's shape by shape (and trainability, where
     the optimizer state is restored too); name the first that does not."""
-    mine = variable_layout(model)
+    mine = _variable_layout(model)
     for a, b in zip(mine, data.variables):
         if list(a["shape"]) != list(b["shape"]) or (trainability and a["trainable"] != b["trainable"]):
             what = "shape" if list(a["shape"]) != list(b["shape"]) else "trainability"
@@ -105,7 +127,14 @@ def _describe(v: dict) -> str:
 
 def restore(model, data: ckpt.CheckpointData, path: str | os.PathLike, with_optimizer: bool = True) -> None:
     """Copy a checkpoint's weights, state (and optimizer state) into `model`. Weights alone load
-    whatever was trainable when either was saved (a layer frozen since, as transfer learning does)."""
+    whatever was trainable when either was saved (a layer frozen since, as transfer learning does).
+
+    Args:
+        model: the model to fill, built as the checkpoint's.
+        data: the checkpoint's contents.
+        path: the file it was read from, for messages.
+        with_optimizer: also restore the optimizer's state and iteration count.
+    """
     _check_layout(model, data, path, trainability=with_optimizer)
     if not with_optimizer:
         flat, at = {True: data.params, False: data.state}, {True: 0, False: 0}
@@ -131,7 +160,12 @@ def restore(model, data: ckpt.CheckpointData, path: str | os.PathLike, with_opti
 def write_checkpoint(path: str | os.PathLike, data: ckpt.CheckpointData) -> None:
     """`save_checkpoint` that refuses, before HDF5 starts writing, a folder without room for the
     file (HDF5 failing mid-write on a full disk gives misleading causes, or worse), and names a
-    full disk as the cause of a write that failed anyway."""
+    full disk as the cause of a write that failed anyway.
+
+    Args:
+        path: the file to write.
+        data: what to write.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     need = sum(np.asarray(a).nbytes for a in (data.params, data.state, *data.optimizer_state.values()))
     need += 256 << 10  # configs, history and HDF5's own metadata (well above a measured ~40 KiB)
@@ -170,7 +204,13 @@ def _free_bytes(folder: str) -> int | None:
 def save_model(model, path: str | os.PathLike, overwrite: bool = True) -> None:
     """`model.save(path)`: architecture, weights, optimizer and its state, in Keras 3's archive for
     `*.keras`, else in one distdl HDF5 checkpoint. Collective: rank 0 writes, every rank returns
-    once the file is renamed into place (or raises rank 0's error)."""
+    once the file is renamed into place (or raises rank 0's error).
+
+    Args:
+        model: the built model.
+        path: the file to write.
+        overwrite: replace an existing file; False refuses to.
+    """
     model._require_built("save")
 
     def write():
@@ -189,7 +229,7 @@ def _keras_layers(model):
     return keras_layers(model)
 
 
-def keras_entry(layer, arrays) -> tuple:
+def _keras_entry(layer, arrays) -> tuple:
     """A layer's entry for keras_format: (class path, arrays), and a nested model's layers."""
     if not hasattr(layer, "executor"):
         return (keras_format.keras_class_path(layer), arrays)
@@ -203,7 +243,13 @@ def _children(model) -> list:
 
 def save_weights(model, path: str | os.PathLike, overwrite: bool = True) -> None:
     """Weights only: Keras 3 layout for `*.weights.h5`, else a distdl checkpoint. Collective as
-    `save_model`."""
+    `save_model`.
+
+    Args:
+        model: the built model.
+        path: the file to write.
+        overwrite: replace an existing file; False refuses to.
+    """
     model._require_built("save_weights")
     agree.on_root(ranks_of(model), lambda: _write_weights(model, path, overwrite))
 
@@ -211,7 +257,7 @@ def save_weights(model, path: str | os.PathLike, overwrite: bool = True) -> None
 def _write_weights(model, path, overwrite: bool) -> None:
     _refuse_existing(path, overwrite)
     if str(path).endswith(".weights.h5"):
-        keras_format.write_keras_weights(path, [keras_entry(l, [v.value for v in l.weights])
+        keras_format.write_keras_weights(path, [_keras_entry(l, [v.value for v in l.weights])
                                                 for l in _keras_layers(model)])
     else:
         data = checkpoint_data(model)
@@ -221,7 +267,12 @@ def _write_weights(model, path, overwrite: bool) -> None:
 
 def load_weights(model, path: str | os.PathLike) -> None:
     """Weights from a `.weights.h5` (Keras 3 layout) or from a distdl checkpoint. Collective:
-    every rank reads, a failure on any rank is raised on all, and all must read the same values."""
+    every rank reads, a failure on any rank is raised on all, and all must read the same values.
+
+    Args:
+        model: the built model.
+        path: the `.weights.h5` file or distdl checkpoint.
+    """
     model._require_built("load_weights")
     comm = ranks_of(model)
     if not str(path).endswith(".weights.h5"):
@@ -232,7 +283,7 @@ def load_weights(model, path: str | os.PathLike) -> None:
     def read():
         if not os.path.exists(path):
             raise CheckpointError(f"Weights file {os.fspath(path)!r} does not exist.")
-        return keras_format.read_keras_weights(path, [keras_entry(l, [v.shape for v in l.weights])
+        return keras_format.read_keras_weights(path, [_keras_entry(l, [v.shape for v in l.weights])
                                                       for l in layers])
     arrays = agree.on_every_rank(comm, read)
     _same_contents(comm, path, [a for values in arrays for a in values])
