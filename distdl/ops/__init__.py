@@ -5,7 +5,6 @@ Write layers, losses and metrics with these exactly as with `keras.ops`; inside 
 gradient comes without a hand-written backward. Outside a recording they just compute.
 `ops.nn` holds the neural-network ops (activations, convolutions, pooling) as in Keras.
 
-<<<<<<< HEAD
 Modules: `core` (conversion, casting, shape, stop_gradient, comparisons), `math` and `trig`
 (elementwise math), `reductions`, `activations`, `crossentropy` (and one_hot), `shape` (reshaping,
 joining, indexing), `creation` (zeros, arange, eye: constants), `linalg` (dot, einsum, tensordot),
