@@ -76,18 +76,19 @@ def top_k(x, k, sorted=True, is_stable=True) -> tuple:  # noqa: A002 (Keras's na
 
 
 def in_top_k(targets, predictions, k) -> Tensor:
-    """Whether each target class is among the k largest predictions of its row (bool, one per
-    target); a target tied with the k-th largest counts as in (TensorFlow's rule)."""
+    """Whether each target class is among the k largest `predictions` of its row (bool, of the
+    targets' shape; predictions have one more, last, axis of classes). A target tied with the
+    k-th largest counts as in (TensorFlow's rule); a NaN prediction of the target is never in."""
     t = np.asarray(value_of(as_tensor(targets))).astype(np.int64)
     p = np.asarray(value_of(as_tensor(predictions)))
-    if p.ndim != 2 or t.shape != p.shape[:1]:
-        raise ShapeError(f"ops.in_top_k: predictions must be (batch, classes) and targets (batch,), got "
+    if p.ndim < 1 or t.shape != p.shape[:-1]:
+        raise ShapeError(f"ops.in_top_k: predictions must have the targets' shape plus an axis of classes, got "
                          f"shapes {p.shape} and {t.shape}.")
-    k = int(k)
+    k = min(int(k), p.shape[-1])
     if k <= 0:
         return Tensor(np.zeros(t.shape, dtype=bool))
-    kth = np.take_along_axis(p, _descending(p)[:, min(k, p.shape[1]) - 1:min(k, p.shape[1])], axis=-1)[:, 0]
-    return Tensor(p[np.arange(len(t)), t] >= kth)
+    kth = np.take_along_axis(p, _descending(p)[..., k - 1:k], axis=-1)[..., 0]
+    return Tensor(np.take_along_axis(p, t[..., None], axis=-1)[..., 0] >= kth)
 
 
 def searchsorted(sorted_sequence, values, side="left") -> Tensor:

@@ -155,6 +155,8 @@ def bincount(x, weights=None, minlength=0, sparse=False) -> Tensor:
         raise ShapeError(f"ops.bincount: weights of shape {wv.shape} must have the shape of x {xv.shape}.")
     y = np.bincount(flat, weights=wv.ravel(), minlength=bins * rows.shape[0]).astype(wv.dtype)
     y = y.reshape((-1, bins) if xv.ndim == 2 else (bins,))
+    if wv.dtype.kind != "f":
+        return Tensor(y)
     return result(y, (w,), lambda g: (np.reshape(g, (-1,))[flat].reshape(xv.shape),))
 
 
