@@ -224,4 +224,5 @@ def imag(x) -> Tensor:
 def angle(x) -> Tensor:
     """The argument of each element in radians (of a real tensor: 0 or pi; not differentiated).
     Integers become floatx."""
-    return Tensor(np.angle(_floats(value_of(as_tensor(x)))))
+    xv = np.asarray(value_of(as_tensor(x)))
+    return Tensor(np.angle(xv if xv.dtype.kind in "fc" else _floats(xv)))
