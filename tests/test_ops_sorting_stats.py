@@ -246,3 +246,23 @@ def test_trapezoid():
     check_grad(lambda a, b: ops.trapezoid(a, b), y, x1)
     check_grad(lambda a, b: ops.trapezoid(a, b, axis=1), y, x2)
     check_grad(lambda a: ops.trapezoid(a, dx=0.3, axis=0), y)
+
+
+def test_new_ops_on_symbolic_tensors_build_graph_nodes_and_differentiate():
+    # functional API: sort, top_k (two outputs: values and indices), quantile and a window constant
+    from gradcheck import check_model
+
+    from distdl.layers import Dense, Input
+    from distdl.models import Model
+    inp = Input(shape=(5,), dtype="float64")
+    h = Dense(6, dtype="float64")(inp)
+    values, indices = ops.top_k(h, 3)
+    assert ops.shape(values) == (None, 3) and ops.dtype(indices) == "int32" and ops.dtype(h) == "float64"
+    y = ops.concatenate([ops.sort(h, axis=-1)[:, :2], values, ops.median(h, axis=-1, keepdims=True)], axis=-1)
+    model = Model(inp, Dense(2, dtype="float64")(y))
+    x = RNG.normal(size=(4, 5))
+    k1, b1, k2, b2 = model.get_weights()
+    hv = x @ k1 + b1
+    ref = np.concatenate([np.sort(hv, -1)[:, :2], -np.sort(-hv, -1)[:, :3], np.median(hv, -1, keepdims=True)], -1)
+    np.testing.assert_allclose(model.predict(x, verbose=0), ref @ k2 + b2, rtol=1e-12)
+    check_model(model, [x])

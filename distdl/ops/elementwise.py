@@ -193,7 +193,8 @@ def logical_xor(x1, x2) -> Tensor:
     return _plain("logical_xor", np.logical_xor, x1, x2)
 
 
-def _identity_if_real(name: str, fn, x) -> Tensor:
+def _identity_if_real(fn, x) -> Tensor:
+    """fn(x), recorded as the identity for real x (complex x: not differentiated)."""
     x = as_tensor(x)
     xv = x.value
     if np.iscomplexobj(xv):
@@ -203,17 +204,17 @@ def _identity_if_real(name: str, fn, x) -> Tensor:
 
 def real(x) -> Tensor:
     """The real part (of a real tensor: itself, differentiated as the identity)."""
-    return _identity_if_real("real", np.real, x)
+    return _identity_if_real(np.real, x)
 
 
 def conj(x) -> Tensor:
     """The complex conjugate (of a real tensor: itself, differentiated as the identity)."""
-    return _identity_if_real("conj", np.conj, x)
+    return _identity_if_real(np.conj, x)
 
 
 def conjugate(x) -> Tensor:
     """The complex conjugate (keras.ops.conjugate, as conj)."""
-    return _identity_if_real("conjugate", np.conjugate, x)
+    return _identity_if_real(np.conjugate, x)
 
 
 def imag(x) -> Tensor:

@@ -19,7 +19,8 @@ from ..autodiff.tensor import divide, getitem, matmul, multiply, subtract, trans
 from ..errors import ConfigError, ShapeError
 from ..special import _as_float
 from .math import _floats
-from .reductions import _axes, _keep, mean, sum
+from .reductions import _axes, _keep, _others_product, mean, sum
+from .reductions import max as _max, min as _min
 from .shape import axis_of, broadcast_to, reshape
 
 __all__ = ["average", "nansum", "nanmean", "nanmax", "nanmin", "nanprod", "ptp", "corrcoef", "bincount",
@@ -100,7 +101,6 @@ def nanmin(x, axis=None, keepdims=False) -> Tensor:
 
 def nanprod(x, axis=None, keepdims=False) -> Tensor:
     """Product over `axis` with NaNs counted as 1; they get no gradient (exact at zeros)."""
-    from .reductions import _others_product
     x, xv, nan = _nan_input(x)
     axes = _axes(axis, xv.ndim)
     y = np.nanprod(xv, axis=axes, keepdims=keepdims)
@@ -112,7 +112,6 @@ def nanprod(x, axis=None, keepdims=False) -> Tensor:
 
 def ptp(x, axis=None, keepdims=False) -> Tensor:
     """max - min over `axis` (the range); ties of either extreme share its gradient."""
-    from .reductions import max as _max, min as _min
     return subtract(_max(x, axis=axis, keepdims=keepdims), _min(x, axis=axis, keepdims=keepdims))
 
 
