@@ -48,21 +48,25 @@ def average(x, axis=None, weights=None) -> Tensor:
 
 def _nan_input(x):
     x = as_tensor(x)
-    xv = np.asarray(x.value)
-    return x, xv, np.isnan(xv) if xv.dtype.kind in "fc" else np.zeros(xv.shape, dtype=bool)
+    return x, np.asarray(x.value)
+
+
+def _nan(xv: np.ndarray) -> np.ndarray:
+    """Where xv is NaN (the vjps compute it: only the backward needs it)."""
+    return np.isnan(xv) if xv.dtype.kind in "fc" else np.zeros(xv.shape, dtype=bool)
 
 
 def nansum(x, axis=None, keepdims=False) -> Tensor:
     """Sum over `axis` with NaNs counted as 0; they get no gradient."""
-    x, xv, nan = _nan_input(x)
+    x, xv = _nan_input(x)
     axes = _axes(axis, xv.ndim)
     y = np.nansum(xv, axis=axes, keepdims=keepdims)
-    return result(y, (x,), lambda g: (np.where(nan, 0, _keep(g, axes, keepdims)),))
+    return result(y, (x,), lambda g: (np.where(_nan(xv), 0, _keep(g, axes, keepdims)),))
 
 
 def nanmean(x, axis=None, keepdims=False) -> Tensor:
     """Mean over `axis` of the entries that are not NaN (integers to floatx)."""
-    x, xv, nan = _nan_input(x)
+    x, xv = _nan_input(x)
     xf = _as_float(xv)
     axes = _axes(axis, xv.ndim)
     with warnings.catch_warnings():
@@ -70,20 +74,21 @@ def nanmean(x, axis=None, keepdims=False) -> Tensor:
         y = np.nanmean(xf, axis=axes, keepdims=keepdims)
 
     def vjp(g):
+        nan = _nan(xv)
         count = np.sum(~nan, axis=axes, keepdims=True)
         return (np.where(nan, 0, _keep(g, axes, keepdims) / np.maximum(count, 1)),)
     return result(y, (x,), vjp)
 
 
 def _nan_extreme(fn, x, axis, keepdims) -> Tensor:
-    x, xv, nan = _nan_input(x)
+    x, xv = _nan_input(x)
     axes = _axes(axis, xv.ndim)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         y = fn(xv, axis=axes, keepdims=keepdims)
 
     def vjp(g):
-        hit = (xv == _keep(y, axes, keepdims)) & ~nan
+        hit = xv == _keep(y, axes, keepdims)   # never at a NaN
         ties = np.maximum(np.sum(hit, axis=axes, keepdims=True, dtype=np.result_type(g)), 1)
         return (np.where(hit, _keep(g, axes, keepdims) / ties, 0),)
     return result(y, (x,), vjp)
@@ -101,13 +106,16 @@ def nanmin(x, axis=None, keepdims=False) -> Tensor:
 
 def nanprod(x, axis=None, keepdims=False) -> Tensor:
     """Product over `axis` with NaNs counted as 1; they get no gradient (exact at zeros)."""
-    x, xv, nan = _nan_input(x)
+    x, xv = _nan_input(x)
     axes = _axes(axis, xv.ndim)
     y = np.nanprod(xv, axis=axes, keepdims=keepdims)
     if np.result_type(y).kind != "f":
         return Tensor(y)
-    filled = np.where(nan, 1, xv)
-    return result(y, (x,), lambda g: (np.where(nan, 0, _keep(g, axes, keepdims) * _others_product(filled, axes)),))
+
+    def vjp(g):
+        nan = _nan(xv)
+        return (np.where(nan, 0, _keep(g, axes, keepdims) * _others_product(np.where(nan, 1, xv), axes)),)
+    return result(y, (x,), vjp)
 
 
 def ptp(x, axis=None, keepdims=False) -> Tensor:
