@@ -146,8 +146,8 @@ def quantile(x, q, axis=None, method="linear", keepdims=False) -> Tensor:
         frac = np.where(pos > lo, 0.5, 0.0)
     elif method == "nearest":   # NumPy rounds half to even
         lo, frac = np.round(pos).astype(np.int64), np.zeros_like(frac)
-    w = frac.astype(xf.dtype)
-    picked = srt[..., np.atleast_1d(lo)] * (1 - np.atleast_1d(w)) + srt[..., np.atleast_1d(hi)] * np.atleast_1d(w)
+    lo, hi, w = np.atleast_1d(lo), np.atleast_1d(hi), np.atleast_1d(frac).astype(xf.dtype)
+    picked = srt[..., lo] * (1 - w) + srt[..., hi] * w
     out = np.moveaxis(picked, -1, 0)   # (nq, *rest)
     if keepdims:
         out = out.reshape(out.shape[:1] + tuple(1 if a in axes else xf.shape[a] for a in range(xf.ndim)))
@@ -156,7 +156,7 @@ def quantile(x, q, axis=None, method="linear", keepdims=False) -> Tensor:
     def vjp(g):
         gq = np.moveaxis(np.reshape(g, (np.size(qv),) + moved.shape[:len(rest)]), 0, -1)
         gs = np.zeros(flat.shape, dtype=gq.dtype)
-        for j, (a, b, c) in enumerate(zip(np.atleast_1d(lo), np.atleast_1d(hi), np.atleast_1d(w))):
+        for j, (a, b, c) in enumerate(zip(lo, hi, w)):
             gs[..., a] += gq[..., j] * (1 - c)
             gs[..., b] += gq[..., j] * c
         gx = _scatter_along(gs, order, flat.shape, -1).reshape(moved.shape)
