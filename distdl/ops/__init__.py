@@ -37,6 +37,22 @@ from .shape import *  # noqa: F401,F403
 from .shape import __all__ as _shape
 from .trig import *  # noqa: F401,F403
 from .trig import __all__ as _trig
+from .arrays import *  # noqa: F401,F403
+from .arrays import __all__ as _arrays
+from .bitwise import *  # noqa: F401,F403
+from .bitwise import __all__ as _bitwise
+from .elementwise import *  # noqa: F401,F403
+from .elementwise import __all__ as _elementwise
+from .joining import *  # noqa: F401,F403
+from .joining import __all__ as _joining
+from .products import *  # noqa: F401,F403
+from .products import __all__ as _products
+from .sorting import *  # noqa: F401,F403
+from .sorting import __all__ as _sorting
+from .statistics import *  # noqa: F401,F403
+from .statistics import __all__ as _statistics
+from .windows import *  # noqa: F401,F403
+from .windows import __all__ as _windows
 from .core import shape  # noqa: E402,F811 (the function: importing the module distdl.ops.shape bound the name)
 
 abs = absolute  # noqa: A001 (Keras's name)
@@ -44,7 +60,8 @@ true_divide = divide
 
 __all__ = ["Tensor", "absolute", "abs", "add", "divide", "true_divide", "matmul", "multiply", "negative",
            "power", "subtract", "nn", *_activations, *_conv, *_core, *_creation, *_crossentropy, *_linalg,
-           *_math, *_reductions, *_shape, *_trig]
+           *_math, *_reductions, *_shape, *_trig,
+           *_arrays, *_bitwise, *_elementwise, *_joining, *_products, *_sorting, *_statistics, *_windows]
 
 
 def _symbolic_aware(fn):
@@ -67,7 +84,7 @@ def _static_shape(x) -> tuple:
 
 
 _core_shape = shape
-_PLAIN = {"Tensor", "nn", "shape", "is_tensor", "convert_to_numpy"}
+_PLAIN = {"Tensor", "nn", "shape", "is_tensor", "convert_to_numpy", "dtype"}
 _WRAPPED: dict = {}  # one wrapper per function, so aliases (swish, silu) stay one object
 for _name in __all__:
     if _name not in _PLAIN:
