@@ -1,5 +1,5 @@
 """distdl.ops elementwise extras, bitwise, windows, whole-array utilities, joining and products
-(ops/elementwise.py, bitwise.py, windows.py, arrays.py, joining.py, products.py): values
+(ops/elementwise.py, bitwise.py, windows.py, arrays.py, joining.py, vector_products.py): values
 against NumPy and Keras's golden numbers (keras/src/ops/numpy_test.py, cited per test),
 gradients against float64 finite differences with broadcasting and negative axes, and the
 conventions at undefined points (divide_no_nan at 0, hypot at the origin) pinned by value."""

@@ -8,7 +8,11 @@ gradient comes without a hand-written backward. Outside a recording they just co
 Modules: `core` (conversion, casting, shape, stop_gradient, comparisons), `math` and `trig`
 (elementwise math), `reductions`, `activations`, `crossentropy` (and one_hot), `shape` (reshaping,
 joining, indexing), `creation` (zeros, arange, eye: constants), `linalg` (dot, einsum, tensordot),
-`conv` (conv and pooling through distdl's layer kernels), `nn`. Every op is wrapped so that on a
+`conv` (conv and pooling through distdl's layer kernels), `sorting` (sort, top_k, median, quantile),
+`statistics` (average, nan-reductions, bincount), `joining` (stacks, splits, diag, meshgrid),
+`vector_products` (cross, kron, correlate, vander), `elementwise` (the rest of NumPy's elementwise
+ops), `bitwise`, `windows` (hamming, ..., logspace), `arrays` (array, copy, dtype, nonzero), `nn`.
+Every op is wrapped so that on a
 symbolic tensor (functional API) it adds a graph node instead (distdl.layers.tensor_op).
 """
 import functools
@@ -45,8 +49,8 @@ from .elementwise import *  # noqa: F401,F403
 from .elementwise import __all__ as _elementwise
 from .joining import *  # noqa: F401,F403
 from .joining import __all__ as _joining
-from .products import *  # noqa: F401,F403
-from .products import __all__ as _products
+from .vector_products import *  # noqa: F401,F403
+from .vector_products import __all__ as _vector_products
 from .sorting import *  # noqa: F401,F403
 from .sorting import __all__ as _sorting
 from .statistics import *  # noqa: F401,F403
@@ -61,7 +65,7 @@ true_divide = divide
 __all__ = ["Tensor", "absolute", "abs", "add", "divide", "true_divide", "matmul", "multiply", "negative",
            "power", "subtract", "nn", *_activations, *_conv, *_core, *_creation, *_crossentropy, *_linalg,
            *_math, *_reductions, *_shape, *_trig,
-           *_arrays, *_bitwise, *_elementwise, *_joining, *_products, *_sorting, *_statistics, *_windows]
+           *_arrays, *_bitwise, *_elementwise, *_joining, *_vector_products, *_sorting, *_statistics, *_windows]
 
 
 def _symbolic_aware(fn):
