@@ -16,7 +16,7 @@ from .. import activations, constraints, initializers, regularizers
 from ..errors import ConfigError, ShapeError
 from . import rnn_cells, rnn_masking
 from .base import Layer
-from .layer_utils import fixed_size, serialize_component
+from .layer_utils import fixed_size, positive_int, serialize_component, unit_rate
 
 
 class _RNN(Layer):
@@ -36,16 +36,12 @@ class _RNN(Layer):
                  **kwargs):
         super().__init__(**kwargs)
         cls = type(self).__name__
-        if int(units) <= 0:
-            raise ConfigError(f"{cls} units must be a positive integer, got {units!r}.")
+        units = positive_int(self, "units", units)
         if stateful:
             raise ConfigError(f"{cls} layer {self.name!r}: stateful=True is not supported.")
-        for arg, val in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if not 0.0 <= float(val) < 1.0:
-                raise ConfigError(f"{cls} layer {self.name!r}: {arg} must be in [0, 1), got {val!r}.")
-        self.dropout = float(dropout)
-        self.recurrent_dropout = float(recurrent_dropout)
-        self.units = int(units)
+        self.dropout = unit_rate(self, "dropout", dropout)
+        self.recurrent_dropout = unit_rate(self, "recurrent_dropout", recurrent_dropout)
+        self.units = units
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.return_sequences = bool(return_sequences)
