@@ -239,6 +239,7 @@ def build_model(cfg: RunConfig, input_shape: Iterable[int]) -> Any:
             if module is not None and isinstance(value, (str, dict)):
                 with _named(cfg.path, f"[model].layers[{i}].{key}"):
                     module.get(value)
+        with _named(cfg.path, f"[model].layers[{i}] ({kind})"):
             model_layers.append(deserialize({"class_name": kind, "config": spec}))
     model = Sequential(model_layers)
     model.build(tuple(input_shape))
