@@ -147,6 +147,8 @@ def load_config(path: str) -> RunConfig:
             raise _fail(path, f"[model].layers[{i}] needs a 'type' key (a layer class name such as \"Dense\").")
     for key in sorted(set(raw["model"]) - {"layers", "name"}):
         raise _unknown(path, f"key [model].{key}", key, {"layers", "name"})
+    if not isinstance(raw["model"].get("name", ""), str):
+        raise _fail(path, f"[model].name must be a string, got {raw['model']['name']!r}.")
     comp = raw["compile"]
     for key in sorted(set(comp) - {"optimizer", "loss", "metrics", "loss_weights"}):
         raise _unknown(path, f"key [compile].{key}", key, {"optimizer", "loss", "metrics", "loss_weights"})
@@ -212,7 +214,7 @@ def _check_names(path: str, comp: dict) -> None:
         items = (value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list)
                  else [(None, value)])
         for i, name in items:
-            if isinstance(name, str):
+            if name is not None and not isinstance(name, (list, dict)):  # nested: one per output
                 with _named(path, f"[compile].{key}" + ("" if i is None else f"[{i!r}]")):
                     lookup(name)
 
@@ -236,7 +238,7 @@ def build_model(cfg: RunConfig, input_shape: Iterable[int]) -> Any:
             _check_arguments(cfg.path, f"[model].layers[{i}]", layer_class(kind), Layer, spec)
         for key, value in sorted(spec.items()):  # names a layer resolves only when it is built
             module = _component(key)
-            if module is not None and isinstance(value, (str, dict)):
+            if module is not None and value is not None:
                 with _named(cfg.path, f"[model].layers[{i}].{key}"):
                     module.get(value)
         with _named(cfg.path, f"[model].layers[{i}] ({kind})"):
@@ -247,7 +249,7 @@ def build_model(cfg: RunConfig, input_shape: Iterable[int]) -> Any:
     _check_names(cfg.path, comp)
     with _named(cfg.path, "[compile].optimizer"):
         opt = comp.get("optimizer", "rmsprop")
-        if isinstance(opt, str):
+        if not isinstance(opt, dict):
             opt = optimizers.get(opt)
         if isinstance(opt, dict):
             opt = dict(opt)

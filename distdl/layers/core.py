@@ -9,7 +9,7 @@ from .. import activations
 from ..errors import ConfigError, ShapeError
 from ..special import constant
 from .base import Layer, SymbolicTensor
-from .layer_utils import fixed_size, positive_int, unit_rate
+from .layer_utils import fixed_size, optional_seed, positive_int, unit_rate
 
 
 class InputLayer(Layer):
@@ -178,7 +178,7 @@ class Dropout(Layer):
         super().__init__(**kwargs)
         self.rate = unit_rate(self, "rate", rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
-        self.seed = seed
+        self.seed = optional_seed(self, seed)
 
     def _mask(self, shape, dtype):
         ctx = self.ctx

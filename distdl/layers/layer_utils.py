@@ -65,6 +65,15 @@ def positive_int(layer, arg: str, value) -> int:
     return int(value)
 
 
+def optional_seed(layer, value):
+    """A layer's `seed`: None, or an int >= 0 (else a ConfigError naming `layer`)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ConfigError(f"{_who(layer)}: seed must be None or an integer >= 0, got {value!r}.")
+    return int(value)
+
+
 def unit_rate(layer, arg: str, value) -> float:
     """`value` as a float when it is a finite number in [0, 1), else a ConfigError naming `layer`
     and `arg` (a dropout rate: `Dropout(rate="0.5")` and NaN are refused)."""

@@ -16,7 +16,7 @@ from .. import activations, constraints, initializers, regularizers
 from ..errors import ConfigError, ShapeError
 from . import rnn_cells, rnn_masking
 from .base import Layer
-from .layer_utils import fixed_size, positive_int, serialize_component, unit_rate
+from .layer_utils import fixed_size, optional_seed, positive_int, serialize_component, unit_rate
 
 
 class _RNN(Layer):
@@ -50,7 +50,7 @@ class _RNN(Layer):
         self.zero_output_for_mask = bool(zero_output_for_mask)
         # unroll, use_cudnn and implementation only choose Keras kernels: accepted, same math here
         self.unroll = bool(unroll)
-        self.seed = seed
+        self.seed = optional_seed(self, seed)
         self.init = dict(kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
                          bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
                          recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
