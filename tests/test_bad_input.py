@@ -3,8 +3,9 @@
 Layer arguments follow Keras 3's type rules (keras/src/layers/core/dense.py: `if not
 isinstance(units, int) or units <= 0: raise ValueError(...)`, so "16", 16.5 and 16.0 are all
 refused; keras/src/utils/argument_validation.py `standardize_tuple` refuses a string kernel_size,
-and distdl also a fractional element, which Keras would pass on to its conv op); NaN/inf hyperparameters are refused where they are given; run-config and data mistakes
-name the file and the key (or the dataset and row); the `distdl` command exits 2 with one line.
+and distdl also a fractional element, which Keras would pass on to its conv op); NaN/inf
+hyperparameters are refused where they are given; run-config and data mistakes name the file and
+the key (or the dataset and row); the `distdl` command exits 2 with one line.
 """
 from __future__ import annotations
 
@@ -192,7 +193,8 @@ def _config(tmp_path, old="", new="", extra="", name="run.toml"):
     ("verbose = 0", "verbose = 7", "", "[training].verbose must be an integer in 0..2, got 7."),
     ("", "", '[checkpoint]\nsave_freq = "bogus"\n',
      '[checkpoint].save_freq must be "epoch" or a positive number of steps, got \'bogus\'.'),
-    ('loss = "sparse', 'loss_weights = "x"\nloss = "sparse', "", "[compile].loss_weights must be a finite number, got 'x'."),
+    ('loss = "sparse', 'loss_weights = "x"\nloss = "sparse', "",
+     "[compile].loss_weights must be a finite number, got 'x'."),
     ('loss = "sparse', 'loss_weights = [1, nan]\nloss = "sparse', "",
      "[compile].loss_weights[1] must be a finite number, got nan."),
     ("[model]", "[model]\nname = 5", "", "[model].name must be a string, got 5."),
@@ -372,3 +374,11 @@ def test_the_command_exits_2_with_one_sentence_for_each_family(tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], (config, p.stderr)
         assert "Traceback" not in p.stderr
 
+
+
+@pytest.mark.parametrize("name", ["ModelCheckpoint", "BackupAndRestore"])
+def test_checkpoint_callbacks_name_themselves_for_a_bad_save_freq(tmp_path, name):
+    from distdl import callbacks
+    with pytest.raises(ConfigError) as err:
+        getattr(callbacks, name)(str(tmp_path / "ck"), save_freq=float("nan"))
+    assert str(err.value) == f"{name} save_freq must be 'epoch' or a positive number of steps, got nan."

@@ -176,9 +176,9 @@ def as_target_list(model, y) -> list:
     dtype = model.params.dtype
     for obj, shape, a, name in zip(model.objectives, model.output_shapes, ys, names):
         lazy = _is_lazy(a)
-        a = a if lazy else numeric("y" if len(names) == 1 else f"y[{name!r}]", a)
-        float_like = np.issubdtype(np.dtype(a.dtype), np.floating) or np.dtype(a.dtype) == np.bool_
         label = "y" if len(names) == 1 else f"y[{name!r}]"
+        a = a if lazy else numeric(label, a)
+        float_like = np.issubdtype(np.dtype(a.dtype), np.floating) or np.dtype(a.dtype) == np.bool_
         if float_like and not lazy:
             a = a.astype(dtype, copy=False)
         check_finite(label, a)
