@@ -45,9 +45,9 @@ class RunConfig:
 
 
 @contextlib.contextmanager
-def _named(path: str, where: str, type_errors: str | None = None):
-    """Errors raised inside become one ConfigError naming the config file and `where` (a
-    `TypeError`, e.g. a bad argument, names `type_errors` instead when given)."""
+def _named(path: str, where: str):
+    """Errors raised inside (a DistdlError, or the `TypeError` of a bad argument) become one
+    ConfigError naming the config file and `where`, the key at fault."""
     try:
         yield
     except ConfigError as e:
@@ -57,7 +57,7 @@ def _named(path: str, where: str, type_errors: str | None = None):
     except DistdlError as e:
         raise _fail(path, f"{where}: {e}") from None
     except TypeError as e:
-        raise _fail(path, f"{type_errors or where}: {e}.") from None
+        raise _fail(path, f"{where}: {e}.") from None
 
 
 def _fail(path: str, msg: str) -> ConfigError:
