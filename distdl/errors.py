@@ -3,10 +3,12 @@ name, the names it was probably meant to be (`did_you_mean`, stdlib `difflib`)."
 from __future__ import annotations
 
 import difflib
+import math
+from numbers import Real
 from typing import Iterable
 
 __all__ = ["DistdlError", "ConfigError", "DataError", "ShapeError", "CheckpointError", "CommError",
-           "unknown_name", "did_you_mean"]
+           "unknown_name", "did_you_mean", "finite_number"]
 
 
 class DistdlError(Exception):
@@ -77,3 +79,27 @@ def unknown_name(kind: str, name: object, valid: Iterable[object]) -> ConfigErro
     names = sorted(map(str, valid))
     return ConfigError(f"Unknown {kind} {name!r}; valid names are: {', '.join(names)}."
                        f"{did_you_mean(name, names)}")
+
+
+def finite_number(what: str, value: object, low: float | None = None, high: float | None = None,
+                  high_open: bool = False) -> float:
+    """`value` as a float when it is a finite real number in [low, high] (or [low, high) with
+    `high_open`), else a ConfigError naming `what` and the allowed range: a hyperparameter of NaN,
+    inf, a string or a bool is refused where it is given, not found later as `loss: nan`.
+
+    Args:
+        what: the argument, for the sentence (`Adam argument beta_1`, `loss_weights['out']`).
+        value: what the user gave.
+        low, high: the allowed bounds (None: unbounded on that side).
+        high_open: `high` itself is not allowed.
+    """
+    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (low is None or value >= low) and (high is None or (value < high if high_open else value <= high))
+    if not ok:
+        if high is None:
+            span = "" if low is None else f" >= {low:g}"
+        else:
+            span = (f" {'<' if high_open else '<='} {high:g}" if low is None
+                    else f" in [{low:g}, {high:g}{')' if high_open else ']'}")
+        raise ConfigError(f"{what} must be a finite number{span}, got {value!r}.")
+    return float(value)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .registry import (CustomObjectScope, custom_object_scope, get_custom_objects, get_registered_name,
                        get_registered_object, register_keras_serializable)
 
@@ -19,8 +19,11 @@ def set_random_seed(seed: int) -> None:
     """Make initialization, shuffling and dropout reproducible (bitwise, run after run).
 
     Args:
-        seed: any integer; NumPy's global generator gets it modulo 2**32.
+        seed: an integer >= 0 (Keras 3 refuses what is not an int, and NumPy a negative seed);
+            NumPy's global generator gets it modulo 2**32.
     """
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}.")
     seed = int(seed)
     _state["seed"] = seed
     _state["init_rng"] = np.random.default_rng(seed)

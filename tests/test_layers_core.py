@@ -88,7 +88,7 @@ def test_layer_config_round_trip_and_errors():
     assert (d2.units, d2.activation.name, d2.use_bias, d2.name) == (7, "tanh", False, "d7")
     with pytest.raises(ConfigError, match="valid names"):
         Dense(3, activation="relux")
-    with pytest.raises(ConfigError, match="Dropout rate"):
+    with pytest.raises(ConfigError, match="Dropout layer .*: rate must be"):
         Dropout(1.5)
     with pytest.raises(ConfigError, match="valid names"):
         deserialize({"class_name": "Densse", "config": {}})

@@ -220,7 +220,7 @@ def test_rnn_shape_errors_name_the_layer():
     layer = built(GRU(2, name="g"), (3, 4))
     with pytest.raises(ShapeError, match=r"'g'.*\(batch, timesteps, 4\), got \(2, 3, 5\)"):
         layer.forward(np.zeros((2, 3, 5)))
-    with pytest.raises(ConfigError, match=r"dropout must be in \[0, 1\), got 1.5"):
+    with pytest.raises(ConfigError, match=r"dropout must be a number in \[0, 1\), got 1.5"):
         LSTM(3, dropout=1.5)
 
 

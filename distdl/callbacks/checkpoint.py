@@ -22,10 +22,10 @@ from .base import Callback
 __all__ = ["ModelCheckpoint", "BackupAndRestore"]
 
 
-def _save_freq(value):
+def _save_freq(value, who: str):
     if value == "epoch" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
         return value
-    raise ConfigError(f"save_freq must be 'epoch' or a positive number of steps, got {value!r}.")
+    raise ConfigError(f"{who} save_freq must be 'epoch' or a positive number of steps, got {value!r}.")
 
 
 class ModelCheckpoint(Callback):
@@ -49,7 +49,7 @@ class ModelCheckpoint(Callback):
         super().__init__()
         self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
-        self.mode, self.save_freq = mode, _save_freq(save_freq)
+        self.mode, self.save_freq = mode, _save_freq(save_freq, "ModelCheckpoint")
         self.best = initial_value_threshold
         self._steps = 0
 
@@ -112,7 +112,7 @@ class BackupAndRestore(Callback):
                  run_config=None):
         super().__init__()
         self.backup_dir = os.fspath(backup_dir)
-        self.save_freq = _save_freq(save_freq)
+        self.save_freq = _save_freq(save_freq, "BackupAndRestore")
         self.delete_checkpoint = delete_checkpoint
         if not isinstance(keep, int) or keep < 1:
             raise ConfigError(f"BackupAndRestore keep must be a positive integer, got {keep!r}.")

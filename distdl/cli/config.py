@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..errors import ConfigError, DistdlError, did_you_mean
+from ..errors import ConfigError, DistdlError, did_you_mean, finite_number
 
 __all__ = ["RunConfig", "load_config", "build_model", "load_data", "SECTIONS", "TRAINING_KEYS",
            "CHECKPOINT_KEYS"]
@@ -21,6 +21,11 @@ SECTIONS = {"data", "model", "compile", "training", "checkpoint"}
 TRAINING_KEYS = {"epochs": int, "batch_size": int, "seed": int, "validation_split": float, "shuffle": bool,
                  "verbose": int, "steps_per_update": int}
 CHECKPOINT_KEYS = {"dir": str, "save_freq": (str, int), "keep": int}
+# the allowed values of the numeric keys above: (lowest, highest or None, highest excluded);
+# a float must also be finite (TOML writes nan and inf)
+RANGES = {"epochs": (0, None, False), "batch_size": (1, None, False), "seed": (0, None, False),
+          "validation_split": (0, 1, True), "verbose": (0, 2, False), "steps_per_update": (1, None, False),
+          "keep": (1, None, False)}
 
 
 @dataclass
@@ -40,9 +45,9 @@ class RunConfig:
 
 
 @contextlib.contextmanager
-def _named(path: str, where: str, type_errors: str | None = None):
-    """Errors raised inside become one ConfigError naming the config file and `where` (a
-    `TypeError`, e.g. a bad argument, names `type_errors` instead when given)."""
+def _named(path: str, where: str):
+    """Errors raised inside (a DistdlError, or the `TypeError` of a bad argument) become one
+    ConfigError naming the config file and `where`, the key at fault."""
     try:
         yield
     except ConfigError as e:
@@ -52,7 +57,7 @@ def _named(path: str, where: str, type_errors: str | None = None):
     except DistdlError as e:
         raise _fail(path, f"{where}: {e}") from None
     except TypeError as e:
-        raise _fail(path, f"{type_errors or where}: {e}.") from None
+        raise _fail(path, f"{where}: {e}.") from None
 
 
 def _fail(path: str, msg: str) -> ConfigError:
@@ -77,8 +82,31 @@ def _typed(path, section, table, spec):
         if not ok:
             names = "/".join(t.__name__ for t in (want if isinstance(want, tuple) else (want,)))
             raise _fail(path, f"[{section}].{key} must be {names}, got {value!r}.")
+        if key in RANGES:
+            low, high, open_high = RANGES[key]
+            try:
+                finite_number(f"[{section}].{key}", value, low, high, open_high)
+            except ConfigError as e:
+                if want is int:  # the type is right: say the range
+                    span = f">= {low}" if high is None else f"in {low}..{high}"
+                    e = ConfigError(f"[{section}].{key} must be an integer {span}, got {value!r}.")
+                raise _fail(path, str(e)) from None
+        if key == "save_freq" and value != "epoch" and not (isinstance(value, int) and value > 0):
+            raise _fail(path, f"[{section}].save_freq must be \"epoch\" or a positive number of steps, "
+                              f"got {value!r}.")
         out[key] = value
     return out
+
+
+def _loss_weights(path: str, value) -> None:
+    """[compile].loss_weights: a number, or a list or table of numbers (one per output)."""
+    items = (value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list)
+             else [(None, value)])
+    for key, weight in items:
+        try:
+            finite_number("[compile].loss_weights" + ("" if key is None else f"[{key!r}]"), weight)
+        except ConfigError as e:
+            raise _fail(path, str(e)) from None
 
 
 def load_config(path: str) -> RunConfig:
@@ -101,6 +129,11 @@ def load_config(path: str) -> RunConfig:
             raw = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise _fail(path, f"not valid TOML ({e}).") from None
+    except UnicodeDecodeError as e:
+        raise _fail(path, f"not a TOML text file: byte 0x{e.object[e.start]:02x} at offset {e.start} "
+                          f"is not UTF-8 text.") from None
+    except OSError as e:
+        raise _fail(path, f"cannot be read ({e.strerror or e}).") from None
     for section in sorted(set(raw) - SECTIONS):
         raise _unknown(path, f"section [{section}]", section, SECTIONS, "sections")
     for section in ("data", "model", "compile"):
@@ -114,11 +147,18 @@ def load_config(path: str) -> RunConfig:
             raise _fail(path, f"[model].layers[{i}] needs a 'type' key (a layer class name such as \"Dense\").")
     for key in sorted(set(raw["model"]) - {"layers", "name"}):
         raise _unknown(path, f"key [model].{key}", key, {"layers", "name"})
+    if not isinstance(raw["model"].get("name", ""), str):
+        raise _fail(path, f"[model].name must be a string, got {raw['model']['name']!r}.")
     comp = raw["compile"]
     for key in sorted(set(comp) - {"optimizer", "loss", "metrics", "loss_weights"}):
         raise _unknown(path, f"key [compile].{key}", key, {"optimizer", "loss", "metrics", "loss_weights"})
     if "loss" not in comp:
         raise _fail(path, "[compile].loss is required, e.g. loss = \"sparse_categorical_crossentropy\".")
+    if "loss_weights" in comp:
+        _loss_weights(path, comp["loss_weights"])
+    for section in ("training", "checkpoint"):
+        if not isinstance(raw.get(section, {}), dict):
+            raise _fail(path, f"[{section}] must be a table of keys, got {raw[section]!r}.")
     training = _typed(path, "training", raw.get("training", {}), TRAINING_KEYS)
     checkpoint = _typed(path, "checkpoint", raw.get("checkpoint", {}), CHECKPOINT_KEYS)
     return RunConfig(path, dict(raw["data"]), layers, dict(comp), training, checkpoint)
@@ -157,6 +197,28 @@ def _check_arguments(path: str, where: str, cls: type, root: type, given: Iterab
         raise _unknown(path, f"argument {where}.{key} for {cls.__name__}", key, accepted, "arguments")
 
 
+def _component(key: str):
+    """The module that resolves a layer argument named `key` (`kernel_initializer` ->
+    initializers), or None when it takes no initializer, regularizer or constraint."""
+    from .. import constraints, initializers, regularizers
+    modules = {"initializer": initializers, "regularizer": regularizers, "constraint": constraints}
+    return modules.get(key.rsplit("_", 1)[-1])
+
+
+def _check_names(path: str, comp: dict) -> None:
+    """Each loss and metric name in [compile] is known, else a ConfigError naming its key
+    (`[compile].metrics[1]: Unknown metric 'acuracy'; ... Did you mean 'accuracy'?`)."""
+    from .. import losses, metrics
+    for key, lookup in (("loss", losses.get), ("metrics", metrics.get)):
+        value = comp.get(key)
+        items = (value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list)
+                 else [(None, value)])
+        for i, name in items:
+            if name is not None and not isinstance(name, (list, dict)):  # nested: one per output
+                with _named(path, f"[compile].{key}" + ("" if i is None else f"[{i!r}]")):
+                    lookup(name)
+
+
 def build_model(cfg: RunConfig, input_shape: Iterable[int]) -> Any:
     """A compiled Sequential model from the config.
 
@@ -165,6 +227,7 @@ def build_model(cfg: RunConfig, input_shape: Iterable[int]) -> Any:
         input_shape: the shape of one sample, without the batch axis.
     """
     from .. import layers as layers_mod  # noqa: F401  (registers every layer class)
+    from .. import optimizers
     from ..layers.base import Layer, deserialize, layer_class
     from ..models import Sequential
     model_layers = []
@@ -173,24 +236,33 @@ def build_model(cfg: RunConfig, input_shape: Iterable[int]) -> Any:
         kind = spec.pop("type")
         with _named(cfg.path, f"[model].layers[{i}] ({kind})"):
             _check_arguments(cfg.path, f"[model].layers[{i}]", layer_class(kind), Layer, spec)
+        for key, value in sorted(spec.items()):  # names a layer resolves only when it is built
+            module = _component(key)
+            if module is not None and value is not None:
+                with _named(cfg.path, f"[model].layers[{i}].{key}"):
+                    module.get(value)
+        with _named(cfg.path, f"[model].layers[{i}] ({kind})"):
             model_layers.append(deserialize({"class_name": kind, "config": spec}))
     model = Sequential(model_layers)
     model.build(tuple(input_shape))
     comp = cfg.compile
-    with _named(cfg.path, "[compile]", type_errors="[compile].optimizer"):
+    _check_names(cfg.path, comp)
+    with _named(cfg.path, "[compile].optimizer"):
         opt = comp.get("optimizer", "rmsprop")
+        if not isinstance(opt, dict):
+            opt = optimizers.get(opt)
         if isinstance(opt, dict):
             opt = dict(opt)
             name = opt.pop("name", None)
             if name is None:
-                raise ConfigError("[compile].optimizer table needs a 'name'.")
-            from .. import optimizers
+                raise ConfigError("the table needs a 'name' key, e.g. name = \"adam\".")
             from ..optimizers import base as optimizer_base
             cls = optimizers.get(name).__class__
             # the base also takes (and ignores) Keras's arguments that change nothing here
             _check_arguments(cfg.path, "[compile].optimizer", cls, optimizer_base.Optimizer, opt,
                              getattr(optimizer_base, "_NOOP_DEFAULTS", ()))
             opt = cls(**opt)
+    with _named(cfg.path, "[compile]"):
         model.compile(optimizer=opt, loss=comp["loss"], metrics=comp.get("metrics"),
                       loss_weights=comp.get("loss_weights"))
     return model

@@ -1,19 +1,20 @@
 """What the `distdl` commands do: train from a config, resume, evaluate, predict, inspect."""
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
 import numpy as np
 
 from .. import utils
-from ..comm import world
-from ..errors import CheckpointError, ConfigError
+from ..comm import agree, world
+from ..errors import CheckpointError, ConfigError, DataError, ShapeError
 from ..log import notice
 from .config import build_model, load_config, load_data
 
 __all__ = ["train_from_config", "resume_from_checkpoint", "evaluate_checkpoint", "predict_checkpoint",
-           "inspect_lines", "data_spec"]
+           "inspect_lines", "data_spec", "data_file", "about_data"]
 
 
 def _echo(comm, text):
@@ -52,7 +53,38 @@ def _backup_callback(directory, ckcfg, resume, run_config):
                             run_config=run_config)
 
 
-def _fit_and_score(model, data, training, callbacks, epochs, comm):
+def data_file(spec: dict, base_dir: str = ".") -> str | None:
+    """The file (or IDX folder) a data spec reads, as messages name it; None for shipped data.
+
+    Args:
+        spec: a [data] table or `data_spec`'s output.
+        base_dir: where a relative path starts.
+    """
+    if "path" not in spec:
+        return None
+    path = os.path.expanduser(str(spec["path"]))
+    return os.path.normpath(path if os.path.isabs(path) else os.path.join(base_dir, path))
+
+
+@contextlib.contextmanager
+def about_data(source: str | None):
+    """Data errors raised inside (NaN rows, labels out of range, shapes) name `source`, the data
+    file they came from: `data.npz: x has NaN or inf values, first in row 7.`"""
+    try:
+        yield
+    except (DataError, ShapeError) as e:
+        if source is None or source in str(e):
+            raise
+        named = type(e)(f"{source}: {e}")
+        raise (agree.mark_agreed(named) if agree.is_agreed(e) else named) from None
+
+
+def _fit_and_score(model, data, training, callbacks, epochs, comm, source=None):
+    with about_data(source):
+        _fit_and_score_on(model, data, training, callbacks, epochs, comm)
+
+
+def _fit_and_score_on(model, data, training, callbacks, epochs, comm):
     (x_train, y_train), (x_test, y_test) = data
     t = training
     model.fit(x_train, y_train, batch_size=t.get("batch_size", 32), epochs=epochs,
@@ -90,7 +122,8 @@ def train_from_config(path: str, epochs: int | None = None, checkpoint_dir: str 
         run_config = {"data": cfg.data, "base_dir": cfg.base_dir, "training": t,
                       "checkpoint": cfg.checkpoint, "checkpoint_dir": os.path.abspath(directory or ".")}
         callbacks.append(_backup_callback(directory, cfg.checkpoint, resume, run_config))
-    _fit_and_score(model, data, t, callbacks, epochs or t.get("epochs", 1), comm)
+    _fit_and_score(model, data, t, callbacks, epochs or t.get("epochs", 1), comm,
+                   source=data_file(cfg.data, cfg.base_dir))
     return model
 
 
@@ -113,7 +146,7 @@ def resume_from_checkpoint(path: str, epochs: int | None = None) -> Any:
     callbacks = [_backup_callback(run["checkpoint_dir"], run["checkpoint"], path, run)]
     t = run["training"]
     _fit_and_score(model, load(run["data"], base_dir=run["base_dir"]), t, callbacks,
-                   epochs or t.get("epochs", 1), comm)
+                   epochs or t.get("epochs", 1), comm, source=data_file(run["data"], run["base_dir"]))
     return model
 
 
@@ -190,7 +223,8 @@ def evaluate_checkpoint(checkpoint: str, data: str, batch_size: int = 32) -> dic
     """
     model, x, y = _model_and_data(checkpoint, data)
     comm = world()
-    scores = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True, comm=comm)
+    with about_data(data_file(data_spec(data))):
+        scores = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True, comm=comm)
     _echo(comm, " - ".join(f"{k}: {v:.4f}" for k, v in scores.items()))
     return scores
 
@@ -206,7 +240,8 @@ def predict_checkpoint(checkpoint: str, data: str, out: str, batch_size: int = 3
     """
     model, x, _ = _model_and_data(checkpoint, data)
     comm = world()
-    pred = model.predict(x, batch_size=batch_size, verbose=0, comm=comm)
+    with about_data(data_file(data_spec(data))):
+        pred = model.predict(x, batch_size=batch_size, verbose=0, comm=comm)
     if comm.rank == 0:
         try:
             np.save(out, pred if not isinstance(pred, list) else pred[0])

@@ -38,8 +38,18 @@ def _pick_keys(path: Path, names: list[str], x: str, y: str, kind: str) -> list[
     return keys
 
 
+_KINDS = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers", "V": "records",
+          "M": "dates", "m": "time spans"}
+
+
 def _pairs(path: Path, keys: list[str], arrays: list) -> Pair:
-    """Check each x/y pair's lengths; return (x, y) or ((x_train, y_train), (x_test, y_test))."""
+    """Check each array holds numbers and each x/y pair's lengths; return (x, y) or
+    ((x_train, y_train), (x_test, y_test))."""
+    for k, a in zip(keys, arrays):
+        kind = a.dtype.kind
+        if kind not in "biuf":
+            raise DataError(f"In {path}, {k!r} holds {_KINDS.get(kind, 'values')} (dtype {a.dtype}), "
+                            f"not numbers.")
     for i in range(0, len(keys), 2):
         _check_lengths(path, keys[i], arrays[i], keys[i + 1], arrays[i + 1])
     if len(arrays) == 2:

@@ -83,6 +83,11 @@ class H5Array:
         return self._dtype
 
     @property
+    def first_row(self) -> int:
+        """The dataset's row number of this view's row 0 (messages name rows of the file)."""
+        return self._start
+
+    @property
     def ndim(self) -> int:
         """Number of axes, as NumPy's."""
         return 1 + len(self._row_shape)

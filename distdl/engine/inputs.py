@@ -4,16 +4,38 @@ Every problem becomes one sentence naming the array, row, label or shape at faul
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from ..errors import DataError, ShapeError
+from ..errors import DataError, ShapeError, finite_number
 
-__all__ = ["as_input_list", "check_finite", "as_target_list", "check_lengths", "row_weights",
-           "split_validation"]
+__all__ = ["as_input_list", "check_finite", "check_targets", "numeric", "as_target_list", "check_lengths",
+           "row_weights", "split_validation"]
 
 
 def _is_lazy(a) -> bool:
     return not isinstance(a, np.ndarray) and hasattr(a, "shape") and hasattr(a, "__getitem__")
+
+
+def numeric(name: str, a) -> np.ndarray:
+    """`a` as a NumPy array of numbers (bool, int or float), else a DataError naming `name`:
+    `fit` on an array of strings, objects or ragged lists is refused with one sentence.
+
+    Args:
+        name: the array's name in messages ("x", "y['out']").
+        a: anything NumPy turns into an array.
+    """
+    try:
+        out = np.asarray(a)
+    except (ValueError, TypeError) as e:  # ragged nested lists
+        raise DataError(f"{name} cannot be made into one numeric array ({e}).") from None
+    if out.dtype.kind not in "biuf":
+        what = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers"}.get(
+            out.dtype.kind, f"values of dtype {out.dtype}")
+        raise DataError(f"{name} holds {what} (dtype {out.dtype}), not numbers; convert it to a "
+                        f"numeric array first.")
+    return out
 
 
 def _consumers_are_embeddings(model, i) -> bool:
@@ -45,13 +67,13 @@ def as_input_list(model, x, check=True) -> list:
         xs = [x[n] for n in names]
     else:
         xs = list(x) if isinstance(x, (list, tuple)) else [x]
+    xs = [a if _is_lazy(a) else numeric("x" if len(xs) == 1 else f"x[{i}]", a) for i, a in enumerate(xs)]
     if not model.built:
         model.build(tuple(np.shape(xs[0])[1:]))
     dtype = model.params.dtype
     out = []
     for i, a in enumerate(xs):
         lazy = _is_lazy(a)
-        a = a if lazy else np.asarray(a)
         keep_ints = np.issubdtype(np.dtype(a.dtype), np.integer) and _consumers_are_embeddings(model, i)
         if a.dtype != dtype and not keep_ints:
             a = _CastRows(a, dtype) if lazy else a.astype(dtype)
@@ -95,18 +117,72 @@ class _CastRows:
         return np.asarray(self.array[index], dtype=self.dtype)
 
 
+_SCAN_BYTES = 16 << 20  # a lazy array is checked in blocks of about this many bytes
+
+
+def _blocks(a):
+    """(first row, rows as an in-memory array) over `a`: the whole of an in-memory array, a lazy
+    one (an HDF5 dataset) in blocks of rows, so that checking it never loads it whole."""
+    if not _is_lazy(a):
+        yield 0, a
+        return
+    row_bytes = max(1, int(np.prod(a.shape[1:], dtype=np.int64)) * np.dtype(a.dtype).itemsize)
+    step = max(1, _SCAN_BYTES // row_bytes)
+    for start in range(0, len(a), step):
+        yield start, np.asarray(a[start:start + step])
+
+
+def _source(name: str, a):
+    """How messages name an array and number its rows: `name` and 0 for an in-memory array; for a
+    lazy view of a file's dataset, the file and the dataset, and the view's first row in it."""
+    a = getattr(a, "array", a)  # under _CastRows
+    if _is_lazy(a) and hasattr(a, "path") and hasattr(a, "dataset"):
+        return f"{a.path}, dataset {a.dataset!r}", int(getattr(a, "first_row", 0))
+    return name, 0
+
+
+def _renumber(error: DataError, where: str, offset: int) -> DataError:
+    """`error` from a check of one block of rows, told as of the whole file: `where` first, and
+    each `row N` moved by `offset` (the block's first row in the file)."""
+    text = re.sub(r"\brow (\d+)", lambda m: f"row {int(m.group(1)) + offset}", str(error))
+    return DataError(f"{where}: {text}")
+
+
 def check_finite(name: str, a) -> None:
-    """DataError naming the first row holding NaN or inf (numeric in-memory arrays only).
+    """DataError naming the first row holding NaN or inf (a lazy array is read block by block,
+    and named by its file and dataset).
 
     Args:
         name: the array's name in messages ("x", "x[1]").
-        a: the array.
+        a: the array (in memory, or a lazy view of an HDF5 dataset).
     """
-    if _is_lazy(a) or not np.issubdtype(a.dtype, np.floating) or a.size == 0:
+    if not np.issubdtype(np.dtype(a.dtype), np.floating) or 0 in a.shape:
         return
-    if not np.isfinite(a).all():
-        bad = np.flatnonzero(~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1))[0]
-        raise DataError(f"{name} has NaN or inf values, first in row {bad}.")
+    where, first = _source(name, a)
+    for start, block in _blocks(a):
+        if not np.isfinite(block).all():
+            bad = np.flatnonzero(~np.isfinite(block.reshape(block.shape[0], -1)).all(axis=1))[0]
+            raise DataError(f"{where} has NaN or inf values, first in row {first + start + bad}.")
+
+
+def check_targets(obj, name: str, a, shape) -> None:
+    """`obj.loss.check_targets` over `a` (labels in range, shapes), a lazy array block by block;
+    a refusal from a file's dataset names the file, the dataset and the row in it.
+
+    Args:
+        obj: the output's Objective (its loss checks the targets).
+        name: the targets' name in messages ("y", "y['out']").
+        a: the targets (in memory, or a lazy view of an HDF5 dataset).
+        shape: the model output's shape, without the batch axis (None axes allowed).
+    """
+    where, first = _source(name, a)
+    for start, block in _blocks(a):
+        try:
+            obj.loss.check_targets(block, (None,) + _concrete_shape(shape, block))
+        except DataError as e:
+            if not _is_lazy(a):
+                raise
+            raise _renumber(e, where, first + start) from None
 
 
 def as_target_list(model, y) -> list:
@@ -132,16 +208,14 @@ def as_target_list(model, y) -> list:
     dtype = model.params.dtype
     for obj, shape, a, name in zip(model.objectives, model.output_shapes, ys, names):
         lazy = _is_lazy(a)
-        a = a if lazy else np.asarray(a)
+        label = "y" if len(names) == 1 else f"y[{name!r}]"
+        a = a if lazy else numeric(label, a)
         float_like = np.issubdtype(np.dtype(a.dtype), np.floating) or np.dtype(a.dtype) == np.bool_
-        if lazy:  # read (and checked) batch by batch
-            out.append(_CastRows(a, dtype) if float_like and a.dtype != dtype else a)
-            continue
-        if float_like:
+        if float_like and not lazy:
             a = a.astype(dtype, copy=False)
-        check_finite("y" if len(names) == 1 else f"y[{name!r}]", a)
-        obj.loss.check_targets(a, (None,) + _concrete_shape(shape, a))
-        out.append(a)
+        check_finite(label, a)
+        check_targets(obj, label, a, shape)
+        out.append(_CastRows(a, dtype) if lazy and float_like and a.dtype != dtype else a)
     return out
 
 
@@ -174,7 +248,7 @@ def row_weights(model, ys, sample_weight, class_weight):
     """
     w = None
     if sample_weight is not None:
-        w = np.asarray(sample_weight, dtype=np.float64)
+        w = numeric("sample_weight", sample_weight).astype(np.float64, copy=False)
         if w.ndim != 1:
             w = w.reshape(len(w), -1)[:, 0] if w.ndim == 2 and w.shape[1] == 1 else None
             if w is None:
@@ -191,9 +265,12 @@ def row_weights(model, ys, sample_weight, class_weight):
             labels = y.reshape(len(y)).astype(np.int64)
         else:
             labels = np.argmax(y.reshape(len(y), -1, width)[:, 0], axis=-1)
+        for k in class_weight:
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+                raise DataError(f"class_weight keys must be class indices (ints >= 0), got {k!r}.")
         table = np.ones(int(max(max(class_weight) + 1, width, labels.max(initial=0) + 1)))
         for k, v in class_weight.items():
-            table[int(k)] = float(v)
+            table[int(k)] = finite_number(f"class_weight[{k!r}]", v)
         cw = table[labels]
         w = cw if w is None else w * cw
     return w

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
-from ..errors import ConfigError
+from ..errors import ConfigError, finite_number
 
 __all__ = ["Objective", "build_objectives", "compile_config"]
 
@@ -82,7 +82,11 @@ def build_objectives(output_layers, loss, metrics, loss_weights) -> list[Objecti
         fused = (getattr(lo, "fused_activation", None) is not None and act is not None
                  and hasattr(layer, "backward_preactivation") and act.name == lo.fused_activation
                  and layer.activity_regularizer is None)
-        objectives.append(Objective("" if single else name, lo, 1.0 if w is None else w,
+        if single and isinstance(w, (list, tuple)) and len(w) == 1:
+            w = w[0]  # loss_weights=[0.5] for the one output
+        what = "compile loss_weights" + ("" if single else f"[{name!r}]")
+        w = 1.0 if w is None else finite_number(what, w)
+        objectives.append(Objective("" if single else name, lo, w,
                                     [metrics_mod.get(m) for m in ms], fused))
     return objectives
 

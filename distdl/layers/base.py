@@ -28,6 +28,7 @@ from .. import backend, registry
 from ..autodiff import Tensor, current_tape
 from ..errors import ConfigError
 from . import inner_calls, recorded, recorded_shapes
+from .layer_utils import unknown_arguments
 from .context import DEFAULT_CONTEXT, RunContext, reset_names, snake_case, unique_name  # noqa: F401
 from .scratch import Scratch
 from .weights import LayerWeights
@@ -143,7 +144,7 @@ class Layer(LayerWeights):
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  input_dim=None, batch_input_shape=None, activity_regularizer=None, **kwargs):
         if kwargs:
-            raise ConfigError(f"{type(self).__name__} got unknown argument(s): {', '.join(sorted(kwargs))}.")
+            raise unknown_arguments(type(self), kwargs)
         self.name = name or unique_name(snake_case(type(self).__name__))
         self._trainable = bool(trainable)
         self.dtype = str(np.dtype(dtype or backend.floatx()))

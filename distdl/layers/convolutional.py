@@ -15,7 +15,7 @@ from .. import activations, constraints, initializers, regularizers
 from ..errors import ConfigError, ShapeError
 from ..special import constant
 from .im2col import Geometry, _Windowed, check_data_format, normalize_padding, normalize_tuple, output_length
-from .layer_utils import fixed_size, matmul_sum, serialize_component, sized
+from .layer_utils import fixed_size, matmul_sum, positive_int, serialize_component, sized
 from .winograd import Winograd, WinogradState, winograd_applies
 
 
@@ -44,12 +44,10 @@ class _Conv(_Windowed):
                  kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters <= 0:
-            raise ConfigError(f"Layer {self.name!r}: filters must be a positive int, got {filters!r}.")
         if groups != 1:
             raise ConfigError(f"Layer {self.name!r}: only groups=1 is supported, got {groups!r}.")
         check_data_format(data_format, self.name)
-        self.filters = int(filters)
+        self.filters = positive_int(self, "filters", filters)
         self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", self.name)
         self.strides = normalize_tuple(strides, self.rank, "strides", self.name)
         self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", self.name)

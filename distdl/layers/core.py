@@ -9,7 +9,7 @@ from .. import activations
 from ..errors import ConfigError, ShapeError
 from ..special import constant
 from .base import Layer, SymbolicTensor
-from .layer_utils import fixed_size
+from .layer_utils import fixed_size, optional_seed, positive_int, unit_rate
 
 
 class InputLayer(Layer):
@@ -59,9 +59,7 @@ class Dense(Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        if int(units) <= 0:
-            raise ConfigError(f"Dense units must be a positive integer, got {units!r}.")
-        self.units = int(units)
+        self.units = positive_int(self, "units", units)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.init = dict(kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
@@ -178,11 +176,9 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= float(rate) < 1:
-            raise ConfigError(f"Dropout rate must be in [0, 1), got {rate!r}.")
-        self.rate = float(rate)
+        self.rate = unit_rate(self, "rate", rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
-        self.seed = seed
+        self.seed = optional_seed(self, seed)
 
     def _mask(self, shape, dtype):
         ctx = self.ctx

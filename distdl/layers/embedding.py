@@ -6,7 +6,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from .. import constraints, initializers, regularizers
 from .base import Layer
-from .layer_utils import serialize_component
+from .layer_utils import positive_int, serialize_component
 
 
 class Embedding(Layer):
@@ -19,11 +19,8 @@ class Embedding(Layer):
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, input_length=None, **kwargs):
         super().__init__(**kwargs)
-        if int(input_dim) <= 0 or int(output_dim) <= 0:
-            raise ConfigError(f"Embedding input_dim and output_dim must be positive integers, "
-                              f"got {input_dim!r} and {output_dim!r}.")
-        self.input_dim = int(input_dim)
-        self.output_dim = int(output_dim)
+        self.input_dim = positive_int(self, "input_dim", input_dim)
+        self.output_dim = positive_int(self, "output_dim", output_dim)
         self.embeddings_initializer = embeddings_initializer
         self.embeddings_regularizer = embeddings_regularizer
         self.embeddings_constraint = embeddings_constraint

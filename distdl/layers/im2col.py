@@ -18,14 +18,13 @@ _CHUNK_BYTES = 1 << 20  # windows + outputs of one chunk of images: kept in L2 b
 
 def normalize_tuple(value, n: int, arg: str, layer: str) -> tuple[int, ...]:
     """An int or a length-`n` sequence of positive ints -> tuple (Keras's `standardize_tuple`)."""
-    try:
-        t = (int(value),) * n if np.isscalar(value) else tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        t = ()
-    if len(t) != n or any(v <= 0 for v in t):
+    def whole(v) -> bool:  # Keras 3 takes ints only: "3", 2.5 and True are refused
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v > 0
+    t = (value,) * n if whole(value) else tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(t) != n or not all(whole(v) for v in t):
         raise ConfigError(f"Layer {layer!r}: {arg} must be a positive int or a tuple of {n} "
                           f"positive ints, got {value!r}.")
-    return t
+    return tuple(int(v) for v in t)
 
 
 def normalize_padding(padding, layer: str, valid=PADDINGS) -> str:

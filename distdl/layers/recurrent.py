@@ -16,7 +16,7 @@ from .. import activations, constraints, initializers, regularizers
 from ..errors import ConfigError, ShapeError
 from . import rnn_cells, rnn_masking
 from .base import Layer
-from .layer_utils import fixed_size, serialize_component
+from .layer_utils import fixed_size, optional_seed, positive_int, serialize_component, unit_rate
 
 
 class _RNN(Layer):
@@ -36,16 +36,12 @@ class _RNN(Layer):
                  **kwargs):
         super().__init__(**kwargs)
         cls = type(self).__name__
-        if int(units) <= 0:
-            raise ConfigError(f"{cls} units must be a positive integer, got {units!r}.")
+        units = positive_int(self, "units", units)
         if stateful:
             raise ConfigError(f"{cls} layer {self.name!r}: stateful=True is not supported.")
-        for arg, val in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if not 0.0 <= float(val) < 1.0:
-                raise ConfigError(f"{cls} layer {self.name!r}: {arg} must be in [0, 1), got {val!r}.")
-        self.dropout = float(dropout)
-        self.recurrent_dropout = float(recurrent_dropout)
-        self.units = int(units)
+        self.dropout = unit_rate(self, "dropout", dropout)
+        self.recurrent_dropout = unit_rate(self, "recurrent_dropout", recurrent_dropout)
+        self.units = units
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.return_sequences = bool(return_sequences)
@@ -54,7 +50,7 @@ class _RNN(Layer):
         self.zero_output_for_mask = bool(zero_output_for_mask)
         # unroll, use_cudnn and implementation only choose Keras kernels: accepted, same math here
         self.unroll = bool(unroll)
-        self.seed = seed
+        self.seed = optional_seed(self, seed)
         self.init = dict(kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
                          bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
                          recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,

@@ -275,6 +275,10 @@ class SparseCategoricalCrossentropy(Loss):
             raise DataError(f"Targets for {self.name!r} have shape {y.shape} but integer class labels "
                             f"of shape {y.shape[:-1]} are expected (one-hot targets need "
                             "categorical_crossentropy).")
+        per = y.shape[1:len(shape)]  # one label per output row: the output's shape less its class axis
+        if y.ndim not in (len(shape), len(shape) + 1) or any(e is not None and g != e for g, e in zip(per, shape)):
+            raise DataError(f"Targets for {self.name!r} have shape {y.shape}, but the model output of shape "
+                            f"{(None,) + shape} takes integer class labels of shape {(None,) + shape[:-1]}.")
         if y.dtype.kind == "f":
             bad = ~np.isfinite(y) | (np.mod(y, 1.0) != 0)
             if bad.any():

@@ -9,6 +9,7 @@ nothing in the file is run as code.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -87,18 +88,28 @@ def model_from_checkpoint(data: ckpt.CheckpointData, path, compile: bool = True)
     """
     who = f"Checkpoint {os.fspath(path)!r}"
     class_name, config = ckpt.model_spec(data.model_config, who)
-    try:
+    with _rebuilding(who, "model config"):
         model = _from_spec({"class_name": class_name, "config": config})
-        cc = data.compile_config
-        if compile and cc and cc.get("loss") is not None:
+    cc = data.compile_config
+    if compile and cc and cc.get("loss") is not None:
+        with _rebuilding(who, "optimizer config"):
             opt = optimizers_mod.deserialize(data.optimizer_config) if data.optimizer_config else "rmsprop"
+        with _rebuilding(who, "compile config"):
             model.compile(optimizer=opt, loss=cc["loss"], metrics=cc.get("metrics"),
                           loss_weights=cc.get("loss_weights"))
-    except (DistdlError, LookupError, TypeError, ValueError, AttributeError, RecursionError) as e:
-        cause = str(e).rstrip(".") if isinstance(e, DistdlError) else f"{type(e).__name__} {e}"
-        raise CheckpointError(f"{who} cannot be rebuilt: {cause}.") from e
     model_io.restore(model, data, path, with_optimizer=compile)
     return model
+
+
+@contextlib.contextmanager
+def _rebuilding(who: str, part: str):
+    """What rebuilding `part` of a checkpoint refuses is a CheckpointError naming the file and the
+    part (`Checkpoint 'ck.h5' cannot be rebuilt: model config, layer 1 ('dense_1'): Unknown ...`)."""
+    try:
+        yield
+    except (DistdlError, LookupError, TypeError, ValueError, AttributeError, RecursionError) as e:
+        cause = str(e).rstrip(".") if isinstance(e, DistdlError) else f"{type(e).__name__} {e}"
+        raise CheckpointError(f"{who} cannot be rebuilt: {part}, {cause}.") from e
 
 
 def _from_spec(spec: dict):

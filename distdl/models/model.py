@@ -19,11 +19,12 @@ from ..engine.inputs import as_input_list
 from ..engine.summary import summary_lines
 from ..engine.train_state import TrainState
 from ..errors import ConfigError
-from ..layers.base import RunContext, SymbolicTensor, deserialize, serialize, unique_name
+from ..layers.base import RunContext, SymbolicTensor, serialize, unique_name
 from ..layers.core import Input, InputLayer
 from ..registry import custom_object_scope
 from ..saving import keras_graph, model_io
 from .compiling import ModelCompile
+from .layer_configs import layers_from_config
 from .nested import _NestedLayer, batchless, is_symbolic
 from .weights import ModelWeights
 
@@ -321,7 +322,7 @@ class Model(ModelCompile, ModelWeights, _NestedLayer):
                 return cls.from_config(config)
         if "calls" not in config:
             return _SUBCLASSES["Sequential"].from_config(config)  # a Sequential's config
-        layers = {spec["config"]["name"]: deserialize(spec) for spec in config["layers"]}
+        layers = {layer.name: layer for layer in layers_from_config(config["layers"])}
         produced = []
         for call in config["calls"]:
             layer = layers[call["layer"]]

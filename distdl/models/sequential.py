@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from ..engine.graph import Chain
 from ..errors import ConfigError
-from ..layers.base import Layer, SymbolicTensor, deserialize, serialize, unique_name
+from ..layers.base import Layer, SymbolicTensor, serialize, unique_name
 from ..layers.core import InputLayer
+from .layer_configs import layers_from_config
 from .model import Model
 from .nested import batchless
 
@@ -137,7 +138,7 @@ class Sequential(Model):
     def from_config(cls, config: dict, custom_objects=None):
         if custom_objects:  # users' layer classes by name (distdl.registry)
             return super().from_config(config, custom_objects)
-        model = cls([deserialize(spec) for spec in config["layers"]], name=config.get("name"))
+        model = cls(layers_from_config(config["layers"]), name=config.get("name"))
         if config.get("input_shape") is not None:
             model.build((None,) + tuple(config["input_shape"]))  # distdl's shape, batch axis added
         return model

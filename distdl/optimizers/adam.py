@@ -28,7 +28,9 @@ class Adam(Optimizer):
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, **kwargs) -> None:
         super().__init__(learning_rate, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
+        self.beta_1 = self._number("beta_1", beta_1, 0, 1, high_open=True)
+        self.beta_2 = self._number("beta_2", beta_2, 0, 1, high_open=True)
+        self.epsilon, self.amsgrad = self._number("epsilon", epsilon, 0), amsgrad
 
     def _active_slots(self):
         return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")

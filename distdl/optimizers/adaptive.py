@@ -28,7 +28,8 @@ class RMSprop(Optimizer):
                  momentum: float = 0.0,
                  epsilon: float = 1e-7, centered: bool = False, **kwargs) -> None:
         super().__init__(learning_rate, **kwargs)
-        self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
+        self.rho, self.momentum = self._number("rho", rho, 0, 1), self._number("momentum", momentum, 0, 1)
+        self.epsilon, self.centered = self._number("epsilon", epsilon, 0), centered
 
     def _active_slots(self):
         return (("velocity",) + (("momentum",) if self.momentum > 0 else ())
@@ -82,7 +83,8 @@ class Adagrad(Optimizer):
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.001,
                  initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, **kwargs) -> None:
         super().__init__(learning_rate, **kwargs)
-        self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
+        self.initial_accumulator_value = self._number("initial_accumulator_value", initial_accumulator_value, 0)
+        self.epsilon = self._number("epsilon", epsilon, 0)
 
     def _active_slots(self):
         return ("accumulator",)

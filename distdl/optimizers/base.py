@@ -3,11 +3,12 @@ arena (`update`: a whole arena or a slice) and per-variable (`apply_gradients`) 
 state and config. Subclasses supply one update rule, `_step(w, g, slots, s, lr, t)`."""
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any, Iterable
 
 import numpy as np
 
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError, ShapeError, finite_number
 from . import schedules
 from .schedules import LearningRateSchedule
 
@@ -44,8 +45,8 @@ class Optimizer:
             raise ConfigError("Only one of clipnorm, clipvalue and global_clipnorm can be set.")
         for arg, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
                            ("global_clipnorm", global_clipnorm), ("weight_decay", weight_decay)):
-            if value is not None and not float(value) >= 0:
-                raise ConfigError(f"{type(self).__name__} argument {arg} must be >= 0, got {value!r}.")
+            if value is not None:
+                self._number(arg, value, 0)
         self.learning_rate = learning_rate
         self.weight_decay, self.clipnorm = weight_decay, clipnorm
         self.clipvalue, self.global_clipnorm = clipvalue, global_clipnorm
@@ -57,6 +58,12 @@ class Optimizer:
         self._scratch: np.ndarray | None = None
         self._pending_state: dict | None = None
         self._var_state: dict[int, tuple[np.ndarray, dict, np.ndarray, np.ndarray]] = {}
+
+    def _number(self, arg: str, value, low: float | None = None, high: float | None = None,
+                high_open: bool = False) -> float:
+        """`value` as a float when finite and in range, else a ConfigError naming this optimizer
+        and `arg` (`Adam argument beta_1 must be a finite number in [0, 1), got nan.`)."""
+        return finite_number(f"{type(self).__name__} argument {arg}", value, low, high, high_open)
 
     _default_name = "optimizer"
     elementwise = False  # True when _step treats every element alone: slices may be stepped apart
@@ -72,10 +79,10 @@ class Optimizer:
         if isinstance(value, dict):
             value = schedules.deserialize(value)
         if not isinstance(value, LearningRateSchedule):
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"learning_rate must be a number or a schedule, got {value!r}.") from None
+            if not isinstance(value, Real) or isinstance(value, bool):
+                raise ConfigError(f"{type(self).__name__} argument learning_rate must be a number or a "
+                                  f"schedule, got {value!r}.")
+            value = self._number("learning_rate", value)
         self._learning_rate = value
 
     def current_learning_rate(self) -> float:

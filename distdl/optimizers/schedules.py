@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from .. import registry
-from ..errors import ConfigError
+from ..errors import ConfigError, finite_number
 
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "InverseTimeDecay", "PiecewiseConstantDecay",
            "PolynomialDecay", "CosineDecay", "serialize", "deserialize", "get"]
@@ -39,9 +39,16 @@ class LearningRateSchedule:
 
 
 def _positive(cls_name: str, arg: str, value) -> float:
-    if not float(value) > 0:
+    if not finite_number(f"{cls_name} argument {arg}", value) > 0:
         raise ConfigError(f"{cls_name} argument {arg} must be positive, got {value!r}.")
     return value
+
+
+def _finite(cls_name: str, **values) -> None:
+    """Refuse a NaN, inf or non-number among `values` (a schedule's rates), naming the argument."""
+    for arg, value in values.items():
+        if value is not None:
+            finite_number(f"{cls_name} argument {arg}", value)
 
 
 class ExponentialDecay(LearningRateSchedule):
@@ -57,6 +64,7 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
                  staircase: bool = False, name: str = "ExponentialDecay") -> None:
+        _finite("ExponentialDecay", initial_learning_rate=initial_learning_rate, decay_rate=decay_rate)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = _positive("ExponentialDecay", "decay_steps", decay_steps)
         self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
@@ -85,6 +93,7 @@ class InverseTimeDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
                  staircase: bool = False, name: str = "InverseTimeDecay") -> None:
+        _finite("InverseTimeDecay", initial_learning_rate=initial_learning_rate, decay_rate=decay_rate)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = _positive("InverseTimeDecay", "decay_steps", decay_steps)
         self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
@@ -113,6 +122,8 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         if len(values) != len(boundaries) + 1:
             raise ConfigError(f"PiecewiseConstantDecay needs one more value than boundaries; got "
                               f"{len(boundaries)} boundaries and {len(values)} values.")
+        _finite("PiecewiseConstantDecay", **{f"values[{i}]": v for i, v in enumerate(values)},
+                **{f"boundaries[{i}]": b for i, b in enumerate(boundaries)})
         self.boundaries, self.values, self.name = list(boundaries), list(values), name
 
     def __call__(self, step) -> float:
@@ -141,6 +152,8 @@ class PolynomialDecay(LearningRateSchedule):
     def __init__(self, initial_learning_rate: float, decay_steps: int,
                  end_learning_rate: float = 0.0001, power: float = 1.0, cycle: bool = False,
                  name: str = "PolynomialDecay") -> None:
+        _finite("PolynomialDecay", initial_learning_rate=initial_learning_rate,
+                end_learning_rate=end_learning_rate, power=power)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = _positive("PolynomialDecay", "decay_steps", decay_steps)
         self.end_learning_rate, self.power, self.cycle, self.name = end_learning_rate, power, cycle, name
@@ -176,6 +189,8 @@ class CosineDecay(LearningRateSchedule):
     def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0,
                  name: str = "CosineDecay", warmup_target: float | None = None,
                  warmup_steps: int = 0) -> None:
+        _finite("CosineDecay", initial_learning_rate=initial_learning_rate, alpha=alpha,
+                warmup_target=warmup_target, warmup_steps=warmup_steps)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = _positive("CosineDecay", "decay_steps", decay_steps)
         self.alpha, self.name = alpha, name

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
 from .base import Optimizer
 from .schedules import LearningRateSchedule
 
@@ -25,10 +24,8 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate: float | LearningRateSchedule = 0.01, momentum: float = 0.0,
                  nesterov: bool = False, **kwargs) -> None:
-        if not 0 <= momentum <= 1:
-            raise ConfigError(f"SGD momentum must be in [0, 1], got {momentum!r}.")
         super().__init__(learning_rate, **kwargs)
-        self.momentum, self.nesterov = momentum, nesterov
+        self.momentum, self.nesterov = self._number("momentum", momentum, 0, 1), nesterov
 
     def _active_slots(self):
         return ("momentum",) if self.momentum != 0 else ()
