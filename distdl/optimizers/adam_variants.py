@@ -41,6 +41,13 @@ class Nadam(Optimizer):
     def _active_slots(self):
         return ("momentum", "velocity")
 
+    @property
+    def u_product(self) -> float:
+        """The momentum-schedule product u_1 ... u_t after the steps taken (1 before any), in the
+        slots' dtype: the scalar Keras saves after Nadam's slots."""
+        dt = self._slots["momentum"].dtype.type if self.built else np.float32
+        return float(self._u_product(self.iterations, dt))
+
     def _u(self, i, dt):
         return dt(self.beta_1) * (dt(1.0) - dt(0.5) * dt(0.96) ** dt(i))
 
