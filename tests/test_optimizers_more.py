@@ -201,6 +201,26 @@ def test_state_round_trip_continues_identically(name):
     np.testing.assert_array_equal(w, saved)
 
 
+def test_nadam_schedule_product_follows_iterations_both_ways():
+    """Nadam's u_1 ... u_t is a function of `iterations` (Keras keeps it as a variable): after
+    steps, a jump back (a restore of an earlier state) or forward gives the product afresh."""
+    def by_hand(t):
+        u = np.float32(1.0)
+        for i in range(1, t + 1):
+            u = u * np.float32(0.9) * (np.float32(1) - np.float32(0.5) * np.float32(0.96) ** np.float32(i))
+        return float(u)
+    opt = optimizers.Nadam()
+    opt.build(4, np.float32)
+    assert opt.u_product == 1.0
+    for _ in range(3):
+        opt.update(np.zeros(4, np.float32), np.ones(4, np.float32))
+    assert opt.u_product == by_hand(3)
+    opt.iterations = 1
+    assert opt.u_product == by_hand(1)
+    opt.iterations = 7
+    assert opt.u_product == by_hand(7) != by_hand(6)
+
+
 def test_ftrl_accumulator_starts_at_its_initial_value():
     opt = optimizers.Ftrl(initial_accumulator_value=0.4)
     opt.build(5, np.float32)

@@ -52,16 +52,12 @@ class Nadam(Optimizer):
         return dt(self.beta_1) * (dt(1.0) - dt(0.5) * dt(0.96) ** dt(i))
 
     def _u_product(self, t: int, dt) -> np.floating:
-        """u_1 u_2 ... u_t in the weights' dtype, multiplied in step order as Keras's variable is."""
-        cache = self._u_cache
-        if cache is not None and cache[1] == dt and cache[0] == t:
-            return cache[2]
-        if cache is not None and cache[1] == dt and cache[0] == t - 1:
-            prod = cache[2]
-            start = t
-        else:
-            prod, start = dt(1.0), 1
-        for i in range(start, t + 1):
+        """u_1 u_2 ... u_t in the weights' dtype, multiplied in step order as Keras's variable is
+        (`prod * beta_1 * (1 - 0.5 * 0.96^i)`); O(1) per step, O(t) once after a jump."""
+        prod, done = dt(1.0), 0
+        if self._u_cache is not None and self._u_cache[1] == dt and self._u_cache[0] <= t:
+            done, _, prod = self._u_cache
+        for i in range(done + 1, t + 1):
             prod = prod * dt(self.beta_1) * (dt(1.0) - dt(0.5) * dt(0.96) ** dt(i))
         self._u_cache = (t, dt, prod)
         return prod
