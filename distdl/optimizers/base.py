@@ -94,11 +94,11 @@ class Optimizer:
             dtype: the arena's dtype.
             segments: (start, stop) of each variable, for clipnorm and per-variable rules; None: one segment.
             shapes: each variable's shape, for rules that need it (Adafactor's factored moments);
-                None: each segment is a 1-D variable.
+                None or empty: each segment is a 1-D variable.
         """
         dtype = np.dtype(dtype)
         self._segments = [(int(a), int(b)) for a, b in (segments or [(0, int(size))])]
-        shapes = [(b - a,) for a, b in self._segments] if shapes is None else [tuple(s) for s in shapes]
+        shapes = [(b - a,) for a, b in self._segments] if not shapes else [tuple(s) for s in shapes]
         if len(shapes) != len(self._segments) or any(
                 int(np.prod(sh)) != b - a for sh, (a, b) in zip(shapes, self._segments)):
             raise ShapeError(f"{type(self).__name__}.build got shapes {shapes} that do not fill "
