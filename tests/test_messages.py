@@ -33,7 +33,7 @@ def run_cli(module, *args, env=None, cwd=None):
 @pytest.mark.parametrize("lookup,typo,meant", [
     (losses.get, "sparse_categorical_crossentopy", "sparse_categorical_crossentropy"),
     (losses.get, "MeanSquaredErorr", "MeanSquaredError"),
-    (optimizers.get, "adma", "adam"),
+    (optimizers.get, "addam", "adam"),  # "adma" is as close to adamax
     (metrics.get, "acuracy", "accuracy"),
     (activations.get, "rleu", "relu"),
     (layer_class, "Dence", "Dense"),

@@ -243,8 +243,8 @@ def test_get_builds_new_instances_with_keras_defaults():
     assert isinstance(optimizers.get("adamw"), optimizers.AdamW)
     assert optimizers.get(a) is a
     assert optimizers.get({"class_name": "SGD", "config": {"momentum": 0.5}}).momentum == 0.5
-    with pytest.raises(ConfigError, match="adagrad, adam, adamw, rmsprop, sgd"):
-        optimizers.get("adamax")
+    with pytest.raises(ConfigError, match="adadelta, adafactor, adagrad, adam, adamax, adamw, ftrl, lamb"):
+        optimizers.get("adamx")
 
 
 def test_apply_gradients_on_variables_applies_constraints():

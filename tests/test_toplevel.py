@@ -126,7 +126,8 @@ DOCUMENTED = ["distdl.arena", "distdl.backend", "distdl.constraints", "distdl.in
     f"distdl.{package}{sub}" for package, subs in {
         "losses": ("", ".base", ".crossentropy", ".elementwise", ".functions"),
         "metrics": ("", ".base", ".confusion", ".functions", ".mean_metrics"),
-        "optimizers": ("", ".adam", ".adaptive", ".base", ".schedules", ".sgd"),
+        "optimizers": ("", ".adam", ".adam_variants", ".adaptive", ".base", ".ftrl", ".layerwise", ".schedules",
+                       ".sgd"),
         "activations": ("", ".base", ".elementwise", ".functions", ".softmax"),
         "datasets": ("", ".common", ".files", ".hdf5", ".shipped"),
         "models": ("", ".model", ".compiling", ".weights", ".sequential", ".nested", ".loading"),

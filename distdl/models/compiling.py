@@ -62,7 +62,8 @@ class ModelCompile:
         (at compile, or at the build a deferred Sequential's compile waited for)."""
         loss, metrics, loss_weights = self._compile_args
         self.objectives = build_objectives(self.output_layers, loss, metrics, loss_weights)
-        self.optimizer.build(self.params.size, self.params.dtype, self.trainable_arena.segments())
+        self.optimizer.build(self.params.size, self.params.dtype, self.trainable_arena.segments(),
+                             [v.value.shape for v in self.trainable_arena.variables])
         self._compiled_arena = self.trainable_arena
 
     @property

@@ -1,4 +1,5 @@
-"""Optimizers with Keras 3 names, defaults and formulas: SGD, Adam, AdamW, RMSprop, Adagrad.
+"""Optimizers with Keras 3 names, defaults and formulas: SGD, Adam, AdamW, Nadam, Adamax, Lion,
+RMSprop, Adagrad, Adadelta, Ftrl, Lamb, Adafactor.
 
 Each optimizer has ONE update rule, `_step(w, g, slots, s, lr, t)`, over arrays of
 one shape, used by two entry points:
@@ -13,7 +14,10 @@ they agree bitwise on the same data. `g` and `s` are scratch buffers the rule ma
 overwrite (in the arena path `g` is the gradient buffer the loop refills).
 
 This package re-exports the optimizers and holds the name registry (`get`, `serialize`,
-`deserialize`): `base` (Optimizer), `sgd`, `adam` (Adam, AdamW) and `adaptive` (RMSprop, Adagrad).
+`deserialize`; names are the class names, any case): `base` (Optimizer), `sgd`, `adam` (Adam,
+AdamW), `adam_variants` (Nadam, Adamax, Lion), `adaptive` (RMSprop, Adagrad, Adadelta), `ftrl`;
+these are elementwise, so the sharded step may cut them anywhere. `layerwise` (Lamb, Adafactor)
+needs whole variables: those never shard (see its docstring).
 """
 from __future__ import annotations
 
@@ -23,18 +27,22 @@ from typing import Any
 from ..errors import ConfigError, unknown_name
 from . import schedules
 from .adam import Adam, AdamW
-from .adaptive import Adagrad, RMSprop
+from .adam_variants import Adamax, Lion, Nadam
+from .adaptive import Adadelta, Adagrad, RMSprop
 from .base import Optimizer
+from .ftrl import Ftrl
+from .layerwise import Adafactor, Lamb
 from .schedules import LearningRateSchedule
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LearningRateSchedule", "schedules",
-           "get", "serialize", "deserialize"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Nadam", "Adamax", "Lion", "RMSprop", "Adagrad", "Adadelta",
+           "Ftrl", "Lamb", "Adafactor", "LearningRateSchedule", "schedules", "get", "serialize", "deserialize"]
 
 # `from distdl.optimizers.schedules import ExponentialDecay` works as in Keras.
 sys.modules[__name__ + ".schedules"] = schedules
 
-_ALL = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+_ALL = {cls.__name__.lower(): cls for cls in (SGD, Adam, AdamW, Nadam, Adamax, Lion, RMSprop, Adagrad, Adadelta,
+                                              Ftrl, Lamb, Adafactor)}
 
 
 def serialize(optimizer: Optimizer) -> dict:

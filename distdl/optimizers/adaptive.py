@@ -1,4 +1,4 @@
-"""Per-coordinate adaptive rules: RMSprop (plain, centered, with momentum) and Adagrad."""
+"""Per-coordinate adaptive rules: RMSprop (plain, centered, with momentum), Adagrad and Adadelta."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import numpy as np
 from .base import Optimizer
 from .schedules import LearningRateSchedule
 
-__all__ = ["RMSprop", "Adagrad"]
+__all__ = ["RMSprop", "Adagrad", "Adadelta"]
 
 
 class RMSprop(Optimizer):
@@ -105,3 +105,48 @@ class Adagrad(Optimizer):
     def get_config(self) -> dict:
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
                 "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    """Keras Adadelta: `acc_g = rho acc_g + (1 - rho) g^2`,
+    `d = -g sqrt(acc_d + eps) / sqrt(acc_g + eps)`, `acc_d = rho acc_d + (1 - rho) d^2`, `w += lr d`.
+
+    Args:
+        learning_rate: a float or a LearningRateSchedule.
+        rho: decay rate of both running averages.
+        epsilon: added inside the square roots.
+        **kwargs: the base Optimizer's arguments (weight_decay, clipnorm, clipvalue, global_clipnorm, name).
+    """
+
+    _default_name = "adadelta"
+    elementwise = True
+
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001, rho: float = 0.95,
+                 epsilon: float = 1e-7, **kwargs) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.rho, self.epsilon = rho, epsilon
+
+    def _active_slots(self):
+        return ("accumulated_grad", "accumulated_delta_var")
+
+    def _step(self, w, g, slots, s, lr, t):
+        acc_g, acc_d = slots["accumulated_grad"], slots["accumulated_delta_var"]
+        acc_g *= self.rho
+        np.square(g, out=s)
+        s *= 1.0 - self.rho
+        acc_g += s
+        np.add(acc_d, self.epsilon, out=s)
+        np.sqrt(s, out=s)
+        g *= s
+        np.add(acc_g, self.epsilon, out=s)
+        np.sqrt(s, out=s)
+        g /= s  # g is now -d
+        acc_d *= self.rho
+        np.square(g, out=s)
+        s *= 1.0 - self.rho
+        acc_d += s
+        g *= lr
+        w -= g
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}

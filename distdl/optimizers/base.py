@@ -55,6 +55,7 @@ class Optimizer:
         self.built = False
         self._slots: dict[str, np.ndarray] = {}
         self._segments: list[tuple[int, int]] = []
+        self._shapes: list[tuple] = []
         self._scratch: np.ndarray | None = None
         self._pending_state: dict | None = None
         self._var_state: dict[int, tuple[np.ndarray, dict, np.ndarray, np.ndarray]] = {}
@@ -92,16 +93,24 @@ class Optimizer:
 
     # ----- arena path ----------------------------------------------------
     def build(self, size: int, dtype: str | np.dtype = "float32",
-              segments: list[tuple[int, int]] | None = None) -> None:
+              segments: list[tuple[int, int]] | None = None, shapes: list[tuple] | None = None) -> None:
         """Create the slot arrays (each of shape (size,)) and scratch for a flat arena.
 
         Args:
             size: number of parameters in the arena.
             dtype: the arena's dtype.
-            segments: (start, stop) of each variable, for clipnorm; None: one segment.
+            segments: (start, stop) of each variable, for clipnorm and per-variable rules; None: one segment.
+            shapes: each variable's shape, for rules that need it (Adafactor's factored moments);
+                None or empty: each segment is a 1-D variable.
         """
         dtype = np.dtype(dtype)
         self._segments = [(int(a), int(b)) for a, b in (segments or [(0, int(size))])]
+        shapes = [(b - a,) for a, b in self._segments] if not shapes else [tuple(s) for s in shapes]
+        if len(shapes) != len(self._segments) or any(
+                int(np.prod(sh)) != b - a for sh, (a, b) in zip(shapes, self._segments)):
+            raise ShapeError(f"{type(self).__name__}.build got shapes {shapes} that do not fill "
+                             f"the segments {self._segments}.")
+        self._shapes = shapes
         self._slots = self._init_slots((int(size),), dtype)
         self._scratch = np.empty(int(size), dtype=dtype)
         self.built = True
@@ -127,9 +136,10 @@ class Optimizer:
         whole = slots is None
         if whole:
             if not self.built:
-                if self.clipnorm is not None:
-                    raise ConfigError("An optimizer with clipnorm needs build(size, dtype, segments) "
-                                      "before update, to know each variable's segment.")
+                if self.clipnorm is not None or not self.elementwise:
+                    raise ConfigError(f"{type(self).__name__} with clipnorm or a per-variable rule needs "
+                                      "build(size, dtype, segments) before update, to know each "
+                                      "variable's segment.")
                 self.build(params.size, params.dtype)
             slots, s = self._slots, self._scratch
             if params.shape != s.shape or grads.shape != params.shape:
@@ -145,8 +155,13 @@ class Optimizer:
             spans = self._segments if whole else [(0, params.size)]
             self._clip([grads[a:b] for a, b in spans], [s[a:b] for a, b in spans])
         self._decay(params, s, lr)
-        self._step(params, grads, slots, s, lr, self.iterations + 1)
+        self._step_arena(params, grads, slots, s, lr, self.iterations + 1)
         self.iterations += 1
+
+    def _step_arena(self, params, grads, slots, s, lr: float, t: int) -> None:
+        """The rule over the arena's flat arrays (or a slice): one call for an elementwise rule;
+        a per-variable rule (distdl.optimizers.layerwise) steps each variable's segment instead."""
+        self._step(params, grads, slots, s, lr, t)
 
     @property
     def sliceable(self) -> bool:

@@ -12,7 +12,7 @@ from .. import registry
 from ..errors import ConfigError, finite_number
 
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "InverseTimeDecay", "PiecewiseConstantDecay",
-           "PolynomialDecay", "CosineDecay", "serialize", "deserialize", "get"]
+           "PolynomialDecay", "CosineDecay", "CosineDecayRestarts", "serialize", "deserialize", "get"]
 
 
 class LearningRateSchedule:
@@ -216,8 +216,46 @@ class CosineDecay(LearningRateSchedule):
                 "warmup_steps": self.warmup_steps}
 
 
+class CosineDecayRestarts(LearningRateSchedule):
+    """SGDR: cosine decay from `initial_learning_rate` to `alpha` x it over `first_decay_steps`,
+    then a restart; period i lasts `first_decay_steps * t_mul^i` steps and starts at `m_mul^i` x the
+    initial rate.
+
+    Args:
+        initial_learning_rate: the learning rate at step 0.
+        first_decay_steps: steps of the first period (> 0).
+        t_mul: growth factor of each period's length.
+        m_mul: factor of each period's starting rate.
+        alpha: the floor of each period as a fraction of the initial rate.
+        name: the schedule's name.
+    """
+
+    def __init__(self, initial_learning_rate: float, first_decay_steps: int, t_mul: float = 2.0,
+                 m_mul: float = 1.0, alpha: float = 0.0, name: str = "SGDRDecay") -> None:
+        self.initial_learning_rate = initial_learning_rate
+        self.first_decay_steps = _positive("CosineDecayRestarts", "first_decay_steps", first_decay_steps)
+        self.t_mul, self.m_mul, self.alpha, self.name = t_mul, m_mul, alpha, name
+
+    def __call__(self, step) -> float:
+        frac = float(step) / self.first_decay_steps
+        if self.t_mul == 1.0:
+            restart = math.floor(frac)
+            frac -= restart
+        else:  # periods 0 .. i-1 together span (1 - t_mul^i) / (1 - t_mul) first periods
+            restart = math.floor(math.log(1.0 - frac * (1.0 - self.t_mul)) / math.log(self.t_mul))
+            done = (1.0 - self.t_mul ** restart) / (1.0 - self.t_mul)
+            frac = (frac - done) / self.t_mul ** restart
+        cosine = 0.5 * self.m_mul ** restart * (1.0 + math.cos(math.pi * frac))
+        return float(self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha))
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "first_decay_steps": self.first_decay_steps, "t_mul": self.t_mul, "m_mul": self.m_mul,
+                "alpha": self.alpha, "name": self.name}
+
+
 _ALL = {c.__name__: c for c in (ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay,
-                                PolynomialDecay, CosineDecay)}
+                                PolynomialDecay, CosineDecay, CosineDecayRestarts)}
 
 
 def serialize(schedule: LearningRateSchedule) -> dict:

@@ -38,7 +38,17 @@ _MAX_EXPANSION, _BOMB_FLOOR = 100, 1 << 28  # a member far larger than its store
 # created for every trainable variable in turn (Adam interleaves momentum and velocity)
 _SLOT_GROUPS = {"SGD": (("momentum",),), "Adam": (("momentum", "velocity"), ("velocity_hat",)),
                 "AdamW": (("momentum", "velocity"), ("velocity_hat",)),
-                "RMSprop": (("velocity",), ("momentum",), ("average_gradient",)), "Adagrad": (("accumulator",),)}
+                "RMSprop": (("velocity",), ("momentum",), ("average_gradient",)), "Adagrad": (("accumulator",),),
+                "Nadam": (("momentum", "velocity"),), "Adamax": (("momentum", "norm"),), "Lion": (("momentum",),),
+                "Adadelta": (("accumulated_grad", "accumulated_delta_var"),), "Ftrl": (("accumulator", "linear"),),
+                "Lamb": (("momentum", "velocity"),), "Adafactor": (("r", "c", "velocity"),)}
+# Adafactor's row / column means: Keras's shapes (a scalar 0 for a variable under 2-D); distdl keeps
+# them at the start of the variable's segment of the slot
+_SLOT_SHAPES = {"r": lambda s: s[:-1] if len(s) >= 2 else (),
+                "c": lambda s: s[:-2] + s[-1:] if len(s) >= 2 else ()}
+# scalars Keras creates after the slots: Nadam's momentum-schedule product (distdl derives it from
+# `iterations`, so it is written for Keras and not read back)
+_TRAILING = {"Nadam": lambda opt: [np.asarray(opt.u_product, dtype=opt.get_state()["momentum"].dtype)]}
 
 
 def is_keras_archive(path) -> bool:
@@ -114,8 +124,8 @@ def _leaves(value) -> list:
 
 
 def _slot_plan(model, layers):
-    """[(slot name, variable, (start, stop) in the arena)] in Keras's order, or None when Keras has
-    no layout for this optimizer."""
+    """[(slot name, variable, (start, stop) in the arena, Keras's shape)] in Keras's order, or None
+    when Keras has no layout for this optimizer."""
     opt = model.optimizer
     groups = _SLOT_GROUPS.get(type(opt).__name__) if opt is not None and opt.built else None
     if groups is None:
@@ -123,7 +133,15 @@ def _slot_plan(model, layers):
     segment = {id(v): s for v, s in zip(model.trainable_arena.variables, model.trainable_arena.segments())}
     variables = [v for layer in layers for v in layer.trainable_weights]
     active = set(opt.slot_names)
-    return [(name, v, segment[id(v)]) for group in groups for v in variables for name in group if name in active]
+    plan = []
+    for group in groups:
+        for v in variables:
+            for name in group:
+                if name in active:
+                    shape = tuple(_SLOT_SHAPES.get(name, lambda s: s)(tuple(v.shape)))
+                    a = segment[id(v)][0]
+                    plan.append((name, v, (a, a + int(np.prod(shape))), shape))
+    return plan
 
 
 def _optimizer_vars(model, layers) -> list[np.ndarray] | None:
@@ -134,7 +152,8 @@ def _optimizer_vars(model, layers) -> list[np.ndarray] | None:
     out = [np.asarray(opt.iterations, dtype=np.int64)]
     if not isinstance(opt.get_config()["learning_rate"], dict):  # a schedule has no variable in Keras
         out.append(np.asarray(opt.learning_rate, dtype=np.float32))
-    return out + [state[name][a:b].reshape(v.shape) for name, v, (a, b) in plan]
+    trailing = _TRAILING.get(type(opt).__name__, lambda _: [])(opt)
+    return out + [state[name][a:b].reshape(shape) for name, v, (a, b), shape in plan] + trailing
 
 
 def _atomic_write(path: str, data: bytes) -> None:
@@ -263,16 +282,16 @@ def _restore_optimizer(model, layers, values: list, where: str) -> None:
     if not values or plan is None:
         return
     has_lr = not isinstance(opt.get_config()["learning_rate"], dict)
-    head = 1 + has_lr
-    if len(values) not in (head, head + len(plan)):
+    head, tail = 1 + has_lr, len(_TRAILING.get(type(opt).__name__, lambda _: [])(opt))
+    if len(values) not in (head, head + len(plan) + tail):
         raise CheckpointError(f"Weights file {where!r} holds {len(values)} optimizer variables, but "
-                              f"{type(opt).__name__} over this model has {head + len(plan)} (iterations, "
-                              f"{'learning rate, ' if has_lr else ''}{len(plan)} slots).")
+                              f"{type(opt).__name__} over this model has {head + len(plan) + tail} (iterations, "
+                              f"{'learning rate, ' if has_lr else ''}{len(plan) + tail} slots).")
     state = {name: np.zeros_like(arr) for name, arr in opt.get_state().items()}
-    for (name, v, (a, b)), arr in zip(plan, values[head:]):
-        if tuple(np.shape(arr)) != tuple(v.shape):
+    for (name, v, (a, b), shape), arr in zip(plan, values[head:]):
+        if tuple(np.shape(arr)) != shape:
             raise CheckpointError(f"Weights file {where!r}: the optimizer's {name} for weight {v.name!r} has shape "
-                                  f"{tuple(np.shape(arr))}, but the weight is {tuple(v.shape)}.")
+                                  f"{tuple(np.shape(arr))}, but it must be {shape}.")
         state[name][a:b] = np.asarray(arr).reshape(-1)
     if len(values) > head:
         opt.set_state(state)
