@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["graph", "inputs", "objectives", "data_order", "step", "train_state", "loops", "summary"]
+__all__ = ["graph", "inputs", "objectives", "data_order", "step", "train_state", "loops", "batch_calls", "summary"]
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -130,6 +130,7 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
         comm: the communicator (default: the world).
     """
     comm = _comm(model, comm)
+    model.__dict__.pop("_batch_runner", None)  # train_on_batch's runner: fit chooses the strategy anew
     try:  # checked on every rank, then agreed: an error or a mismatch on one rank stops all
         batch_size, (xs, ys, w, n), val = _fit_inputs(model, x, y, batch_size, steps_per_update, sample_weight,
                                                       class_weight, validation_data, validation_split)

@@ -230,21 +230,27 @@ class StepRunner:
         self._update_metrics(outs, ys, w)
 
     def finish_eval(self, n, n_batches):
-        """Sum the evaluation totals across ranks and return the global logs.
+        """The global logs of the evaluation so far: this rank's totals summed across ranks (a
+        copy: more batches may follow, as with test_on_batch).
 
         Args:
             n: the rows evaluated, over all ranks.
             n_batches: the global batches they came in.
         """
-        for _, _, m, part in self.metrics:
-            self.totals[part] = m.get_state()
-        self.comm.allreduce_sum(self.totals)
+        totals, valid_all = self.totals.copy(), self.valid.copy()  # this rank's sums go on (test_on_batch)
+        local = [m.get_state() for _, _, m, _ in self.metrics]
+        for (_, _, m, part), state in zip(self.metrics, local):
+            totals[part] = state
+        self.comm.allreduce_sum(totals)
         if self.may_mask:
-            self.comm.allreduce_sum(self.valid)
-        for i, (valid, count) in enumerate(zip(self.valid[:self.n_out], self.valid[self.n_out:])):
+            self.comm.allreduce_sum(valid_all)
+        for i, (valid, count) in enumerate(zip(valid_all[:self.n_out], valid_all[self.n_out:])):
             if count:  # a masked loss: the mean over its valid elements
-                self.totals[self.layout.outputs[i]] *= count / valid if valid else 0.0
-        return self._logs(self.totals, *self._loss(self.totals, n, self._penalty(), n_batches))
+                totals[self.layout.outputs[i]] *= count / valid if valid else 0.0
+        logs = self._logs(totals, *self._loss(totals, n, self._penalty(), n_batches))
+        for (_, _, m, _), state in zip(self.metrics, local):  # _logs put the global sums in
+            m.set_state(state)
+        return logs
 
     # ----- preemption (SIGTERM / SIGINT) -------------------------------------
     @contextlib.contextmanager

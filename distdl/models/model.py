@@ -23,6 +23,7 @@ from ..layers.base import RunContext, SymbolicTensor, serialize, unique_name
 from ..layers.core import Input, InputLayer
 from ..registry import custom_object_scope
 from ..saving import keras_graph, model_io
+from .batch_calls import ModelBatchCalls
 from .compiling import ModelCompile
 from .layer_configs import layers_from_config
 from .nested import _NestedLayer, batchless, is_symbolic
@@ -33,7 +34,7 @@ __all__ = ["Model"]
 _SUBCLASSES: dict[str, type] = {}  # distdl's own Model subclasses by class name (a user's: never by name)
 
 
-class Model(ModelCompile, ModelWeights, _NestedLayer):
+class Model(ModelCompile, ModelWeights, ModelBatchCalls, _NestedLayer):
     """A functional model: `Model(inputs, outputs)` over symbolic tensors from `Input`; also a
     layer (distdl.models.nested), so models nest in models. Subclass it and define `call` for a
     subclassed model, traced into a graph when first built.
