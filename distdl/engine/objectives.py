@@ -59,8 +59,10 @@ def build_objectives(output_layers, loss, metrics, loss_weights) -> list[Objecti
         fused = (getattr(lo, "fused_activation", None) is not None and act is not None
                  and hasattr(layer, "backward_preactivation") and act.name == lo.fused_activation
                  and layer.activity_regularizer is None)
-        objectives.append(Objective("" if single else name, lo, 1.0 if w is None else w,
-                                    [metrics_mod.get(m) for m in ms], fused))
+        mets = [metrics_mod.get(m) for m in ms]
+        for m in mets:  # a metric sized by the output (F1Score, R2Score) sizes its state before training
+            m.build_for_output(getattr(layer, "output_shape", None))
+        objectives.append(Objective("" if single else name, lo, 1.0 if w is None else w, mets, fused))
     return objectives
 
 

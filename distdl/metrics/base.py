@@ -80,6 +80,14 @@ class Metric:
         """The state variables `add_variable` made, in order."""
         return [var for var, _, _ in self._vars.entries]
 
+    def build_for_output(self, output_shape) -> None:
+        """Size the state for a model output of `output_shape` (compile calls this, before the
+        training loop lays out the states); a metric whose state size is fixed ignores it.
+
+        Args:
+            output_shape: the output's shape, with or without the batch axis.
+        """
+
     def check_summed(self) -> None:
         """Raise ConfigError when a state variable is not summed (compile calls this)."""
         self._require_init()
