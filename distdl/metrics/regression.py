@@ -19,6 +19,18 @@ __all__ = ["RootMeanSquaredError", "MeanAbsolutePercentageError", "MeanSquaredLo
            "CosineSimilarity", "LogCoshError", "R2Score"]
 
 
+def _squared_error(y_true, y_pred) -> np.ndarray:
+    """(y_pred - y_true)^2 per element (the running mean reduces extra axes per sample, as Keras's
+    RootMeanSquaredError does).
+
+    Args:
+        y_true: the targets.
+        y_pred: the model's output.
+    """
+    yt, yp = _match_ranks(np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64))
+    return (yp - yt) ** 2
+
+
 def _cosine_similarity(y_true, y_pred) -> np.ndarray:
     """Per-sample cosine similarity over the last axis (the metric's sign: 1 for parallel vectors).
 
@@ -30,10 +42,10 @@ def _cosine_similarity(y_true, y_pred) -> np.ndarray:
 
 
 class RootMeanSquaredError(_Wrapped):
-    """sqrt of the running weighted mean of per-sample mean squared errors."""
+    """sqrt of the running weighted mean of squared errors (per sample, extra axes averaged)."""
 
     default_name = "root_mean_squared_error"
-    fn = staticmethod(_losses.mean_squared_error)
+    fn = staticmethod(_squared_error)
 
     def result(self) -> float:
         return math.sqrt(max(super().result(), 0.0))
