@@ -219,3 +219,34 @@ def test_bad_arguments_name_themselves():
         L.BinaryFocalCrossentropy(gamma=-1.0)
     with pytest.raises(ConfigError, match="batch axis 0"):
         L.Dice(axis=(0, 1)).check_targets(np.zeros((2, 3)), (None, 3))
+
+
+@pytest.mark.parametrize("make, targets", [
+    (lambda: L.BinaryFocalCrossentropy(apply_class_balancing=True, gamma=2.0), "binary"),
+    (lambda: L.CategoricalFocalCrossentropy(), "onehot"), (lambda: L.CosineSimilarity(), "real"),
+    (lambda: L.CategoricalHinge(), "onehot"), (lambda: L.Dice(axis=(1,)), "binary"),
+    (lambda: L.Tversky(0.3, 0.7), "binary"),
+])
+def test_one_sgd_step_follows_the_reduced_loss(float64, make, targets):
+    """fit's loss is the loss object's value on the batch, and one full-batch SGD step of a
+    Dense(3, sigmoid) model moves the weights by the finite-difference gradient of that value."""
+    from distdl.layers import Dense
+    from distdl.models import Sequential
+    from distdl.optimizers import SGD
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((10, 4))
+    y = {"binary": rng.integers(0, 2, (10, 3)).astype(float), "onehot": np.eye(3)[rng.integers(0, 3, 10)],
+         "real": rng.standard_normal((10, 3))}[targets]
+    loss = make()
+    model = Sequential([Dense(3, activation="sigmoid", input_shape=(4,))])
+    model.compile(optimizer=SGD(learning_rate=0.5), loss=loss)
+    w, b = [a.copy() for a in model.get_weights()]
+    p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
+    expected = float(loss(y, p))
+    g = numeric_grad(lambda: float(loss(y, p)), p) * p * (1.0 - p)   # dL/dz through the sigmoid
+    hist = model.fit(x, y, batch_size=10, epochs=1, shuffle=False, verbose=0)
+    assert hist.history["loss"][0] == pytest.approx(expected, rel=1e-9)
+    got_w, got_b = model.get_weights()
+    np.testing.assert_allclose(got_w, w - 0.5 * x.T @ g, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(got_b, b - 0.5 * g.sum(0), rtol=1e-6, atol=1e-9)
+    assert not np.allclose(got_w, w)

@@ -284,7 +284,8 @@ def test_states_add_up_across_parts(i):
 def test_names_and_configs_round_trip():
     for name, cls in [("f1_score", M.F1Score), ("r2_score", M.R2Score), ("true_positives", M.TruePositives),
                       ("root_mean_squared_error", M.RootMeanSquaredError), ("logcosh", M.LogCoshError),
-                      ("AUC", M.AUC), ("f_beta_score", M.FBetaScore), ("false_negatives", M.FalseNegatives)]:
+                      ("AUC", M.AUC), ("f_beta_score", M.FBetaScore), ("false_negatives", M.FalseNegatives),
+                      ("cosine_similarity", M.CosineSimilarity)]:
         assert type(M.get(name)) is cls
     for m in (M.AUC(num_thresholds=7, curve="PR", summation_method="minoring", name="pr"),
               M.SensitivityAtSpecificity(0.4, num_thresholds=100, class_id=1, name="sas"),

@@ -59,6 +59,7 @@ _FUNCTION_CLASSES = {binary_accuracy: BinaryAccuracy, categorical_accuracy: Cate
 _SHORT = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "mape": "mean_absolute_percentage_error",
           "msle": "mean_squared_logarithmic_error", "precision": "Precision", "recall": "Recall",
           "auc": "AUC", "root_mean_squared_error": "RootMeanSquaredError", "logcosh": "LogCoshError",
+          "cosine_similarity": "CosineSimilarity",
           "f1_score": "F1Score", "f_beta_score": "FBetaScore", "r2_score": "R2Score",
           "true_positives": "TruePositives", "true_negatives": "TrueNegatives",
           "false_positives": "FalsePositives", "false_negatives": "FalseNegatives"}
