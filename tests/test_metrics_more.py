@@ -294,3 +294,22 @@ def test_names_and_configs_round_trip():
               M.BinaryCrossentropy(from_logits=True, label_smoothing=0.2)):
         again = M.deserialize(M.serialize(m))
         assert type(again) is type(m) and again.get_config() == m.get_config() and again.state_size == m.state_size
+
+
+def test_keras_configs_load():
+    """Configs as Keras 3 writes them (dtype, and keys distdl supports at their default only)."""
+    auc = M.AUC.from_config({"name": "auc", "dtype": "float32", "num_thresholds": 200, "curve": "ROC",
+                             "summation_method": "interpolation", "multi_label": False, "num_labels": None,
+                             "label_weights": None, "from_logits": False})
+    assert auc.num_thresholds == 200 and auc.curve == "ROC"
+    f1 = M.F1Score.from_config({"name": "f1_score", "dtype": "float32", "average": "macro", "beta": 1.0,
+                                "threshold": None})
+    assert f1.average == "macro"
+    cce = M.CategoricalCrossentropy.from_config({"name": "cce", "dtype": "float32", "from_logits": True,
+                                                 "label_smoothing": 0.2, "axis": -1})
+    assert cce.get_config() == {"name": "cce", "from_logits": True, "label_smoothing": 0.2}
+    sas = M.SensitivityAtSpecificity.from_config({"name": "s", "dtype": "float32", "class_id": None,
+                                                  "num_thresholds": 100, "specificity": 0.4})
+    assert sas.specificity == 0.4 and sas.num_thresholds == 100
+    with pytest.raises(ConfigError, match="supports only beta=1.0, not beta=2.0"):
+        M.F1Score.from_config({"name": "f1", "beta": 2.0})

@@ -76,6 +76,7 @@ class AUC(_Curve):
     """
 
     default_name = "auc"
+    _keras_only = {"num_labels": None, "label_weights": None}
 
     def __init__(self, num_thresholds: int = 200, curve: str = "ROC", summation_method: str = "interpolation",
                  name: str | None = None, thresholds=None, multi_label: bool = False,
@@ -185,7 +186,7 @@ class _AtConstraint(_Curve):
 
     @classmethod
     def from_config(cls, config: dict) -> "Metric":
-        config = {k: v for k, v in config.items() if k != "dtype"}
+        config = cls._clean_config(config)
         return cls(config.pop(cls._arg), **config)
 
 

@@ -110,6 +110,7 @@ class F1Score(FBetaScore):
     """
 
     default_name = "f1_score"
+    _keras_only = {"beta": 1.0}
 
     def __init__(self, average: str | None = None, threshold: float | None = None,
                  name: str | None = None) -> None:

@@ -42,6 +42,7 @@ class CategoricalCrossentropy(BinaryCrossentropy):
     """
 
     default_name = "categorical_crossentropy"
+    _keras_only = {"axis": -1}
     fn = staticmethod(_losses.categorical_crossentropy)
 
 
@@ -54,6 +55,7 @@ class SparseCategoricalCrossentropy(_Wrapped):
     """
 
     default_name = "sparse_categorical_crossentropy"
+    _keras_only = {"axis": -1}
     fn = staticmethod(_losses.sparse_categorical_crossentropy)
 
     def __init__(self, name: str | None = None, from_logits: bool = False) -> None:

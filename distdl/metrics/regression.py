@@ -74,6 +74,7 @@ class CosineSimilarity(_Wrapped):
     """
 
     default_name = "cosine_similarity"
+    _keras_only = {"axis": -1}
     fn = staticmethod(_cosine_similarity)
 
     def __init__(self, name: str | None = None, axis: int = -1) -> None:
