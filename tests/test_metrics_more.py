@@ -313,3 +313,20 @@ def test_keras_configs_load():
     assert sas.specificity == 0.4 and sas.num_thresholds == 100
     with pytest.raises(ConfigError, match="supports only beta=1.0, not beta=2.0"):
         M.F1Score.from_config({"name": "f1", "beta": 2.0})
+
+
+def test_per_class_results_reach_evaluate_logs(float64):
+    """F1Score(average=None) and TruePositives with a list of thresholds log arrays, as in Keras,
+    equal to the metrics run on the model's predictions."""
+    from distdl.layers import Dense
+    from distdl.models import Sequential
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((20, 4)), np.eye(3)[np.arange(20) % 3]
+    model = Sequential([Dense(3, activation="softmax", input_shape=(4,))])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy",
+                  metrics=[M.F1Score(), M.TruePositives([0.3, 0.6])])
+    logs = model.evaluate(x, y, batch_size=6, verbose=0, return_dict=True)
+    p = model.predict(x, verbose=0)
+    np.testing.assert_allclose(logs["f1_score"], M.F1Score()(y, p), rtol=1e-12)
+    np.testing.assert_allclose(logs["true_positives"], M.TruePositives([0.3, 0.6])(y, p))
+    assert logs["f1_score"].shape == (3,)
