@@ -15,7 +15,8 @@ from .elementwise import (Hinge, Huber, KLDivergence, LogCosh, MeanAbsoluteError
 __all__ = ["mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
            "mean_squared_logarithmic_error", "log_cosh", "poisson", "kl_divergence", "hinge", "squared_hinge",
            "huber", "binary_crossentropy", "binary_focal_crossentropy", "categorical_focal_crossentropy",
-           "cosine_similarity", "categorical_hinge", "dice", "tversky", "categorical_crossentropy", "sparse_categorical_crossentropy",
+           "cosine_similarity", "categorical_hinge", "dice", "tversky", "categorical_crossentropy",
+           "sparse_categorical_crossentropy",
            "mse", "MSE", "mae", "MAE", "mape", "MAPE", "msle", "MSLE", "kld", "KLD"]
 
 
