@@ -124,8 +124,9 @@ DOCUMENTED = ["distdl.arena", "distdl.backend", "distdl.constraints", "distdl.in
               "distdl.regularizers", "distdl.special", "distdl.utils", "distdl.comm", "distdl.comm.base",
               "distdl.callbacks.base", "distdl.registry", "distdl.saving"] + [
     f"distdl.{package}{sub}" for package, subs in {
-        "losses": ("", ".base", ".crossentropy", ".elementwise", ".functions"),
-        "metrics": ("", ".base", ".confusion", ".functions", ".mean_metrics"),
+        "losses": ("", ".base", ".crossentropy", ".elementwise", ".focal", ".functions", ".overlap"),
+        "metrics": ("", ".base", ".confusion", ".curves", ".fscore", ".functions", ".iou", ".mean_metrics",
+                    ".probabilistic", ".regression"),
         "optimizers": ("", ".adam", ".adam_variants", ".adaptive", ".base", ".ftrl", ".layerwise", ".schedules",
                        ".sgd"),
         "activations": ("", ".base", ".elementwise", ".functions", ".softmax"),

@@ -86,8 +86,10 @@ def build_objectives(output_layers, loss, metrics, loss_weights) -> list[Objecti
             w = w[0]  # loss_weights=[0.5] for the one output
         what = "compile loss_weights" + ("" if single else f"[{name!r}]")
         w = 1.0 if w is None else finite_number(what, w)
-        objectives.append(Objective("" if single else name, lo, w,
-                                    [metrics_mod.get(m) for m in ms], fused))
+        mets = [metrics_mod.get(m) for m in ms]
+        for m in mets:  # a metric sized by the output (F1Score, R2Score) sizes its state before training
+            m.build_for_output(getattr(layer, "output_shape", None))
+        objectives.append(Objective("" if single else name, lo, w, mets, fused))
     return objectives
 
 

@@ -149,7 +149,8 @@ class StepRunner:
                 logs[obj.log_name("loss")] = float(li)
         for _, name, m, part in self.metrics:
             m.set_state(totals[part])
-            logs[name] = float(np.asarray(m.result(), dtype=np.float64))  # a user's may give a tensor
+            value = np.asarray(m.result(), dtype=np.float64)  # a user's may give a tensor
+            logs[name] = float(value) if value.ndim == 0 else value  # per class: F1Score(average=None)
         return logs
 
     def _penalty(self):

@@ -8,7 +8,8 @@ sums add up to the global-batch gradient. Cross-entropies from probabilities als
 
 This package re-exports the whole API and holds the name registry (`get`, `serialize`, `deserialize`):
 `base` (Loss, reductions, helpers), `elementwise` (regression, Poisson, KL, hinge), `crossentropy`,
-`functions` (the Keras-style per-sample functions and aliases), `recorded` (how a loss with only
+`focal` (binary and categorical focal cross-entropies), `overlap` (cosine similarity, categorical
+hinge, Dice, Tversky), `functions` (the Keras-style per-sample functions and aliases), `recorded` (how a loss with only
 `call`, a user's, is differentiated) and `custom` (a user's function as a loss).
 """
 from __future__ import annotations
@@ -18,9 +19,13 @@ from ..errors import ConfigError, unknown_name
 from .base import EPSILON, Loss
 from .custom import LossFunctionWrapper
 from .crossentropy import BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy
+from .focal import BinaryFocalCrossentropy, CategoricalFocalCrossentropy
+from .overlap import CategoricalHinge, CosineSimilarity, Dice, Tversky
 from .elementwise import (Hinge, Huber, KLDivergence, LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError,
                           MeanSquaredError, MeanSquaredLogarithmicError, Poisson, SquaredHinge)
-from .functions import (KLD, MAE, MAPE, MSE, MSLE, binary_crossentropy, categorical_crossentropy,
+from .functions import (KLD, MAE, MAPE, MSE, MSLE, binary_crossentropy, binary_focal_crossentropy,
+                        categorical_crossentropy, categorical_focal_crossentropy, categorical_hinge,
+                        cosine_similarity, dice, tversky,
                         hinge, huber, kl_divergence, kld, log_cosh, mae, mape, mean_absolute_error,
                         mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error, mse,
                         msle, poisson, sparse_categorical_crossentropy, squared_hinge)
@@ -28,7 +33,10 @@ from .functions import (KLD, MAE, MAPE, MSE, MSLE, binary_crossentropy, categori
 __all__ = ["EPSILON", "Loss", "LossFunctionWrapper", "BinaryCrossentropy", "CategoricalCrossentropy",
            "SparseCategoricalCrossentropy", "Hinge", "Huber", "KLDivergence", "LogCosh", "MeanAbsoluteError",
            "MeanAbsolutePercentageError", "MeanSquaredError", "MeanSquaredLogarithmicError", "Poisson",
-           "SquaredHinge", "KLD", "MAE", "MAPE", "MSE", "MSLE", "binary_crossentropy",
+           "SquaredHinge", "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "CategoricalHinge",
+           "CosineSimilarity", "Dice", "Tversky", "binary_focal_crossentropy", "categorical_focal_crossentropy",
+           "categorical_hinge", "cosine_similarity", "dice", "tversky", "KLD", "MAE", "MAPE", "MSE", "MSLE",
+           "binary_crossentropy",
            "categorical_crossentropy", "hinge", "huber", "kl_divergence", "kld", "log_cosh", "mae", "mape",
            "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_error",
            "mean_squared_logarithmic_error", "mse", "msle", "poisson", "sparse_categorical_crossentropy",
@@ -41,6 +49,9 @@ _FUNCTIONS = {
     poisson: Poisson, kl_divergence: KLDivergence, hinge: Hinge, squared_hinge: SquaredHinge,
     binary_crossentropy: BinaryCrossentropy, categorical_crossentropy: CategoricalCrossentropy,
     sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+    binary_focal_crossentropy: BinaryFocalCrossentropy,
+    categorical_focal_crossentropy: CategoricalFocalCrossentropy, categorical_hinge: CategoricalHinge,
+    cosine_similarity: CosineSimilarity, dice: Dice, tversky: Tversky,
 }
 _CLASSES = {c.__name__: c for c in _FUNCTIONS.values()}
 _NAMES = {f.__name__: c for f, c in _FUNCTIONS.items()}

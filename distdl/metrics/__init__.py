@@ -6,15 +6,24 @@ Names, defaults and formulas follow Keras 3 (`keras.metrics`).
 
 This package re-exports the whole API and holds the name registry (`get`, `serialize`, `deserialize`):
 `functions` (per-sample functions), `base` (Metric, Mean, MeanMetricWrapper), `mean_metrics`
-(accuracies, MSE/MAE, AutoAccuracy), `confusion` (Precision, Recall, AUC) and `custom` (the state
-variables of a user's Metric subclass). A user's function becomes a MeanMetricWrapper.
+(accuracies, MSE/MAE, AutoAccuracy), `regression` (RMSE, MAPE, MSLE, cosine, log-cosh, R2Score),
+`probabilistic` (KL divergence, cross-entropies), `confusion` (Precision, Recall, TruePositives
+and the other counts), `curves` (AUC, SensitivityAtSpecificity and kin), `fscore` (F1Score,
+FBetaScore), `iou` (IoU, MeanIoU, BinaryIoU) and `custom` (the state variables of a user's Metric
+subclass). A user's function becomes a MeanMetricWrapper.
 """
 from __future__ import annotations
 
 from .. import registry
 from ..errors import unknown_name
 from .base import Mean, MeanMetricWrapper, Metric
-from .confusion import AUC, Precision, Recall
+from .confusion import FalseNegatives, FalsePositives, Precision, Recall, TrueNegatives, TruePositives
+from .curves import AUC, PrecisionAtRecall, RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity
+from .fscore import F1Score, FBetaScore
+from .iou import BinaryIoU, IoU, MeanIoU
+from .probabilistic import BinaryCrossentropy, CategoricalCrossentropy, KLDivergence, SparseCategoricalCrossentropy
+from .regression import (CosineSimilarity, LogCoshError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
+                         R2Score, RootMeanSquaredError)
 from .functions import (_FUNCTIONS, accuracy,
                         binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
                         sparse_top_k_categorical_accuracy, top_k_categorical_accuracy)
@@ -25,6 +34,11 @@ from .mean_metrics import (Accuracy, AutoAccuracy, BinaryAccuracy, CategoricalAc
 __all__ = ["Metric", "Mean", "MeanMetricWrapper", "AUC", "Precision", "Recall", "Accuracy", "AutoAccuracy",
            "BinaryAccuracy", "CategoricalAccuracy", "MeanAbsoluteError", "MeanSquaredError",
            "SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "TopKCategoricalAccuracy",
+           "TruePositives", "TrueNegatives", "FalsePositives", "FalseNegatives", "PrecisionAtRecall",
+           "RecallAtPrecision", "SensitivityAtSpecificity", "SpecificityAtSensitivity", "F1Score", "FBetaScore",
+           "IoU", "MeanIoU", "BinaryIoU", "BinaryCrossentropy", "CategoricalCrossentropy", "KLDivergence",
+           "SparseCategoricalCrossentropy", "CosineSimilarity", "LogCoshError", "MeanAbsolutePercentageError",
+           "MeanSquaredLogarithmicError", "R2Score", "RootMeanSquaredError",
            "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
            "sparse_top_k_categorical_accuracy", "top_k_categorical_accuracy", "get", "serialize",
            "deserialize"]
@@ -32,7 +46,11 @@ __all__ = ["Metric", "Mean", "MeanMetricWrapper", "AUC", "Precision", "Recall", 
 _CLASSES: dict[str, type[Metric]] = {c.__name__: c for c in (
     Mean, MeanMetricWrapper, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
     TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError,
-    AutoAccuracy, Precision, Recall, AUC)}
+    AutoAccuracy, Precision, Recall, AUC, TruePositives, TrueNegatives, FalsePositives, FalseNegatives,
+    PrecisionAtRecall, RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity, F1Score, FBetaScore,
+    IoU, MeanIoU, BinaryIoU, BinaryCrossentropy, CategoricalCrossentropy, KLDivergence,
+    SparseCategoricalCrossentropy, CosineSimilarity, LogCoshError, MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError, R2Score, RootMeanSquaredError)}
 # Functions whose class form carries extra behaviour (threshold checks, k) map to that class.
 _FUNCTION_CLASSES = {binary_accuracy: BinaryAccuracy, categorical_accuracy: CategoricalAccuracy,
                      sparse_categorical_accuracy: SparseCategoricalAccuracy,
@@ -40,7 +58,11 @@ _FUNCTION_CLASSES = {binary_accuracy: BinaryAccuracy, categorical_accuracy: Cate
                      sparse_top_k_categorical_accuracy: SparseTopKCategoricalAccuracy}
 _SHORT = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "mape": "mean_absolute_percentage_error",
           "msle": "mean_squared_logarithmic_error", "precision": "Precision", "recall": "Recall",
-          "auc": "AUC"}
+          "auc": "AUC", "root_mean_squared_error": "RootMeanSquaredError", "logcosh": "LogCoshError",
+          "cosine_similarity": "CosineSimilarity",
+          "f1_score": "F1Score", "f_beta_score": "FBetaScore", "r2_score": "R2Score",
+          "true_positives": "TruePositives", "true_negatives": "TrueNegatives",
+          "false_positives": "FalsePositives", "false_negatives": "FalseNegatives"}
 
 
 def _valid_names() -> list:

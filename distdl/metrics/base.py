@@ -34,6 +34,7 @@ class Metric:
 
     state_size = 0   # a subclass with variables: set by add_variable
     default_name = "metric"
+    _keras_only: dict = {}  # Keras config keys distdl supports only at this value (dropped on load)
 
     def __init__(self, name: str | None = None, dtype=None) -> None:
         self.name = name or self.default_name
@@ -79,6 +80,14 @@ class Metric:
     def variables(self) -> list:
         """The state variables `add_variable` made, in order."""
         return [var for var, _, _ in self._vars.entries]
+
+    def build_for_output(self, output_shape) -> None:
+        """Size the state for a model output of `output_shape` (compile calls this, before the
+        training loop lays out the states); a metric whose state size is fixed ignores it.
+
+        Args:
+            output_shape: the output's shape, with or without the batch axis.
+        """
 
     def check_summed(self) -> None:
         """Raise ConfigError when a state variable is not summed (compile calls this)."""
@@ -140,12 +149,23 @@ class Metric:
 
     @classmethod
     def from_config(cls, config: dict) -> "Metric":
-        """A new metric from `get_config`'s output (Keras's 'dtype' key is dropped).
+        """A new metric from `get_config`'s output (Keras's 'dtype' key is dropped, and so are
+        Keras's other keys distdl supports only at one value, when they hold it).
 
         Args:
             config: the constructor arguments.
         """
-        return cls(**{k: v for k, v in config.items() if k != "dtype"})  # Keras configs carry a dtype
+        return cls(**cls._clean_config(config))
+
+    @classmethod
+    def _clean_config(cls, config: dict) -> dict:
+        """`config` without 'dtype' and `_keras_only` keys at their supported values."""
+        config = {k: v for k, v in config.items() if k != "dtype"}  # Keras configs carry a dtype
+        for key, value in cls._keras_only.items():
+            got = config.pop(key, value)
+            if got != value:
+                raise ConfigError(f"Metric {cls.__name__} supports only {key}={value!r}, not {key}={got!r}.")
+        return config
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
@@ -262,4 +282,4 @@ class _Wrapped(MeanMetricWrapper):
 
     @classmethod
     def from_config(cls, config: dict) -> "Metric":
-        return cls(**{k: v for k, v in config.items() if k != "dtype"})
+        return cls(**cls._clean_config(config))
