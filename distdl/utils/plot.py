@@ -20,7 +20,17 @@ __all__ = ["model_to_dot", "plot_model"]
 
 
 def _quote(text: str) -> str:
-    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A DOT string: backslashes and quotes escaped, line breaks as DOT's `\\n`."""
+    escaped = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + escaped + '"'
+
+
+def _shape(layer) -> str:
+    """The layer's output shape with Keras's leading batch axis (None)."""
+    shape = getattr(layer, "output_shape", None)
+    if isinstance(shape, (tuple, list)) and all(isinstance(d, int) or d is None for d in shape):
+        return str((None,) + tuple(shape))
+    return str(shape)
 
 
 def _label(layer, show_shapes, show_dtype, show_layer_names, show_layer_activations, show_trainable) -> str:
@@ -30,12 +40,12 @@ def _label(layer, show_shapes, show_dtype, show_layer_names, show_layer_activati
         activation = layer.activation
         parts.append(f"activation: {getattr(activation, '__name__', activation)}")
     if show_shapes:
-        parts.append(f"output: {getattr(layer, 'output_shape', None)}")
+        parts.append(f"output: {_shape(layer)}")
     if show_dtype:
         parts.append(f"dtype: {getattr(layer, 'dtype', None)}")
     if show_trainable:
         parts.append(f"trainable: {getattr(layer, 'trainable', True)}")
-    return "\\n".join(parts)
+    return "\n".join(parts)
 
 
 def _edges(model, config: dict) -> list[tuple[str, str]]:
@@ -74,6 +84,7 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
     if rankdir not in ("TB", "LR"):
         raise ConfigError(f"plot_model's rankdir must be 'TB' or 'LR'; got {rankdir!r}.")
     try:
+        model.count_params()  # a Sequential with a known input shape builds here, as for summary()
         config = model.get_config()
         layers = list(model.layers)
     except Exception as e:  # a subclassed model with no config, an unbuilt model
