@@ -282,3 +282,20 @@ def test_only_rank_0_writes_on_two_ranks(tmp_path):
     losses = np.load(tmp_path / "loss.npy")
     assert found["train", "epoch_loss"] == [(e, pytest.approx(float(losses[e]), rel=1e-6)) for e in (0, 1)]
     assert [s for s, _ in found["train", "batch_loss"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_steps_per_second_and_a_scheduled_learning_rate(tmp_path):
+    """Keras's test_TensorBoard_global_step: these five tags; the learning rate is the schedule's
+    value at the optimizer's step when the epoch ends."""
+    utils.set_random_seed(1)
+    model = models.Sequential([layers.Input((10, 10, 1)), layers.Flatten(), layers.Dense(1)])
+    model.compile(optimizers.SGD(optimizers.schedules.CosineDecay(0.01, 20)), "mse")
+    x, y = _data()
+    model.fit(x, y, batch_size=2, epochs=2, verbose=0,
+              callbacks=[callbacks.TensorBoard(tmp_path, update_freq=1, profile_batch=0, write_steps_per_second=True)])
+    found = summaries(tmp_path)
+    assert set(found) == {("train", t) for t in ("batch_loss", "epoch_loss", "epoch_learning_rate",
+                                                 "epoch_steps_per_second", "batch_steps_per_second")}
+    lr = [0.01 * 0.5 * (1 + np.cos(np.pi * steps / 20)) for steps in (5, 10)]  # 5 steps an epoch
+    assert found["train", "epoch_learning_rate"] == [(0, pytest.approx(lr[0])), (1, pytest.approx(lr[1]))]
+    assert all(v > 0 for _, v in found["train", "epoch_steps_per_second"] + found["train", "batch_steps_per_second"])

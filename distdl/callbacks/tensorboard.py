@@ -15,6 +15,7 @@ The files are opened lazily (no `validation/` folder without validation) and clo
 """
 from __future__ import annotations
 
+import numbers
 import os
 import time
 from typing import Any
@@ -53,21 +54,20 @@ class TensorBoard(Callback):
         super().__init__()
         if update_freq == "batch":
             update_freq = 1
-        if update_freq != "epoch" and not (isinstance(update_freq, int) and not isinstance(update_freq, bool)
-                                           and update_freq > 0):
+        if update_freq != "epoch" and not (_is_count(update_freq) and update_freq > 0):
             raise ConfigError(f"TensorBoard's update_freq must be 'epoch', 'batch' or a positive integer; "
                               f"got {update_freq!r}.")
-        if not isinstance(histogram_freq, int) or isinstance(histogram_freq, bool) or histogram_freq < 0:
+        if not _is_count(histogram_freq) or histogram_freq < 0:
             raise ConfigError(f"TensorBoard's histogram_freq must be a non-negative integer; got {histogram_freq!r}.")
         if profile_batch not in (0, None):
             raise ConfigError(f"TensorBoard's profile_batch must be 0: distdl has no profiler to start; "
                               f"got {profile_batch!r}.")
         self.log_dir = os.fspath(log_dir)
-        self.histogram_freq = histogram_freq
+        self.histogram_freq = int(histogram_freq)
         self.write_graph = write_graph
         self.write_images = write_images
         self.write_steps_per_second = bool(write_steps_per_second)
-        self.update_freq = update_freq
+        self.update_freq = update_freq if update_freq == "epoch" else int(update_freq)
         self.embeddings_freq = embeddings_freq
         self.embeddings_metadata = embeddings_metadata
         self._writers: dict[str, EventFileWriter] = {}
@@ -192,6 +192,11 @@ class TensorBoard(Callback):
 
 def _now() -> float:
     return time.perf_counter()
+
+
+def _is_count(value: Any) -> bool:
+    """An integer (NumPy's too), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
