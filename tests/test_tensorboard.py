@@ -299,3 +299,12 @@ def test_steps_per_second_and_a_scheduled_learning_rate(tmp_path):
     lr = [0.01 * 0.5 * (1 + np.cos(np.pi * steps / 20)) for steps in (5, 10)]  # 5 steps an epoch
     assert found["train", "epoch_learning_rate"] == [(0, pytest.approx(lr[0])), (1, pytest.approx(lr[1]))]
     assert all(v > 0 for _, v in found["train", "epoch_steps_per_second"] + found["train", "batch_steps_per_second"])
+
+
+def test_evaluate_writes_the_evaluation_scalars_at_the_optimizer_step(tmp_path):
+    model, (x, y) = _model(), _data()
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)  # 5 optimizer steps
+    logs = model.evaluate(x, y, batch_size=5, verbose=0, return_dict=True,
+                          callbacks=[callbacks.TensorBoard(tmp_path)])
+    assert summaries(tmp_path) == {("validation", "evaluation_loss_vs_iterations"):
+                                   [(5, pytest.approx(logs["loss"], rel=1e-6))]}

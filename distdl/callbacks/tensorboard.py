@@ -74,6 +74,7 @@ class TensorBoard(Callback):
         self._global_train_batch = 0
         self._batch_start = self._epoch_start = 0.0
         self._epoch_first_iteration = 0
+        self._in_fit = False
 
     # ----- files ---------------------------------------------------------------------------------
     def _writer(self, which: str) -> EventFileWriter | None:
@@ -104,6 +105,7 @@ class TensorBoard(Callback):
         """
         self._close()
         self._global_train_batch = 0
+        self._in_fit = True
 
     def on_train_end(self, logs: dict | None = None) -> None:
         """Close the event files.
@@ -111,6 +113,7 @@ class TensorBoard(Callback):
         Args:
             logs: unused.
         """
+        self._in_fit = False
         self._close()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -148,7 +151,8 @@ class TensorBoard(Callback):
         self._scalars("train", self._global_train_batch, scalars)
 
     def on_test_end(self, logs: dict | None = None) -> None:
-        """Write `evaluation_<name>_vs_iterations` at the optimizer's step, as Keras does.
+        """Write `evaluation_<name>_vs_iterations` at the optimizer's step, as Keras does (inside
+        `fit`'s validation when the loop reports it, and in `evaluate`).
 
         Args:
             logs: the global evaluation results.
@@ -158,6 +162,8 @@ class TensorBoard(Callback):
             return
         self._scalars("validation", int(optimizer.iterations),
                       {f"evaluation_{k}_vs_iterations": v for k, v in logs.items() if _is_number(v)})
+        if not self._in_fit:  # a model.evaluate on its own: nothing else comes to close the file
+            self._close()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Write the epoch's scalars (train and `val_` logs apart) and, when due, weight histograms.
