@@ -7,7 +7,7 @@ import pytest
 from distdl.callbacks import CallbackList
 from distdl.callbacks.progress import Progbar, ProgbarLogger, format_eta, format_time_per_unit, format_value
 
-BAR = "━" * 30
+BAR = "━" * 20  # Keras 3's Progbar width
 
 
 class Clock:
@@ -55,10 +55,10 @@ def test_verbose1_tty_redraws_with_eta_and_running_average():
     frames = stream.getvalue().split("\r")[1:]
     plain = [re.sub(r"\x1b\[[0-9;]*m", "", f) for f in frames]
     # Step 1 took 2 s, 3 steps left: ETA 6s. Steps 2-3 took 0.5 s each: ETA 0s.
-    assert plain[0] == f"1/4 {'━' * 7}{'━' * 23} 6s 2s/step - loss: 1.0000"
+    assert plain[0] == f"1/4 {'━' * 5}{'━' * 15} 6s 2s/step - loss: 1.0000"
     assert plain[1].startswith(f"3/4 {BAR} 0s 500ms/step - loss: 0.6667")
     assert plain[2] == f"4/4 {BAR} 4s 500ms/step - loss: 0.2500\n"
-    assert "\x1b[32m" + "━" * 7 in frames[0]  # the done part is green on a terminal
+    assert "\x1b[32m" + "━" * 5 in frames[0]  # the done part is green on a terminal
 
 
 def test_tty_throttles_redraws_to_interval():
@@ -100,12 +100,12 @@ def test_ascii_fallback_when_stream_cannot_encode_the_bar():
         encoding = "latin-1"
 
     out = run_bar(1, Latin1())
-    assert out.startswith("4/4 " + "=" * 30 + " 1s")
+    assert out.startswith("4/4 " + "=" * 20 + " 1s")
 
 
 # --- ProgbarLogger driven like fit / evaluate / predict ----------------------------
 
-LINE = r"3/3 ━{30} \d+s \d+(?:us|ms|s)/step"
+LINE = r"3/3 ━{20} \d+s \d+(?:us|ms|s)/step"
 
 
 def drive_fit(verbose, epochs=2, rank=0):

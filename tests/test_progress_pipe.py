@@ -38,7 +38,7 @@ def test_a_pipe_gets_a_line_every_interval_with_the_running_metrics():
     assert lines[-1] == "" and "\r" not in stream.getvalue() and "\x1b" not in stream.getvalue()
     # nothing before 2 s; a line at 2.1 s (step 3) and at 4.2 s (step 5), then the final one
     assert [re.match(r" ?(\d+)/10 ", line).group(1) for line in lines[:-1]] == ["3", "5", "10"]
-    assert lines[0] == f" 3/10 {'━' * 9}{'─' * 21} 5s 800ms/step - loss: 0.9000"
+    assert lines[0] == f" 3/10 {'━' * 6}{'─' * 14} 5s 800ms/step - loss: 0.9000"
     assert lines[1].endswith(" - loss: 0.8000") and lines[2].endswith(" 6s 556ms/step - loss: 0.2500")
 
 
@@ -80,8 +80,9 @@ SLOW_EPOCH = """
 import os, sys, time
 import numpy as np
 import distdl
-from distdl.callbacks import LambdaCallback, progress
-progress.LINE_INTERVAL = 0.3
+from distdl.callbacks import LambdaCallback
+from distdl.utils import progbar
+progbar.LINE_INTERVAL = 0.3
 print("TTY", os.environ.get("DISTDL_TTY"), flush=True)
 x = np.zeros((400, 4), np.float32); y = np.zeros((400, 1), np.float32)
 m = distdl.Sequential([distdl.layers.Dense(1, input_shape=(4,))])

@@ -8,9 +8,11 @@
 | `nested` | what makes a model a layer: nested in other models, shared, frozen |
 | `sequential` | `Sequential`: a linear stack of layers |
 | `loading` | `load_model`, `model_from_checkpoint`, `model_from_json`: models rebuilt from files and configs |
+| `cloning` | `clone_model`: the same architecture with new layers and fresh weights |
 """
+from .cloning import clone_model
 from .loading import load_model, model_from_checkpoint, model_from_config, model_from_json
 from .model import Model
 from .sequential import Sequential
 
-__all__ = ["Model", "Sequential", "load_model", "model_from_checkpoint", "model_from_config", "model_from_json"]
+__all__ = ["Model", "Sequential", "clone_model", "load_model", "model_from_checkpoint", "model_from_config", "model_from_json"]

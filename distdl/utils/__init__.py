@@ -1,14 +1,27 @@
-"""Small Keras utilities: `to_categorical`, `set_random_seed`, and the seeded generators."""
+"""Keras's `keras.utils`: `to_categorical`, `normalize`, `set_random_seed` and the seeded generators here;
+the rest in submodules, re-exported.
+
+| module | its one job |
+| --- | --- |
+| `progbar` | `Progbar`, the progress bar (`callbacks.ProgbarLogger` draws with it) |
+| `sequences` | `pad_sequences`, `timeseries_dataset_from_array` (windows of a series as batches) |
+| `plot` | `plot_model`, `model_to_dot`: a model's graph as Graphviz text and a picture through `dot` |
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from .errors import ConfigError, DataError
-from .registry import (CustomObjectScope, custom_object_scope, get_custom_objects, get_registered_name,
+from ..errors import ConfigError, DataError
+from ..registry import (CustomObjectScope, custom_object_scope, get_custom_objects, get_registered_name,
                        get_registered_object, register_keras_serializable)
+from .plot import model_to_dot, plot_model
+from .progbar import Progbar
+from .sequences import TimeseriesDataset, pad_sequences, timeseries_dataset_from_array
 
 # the custom-object API is in keras.utils too (Keras 3 exports it from both places)
-__all__ = ["set_random_seed", "init_rng", "training_seed", "to_categorical", "register_keras_serializable",
+__all__ = ["set_random_seed", "init_rng", "training_seed", "to_categorical", "normalize", "pad_sequences",
+           "timeseries_dataset_from_array", "TimeseriesDataset", "Progbar", "plot_model", "model_to_dot",
+           "register_keras_serializable",
            "get_registered_name", "get_registered_object", "get_custom_objects", "custom_object_scope",
            "CustomObjectScope"]
 
@@ -65,3 +78,18 @@ def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") ->
     out = np.zeros(y.shape + (num_classes,), dtype=dtype)
     np.put_along_axis(out, y[..., None].astype(np.int64), 1, axis=-1)
     return out
+
+
+def normalize(x, axis: int | None = -1, order: int = 2) -> np.ndarray:
+    """`x` divided by its `order`-norm along `axis` (a zero norm divides by 1), as Keras's
+    NumPy path: `normalize([[3, 0], [4, 5]], axis=0)` is `[[0.6, 0], [0.8, 1]]`.
+
+    Args:
+        x: an array (or anything `np.asarray` takes).
+        axis: the axis the norms run along.
+        order: the norm's order (`np.linalg.norm`'s `ord`): 2 for L2, 1 for L1.
+    """
+    x = np.asarray(x)
+    norm = np.atleast_1d(np.linalg.norm(x, order, axis))
+    norm[norm == 0] = 1
+    return x / np.expand_dims(norm, -1 if axis is None else axis)
