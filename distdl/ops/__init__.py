@@ -8,7 +8,7 @@ gradient comes without a hand-written backward. Outside a recording they just co
 <<<<<<< HEAD
 Modules: `core` (conversion, casting, shape, stop_gradient, comparisons), `math` and `trig`
 (elementwise math), `reductions`, `activations`, `crossentropy` (and one_hot), `shape` (reshaping,
-joining, indexing), `creation` (zeros, arange, eye: constants), `linalg` (dot, einsum, tensordot),
+joining, indexing), `creation` (zeros, arange, eye: constants), `products` (dot, einsum, tensordot), `linalg` (the ops.linalg namespace),
 `conv` (conv and pooling through distdl's layer kernels), `nn`. Every op is wrapped so that on a
 symbolic tensor (functional API) it adds a graph node instead (distdl.layers.tensor_op).
 """
@@ -17,7 +17,7 @@ import functools
 from ..autodiff.tensor import Tensor, absolute, add, divide, matmul, multiply, negative, power, subtract
 from ..layers import tensor_op
 from ..layers.base import SymbolicTensor
-from . import nn
+from . import linalg, nn
 from .activations import *  # noqa: F401,F403
 from .activations import __all__ as _activations
 from .conv import *  # noqa: F401,F403 (keras.ops has the nn ops too; binds `conv` to the function)
@@ -28,8 +28,8 @@ from .creation import *  # noqa: F401,F403
 from .creation import __all__ as _creation
 from .crossentropy import *  # noqa: F401,F403
 from .crossentropy import __all__ as _crossentropy
-from .linalg import *  # noqa: F401,F403
-from .linalg import __all__ as _linalg
+from .products import *  # noqa: F401,F403
+from .products import __all__ as _products
 from .math import *  # noqa: F401,F403
 from .math import __all__ as _math
 from .reductions import *  # noqa: F401,F403
@@ -38,13 +38,14 @@ from .shape import *  # noqa: F401,F403
 from .shape import __all__ as _shape
 from .trig import *  # noqa: F401,F403
 from .trig import __all__ as _trig
+from .linalg import logdet, slogdet  # noqa: E402 (keras.ops has these two at the top level)
 from .core import shape  # noqa: E402,F811 (the function: importing the module distdl.ops.shape bound the name)
 
 abs = absolute  # noqa: A001 (Keras's name)
 true_divide = divide
 
 __all__ = ["Tensor", "absolute", "abs", "add", "divide", "true_divide", "matmul", "multiply", "negative",
-           "power", "subtract", "nn", *_activations, *_conv, *_core, *_creation, *_crossentropy, *_linalg,
+           "power", "subtract", "nn", "linalg", "logdet", "slogdet", *_activations, *_conv, *_core, *_creation, *_crossentropy, *_products,
            *_math, *_reductions, *_shape, *_trig]
 
 
@@ -68,13 +69,14 @@ def _static_shape(x) -> tuple:
 
 
 _core_shape = shape
-_PLAIN = {"Tensor", "nn", "shape", "is_tensor", "convert_to_numpy"}
+_PLAIN = {"Tensor", "nn", "linalg", "shape", "is_tensor", "convert_to_numpy"}
 _WRAPPED: dict = {}  # one wrapper per function, so aliases (swish, silu) stay one object
 for _name in __all__:
     if _name not in _PLAIN:
         _fn = globals()[_name]
         globals()[_name] = _WRAPPED.setdefault(id(_fn), _symbolic_aware(_fn))
-for _name in nn.__all__:
-    _fn = getattr(nn, _name)
-    setattr(nn, _name, _WRAPPED.setdefault(id(_fn), _symbolic_aware(_fn)))
+for _space in (nn, linalg):
+    for _name in _space.__all__:
+        _fn = getattr(_space, _name)
+        setattr(_space, _name, _WRAPPED.setdefault(id(_fn), _symbolic_aware(_fn)))
 shape = _static_shape
