@@ -22,6 +22,8 @@ from .activations import *  # noqa: F401,F403
 from .activations import __all__ as _activations
 from .conv import *  # noqa: F401,F403 (keras.ops has the nn ops too; binds `conv` to the function)
 from .conv import __all__ as _conv
+from .control import *  # noqa: F401,F403
+from .control import __all__ as _control
 from .core import *  # noqa: F401,F403
 from .core import __all__ as _core
 from .creation import *  # noqa: F401,F403
@@ -45,7 +47,7 @@ abs = absolute  # noqa: A001 (Keras's name)
 true_divide = divide
 
 __all__ = ["Tensor", "absolute", "abs", "add", "divide", "true_divide", "matmul", "multiply", "negative",
-           "power", "subtract", "nn", "linalg", "logdet", "slogdet", *_activations, *_conv, *_core, *_creation, *_crossentropy, *_products,
+           "power", "subtract", "nn", "linalg", "logdet", "slogdet", *_activations, *_control, *_conv, *_core, *_creation, *_crossentropy, *_products,
            *_math, *_reductions, *_shape, *_trig]
 
 
@@ -69,7 +71,7 @@ def _static_shape(x) -> tuple:
 
 
 _core_shape = shape
-_PLAIN = {"Tensor", "nn", "linalg", "shape", "is_tensor", "convert_to_numpy"}
+_PLAIN = {"Tensor", "nn", "linalg", "shape", "is_tensor", "convert_to_numpy", *_control}  # control ops take functions
 _WRAPPED: dict = {}  # one wrapper per function, so aliases (swish, silu) stay one object
 for _name in __all__:
     if _name not in _PLAIN:
