@@ -40,10 +40,18 @@ from .shape import *  # noqa: F401,F403
 from .shape import __all__ as _shape
 from .trig import *  # noqa: F401,F403
 from .trig import __all__ as _trig
+from .attention import *  # noqa: F401,F403
+from .attention import __all__ as _attention
+from .ctc import *  # noqa: F401,F403
+from .ctc import __all__ as _ctc
 from .fft import *  # noqa: F401,F403
 from .fft import __all__ as _fft
 from .segments import *  # noqa: F401,F403
 from .segments import __all__ as _segments
+from .normalization import *  # noqa: F401,F403
+from .normalization import __all__ as _normalization
+from .spatial import *  # noqa: F401,F403
+from .spatial import __all__ as _spatial
 from .linalg import logdet, slogdet  # noqa: E402 (keras.ops has these two at the top level)
 from .core import shape  # noqa: E402,F811 (the function: importing the module distdl.ops.shape bound the name)
 
@@ -52,7 +60,8 @@ true_divide = divide
 
 __all__ = ["Tensor", "absolute", "abs", "add", "divide", "true_divide", "matmul", "multiply", "negative",
            "power", "subtract", "nn", "linalg", "logdet", "slogdet", *_activations, *_control, *_conv, *_core, *_creation, *_crossentropy, *_products,
-           *_math, *_reductions, *_shape, *_trig, *_fft, *_segments]
+           *_math, *_reductions, *_shape, *_trig, *_fft, *_segments,
+           *_attention, *_ctc, *_normalization, *_spatial]
 
 
 def _symbolic_aware(fn):

@@ -18,7 +18,7 @@ from ..special import _as_float
 from .segments import extract_sequences
 from .shape import pad, reshape
 
-__all__ = ["fft", "fft2", "ifft2", "rfft", "irfft", "stft", "istft", "view_as_complex", "view_as_real"]
+__all__ = ["fft", "fft2", "ifft2", "rfft", "irfft", "stft", "istft", "view_as_complex", "view_as_real", "polar"]
 
 
 def _pair(op: str, x) -> tuple:
@@ -170,3 +170,9 @@ def view_as_real(x) -> Tensor:
     """Complex values as a trailing axis of 2 (real, imag) (not differentiated)."""
     xv = np.asarray(as_tensor(x).value)
     return Tensor(np.stack([np.real(xv), np.imag(xv)], axis=-1))
+
+
+def polar(abs_, angle) -> Tensor:
+    """The complex numbers abs_ * (cos(angle) + i sin(angle)) (not differentiated)."""
+    r, a = np.asarray(as_tensor(abs_).value), np.asarray(as_tensor(angle).value)
+    return Tensor(r * np.exp(1j * a))
