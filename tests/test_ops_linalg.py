@@ -114,6 +114,18 @@ def test_svd_values_and_gradient():
     check_grad(lambda x: L.svd(x, compute_uv=False), a)
 
 
+@pytest.mark.parametrize("shape, full", [((4, 4), True), ((2, 5, 3), False), ((3, 5), False)],
+                         ids=["square", "tall", "wide"])
+def test_svd_vector_gradients(shape, full):
+    a = rand(*shape)
+    u, s, vh = L.svd(a, full_matrices=full)
+    np.testing.assert_allclose((u.value * s.value[..., None, :]) @ vh.value, a, atol=1e-12)
+    # squared entries and the product u diag(s) vh are independent of each vector's sign
+    check_grad(lambda x: ops.square(L.svd(x, full_matrices=full)[0]), a)
+    check_grad(lambda x: ops.square(L.svd(x, full_matrices=full)[2]), a)
+    check_grad(lambda x: ops.matmul(L.svd(x, full_matrices=full)[0] * 2.0, L.svd(x, full_matrices=full)[2]), a)
+
+
 @pytest.mark.parametrize("ashape, bshape", [((5, 3), (5, 2)), ((5, 3), (5,)), ((2, 4), (2, 3))],
                          ids=["tall", "vector", "wide"])
 def test_lstsq(ashape, bshape):

@@ -5,8 +5,8 @@ Multi-output ops (eigh, qr, svd, slogdet) record each output as its own node: a 
 product is linear in the output cotangents, so the gradient of the pair is the sum of the two
 nodes' pullbacks. Gradients assume what the formulas need: det/inv/solve a nonsingular matrix,
 cholesky/eigh a symmetric input (the gradient is symmetrized, as JAX's), eigh distinct
-eigenvalues, qr m >= n, lstsq full rank. eig and lu_factor are not differentiated; svd
-differentiates its singular values only (u and vh are constants).
+eigenvalues, qr m >= n, lstsq full rank, svd vectors distinct nonzero singular values. eig
+and lu_factor are not differentiated.
 """
 from __future__ import annotations
 
@@ -190,7 +190,9 @@ def qr(x, mode="reduced") -> tuple:
 
 def svd(x, full_matrices=True, compute_uv=True):
     """Singular value decomposition: (u, s, vh), or s alone when `compute_uv` is False. The
-    singular values are differentiated (A^-bar = U diag(s^-bar) V^T); u and vh are constants."""
+    singular values are differentiated (A^-bar = U diag(s^-bar) V^T); u and vh too when they are
+    the thin factors (full_matrices False, or a square x) and the singular values are distinct
+    and nonzero (Townsend's formula); the extra columns of full non-square factors are constants."""
     x = as_tensor(x)
     xv = _as_float(x.value)
     if xv.ndim < 2:
@@ -199,9 +201,26 @@ def svd(x, full_matrices=True, compute_uv=True):
     s_t = result(s, (x,), lambda g: ((u * g[..., None, :]) @ vh,))
     if not compute_uv:
         return s_t
-    if full_matrices:
-        u, _, vh = np.linalg.svd(xv, full_matrices=True)
-    return Tensor(u), s_t, Tensor(vh)
+    m, n = xv.shape[-2:]
+    if full_matrices and m != n:
+        fu, _, fvh = np.linalg.svd(xv, full_matrices=True)
+        return Tensor(fu), s_t, Tensor(fvh)
+    v = _T(vh)
+
+    def pull(gu, gv):
+        s2 = s[..., None, :] ** 2 - s[..., :, None] ** 2          # s_j^2 - s_i^2
+        f = np.where(np.eye(s.shape[-1], dtype=bool), 0.0, 1.0 / np.where(s2 == 0, np.inf, s2))
+        inner = np.zeros(s2.shape)
+        if gu is not None:
+            j = _T(u) @ gu
+            inner += (f * (j - _T(j))) * s[..., None, :]
+            extra = (gu - u @ j) / s[..., None, :] @ vh
+        if gv is not None:
+            k = _T(v) @ gv
+            inner += s[..., :, None] * (f * (k - _T(k)))
+            extra = (u / s[..., None, :]) @ _T(gv - v @ k)
+        return (u @ inner @ vh + extra,)
+    return result(u, (x,), lambda g: pull(g, None)), s_t, result(vh, (x,), lambda g: pull(None, _T(g)))
 
 
 def lstsq(a, b, rcond=None) -> Tensor:
