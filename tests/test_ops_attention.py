@@ -30,7 +30,8 @@ def reference(q, k, v, bias=None, keep=None, scale=None):
 
 @pytest.mark.parametrize("heads_kv", [2, 1], ids=["multi-head", "grouped"])
 def test_attention_values_and_gradients(heads_kv):
-    q, k, v = RNG.standard_normal((2, 3, 2, 4)), RNG.standard_normal((2, 5, heads_kv, 4)), RNG.standard_normal((2, 5, heads_kv, 4))
+    q = RNG.standard_normal((2, 3, 2, 4))
+    k, v = RNG.standard_normal((2, 5, heads_kv, 4)), RNG.standard_normal((2, 5, heads_kv, 4))
     np.testing.assert_allclose(ops.dot_product_attention(q, k, v).value, reference(q, k, v), rtol=1e-10)
     bias = RNG.standard_normal((1, 2, 3, 5))
     np.testing.assert_allclose(ops.dot_product_attention(q, k, v, bias=bias, scale=0.3).value,

@@ -111,3 +111,12 @@ def test_custom_gradient_uses_the_given_gradient():
         a = tape.leaf(np.ones(2))
         out = clipped(a, 3.0)
     np.testing.assert_array_equal(backward(tape, [(out, np.ones(2))])[a._index], [7.0, 7.0])
+
+
+def test_a_python_bool_branch_on_symbolic_operands_builds_the_graph():
+    inp = distdl.Input((3,))
+    out = ops.cond(True, lambda: ops.sparsemax(ops.layer_normalization(inp)), lambda: inp)
+    model = distdl.Model(inp, out)
+    x = RNG.standard_normal((4, 3)).astype(np.float32)
+    want = ops.sparsemax(ops.layer_normalization(x)).value
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)

@@ -8,8 +8,10 @@ gradient comes without a hand-written backward. Outside a recording they just co
 <<<<<<< HEAD
 Modules: `core` (conversion, casting, shape, stop_gradient, comparisons), `math` and `trig`
 (elementwise math), `reductions`, `activations`, `crossentropy` (and one_hot), `shape` (reshaping,
-joining, indexing), `creation` (zeros, arange, eye: constants), `products` (dot, einsum, tensordot), `linalg` (the ops.linalg namespace),
-`conv` (conv and pooling through distdl's layer kernels), `nn`. Every op is wrapped so that on a
+joining, indexing), `creation` (zeros, arange, eye: constants), `products` (dot, einsum,
+tensordot), `linalg` (the ops.linalg namespace), `conv` (conv and pooling through distdl's layer kernels), `spatial` (conv_transpose, unfold,
+adaptive pools), `normalization`, `attention`, `ctc`, `control` (loops and branches run eagerly,
+custom_gradient), `segments` (scatter, segment reductions), `fft`, `nn`. Every op is wrapped so that on a
 symbolic tensor (functional API) it adds a graph node instead (distdl.layers.tensor_op).
 """
 import functools
@@ -59,7 +61,8 @@ abs = absolute  # noqa: A001 (Keras's name)
 true_divide = divide
 
 __all__ = ["Tensor", "absolute", "abs", "add", "divide", "true_divide", "matmul", "multiply", "negative",
-           "power", "subtract", "nn", "linalg", "logdet", "slogdet", *_activations, *_control, *_conv, *_core, *_creation, *_crossentropy, *_products,
+           "power", "subtract", "nn", "linalg", "logdet", "slogdet", *_activations, *_control, *_conv, *_core,
+           *_creation, *_crossentropy, *_products,
            *_math, *_reductions, *_shape, *_trig, *_fft, *_segments,
            *_attention, *_ctc, *_normalization, *_spatial]
 
@@ -84,7 +87,8 @@ def _static_shape(x) -> tuple:
 
 
 _core_shape = shape
-_PLAIN = {"Tensor", "nn", "linalg", "shape", "is_tensor", "convert_to_numpy", *_control}  # control ops take functions
+# the control ops take functions: on symbolic operands their bodies build the graph nodes
+_PLAIN = {"Tensor", "nn", "linalg", "shape", "is_tensor", "convert_to_numpy", *_control}
 _WRAPPED: dict = {}  # one wrapper per function, so aliases (swish, silu) stay one object
 for _name in __all__:
     if _name not in _PLAIN:

@@ -70,7 +70,8 @@ def ctc_loss(target, output, target_length, output_length, mask_index=0) -> Tens
     lp = np.asarray(logp.value, dtype=np.float64)
     labels = np.asarray(as_tensor(target).value).astype(np.int64)
     if lp.ndim != 3 or labels.ndim != 2 or labels.shape[0] != lp.shape[0]:
-        raise ShapeError(f"ops.ctc_loss: target (B, S) and output (B, T, C) needed, got {labels.shape} and {lp.shape}.")
+        raise ShapeError(f"ops.ctc_loss: target (B, S) and output (B, T, C) needed, got {labels.shape} and "
+                         f"{lp.shape}.")
     b, t_max, _ = lp.shape
     u = _lengths("ctc_loss", target_length, b, labels.shape[1], "target_length")
     t_len = _lengths("ctc_loss", output_length, b, t_max, "output_length")

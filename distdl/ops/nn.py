@@ -17,4 +17,5 @@ from .reductions import moments
 from .spatial import *  # noqa: F401,F403
 from .spatial import __all__ as _spatial
 
-__all__ = [*_activations, *_conv, *_crossentropy, "moments", *_attention, *_ctc, "polar", *_normalization, *_spatial]
+__all__ = [*_activations, *_conv, *_crossentropy, "moments", *_attention, *_ctc, "polar", *_normalization,
+           *_spatial]

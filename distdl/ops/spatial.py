@@ -65,8 +65,9 @@ def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=No
         raise ShapeError(f"ops.conv_transpose: inputs of shape {x.shape} need a kernel (spatial..., filters, "
                          f"{x.shape[-1]}) of rank {rank + 2} and padding 'valid' or 'same', got {k.shape}, "
                          f"{padding!r}.")
-    s, d = _ints(strides, rank, "strides", "conv_transpose"), _ints(dilation_rate, rank, "dilation_rate", "conv_transpose")
-    outp = (None,) * rank if output_padding is None else _ints(output_padding, rank, "output_padding", "conv_transpose")
+    op = "conv_transpose"
+    s, d = _ints(strides, rank, "strides", op), _ints(dilation_rate, rank, "dilation_rate", op)
+    outp = (None,) * rank if output_padding is None else _ints(output_padding, rank, "output_padding", op)
     widths = [(0, 0)]
     for i in range(rank):
         x = _dilate(x, 1 + i, s[i])
