@@ -65,5 +65,25 @@ def test_ctc_decode_greedy_keras_golden():
     np.testing.assert_allclose(scores.value, [[-1.2], [-1.7], [-0.7]])
     (decoded,), _ = ops.ctc_decode(inputs, [3, 3, 1], merge_repeated=False, mask_index=0)
     np.testing.assert_array_equal(decoded.value, [[1, 2, 2], [2, -1, -1], [3, -1, -1]])
-    with pytest.raises(ConfigError, match="ops.ctc_decode: strategy 'beam_search' is not available"):
-        ops.ctc_decode(inputs, [3, 3, 1], strategy="beam_search")
+    # nn_test.py test_ctc_decode, strategy="beam_search" (beam_width 4, top_paths 2)
+    decoded, scores = ops.ctc_decode(inputs, [3, 3, 1], strategy="beam_search", beam_width=4, top_paths=2,
+                                     mask_index=0)
+    np.testing.assert_array_equal(decoded.value, [[[1, 2, -1], [2, -1, -1], [3, -1, -1]],
+                                                  [[2, -1, -1], [3, -1, -1], [1, -1, -1]]])
+    np.testing.assert_allclose(scores.value, [[-2.426537, -2.435596], [-2.127681, -2.182338],
+                                              [-1.063386, -1.363386]], rtol=1e-6)
+    with pytest.raises(ConfigError, match="ops.ctc_decode: strategy must be 'greedy' or 'beam_search'"):
+        ops.ctc_decode(inputs, [3, 3, 1], strategy="best")
+
+
+def test_beam_search_scores_are_prefix_probabilities():
+    """With a beam wide enough to keep every prefix, a prefix's score is its total CTC probability:
+    exp(-ctc_loss) of that labelling."""
+    rng = np.random.default_rng(7)
+    logits = rng.standard_normal((1, 4, 3))
+    decoded, scores = ops.ctc_decode(logits, [4], strategy="beam_search", beam_width=1000, top_paths=3)
+    for k in range(3):
+        labels = [c for c in decoded.value[k, 0] if c >= 0]
+        target = np.array([labels + [0] * (4 - len(labels))])
+        nll = ops.ctc_loss(target, logits, [len(labels)], [4]).value[0]
+        np.testing.assert_allclose(scores.value[0, k], -nll, rtol=1e-10)

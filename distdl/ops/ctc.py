@@ -1,5 +1,5 @@
 """Connectionist temporal classification of keras.ops.nn: `ctc_loss` (the forward-backward
-recursion in log space, differentiated) and `ctc_decode` (greedy; beam search is not written).
+recursion in log space, differentiated) and `ctc_decode` (greedy, or prefix beam search).
 
 ctc_loss: target (B, S) integer labels (entries past target_length ignored), output (B, T, C)
 logits, target_length and output_length (B,); returns (B,) negative log-likelihoods. The logits
@@ -99,19 +99,58 @@ def ctc_loss(target, output, target_length, output_length, mask_index=0) -> Tens
     return result(loss.astype(logp.dtype), (logp,), vjp)
 
 
+def _beam_search(lp: np.ndarray, blank: int, beam_width: int, top_paths: int) -> list:
+    """Prefix beam search over one sequence's log-probabilities (T, C): each prefix keeps the
+    log-probability of its alignments ending in a blank and in its last label; the best
+    `beam_width` prefixes by total survive each frame. Returns [(prefix, log p)] best first."""
+    beams = {(): (0.0, -np.inf)}
+    for frame in lp:
+        grown: dict = {}
+
+        def add(prefix, blank_p=-np.inf, label_p=-np.inf):
+            b0, l0 = grown.get(prefix, (-np.inf, -np.inf))
+            grown[prefix] = (np.logaddexp(b0, blank_p), np.logaddexp(l0, label_p))
+        for prefix, (pb, pl) in beams.items():
+            total = np.logaddexp(pb, pl)
+            for c, p in enumerate(frame):
+                if c == blank:
+                    add(prefix, blank_p=total + p)
+                elif prefix and prefix[-1] == c:      # a repeat needs a blank in between to extend
+                    add(prefix + (c,), label_p=pb + p)
+                    add(prefix, label_p=pl + p)
+                else:
+                    add(prefix + (c,), label_p=total + p)
+        ranked = sorted(grown.items(), key=lambda kv: -np.logaddexp(*kv[1]))
+        beams = dict(ranked[:beam_width])
+    ranked = sorted(((k, float(np.logaddexp(*v))) for k, v in beams.items()), key=lambda kv: -kv[1])
+    return ranked[:top_paths]
+
+
 def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_paths=1, merge_repeated=True,
                mask_index=0) -> tuple:
-    """Greedy CTC decoding of (B, T, C) scores: the best class per frame, repeats merged (when
-    `merge_repeated`) and blanks dropped, labels moved to the front and padded with -1. Returns
-    (decoded (1, B, T), scores (B, 1) = -sum of the chosen frames' scores). Not differentiated."""
-    if strategy != "greedy":
-        raise ConfigError(f"ops.ctc_decode: strategy {strategy!r} is not available in distdl; use 'greedy'.")
+    """CTC decoding of (B, T, C) scores; not differentiated. Returns (decoded (top_paths, B, T),
+    labels at the front padded with -1; scores (B, top_paths)).
+
+    "greedy": the best class per frame, repeats merged (when `merge_repeated`) and blanks
+    dropped; the score is -sum of the chosen frames' scores (Keras's convention). "beam_search":
+    prefix beam search over log_softmax(inputs); the score is each prefix's log-probability."""
+    if strategy not in ("greedy", "beam_search"):
+        raise ConfigError(f"ops.ctc_decode: strategy must be 'greedy' or 'beam_search', got {strategy!r}.")
     x = np.asarray(as_tensor(inputs).value)
     if x.ndim != 3:
         raise ShapeError(f"ops.ctc_decode: inputs must be (B, T, C), got shape {x.shape}.")
     b, t_max, c = x.shape
     n = _lengths("ctc_decode", sequence_lengths, b, t_max, "sequence_lengths")
     blank = c - 1 if mask_index is None else mask_index
+    if strategy == "beam_search":
+        lp = np.asarray(log_softmax(x, axis=-1).value, dtype=np.float64)
+        decoded = np.full((top_paths, b, t_max), -1, dtype=np.int32)
+        scores = np.full((b, top_paths), -np.inf)
+        for i in range(b):
+            for k, (prefix, score) in enumerate(_beam_search(lp[i, :n[i]], blank, beam_width, top_paths)):
+                decoded[k, i, :len(prefix)] = prefix
+                scores[i, k] = score
+        return Tensor(decoded), Tensor(scores.astype(x.dtype))
     best, scores = np.argmax(x, axis=-1), np.max(x, axis=-1)
     past = np.arange(t_max)[None, :] >= n[:, None]
     best, scores = np.where(past, blank, best), np.where(past, 0.0, scores)
