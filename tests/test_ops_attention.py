@@ -55,3 +55,9 @@ def test_mask_and_causal():
 def test_shapes_are_checked():
     with pytest.raises(ShapeError, match="ops.dot_product_attention: query \\(B, T, N, H\\)"):
         ops.dot_product_attention(np.ones((1, 2, 3, 4)), np.ones((1, 2, 2, 4)), np.ones((1, 2, 2, 4)))
+
+
+def test_float32_stays_float32():
+    q = RNG.standard_normal((1, 2, 1, 4)).astype(np.float32)
+    out = ops.dot_product_attention(q, q, q, mask=np.ones((1, 1, 2, 2), dtype=bool), is_causal=True)
+    assert out.dtype == np.float32

@@ -86,3 +86,10 @@ def test_psnr():
     check_grad(lambda a, b: ops.psnr(a, b, 255.0), rand(2, 3), rand(2, 3))
     with pytest.raises(ShapeError, match="ops.psnr: x1 of shape \\(2, 3\\) and x2 of shape \\(3,\\)"):
         ops.psnr(x1, x2[0], 1.0)
+
+
+def test_float32_stays_float32():
+    x = rand(2, 3).astype(np.float32)
+    for out in (ops.sparsemax(x), ops.psnr(x, x * 0.5, 1.0), ops.layer_normalization(x), ops.normalize(x, order=1),
+                ops.rms_normalization(x), ops.batch_normalization(x, x[0], x[1] ** 2, axis=-1)):
+        assert out.dtype == np.float32

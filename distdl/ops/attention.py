@@ -35,7 +35,7 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
     groups = q.shape[2] // k.shape[2]
     if groups > 1:
         k, v = repeat(k, groups, axis=2), repeat(v, groups, axis=2)
-    scale = 1.0 / np.sqrt(k.shape[-1]) if scale is None else float(scale)
+    scale = float(1.0 / np.sqrt(k.shape[-1])) if scale is None else float(scale)   # a weak Python float
     logits = einsum("btnh,bsnh->bnts", q, k) * scale
     if attn_logits_soft_cap is not None:
         logits = tanh(logits / attn_logits_soft_cap) * attn_logits_soft_cap
@@ -47,5 +47,5 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
         causal = np.tril(np.ones((t, s), dtype=bool))
         keep = causal if keep is None else keep & causal
     if keep is not None:
-        logits = where(np.broadcast_to(keep, logits.shape), logits, _LARGE_NEGATIVE)
+        logits = where(np.broadcast_to(keep, logits.shape), logits, np.asarray(_LARGE_NEGATIVE, logits.dtype))
     return einsum("bnts,bsnh->btnh", softmax(logits, axis=-1), v)

@@ -96,12 +96,13 @@ def sparsemax(x, axis=-1) -> Tensor:
     r = np.arange(1, z.shape[-1] + 1, dtype=xv.dtype)
     support = srt - (csum - 1) / r > 0
     k = np.sum(support, axis=-1, keepdims=True)
-    tau = (np.take_along_axis(csum, k - 1, axis=-1) - 1) / k
+    size = k.astype(xv.dtype)
+    tau = (np.take_along_axis(csum, k - 1, axis=-1) - 1) / size
     y = np.moveaxis(np.maximum(z - tau, 0), -1, axis)
     on = y > 0
 
     def vjp(g):
-        share = np.sum(g * on, axis=axis, keepdims=True) / np.sum(on, axis=axis, keepdims=True)
+        share = np.sum(g * on, axis=axis, keepdims=True) / np.sum(on, axis=axis, keepdims=True, dtype=g.dtype)
         return (np.where(on, g - share, 0).astype(xv.dtype),)
     return result(y, (x,), vjp)
 
@@ -111,5 +112,4 @@ def psnr(x1, x2, max_val) -> Tensor:
     a, b = as_tensor(x1), as_tensor(x2)
     if a.shape != b.shape:
         raise ShapeError(f"ops.psnr: x1 of shape {a.shape} and x2 of shape {b.shape} must match.")
-    ln10 = np.log(10.0)
-    return 20.0 * float(np.log10(max_val)) - (10.0 / ln10) * log(mean(square(a - b)))
+    return 20.0 * float(np.log10(max_val)) - float(10.0 / np.log(10.0)) * log(mean(square(a - b)))
