@@ -120,3 +120,11 @@ def test_a_python_bool_branch_on_symbolic_operands_builds_the_graph():
     x = RNG.standard_normal((4, 3)).astype(np.float32)
     want = ops.sparsemax(ops.layer_normalization(x)).value
     np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
+def test_scan_needs_steps_and_equal_lengths():
+    from distdl.errors import ShapeError
+    with pytest.raises(ShapeError, match="ops.scan: give xs or length"):
+        ops.scan(lambda c, x: (c, x), 0.0)
+    with pytest.raises(ShapeError, match="ops.scan: the inputs' first axes \\(and length\\) must agree"):
+        ops.scan(lambda c, x: (c, x), 0.0, (np.ones(3), np.ones(4)))

@@ -96,6 +96,8 @@ def _length(op: str, xs, length) -> int:
     sizes = {len(value_of(x)) for x in leaves}
     if length is not None:
         sizes.add(int(length))
+    if not sizes:
+        raise ShapeError(f"ops.{op}: give xs or length (how many steps to run).")
     if len(sizes) != 1:
         raise ShapeError(f"ops.{op}: the inputs' first axes (and length) must agree, got lengths {sorted(sizes)}.")
     return sizes.pop()
@@ -103,7 +105,8 @@ def _length(op: str, xs, length) -> int:
 
 def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     """(carry, ys): carry, y = f(carry, x) over the first axis of `xs` (or `length` times with
-    x None), ys stacked; `reverse` walks from the end (ys keep the input order)."""
+    x None), ys stacked; `reverse` walks from the end (ys keep the input order). `unroll` changes
+    nothing here: every step runs eagerly."""
     n = _length("scan", xs, length)
     carry, ys = init, [None] * n
     order = range(n - 1, -1, -1) if reverse else range(n)
