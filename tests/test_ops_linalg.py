@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import distdl.ops as ops
-from distdl.errors import ShapeError
+from distdl.errors import DataError, ShapeError
 from opcheck import check_grad
 
 L = ops.linalg
@@ -76,7 +76,7 @@ def test_cholesky_and_inverse():
     check_grad(lambda x: L.cholesky(spd(x)), a)
     check_grad(lambda x: L.cholesky(spd(x), upper=True), a)
     check_grad(lambda x: L.cholesky_inverse(L.cholesky(spd(x))), a)
-    with pytest.raises(ShapeError, match="cholesky: the input is not positive definite"):
+    with pytest.raises(DataError, match="ops.linalg.cholesky: the input is not positive definite"):
         L.cholesky(-np.eye(2))
 
 
@@ -152,3 +152,7 @@ def test_shape_errors_name_the_op():
         L.inv(np.ones((2, 3)))
     with pytest.raises(ShapeError, match="ops.linalg.solve: a of shape \\(3, 3\\) and b of shape \\(2,\\)"):
         L.solve(np.eye(3), np.ones(2))
+    with pytest.raises(DataError, match="ops.linalg.inv: the matrix is singular"):
+        L.inv(np.ones((2, 2)))
+    with pytest.raises(DataError, match="ops.linalg.solve_triangular: a is singular"):
+        L.solve_triangular(np.zeros((2, 2)), np.ones(2))

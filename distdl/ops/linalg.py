@@ -10,11 +10,13 @@ and lu_factor are not differentiated.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..autodiff.tape import unbroadcast
 from ..autodiff.tensor import Tensor, as_tensor, is_tracked, matmul, result, transpose
-from ..errors import ShapeError
+from ..errors import DataError, ShapeError
 from ..special import _as_float
 from .reductions import norm
 
@@ -35,6 +37,15 @@ def _square(op: str, x) -> tuple:
     return x, xv
 
 
+@contextlib.contextmanager
+def _lapack(op: str, what: str):
+    """NumPy's LinAlgError ("Singular matrix") as one sentence naming the op."""
+    try:
+        yield
+    except np.linalg.LinAlgError:
+        raise DataError(f"ops.linalg.{op}: {what}.") from None
+
+
 def _sym(a):
     return 0.5 * (a + _T(a))
 
@@ -42,7 +53,8 @@ def _sym(a):
 def inv(x) -> Tensor:
     """The inverse of each square matrix; d(A^-1) pulls back as -A^-T g A^-T."""
     x, xv = _square("inv", x)
-    y = np.linalg.inv(xv)
+    with _lapack("inv", "the matrix is singular"):
+        y = np.linalg.inv(xv)
     return result(y, (x,), lambda g: (-_T(y) @ g @ _T(y),))
 
 
@@ -81,7 +93,8 @@ def _solve_like(op, a, b, solver, solver_t, mask):
     av, bv = _as_float(a.value), _as_float(b.value)
     vector = _vector_rhs(op, av, bv)
     b2 = bv[..., None] if vector else bv
-    y2 = solver(av, b2)
+    with _lapack(op, "a is singular"):
+        y2 = solver(av, b2)
     need_a = is_tracked(a)
 
     def vjp(g):
@@ -112,10 +125,8 @@ def cholesky(x, upper=False) -> Tensor:
     """The Cholesky factor L (A = L L^T) of each symmetric positive-definite matrix, or L^T when
     `upper`. Gradient: A^-bar = sym(L^-T Phi(L^T g) L^-1), Phi the lower triangle, diagonal halved."""
     x, xv = _square("cholesky", x)
-    try:
+    with _lapack("cholesky", "the input is not positive definite"):
         low = np.linalg.cholesky(xv)
-    except np.linalg.LinAlgError:
-        raise ShapeError("ops.linalg.cholesky: the input is not positive definite.") from None
 
     def vjp(g):
         g = _T(g) if upper else g
