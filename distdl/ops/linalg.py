@@ -18,7 +18,7 @@ from ..autodiff.tape import unbroadcast
 from ..autodiff.tensor import Tensor, as_tensor, is_tracked, matmul, result, transpose
 from ..errors import DataError, ShapeError
 from ..special import _as_float
-from .reductions import norm
+from .reductions import norm  # noqa: F401 (keras.ops.linalg.norm is ops.norm)
 
 __all__ = ["cholesky", "cholesky_inverse", "det", "eig", "eigh", "inv", "lstsq", "lu_factor", "norm",
            "qr", "solve", "solve_triangular", "svd", "logdet", "slogdet"]
