@@ -27,6 +27,8 @@ def test_symbolic_predicate_is_refused_with_the_op_name():
         ops.cond(inp, lambda: inp, lambda: inp)
     with pytest.raises(ConfigError, match="ops.while_loop: the predicate is a symbolic tensor"):
         ops.while_loop(lambda x: x, lambda x: x, inp)
+    with pytest.raises(ConfigError, match="ops.switch: the index is a symbolic tensor"):
+        ops.switch(inp, [lambda: inp])
 
 
 def test_switch_clamps_the_index():
