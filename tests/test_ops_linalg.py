@@ -1,132 +1,158 @@
-"""distdl.ops products and contractions (dot, einsum, tensordot, outer, inner, vdot, trace,
-diagonal): values against NumPy (as keras/src/ops/numpy_test.py checks them) and gradients
-against finite differences in float64, including ellipses, broadcasting and repeated indices."""
+"""distdl.ops.linalg (keras.ops.linalg) and ops.logdet/slogdet: values against NumPy and the
+golden numbers of keras/src/ops/linalg_test.py, gradients against float64 finite differences."""
 import numpy as np
 import pytest
 
 import distdl.ops as ops
-from distdl.autodiff import Tape, backward, recording
-from distdl.errors import ShapeError
+from distdl.errors import DataError, ShapeError
 from opcheck import check_grad
 
-RNG = np.random.default_rng(11)
+L = ops.linalg
+RNG = np.random.default_rng(5)
 
 
 def rand(*shape):
     return RNG.standard_normal(shape)
 
 
-EINSUM = [
-    ("ij,jk->ik", [(2, 3), (3, 4)]),
-    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 2)]),
-    ("ij->i", [(3, 4)]),                        # an index summed within one operand only
-    ("ij,j->", [(3, 4), (4,)]),
-    ("ii->i", [(3, 3)]),                        # a repeated index: the diagonal
-    ("ii", [(3, 3)]),                           # implicit output: the trace
-    ("iij,jk->ik", [(2, 2, 3), (3, 4)]),
-    ("ba", [(3, 2)]),                           # implicit output sorted: a transpose
-    ("i,j", [(3,), (2,)]),                      # implicit outer product
-    ("i,i,i->", [(4,), (4,), (4,)]),
-    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
-    ("...ij,...jk->...ik", [(2, 3, 4), (4, 5)]),   # ellipses of different lengths
-    ("...ij,...jk", [(2, 1, 3, 4), (5, 4, 2)]),    # a length-1 ellipsis axis broadcast
-    ("i...,i...->...", [(3, 2, 1), (3, 1, 4)]),
-    ("ij,ij->ij", [(1, 4), (3, 4)]),            # a length-1 labelled axis broadcast
-]
+def spd(a):
+    """A symmetric positive-definite matrix stack built from `a` with ops (so the check perturbs
+    both triangles symmetrically)."""
+    n = a.shape[-1]
+    return ops.matmul(a, ops.transpose(a, (0, 2, 1)) if a.ndim == 3 else ops.transpose(a)) + n * np.eye(n)
 
 
-@pytest.mark.parametrize("subscripts, shapes", EINSUM, ids=[s for s, _ in EINSUM])
-def test_einsum_value_and_gradients(subscripts, shapes):
-    arrays = [rand(*s) for s in shapes]
-    np.testing.assert_allclose(ops.einsum(subscripts, *arrays).value, np.einsum(subscripts, *arrays), rtol=1e-12)
-    check_grad(lambda *xs: ops.einsum(subscripts, *xs), *arrays)
+def well(*shape):
+    return rand(*shape) + 3 * np.eye(shape[-1])
 
 
-def test_einsum_skips_untracked_operands():
-    tape = Tape("t")
-    with recording(tape):
-        a = tape.leaf(rand(2, 3))
-        y = ops.einsum("ij,jk->ik", a, rand(3, 4))
-    grads = backward(tape, [(y, np.ones((2, 4)))])
-    assert grads[a._index].shape == (2, 3)
+def test_namespace_and_top_level():
+    assert L.norm is ops.norm and ops.logdet is L.logdet and ops.slogdet is L.slogdet
+    from distdl.ops import products
+    assert ops.dot.__wrapped__ is products.dot
 
 
-def test_einsum_keeps_float32():
-    a = np.ones((2, 3), np.float32)
-    assert ops.einsum("ij,kj->ik", a, a).dtype == np.float32
+def test_inv_det_slogdet_values_and_gradients():
+    a = well(2, 3, 3)
+    np.testing.assert_allclose(L.inv(a).value, np.linalg.inv(a))
+    np.testing.assert_allclose(L.det(a).value, np.linalg.det(a))
+    sign, logabs = ops.slogdet(-a)
+    np.testing.assert_allclose(sign.value, np.linalg.slogdet(-a)[0])
+    np.testing.assert_allclose(logabs.value, np.linalg.slogdet(-a)[1])
+    check_grad(L.inv, a)
+    check_grad(L.det, a)
+    check_grad(lambda x: ops.slogdet(x)[1], a)
+    check_grad(ops.logdet, a)
+    # keras linalg_test.py test_det: det([[1, 2], [3, 4]]) is -2
+    np.testing.assert_allclose(L.det(np.array([[1.0, 2.0], [3.0, 4.0]])).value, -2.0)
 
 
-TENSORDOT = [
-    ((2, 3, 4), (3, 4, 5), 2),
-    ((2, 3), (3, 4), 1),
-    ((2, 3), (4, 5), 0),
-    ((2, 3, 4), (4, 2, 5), ([0, 2], [1, 0])),
-    ((2, 3, 4), (4, 3), ([-1, -2], [0, 1])),
-]
+@pytest.mark.parametrize("bshape", [(2, 3, 2), (2, 3), (3,)], ids=["matrices", "vectors", "broadcast"])
+def test_solve(bshape):
+    a, b = well(2, 3, 3), rand(*bshape)
+    want = np.linalg.solve(a, b[..., None])[..., 0] if len(bshape) < 3 else np.linalg.solve(a, b)
+    np.testing.assert_allclose(L.solve(a, b).value, want)
+    check_grad(L.solve, a, b)
 
 
-@pytest.mark.parametrize("sa, sb, axes", TENSORDOT)
-def test_tensordot(sa, sb, axes):
-    a, b = rand(*sa), rand(*sb)
-    np.testing.assert_allclose(ops.tensordot(a, b, axes).value, np.tensordot(a, b, axes), rtol=1e-12)
-    check_grad(lambda a, b: ops.tensordot(a, b, axes), a, b)
+@pytest.mark.parametrize("lower", [True, False])
+def test_solve_triangular_reads_one_triangle(lower):
+    a, b = well(2, 3, 3), rand(2, 3, 2)
+    tri = np.tril(a) if lower else np.triu(a)
+    np.testing.assert_allclose(L.solve_triangular(a, b, lower=lower).value, np.linalg.solve(tri, b))
+    g = check_grad(lambda x, y: L.solve_triangular(x, y, lower=lower), a, b)[0]
+    assert not np.any((np.triu(g, 1) if lower else np.tril(g, -1)))
 
 
-DOT = [((3,), (3,)), ((2, 3), (3, 4)), ((2, 3, 4), (4, 2)), ((2, 3, 4), (4,)), ((4,), (2, 4, 3)),
-       ((2, 3, 4), (5, 4, 2)), ((), (2, 3)), ((2, 3), ())]
+def test_cholesky_and_inverse():
+    a = rand(2, 3, 3)
+    m = spd(a).value
+    low = L.cholesky(m).value
+    np.testing.assert_allclose(low, np.linalg.cholesky(m))
+    np.testing.assert_allclose(L.cholesky(m, upper=True).value, np.swapaxes(low, -1, -2))
+    np.testing.assert_allclose(L.cholesky_inverse(low).value, np.linalg.inv(m), rtol=1e-10)
+    np.testing.assert_allclose(L.cholesky_inverse(np.swapaxes(low, -1, -2), upper=True).value,
+                               np.linalg.inv(m), rtol=1e-10)
+    check_grad(lambda x: L.cholesky(spd(x)), a)
+    check_grad(lambda x: L.cholesky(spd(x), upper=True), a)
+    check_grad(lambda x: L.cholesky_inverse(L.cholesky(spd(x))), a)
+    with pytest.raises(DataError, match="ops.linalg.cholesky: the input is not positive definite"):
+        L.cholesky(-np.eye(2))
 
 
-@pytest.mark.parametrize("sa, sb", DOT)
-def test_dot_follows_numpy(sa, sb):
-    a, b = rand(*sa), rand(*sb)
-    np.testing.assert_allclose(ops.dot(a, b).value, np.dot(a, b), rtol=1e-12)
-    check_grad(ops.dot, a, b)
+def test_eigh_values_and_vectors():
+    a = rand(2, 4, 4)
+    m = spd(a).value
+    w, v = L.eigh(m)
+    np.testing.assert_allclose(w.value, np.linalg.eigh(m)[0])
+    np.testing.assert_allclose(v.value @ (w.value[..., None] * np.swapaxes(v.value, -1, -2)), m, rtol=1e-10)
+    check_grad(lambda x: L.eigh(spd(x))[0], a)
+    check_grad(lambda x: ops.square(L.eigh(spd(x))[1]), a)   # squared: the vectors' sign drops out
+    w, v = L.eig(np.diag([1.0, 2.0]))
+    np.testing.assert_allclose(np.sort(w.value.real), [1.0, 2.0])
 
 
-@pytest.mark.parametrize("sa, sb", [((3,), (3,)), ((2, 3), (4, 3)), ((2, 3), (5, 2, 3)), ((), (2,))])
-def test_inner(sa, sb):
-    a, b = rand(*sa), rand(*sb)
-    np.testing.assert_allclose(ops.inner(a, b).value, np.inner(a, b), rtol=1e-12)
-    check_grad(ops.inner, a, b)
+@pytest.mark.parametrize("shape", [(4, 4), (2, 5, 3)], ids=["square", "tall"])
+def test_qr(shape):
+    a = rand(*shape)
+    q, r = L.qr(a)
+    nq, nr = np.linalg.qr(a)
+    np.testing.assert_allclose(q.value, nq)
+    np.testing.assert_allclose(r.value, nr)
+    check_grad(lambda x: L.qr(x)[0], a)
+    check_grad(lambda x: L.qr(x)[1], a)
+    check_grad(lambda x: L.qr(x)[0] * 2.0 + ops.sum(L.qr(x)[1]), a)
+    assert L.qr(rand(5, 3), mode="complete")[0].shape == (5, 5)
 
 
-def test_outer_and_vdot_flatten_their_inputs():
-    a, b = rand(2, 3), rand(4)
-    np.testing.assert_allclose(ops.outer(a, b).value, np.outer(a, b))
-    check_grad(ops.outer, a, b)
-    c, d = rand(2, 3), rand(3, 2)
-    np.testing.assert_allclose(ops.vdot(c, d).value, np.vdot(c, d))
-    check_grad(ops.vdot, c, d)
+def test_svd_values_and_gradient():
+    a = rand(2, 4, 3)
+    u, s, vh = L.svd(a)
+    assert u.shape == (2, 4, 4) and vh.shape == (2, 3, 3)
+    np.testing.assert_allclose(s.value, np.linalg.svd(a)[1])
+    assert L.svd(a, full_matrices=False)[0].shape == (2, 4, 3)
+    check_grad(lambda x: L.svd(x, compute_uv=False), a)
 
 
-@pytest.mark.parametrize("offset, axis1, axis2", [(0, 0, 1), (1, 0, 1), (-1, 0, 1), (2, -1, 0), (0, 2, 1), (-2, 1, 2)])
-def test_diagonal_and_trace(offset, axis1, axis2):
-    x = rand(3, 4, 5)
-    np.testing.assert_array_equal(ops.diagonal(x, offset, axis1, axis2).value, np.diagonal(x, offset, axis1, axis2))
-    np.testing.assert_allclose(ops.trace(x, offset, axis1, axis2).value, np.trace(x, offset, axis1, axis2))
-    check_grad(lambda x: ops.diagonal(x, offset, axis1, axis2), x)
-    check_grad(lambda x: ops.trace(x, offset, axis1, axis2), x)
+@pytest.mark.parametrize("shape, full", [((4, 4), True), ((2, 5, 3), False), ((3, 5), False)],
+                         ids=["square", "tall", "wide"])
+def test_svd_vector_gradients(shape, full):
+    a = rand(*shape)
+    u, s, vh = L.svd(a, full_matrices=full)
+    np.testing.assert_allclose((u.value * s.value[..., None, :]) @ vh.value, a, atol=1e-12)
+    # squared entries and the product u diag(s) vh are independent of each vector's sign
+    check_grad(lambda x: ops.square(L.svd(x, full_matrices=full)[0]), a)
+    check_grad(lambda x: ops.square(L.svd(x, full_matrices=full)[2]), a)
+    check_grad(lambda x: ops.matmul(L.svd(x, full_matrices=full)[0] * 2.0, L.svd(x, full_matrices=full)[2]), a)
 
 
-def test_trace_of_a_matrix_has_the_identity_as_gradient():
-    tape = Tape("t")
-    with recording(tape):
-        x = tape.leaf(rand(3, 3))
-        y = ops.trace(x)
-    np.testing.assert_array_equal(backward(tape, [(y, np.float64(2.0))])[x._index], 2 * np.eye(3))
+@pytest.mark.parametrize("ashape, bshape", [((5, 3), (5, 2)), ((5, 3), (5,)), ((2, 4), (2, 3))],
+                         ids=["tall", "vector", "wide"])
+def test_lstsq(ashape, bshape):
+    a, b = rand(*ashape), rand(*bshape)
+    np.testing.assert_allclose(L.lstsq(a, b).value, np.linalg.lstsq(a, b, rcond=None)[0], atol=1e-12)
+    check_grad(L.lstsq, a, b)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: ops.dot(rand(2, 3), rand(2, 3)), r"ops.dot: shapes \(2, 3\) and \(2, 3\) do not fit together"),
-    (lambda: ops.inner(rand(2, 3), rand(2)), r"ops.inner: the last axes of shapes \(2, 3\) and \(2,\)"),
-    (lambda: ops.tensordot(rand(2, 3), rand(2, 3), 1), r"ops.tensordot: axes 1 do not pair up shapes"),
-    (lambda: ops.einsum("ij,jk->ik", rand(2, 3), rand(4, 5)), r"ops.einsum: subscripts 'ij,jk->ik' do not fit"),
-    (lambda: ops.einsum("ij,jk->ik", rand(2, 3)), r"ops.einsum: subscripts 'ij,jk->ik' name 2 operands, got 1"),
-    (lambda: ops.einsum("ijk", rand(2, 3)), r"ops.einsum: subscripts 'ijk' do not fit an operand of shape"),
-    (lambda: ops.vdot(rand(2), rand(3)), r"ops.vdot: inputs of shapes \(2,\) and \(3,\)"),
-    (lambda: ops.trace(rand(3), 0), r"ops.trace: needs an input of rank 2 or more"),
-    (lambda: ops.diagonal(rand(3, 3), 0, 1, -1), r"ops.diagonal: axis1=1 and axis2=-1 must be two different"),
-])
-def test_errors_name_the_op_and_shapes(call, match):
-    with pytest.raises(ShapeError, match=match):
-        call()
+def test_lu_factor_reconstructs_with_pivots():
+    a = rand(2, 4, 4)
+    lu, piv = L.lu_factor(a)
+    for k in range(2):
+        low = np.tril(lu.value[k], -1) + np.eye(4)
+        up = np.triu(lu.value[k])
+        perm = np.arange(4)
+        for i, p in enumerate(piv.value[k]):
+            perm[[i, p]] = perm[[p, i]]
+        np.testing.assert_allclose(low @ up, a[k][perm], atol=1e-12)
+        assert np.all(np.abs(low) <= 1 + 1e-12)
+
+
+def test_shape_errors_name_the_op():
+    with pytest.raises(ShapeError, match="ops.linalg.inv: needs square matrices.*\\(2, 3\\)"):
+        L.inv(np.ones((2, 3)))
+    with pytest.raises(ShapeError, match="ops.linalg.solve: a of shape \\(3, 3\\) and b of shape \\(2,\\)"):
+        L.solve(np.eye(3), np.ones(2))
+    with pytest.raises(DataError, match="ops.linalg.inv: the matrix is singular"):
+        L.inv(np.ones((2, 2)))
+    with pytest.raises(DataError, match="ops.linalg.solve_triangular: a is singular"):
+        L.solve_triangular(np.zeros((2, 2)), np.ones(2))

@@ -7,7 +7,7 @@ import pytest
 from opcheck import check_grad
 
 from distdl import ops
-from distdl.autodiff import Tape, backward, recording
+from distdl.autodiff import Tape, backward, recording, value_of
 from distdl.errors import ConfigError, ShapeError
 
 RNG = np.random.default_rng(11)
@@ -266,3 +266,13 @@ def test_new_ops_on_symbolic_tensors_build_graph_nodes_and_differentiate():
     ref = np.concatenate([np.sort(hv, -1)[:, :2], -np.sort(-hv, -1)[:, :3], np.median(hv, -1, keepdims=True)], -1)
     np.testing.assert_allclose(model.predict(x, verbose=0), ref @ k2 + b2, rtol=1e-12)
     check_model(model, [x])
+
+
+def test_histogram_counts_and_edges_as_numpy():
+    x = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.0])
+    counts, edges = ops.histogram(x, bins=4)
+    want_counts, want_edges = np.histogram(x, bins=4)
+    np.testing.assert_array_equal(value_of(counts), want_counts)
+    np.testing.assert_allclose(value_of(edges), want_edges)
+    counts, _ = ops.histogram(x, bins=2, range=(0.0, 1.0))
+    np.testing.assert_array_equal(value_of(counts), [1, 2])

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..autodiff.tensor import Tensor, as_tensor, result, value_of
 from ..autodiff.tensor import divide, getitem, matmul, multiply, subtract, transpose
+from .. import backend
 from ..errors import ConfigError, ShapeError
 from ..special import _as_float
 from .math import _floats
@@ -24,7 +25,7 @@ from .reductions import max as _max, min as _min
 from .shape import axis_of, broadcast_to, reshape
 
 __all__ = ["average", "nansum", "nanmean", "nanmax", "nanmin", "nanprod", "ptp", "corrcoef", "bincount",
-           "trapezoid"]
+           "trapezoid", "histogram"]
 
 
 def average(x, axis=None, weights=None) -> Tensor:
@@ -191,3 +192,16 @@ def trapezoid(y, x=None, dx=1.0, axis=-1) -> Tensor:
     elif xv.shape != yv.shape:
         raise ShapeError(f"ops.trapezoid: x of shape {xv.shape} must be 1-D or have y's shape {yv.shape}.")
     return sum(multiply(pairs, getitem(x, head) - getitem(x, tail)), axis=ax)
+
+
+def histogram(x, bins=10, range=None):  # noqa: A002 (Keras's argument name)
+    """(counts, bin_edges) of the values of `x` in `bins` equal bins over `range` (default: the
+    values' min and max), as keras.ops.histogram; not differentiated.
+
+    Args:
+        x: the values (any shape; flattened).
+        bins: the number of bins.
+        range: (low, high) of the bins, or None.
+    """
+    counts, edges = np.histogram(np.asarray(value_of(as_tensor(x))).ravel(), bins=int(bins), range=range)
+    return Tensor(counts.astype(np.int32)), Tensor(edges.astype(backend.floatx()))
