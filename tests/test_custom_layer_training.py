@@ -149,7 +149,7 @@ def test_a_call_that_fails_on_the_shape_probe_says_how_to_fix_it():
         def call(self, inputs):
             return ops.reshape(inputs, (32, -1))
 
-    with pytest.raises(ConfigError, match=r"Layer 'fixed': calling it on a batch of 2 rows of ones, shaped "
+    with pytest.raises(ConfigError, match=r"Layer 'fixed': calling it on a probe batch of 2 rows, shaped "
                                           r"\(None, 3\), to find its output shape failed: .*compute_output_shape"):
         Model(Input(shape=(3,)), FixedBatch(name="fixed")(Input(shape=(3,))))
 

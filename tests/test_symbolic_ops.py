@@ -179,3 +179,16 @@ def test_a_custom_layer_on_a_variable_length_input():
     for steps in (2, 5):
         x = _x(2, steps, 3).astype("float32")
         np.testing.assert_allclose(model.predict(x, verbose=0), np.concatenate([x, 2 * x[:, ::-1]], -1), rtol=1e-6)
+
+
+def test_linalg_ops_on_symbolic_square_matrices():
+    """The shape probe runs on invertible, positive definite matrices, so inv and cholesky can be
+    graph nodes."""
+    inp = Input(shape=(3, 3), dtype=F64)
+    spd = ops.matmul(inp, ops.transpose(inp, (0, 2, 1)))
+    model = Model(inp, ops.linalg.inv(inp) + ops.linalg.cholesky(spd))
+    x = _x(2, 3, 3) + 3 * np.eye(3)
+    want = np.linalg.inv(x) + np.linalg.cholesky(x @ x.transpose(0, 2, 1))
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-10)
+    weighted = Model(inp, ops.linalg.inv(Dense(3, dtype=F64)(inp) + 3.0 * np.eye(3)))
+    check_model(weighted, [x], tol=1e-5)

@@ -6,7 +6,7 @@ writes a backward pass. Everything else about the layer is Keras 3's:
 
 - `build(input_shape)` and `compute_output_shape(input_shape)` see shapes with the batch axis
   (None), as in Keras; without `compute_output_shape` the output shape comes from running `call`
-  once on a small batch of ones (twice when the input has None axes, to see which output axes
+  once on a small probe batch (twice when the input has None axes, to see which output axes
   follow them), with the layer's weights put back afterwards.
 - `call` gets `training` and `mask` when its signature names them; a layer called inside another
   inherits the caller's `training` unless given one (Keras's call context).

@@ -1,5 +1,5 @@
 """A recorded layer's shapes: Keras's `build` and `compute_output_shape` (shapes with the batch
-axis), or the output shape found by running `call` on a small batch of ones (twice when the input
+axis), or the output shape found by running `call` on a small probe batch (twice when the input
 has None axes, to see which output axes follow them), with the layer's weights put back after.
 distdl's own shapes have no batch axis; `keras_shape` and `batchless` convert.
 """
@@ -65,7 +65,7 @@ def infer_output_shape(layer, input_shape):
     except Exception as exc:
         if isinstance(exc, DistdlError) and repr(layer.name) in str(exc):
             raise  # it names the layer already (a NumPy call in `call`, say)
-        raise ConfigError(f"Layer {layer.name!r}: calling it on a batch of 2 rows of ones, shaped "
+        raise ConfigError(f"Layer {layer.name!r}: calling it on a probe batch of 2 rows, shaped "
                           f"{keras_shape(input_shape)}, to find its output shape failed: "
                           f"{type(exc).__name__}: {exc} Define compute_output_shape(input_shape) if "
                           f"call needs other inputs.") from exc
@@ -96,8 +96,8 @@ def symbolic_shape(layer, shape):
 
 def _dummy_run(layer, input_shape, batch, none_size, dtypes):
     shapes = _as_list(input_shape)
-    arrays = [np.ones((batch,) + tuple(none_size if d is None else d for d in s),  # ones: valid ids, no log(0)
-                      dtype=(dtypes[i] if dtypes else layer.dtype)) for i, s in enumerate(shapes)]
+    arrays = [probe((batch,) + tuple(none_size if d is None else d for d in s), dtypes[i] if dtypes else layer.dtype)
+              for i, s in enumerate(shapes)]
     x = arrays if isinstance(input_shape, list) else arrays[0]
     LOSS_STACK.append([])
     CALL_COUNTS.append({})
@@ -111,6 +111,18 @@ def _dummy_run(layer, input_shape, batch, none_size, dtypes):
         CALL_COUNTS.pop()
         TRAINING_STACK.pop()
     return flatten(layer, out)
+
+
+def probe(shape, dtype) -> np.ndarray:
+    """The values a shape probe runs on: integers 1 (valid ids); floats 0.5 plus the identity on
+    the last two axes when they are square, so the values are positive (log, sqrt) and square
+    matrices invertible and positive definite (ops.linalg.inv, cholesky)."""
+    if np.dtype(dtype).kind != "f":
+        return np.ones(shape, dtype=dtype)
+    out = np.full(shape, 0.5, dtype=dtype)
+    if len(shape) >= 2 and shape[-1] == shape[-2]:
+        out += np.eye(shape[-1], dtype=dtype)
+    return out
 
 
 def _as_list(shape):

@@ -22,6 +22,7 @@ from ..autodiff import tensor as arithmetic
 from ..autodiff.tensor import Tensor
 from ..errors import ConfigError
 from .base import Layer, SymbolicTensor, unique_name
+from .recorded_shapes import probe
 
 __all__ = ["TensorOp", "register", "has_symbolic", "symbolic_call"]
 
@@ -129,7 +130,7 @@ class TensorOp(Layer):
 
     def __call__(self, inputs, training=None, mask=None):
         """Symbolic only (the dispatcher calls it): the output tensors, their shapes found by
-        running the op on ones for batches of 2 and 3 rows."""
+        running the op on probe values (recorded_shapes.probe) for batches of 2 and 3 rows."""
         first, second = self._probe(inputs, 2, 3), self._probe(inputs, 3, 4)
         outs = first if isinstance(first, (list, tuple)) else [first]
         outs2 = second if isinstance(second, (list, tuple)) else [second]
@@ -160,7 +161,7 @@ class TensorOp(Layer):
         values = []
         for t in inputs:
             shape = tuple(none_size if d is None else d for d in t.shape)
-            values.append(Tensor(np.ones(((batch,) if t.batched else ()) + shape, dtype=t.dtype)))
+            values.append(Tensor(probe(((batch,) if t.batched else ()) + shape, t.dtype)))
         with np.errstate(all="ignore"):
             return self.call(values)
 
