@@ -21,7 +21,7 @@ def _run(fn, arrays, tape=None):
 def check_grad(fn, *arrays, eps=1e-6, rtol=1e-6, atol=1e-8, seed=0, wrt=None):
     """Assert that the gradients `fn` records match finite differences for each array in `wrt`
     (default: all floating arrays). Returns the analytic gradients (None where not checked)."""
-    arrays = [np.array(a, dtype=np.float64) if np.asarray(a).dtype.kind == "f" else np.asarray(a)
+    arrays = [np.array(a, dtype=np.float64, order="C") if np.asarray(a).dtype.kind == "f" else np.asarray(a)
               for a in arrays]
     wrt = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"] if wrt is None else list(wrt)
     tape = Tape("gradient check")
