@@ -6,10 +6,10 @@ at each kink is fixed by value. A custom layer written with these ops must follo
 layers' numbers, so the ops' derivatives are compared with distdl.activations' too."""
 import numpy as np
 import pytest
-from opcheck import check_grad
+from opcheck import check_grad, grad_at
 
 from distdl import activations, ops
-from distdl.autodiff import Tape, backward, is_tracked, recording
+from distdl.autodiff import Tape, is_tracked, recording
 from distdl.errors import ConfigError, ShapeError
 
 RNG = np.random.default_rng(5)
@@ -32,16 +32,6 @@ GOLDEN = {
 }
 SMOOTH = ["sigmoid", "softplus", "softsign", "silu", "swish", "log_sigmoid", "gelu", "celu", "elu", "selu",
           "leaky_relu", "relu", "relu6", "hard_sigmoid", "hard_silu", "hard_swish"]
-
-
-def grad_at(fn, *arrays):
-    """The recorded gradient of sum(fn(*arrays)) with respect to each array (float64)."""
-    tape = Tape("test")
-    with recording(tape):
-        leaves = [tape.leaf(np.array(a, dtype=np.float64)) for a in arrays]
-        out = fn(*leaves)
-        grads = backward(tape, [(out, np.ones(np.shape(out.value)))])
-    return [grads[t._index] for t in leaves]
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))

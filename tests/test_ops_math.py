@@ -3,23 +3,13 @@ gradients against float64 finite differences (with broadcasting), and the conven
 (maximum/minimum ties to the first argument, clip's closed interval) fixed by value."""
 import numpy as np
 import pytest
-from opcheck import check_grad
+from opcheck import check_grad, grad_at
 
 from distdl import ops
 from distdl.autodiff import Tape, backward, is_tracked, recording, value_of
 from distdl.errors import ConfigError, ShapeError
 
 RNG = np.random.default_rng(7)
-
-
-def grad_at(fn, *arrays):
-    """The recorded gradient of sum(fn(*arrays)) with respect to each array (float64)."""
-    tape = Tape("test")
-    with recording(tape):
-        leaves = [tape.leaf(np.array(a, dtype=np.float64)) for a in arrays]
-        out = fn(*leaves)
-        grads = backward(tape, [(out, np.ones(np.shape(out.value)))])
-    return [grads[t._index] for t in leaves]
 
 
 # name, NumPy reference, a sampler of points inside the domain

@@ -3,24 +3,14 @@ with and without keepdims, gradients against float64 finite differences, and the
 max/min (the gradient shared evenly, as TensorFlow and JAX) fixed by value."""
 import numpy as np
 import pytest
-from opcheck import check_grad
+from opcheck import check_grad, grad_at
 
 from distdl import ops
-from distdl.autodiff import Tape, backward, is_tracked, recording
+from distdl.autodiff import Tape, is_tracked, recording
 from distdl.errors import ConfigError
 
 RNG = np.random.default_rng(11)
 AXES = [None, 0, -1, (0, 2), (-1, 1)]
-
-
-def grad_at(fn, *arrays):
-    """The recorded gradient of sum(fn(*arrays)) with respect to each array (float64)."""
-    tape = Tape("test")
-    with recording(tape):
-        leaves = [tape.leaf(np.array(a, dtype=np.float64)) for a in arrays]
-        out = fn(*leaves)
-        grads = backward(tape, [(out, np.ones(np.shape(out.value)))])
-    return [grads[t._index] for t in leaves]
 
 
 def _logsumexp(x, axis, keepdims):
