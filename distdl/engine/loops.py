@@ -82,6 +82,25 @@ def _fit_inputs(model, x, y, batch_size, steps_per_update, sample_weight, class_
     return batch_size, (xs, ys, w, n), val
 
 
+def _positive_int(name, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _validation_plan(val, batch_size, steps, val_batch_size):
+    """(validation batch size, the validation data cut to `steps` batches) as Keras's
+    validation_batch_size and validation_steps say."""
+    vbs = batch_size if val_batch_size is None else _positive_int("validation_batch_size", val_batch_size)
+    if val is None or steps is None:
+        return vbs, val
+    rows = min(val[3], _positive_int("validation_steps", steps) * vbs)
+    vx, vy, vw, _ = val
+    cut = slice(0, rows)
+    return vbs, ([take_rows(t, cut) for t in vx], [take_rows(t, cut) for t in vy],
+                 None if vw is None else vw[cut], rows)
+
+
 def _batch_size(batch_size) -> int:
     value = 32 if batch_size is None else batch_size
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -109,7 +128,7 @@ def _prepare(model, x, y, sample_weight=None, class_weight=None):
 
 def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
         validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
-        steps_per_update=1, comm=None):
+        validation_steps=None, validation_batch_size=None, validation_freq=1, steps_per_update=1, comm=None):
     """Train `model`: `Model.fit` calls it, and its docstring says what each argument means.
 
     Args:
@@ -126,6 +145,9 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
         class_weight: class index -> loss weight.
         sample_weight: a weight per row.
         initial_epoch: the epoch to start at.
+        validation_steps: at most this many validation batches per validation (None: all).
+        validation_batch_size: rows per validation batch (None: `batch_size`).
+        validation_freq: validate after every this many epochs.
         steps_per_update: micro-batches per optimizer update.
         comm: the communicator (default: the world).
     """
@@ -134,7 +156,10 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
     try:  # checked on every rank, then agreed: an error or a mismatch on one rank stops all
         batch_size, (xs, ys, w, n), val = _fit_inputs(model, x, y, batch_size, steps_per_update, sample_weight,
                                                       class_weight, validation_data, validation_split)
+        val_batch, val = _validation_plan(val, batch_size, validation_steps, validation_batch_size)
+        validation_freq = _positive_int("validation_freq", validation_freq)
         must_match = dict(_data_facts(xs, n), epochs=int(epochs), batch_size=batch_size,
+                          validation_batch_size=val_batch, validation_freq=validation_freq,
                           steps_per_update=int(steps_per_update), initial_epoch=int(initial_epoch),
                           shuffle=bool(shuffle), validation_rows=0 if val is None else int(val[3]),
                           row_weights=w is not None, callbacks=_callback_names(callbacks))
@@ -194,8 +219,8 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
                 logs = runner.epoch_logs()
             start_step = 0
             epoch_logs = {k: logs[k] for k in sorted(logs)}  # Keras shows logs in name order
-            if val is not None:
-                vlogs = _evaluate_arrays(model, comm, *val, batch_size)
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                vlogs = _evaluate_arrays(model, comm, *val, val_batch)
                 epoch_logs.update({"val_" + k: vlogs[k] for k in sorted(vlogs)})
             state.epoch, state.step = epoch + 1, 0
             cbs.on_epoch_end(epoch, epoch_logs)

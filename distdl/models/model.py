@@ -169,7 +169,8 @@ class Model(ModelCompile, ModelWeights, ModelBatchCalls, _NestedLayer):
     # ----- training entry points (see distdl.training) ----------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_update=1, comm=None):
+            sample_weight=None, initial_epoch=0, validation_steps=None, validation_batch_size=None,
+            validation_freq=1, steps_per_update=1, comm=None):
         """Train the model for a fixed number of epochs, data-parallel over `comm`'s ranks.
 
         Every rank passes the same data (or, for an HDF5 array, the same file); each global
@@ -194,6 +195,10 @@ class Model(ModelCompile, ModelWeights, ModelBatchCalls, _NestedLayer):
             class_weight: a dict from class index to a weight for its rows' loss (training only).
             sample_weight: a weight per row of `x` (a 1-D array) for its loss (training only).
             initial_epoch: the epoch to start at (resuming an earlier run).
+            validation_steps: evaluate at most this many validation batches each time (None: all).
+            validation_batch_size: rows per validation batch (None: `batch_size`).
+            validation_freq: validate after every `validation_freq` epochs (1: each epoch), as
+                Keras 3's integer form.
             steps_per_update: micro-batches whose gradients are summed before each optimizer
                 update (gradient accumulation; 1 updates after every batch).
             comm: the communicator to train over (distdl.comm); default: the world of an MPI
@@ -206,7 +211,8 @@ class Model(ModelCompile, ModelWeights, ModelBatchCalls, _NestedLayer):
         return loops.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
                    validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
                    class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
-                   steps_per_update=steps_per_update, comm=comm)
+                   validation_steps=validation_steps, validation_batch_size=validation_batch_size,
+                   validation_freq=validation_freq, steps_per_update=steps_per_update, comm=comm)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  callbacks=None, return_dict=False, comm=None):
