@@ -47,3 +47,37 @@ def test_bad_validation_options_are_refused_with_a_sentence(kwargs, match):
     model, x, y = _setup()
     with pytest.raises(ConfigError, match=match):
         model.fit(x, y, epochs=1, validation_split=0.2, verbose=0, **kwargs)
+
+
+def test_fit_validation_runs_the_test_hooks_in_keras_order():
+    """Keras 3's fit validates through evaluate with the same callbacks: on_test_begin, the test
+    batch hooks and on_test_end (with unprefixed logs) come before on_epoch_end (val_ logs)."""
+    from distdl.callbacks import Callback
+
+    class Recorder(Callback):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def __getattribute__(self, name):
+            attr = super().__getattribute__(name)
+            if name.startswith("on_") and callable(attr):
+                def hook(*args, **kwargs):
+                    logs = kwargs.get("logs", args[-1] if args and isinstance(args[-1], dict) else None)
+                    self.calls.append((name, sorted(logs) if logs else []))
+                    return attr(*args, **kwargs)
+                return hook
+            return attr
+
+    model, x, y = _setup()
+    rec = Recorder()
+    model.fit(x[:20], y[:20], epochs=1, batch_size=10, validation_data=(x[20:30], y[20:30]), callbacks=[rec],
+              verbose=0)
+    names = [n for n, _ in rec.calls if not n.startswith("on_batch_")]  # Keras's old aliases
+    assert names[:6] == ["on_train_begin", "on_epoch_begin", "on_train_batch_begin", "on_train_batch_end",
+                         "on_train_batch_begin", "on_train_batch_end"]
+    i = names.index("on_test_begin")
+    assert names[i:] == ["on_test_begin", "on_test_batch_begin", "on_test_batch_end", "on_test_end",
+                         "on_epoch_end", "on_train_end"]
+    assert dict(rec.calls)["on_test_end"] == ["loss", "mae"]
+    assert dict(rec.calls)["on_epoch_end"] == ["loss", "mae", "val_loss", "val_mae"]

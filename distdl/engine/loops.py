@@ -219,8 +219,10 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
                 logs = runner.epoch_logs()
             start_step = 0
             epoch_logs = {k: logs[k] for k in sorted(logs)}  # Keras shows logs in name order
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                vlogs = _evaluate_arrays(model, comm, *val, val_batch)
+            if val is not None and (epoch + 1) % validation_freq == 0:  # with the test hooks, as Keras
+                cbs.on_test_begin()
+                vlogs = _evaluate_arrays(model, comm, *val, val_batch, cbs)
+                cbs.on_test_end(vlogs)
                 epoch_logs.update({"val_" + k: vlogs[k] for k in sorted(vlogs)})
             state.epoch, state.step = epoch + 1, 0
             cbs.on_epoch_end(epoch, epoch_logs)
