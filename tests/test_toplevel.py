@@ -136,6 +136,7 @@ DOCUMENTED = ["distdl.arena", "distdl.backend", "distdl.constraints", "distdl.in
                    ".summary", ".train_state"),
         "comm": (".agree", ".mpi", ".shm", ".strategies"),
         "callbacks": ("", ".core", ".monitor", ".progress", ".checkpoint"),
+        "layers": (".base",),
         "saving": (".atomic", ".checkpoint", ".checkpoint_files", ".checksum", ".checkpoint_fields", ".h5_safety",
                    ".keras_format", ".keras_archive", ".keras_config", ".keras_graph", ".model_io")}.items()
     for sub in subs]
