@@ -136,7 +136,8 @@ DOCUMENTED = ["distdl.arena", "distdl.backend", "distdl.constraints", "distdl.in
                    ".summary", ".train_state"),
         "comm": (".agree", ".mpi", ".shm", ".strategies"),
         "callbacks": ("", ".core", ".monitor", ".progress", ".checkpoint"),
-        "layers": (".base",),
+        "layers": (".base", ".weights", ".context", ".core", ".embedding", ".masking", ".lambda_layer",
+                   ".tensor_op", ".scratch", ".inner_calls"),
         "saving": (".atomic", ".checkpoint", ".checkpoint_files", ".checksum", ".checkpoint_fields", ".h5_safety",
                    ".keras_format", ".keras_archive", ".keras_config", ".keras_graph", ".model_io")}.items()
     for sub in subs]
