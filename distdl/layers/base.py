@@ -194,6 +194,7 @@ class Layer(LayerWeights):
         """The output for `x`; a layer with `call` runs it
         (recorded when training). Args:
             x: the input array (batch first), or a list of arrays for a multi-input layer.
+            xs: (merge layers' name for x) the list of input arrays.
             training: whether this is a training call (dropout, batch statistics).
             mask: a (batch, timesteps) bool mask, for layers that take one."""
         if not self._recorded:
