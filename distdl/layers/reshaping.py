@@ -101,7 +101,7 @@ class ZeroPadding2D(_ZeroPadding):
 
     Args:
         padding: an int (all four sides), (h, w) (symmetric per axis) or ((top, bottom), (left, right)).
-        data_format: "channels_last" (default, (N, h, w, C)) or "channels_first" ((N, C, h, w)).
+        data_format: "channels_last" (inputs (N, h, w, C)) or None; the only layout implemented.
         **kwargs: the base `Layer` arguments."""
     rank = 2
 
@@ -153,7 +153,7 @@ class Cropping2D(_Cropping):
 
     Args:
         cropping: an int (all four sides), (h, w) (symmetric per axis) or ((top, bottom), (left, right)).
-        data_format: "channels_last" (default, (N, h, w, C)) or "channels_first" ((N, C, h, w)).
+        data_format: "channels_last" (inputs (N, h, w, C)) or None; the only layout implemented.
         **kwargs: the base `Layer` arguments."""
     rank = 2
 
@@ -217,7 +217,7 @@ class UpSampling2D(_UpSampling):
 
     Args:
         size: the factors (sh, sw), or one int for both.
-        data_format: "channels_last" (default, (N, h, w, C)) or "channels_first" ((N, C, h, w)).
+        data_format: "channels_last" (inputs (N, h, w, C)) or None; the only layout implemented.
         interpolation: "nearest" (the only one supported).
         **kwargs: the base `Layer` arguments."""
     rank = 2
