@@ -139,7 +139,7 @@ DOCUMENTED = ["distdl.arena", "distdl.backend", "distdl.constraints", "distdl.in
         "layers": (".base", ".weights", ".context", ".core", ".embedding", ".masking", ".lambda_layer",
                    ".tensor_op", ".scratch", ".inner_calls", ".merge", ".reshaping",
                    ".pooling", ".normalization", ".convolutional", ".wrappers", ".layer_utils",
-                   ".rnn_masking", ".recorded_shapes", ".recorded"),
+                   ".rnn_masking", ".recorded_shapes", ".recorded", ".im2col", ".winograd"),
         "saving": (".atomic", ".checkpoint", ".checkpoint_files", ".checksum", ".checkpoint_fields", ".h5_safety",
                    ".keras_format", ".keras_archive", ".keras_config", ".keras_graph", ".model_io")}.items()
     for sub in subs]
