@@ -136,6 +136,10 @@ DOCUMENTED = ["distdl.arena", "distdl.backend", "distdl.constraints", "distdl.in
                    ".summary", ".train_state"),
         "comm": (".agree", ".mpi", ".shm", ".strategies"),
         "callbacks": ("", ".core", ".monitor", ".progress", ".checkpoint"),
+        "layers": (".base", ".weights", ".context", ".core", ".embedding", ".masking", ".lambda_layer",
+                   ".tensor_op", ".scratch", ".inner_calls", ".merge", ".reshaping",
+                   ".pooling", ".normalization", ".convolutional", ".wrappers", ".layer_utils",
+                   ".rnn_masking", ".recorded_shapes", ".recorded", ".im2col", ".winograd"),
         "saving": (".atomic", ".checkpoint", ".checkpoint_files", ".checksum", ".checkpoint_fields", ".h5_safety",
                    ".keras_format", ".keras_archive", ".keras_config", ".keras_graph", ".model_io")}.items()
     for sub in subs]

@@ -1,24 +1,15 @@
 """The `Layer` base: weights, build, forward/backward, config, and symbolic calls.
 
-Conventions every layer follows (shapes exclude the batch axis unless noted):
-- `build(input_shape)` creates weights with `add_weight`; `compute_output_shape`
-  maps input shape(s) to output shape(s).
-- `forward(x, training)` returns the output and keeps what backward needs in
-  `self.cache` (a small named record per layer family); `backward(dy)` returns dx
-  and *overwrites* each trainable variable's `grad` (the model accumulates for
-  shared layers). While a model's backward runs, `need_input_grad` is False on
-  layers whose dx nobody uses (those fed only by model inputs); a layer may then
-  skip dx and return None.
-- Multi-input layers take and return lists; multi-output layers do too.
-- Randomness and cross-rank sums come from `self.ctx` (a `RunContext` shared by
-  the whole model), never from MPI directly.
-- Buffers reused from step to step come from `self.scratch` (a `Scratch`), under its one
-  lifetime rule: valid until the layer's next forward in the same call slot (scratch.py).
-- Masks (Keras 3 semantics) are bool arrays (batch, timesteps) that travel beside
-  tensors in the executors: a layer with `supports_masking` passes one on through
-  `compute_mask(inputs, mask)` (any other layer drops it), `creates_mask` marks the
-  sources (Embedding(mask_zero=True), Masking), and a layer with `takes_mask` gets
-  it as `forward(x, training, mask=mask)` when one is present.
+Conventions (shapes exclude the batch axis unless noted): `build(input_shape)` creates weights with
+`add_weight`; `compute_output_shape` maps input shape(s) to output shape(s). `forward(x, training)`
+returns the output and keeps what backward needs in `self.cache`; `backward(dy)` returns dx and
+*overwrites* each trainable variable's `grad` (the model accumulates for shared layers); where
+`need_input_grad` is False (a layer fed only by model inputs) it may skip dx and return None.
+Multi-input/-output layers take/return lists. Randomness and cross-rank sums come from `self.ctx`
+(a `RunContext` shared by the model), never MPI; reused buffers from `self.scratch` (valid until the
+layer's next forward in the same call slot, scratch.py). Masks (Keras 3) are bool (batch, timesteps)
+arrays beside tensors: `supports_masking` passes one on via `compute_mask(inputs, mask)` (others drop
+it), `creates_mask` marks sources (Embedding(mask_zero=True), Masking), `takes_mask` gets `mask=`.
 """
 from __future__ import annotations
 
@@ -33,22 +24,26 @@ from .context import DEFAULT_CONTEXT, RunContext, reset_names, snake_case, uniqu
 from .scratch import Scratch
 from .weights import LayerWeights
 
+__all__ = ["SymbolicTensor", "Layer", "layer_class", "serialize", "deserialize"]
 _LAYER_CLASSES: dict[str, type] = {}
 
 
 class SymbolicTensor:
-    """A placeholder for a layer output in the functional API (shape excludes batch; an op that
-    reduced the batch axis away gives `batched = False` and its whole shape, layers/tensor_op.py)."""
+    """A layer output in the functional API (`batched = False`: an op reduced the batch axis away). Args:
+        shape: the tensor's shape, batch axis excluded.
+        layer: the layer that produced it (an InputLayer for a model input).
+        inputs: the SymbolicTensors fed to `layer`.
+        index: which output of a multi-output layer this is.
+        dtype: the element dtype (default: backend.floatx()).
+        list_input: whether `layer` was called with a list of tensors."""
 
     batched = True
 
     def __init__(self, shape, layer=None, inputs=(), index=0, dtype=None, list_input=False):
         self.shape = tuple(shape)
-        self.layer = layer          # producing layer (an InputLayer for model inputs)
-        self.inputs = list(inputs)  # SymbolicTensors fed to `layer`
-        self.index = index          # which output of a multi-output layer
+        self.layer, self.inputs, self.index = layer, list(inputs), index
         self.dtype = dtype or backend.floatx()
-        self.list_input = list_input  # the layer was called with a list of tensors
+        self.list_input = list_input
         self.siblings = None          # all outputs of the same call, for multi-output layers
 
     def __repr__(self):
@@ -102,9 +97,8 @@ class SymbolicTensor:
 
 
 def _merge(class_name: str, a, b, op: str) -> SymbolicTensor:
-    """`a op b`: on two batched symbolic tensors a call of the merge layer `class_name` (as Keras
-    builds `x + y`), else an op node (a constant operand); both distdl's own, found by class name
-    (distdl.layers.merge and tensor_op import this module; custom_objects never replace them)."""
+    """`a op b`: on two batched symbolic tensors the merge layer `class_name` (as Keras builds `x + y`),
+    else an op node; both distdl's own by class name (custom_objects never replace them)."""
     if isinstance(a, SymbolicTensor) and isinstance(b, SymbolicTensor) and a.batched and b.batched:
         return _LAYER_CLASSES[class_name](dtype=a.dtype)([a, b])
     return _op({"Add": "add", "Subtract": "subtract", "Multiply": "multiply"}[class_name], a, b)
@@ -116,7 +110,14 @@ def _op(name: str, *args):
 
 class Layer(LayerWeights):
     """Base class for all layers (see module docstring for the contract). A subclass that
-    defines `call` instead of `forward`/`backward` is recorded (layers/recorded.py)."""
+    defines `call` instead of `forward`/`backward` is recorded (layers/recorded.py). Args:
+        name: the layer's name (default: a unique snake_case name from the class name).
+        trainable: whether its weights are updated by training.
+        dtype: the dtype of its weights and computations (default: backend.floatx()).
+        input_shape: the input shape, batch axis excluded (builds the layer in a Sequential).
+        input_dim: shorthand for `input_shape=(input_dim,)`.
+        batch_input_shape: the input shape with the batch axis first (that axis is dropped).
+        activity_regularizer: a regularizer applied to the layer's output."""
 
     supports_masking = False   # passes a mask on (Keras 3's attribute of the same name)
     creates_mask = False       # compute_mask may return a mask for an unmasked input
@@ -167,13 +168,17 @@ class Layer(LayerWeights):
 
     # ----- shapes and build ---------------------------------------------
     def build(self, input_shape):
-        """Create weights for `input_shape` (batch axis excluded)."""
+        """Create weights. Args:
+            input_shape: the input shape(s), batch axis excluded."""
 
     def compute_output_shape(self, input_shape):
+        """The output shape(s), batch axis excluded. Args:
+            input_shape: the input shape(s), batch axis excluded."""
         return input_shape
 
     def ensure_built(self, input_shape):
-        """Build once; later calls must bring a compatible input shape."""
+        """Build once and return the output shape. Args:
+            input_shape: the input shape(s), batch axis excluded."""
         if not self.built:
             self.input_shape = _freeze(input_shape)
             if self._recorded:
@@ -186,39 +191,49 @@ class Layer(LayerWeights):
 
     # ----- computation ---------------------------------------------------
     def forward(self, x, training=False, mask=None):
-        """The output for `x`; a layer with `call` runs it (recorded when training)."""
+        """The output for `x`; a layer with `call` runs it
+        (recorded when training). Args:
+            x: the input array (batch first), or a list of arrays for a multi-input layer.
+            xs: (merge layers' name for x) the list of input arrays.
+            training: whether this is a training call (dropout, batch statistics).
+            mask: a (batch, timesteps) bool mask, for layers that take one."""
         if not self._recorded:
             raise ConfigError(f"Layer {self.name!r} ({type(self).__name__}) defines neither call(inputs) "
                               f"nor forward(x, training); define call, as in Keras.")
         return recorded.forward(self, x, training, mask)
 
     def backward(self, dy):
-        """dx for the output gradient `dy`; a layer with `call` runs its recording back."""
+        """dx for the output gradient; a layer with `call` runs its recording back. Args:
+            dy: the gradient of the loss with respect to the latest forward's output."""
         if not self._recorded:
             raise ConfigError(f"Layer {self.name!r} ({type(self).__name__}) has a forward but no backward; "
                               f"define call(inputs) with distdl.ops instead, and the gradient is recorded.")
         return recorded.backward(self, dy)
 
     def add_loss(self, loss) -> None:
-        """Add `loss` (a tensor; summed if not a scalar) to the training loss, from inside `call`
-        (Keras's `add_loss`; how N ranks weigh it: layers/recorded.py)."""
+        """Keras's `add_loss`, from inside `call` (how N ranks weigh it: layers/recorded.py). Args:
+            loss: a tensor added to the training loss (summed if not a scalar)."""
         recorded.add_loss(self, loss)
 
     def compute_mask(self, inputs, mask):
-        """The mask of this layer's output(s), given its input(s) and their mask (Keras 3's rule:
-        only called when `supports_masking`; by default the input mask passes unchanged)."""
+        """The output mask (Keras 3: only called when
+        `supports_masking`; default: unchanged). Args:
+            inputs: the layer's input(s).
+            mask: their (batch, timesteps) bool mask, or None."""
         return mask
 
     def select_call(self, slot: int) -> None:
-        """Run the next calls in scratch call slot `slot`: a graph gives a shared layer's n-th call slot n."""
+        """Run the next calls in a scratch call slot. Args:
+            slot: the slot; a graph gives a shared layer's n-th call slot n."""
         self.scratch.select(slot)
 
     def call_state(self):
-        """What `backward` needs from the latest call (its cache and call slot); a graph saves it
-        per call of a shared layer."""
+        """What `backward` needs from the latest call (cache, call slot); saved per shared-layer call."""
         return self.cache, self.scratch.slot
 
     def set_call_state(self, state) -> None:
+        """Restore a call's state before its backward. Args:
+            state: what `call_state` returned."""
         self.cache, slot = state
         self.scratch.select(slot)
 
@@ -229,8 +244,7 @@ class Layer(LayerWeights):
 
     @property
     def output(self):
-        """The output tensor(s) of the layer's first symbolic call, e.g. for a feature-extraction
-        model `Model(base.inputs, base.get_layer("x").output)`."""
+        """The output tensor(s) of the layer's first symbolic call (Keras's `layer.output`)."""
         return self._node_tensors("output")[1]
 
     def _node_tensors(self, what):
@@ -241,18 +255,16 @@ class Layer(LayerWeights):
         return node
 
     def set_node_tensors(self, inputs, outputs) -> None:
-        """Record the tensors of a symbolic call as `input`/`output` (its first call's, or the
-        call a model that rebuilds says)."""
+        """Record a symbolic call's tensors as `input`/`output`
+        (its first call's, or a rebuild's). Args:
+            inputs: the call's input tensor(s).
+            outputs: its output tensor(s)."""
         self.__dict__["_first_node"] = (inputs, outputs)
 
     def __call__(self, inputs, training=None, mask=None):
-        """Symbolic call (functional API) on SymbolicTensors, else an eager forward.
-
-        A layer whose `compute_output_shape` gives a list, tuple or dict of shapes returns that
-        structure of tensors (its `forward` returns the same structure of arrays; a dict's are
-        taken in key order). `mask` (batch, timesteps), eager calls only, reaches layers that take
-        one (recurrent layers).
-        """
+        """Symbolic call (functional API) on SymbolicTensors, else an eager forward. A list, tuple or
+        dict (key order) of output shapes gives that structure of tensors (and of forward's arrays);
+        `mask` (batch, timesteps), eager calls only, reaches layers that take one."""
         flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         if flat and all(isinstance(t, SymbolicTensor) for t in flat):
             if not all(t.batched for t in flat):
@@ -290,8 +302,7 @@ class Layer(LayerWeights):
         return _owned(out) if training else out
 
     def _eager_input(self, a) -> np.ndarray:
-        """An eager call's input as an array in the layer's dtype; a recorded layer keeps integer
-        inputs integers (ids to look up, as Keras does not cast them)."""
+        """An eager input in the layer's dtype; a recorded layer keeps integers (ids, as Keras)."""
         a = np.asarray(a)
         if self._recorded and a.dtype.kind in "iub":
             return a
@@ -316,6 +327,7 @@ class Layer(LayerWeights):
 
     # ----- config --------------------------------------------------------
     def get_config(self) -> dict:
+        """The constructor arguments that rebuild this layer (Keras's `get_config`)."""
         cfg = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self.declared_input_shape is not None:
             cfg["input_shape"] = list(self.declared_input_shape)
@@ -326,6 +338,8 @@ class Layer(LayerWeights):
 
     @classmethod
     def from_config(cls, config: dict):
+        """A new layer from `get_config`'s dict. Args:
+            config: the constructor arguments."""
         return cls(**config)
 
     def __repr__(self):
@@ -333,8 +347,7 @@ class Layer(LayerWeights):
 
 
 def _freeze(shape):
-    """Normalise a shape (or a list, tuple or dict of shapes) to tuples of ints; a `None` entry
-    (a variable dimension, e.g. the timesteps of `Input(shape=(None, 16))`) stays None."""
+    """A shape (or list, tuple or dict of shapes) as tuples of ints; None (variable) stays None."""
     if isinstance(shape, dict):
         return {k: _freeze(s) for k, s in shape.items()}
     if isinstance(shape, list):
@@ -346,7 +359,9 @@ def _freeze(shape):
 
 def layer_class(name: str, registered_name: str | None = None) -> type:
     """The layer class a config names: custom_objects, then registered classes, then distdl's
-    built-in layers by class name (distdl.registry.resolve); anything else is refused."""
+    built-in layers by class name (distdl.registry.resolve); anything else is refused. Args:
+        name: the config's "class_name".
+        registered_name: its "registered_name", if any."""
     found = registry.resolve("layer", name, _LAYER_CLASSES, registered_name)
     if not (isinstance(found, type) and issubclass(found, Layer)):
         raise ConfigError(f"Layer class {registered_name or name!r} resolves to {found!r}, which is not a "
@@ -355,8 +370,9 @@ def layer_class(name: str, registered_name: str | None = None) -> type:
 
 
 def serialize(layer: Layer) -> dict:
-    """{"class_name", "config"}, plus Keras's "module" and "registered_name" for a class that is not
-    distdl's (what a file needs to name it; reading never imports that module)."""
+    """{"class_name", "config"}, plus Keras's "module" and "registered_name" for a non-distdl class
+    (reading never imports that module). Args:
+        layer: the layer to describe."""
     out = {"class_name": type(layer).__name__, "config": layer.get_config()}
     if not registry.is_builtin(type(layer)):
         out["module"] = type(layer).__module__
@@ -365,6 +381,8 @@ def serialize(layer: Layer) -> dict:
 
 
 def deserialize(spec: dict) -> Layer:
+    """The layer `serialize` described. Args:
+        spec: {"class_name", "config"} and optionally "registered_name"."""
     cls = layer_class(spec["class_name"], spec.get("registered_name"))
     return cls.from_config(dict(spec.get("config", {})))
 

@@ -18,22 +18,53 @@ from .im2col import Geometry, _Windowed, check_data_format, normalize_padding, n
 from .layer_utils import fixed_size, matmul_sum, positive_int, serialize_component, sized
 from .winograd import Winograd, WinogradState, winograd_applies
 
+__all__ = ["ConvCache", "Conv1D", "Conv2D", "Convolution1D", "Convolution2D"]
+
 
 @dataclass(slots=True)
 class ConvCache:
-    """What a convolution's backward needs from its forward (rows = N * Ho * Wo)."""
+    """What a convolution's backward needs from its forward (rows = N * Ho * Wo).
+
+    Args:
+        geometry: the window geometry (layers/im2col.py).
+        xp: the padded input (N, Hp, Wp, C).
+        z: the pre-activation (rows, F), kept when the activation's derivative needs it, else None.
+        y: the output (rows, F).
+        x_shape: the input's shape, for dx.
+        winograd: the plan, when forward ran Winograd (else None: im2col).
+        winograd_state: what the Winograd backward needs, or None."""
 
     geometry: Geometry
-    xp: np.ndarray                       # the padded input (N, Hp, Wp, C)
-    z: np.ndarray | None                 # the pre-activation (rows, F), kept when the activation's derivative needs it
-    y: np.ndarray                        # the output (rows, F)
-    x_shape: tuple                       # the input's shape, for dx
-    winograd: Winograd | None            # the plan, when forward ran Winograd (else im2col)
+    xp: np.ndarray
+    z: np.ndarray | None
+    y: np.ndarray
+    x_shape: tuple
+    winograd: Winograd | None
     winograd_state: WinogradState | None
 
 
 class _Conv(_Windowed):
-    """Shared convolution of rank 1 or 2; subclasses set `rank` and the allowed paddings."""
+    """Shared convolution of rank 1 or 2; subclasses set `rank` and the allowed paddings.
+
+    Args:
+        filters: the number of output channels.
+        kernel_size: the window size per spatial axis (an int applies to every axis).
+        strides: the step between windows per axis.
+        padding: "valid" (no padding), "same" (output size ceil(size / stride)), or for Conv1D
+            "causal" (left padding only, as in Keras).
+        data_format: "channels_last" or None (the only layout implemented).
+        dilation_rate: the spacing between kernel taps per axis.
+        groups: Keras's grouped convolution; only 1 is supported.
+        activation: the activation's name or function (None: linear).
+        use_bias: whether to add a bias per filter.
+        kernel_initializer: initializer of the kernel.
+        bias_initializer: initializer of the bias.
+        kernel_regularizer: regularizer of the kernel.
+        bias_regularizer: regularizer of the bias.
+        kernel_constraint: constraint on the kernel.
+        bias_constraint: constraint on the bias.
+        **kwargs: the base `Layer` arguments.
+    """
 
     rank = 2
     paddings: tuple[str, ...] = ("valid", "same")

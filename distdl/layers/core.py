@@ -11,9 +11,20 @@ from ..special import constant
 from .base import Layer, SymbolicTensor
 from .layer_utils import fixed_size, optional_seed, positive_int, unit_rate
 
+__all__ = ["InputLayer", "Input", "DenseCache", "Dense", "Activation", "Dropout", "Flatten", "Reshape"]
+
 
 class InputLayer(Layer):
-    """The source of a model input; passes data through unchanged."""
+    """The source of a model input; passes data through unchanged.
+
+    Args:
+        shape: the input shape, batch axis excluded (None for a variable axis).
+        batch_size: Keras's fixed batch size, accepted and ignored (batches are split across ranks).
+        name: the layer's name.
+        dtype: the input's dtype (default: backend.floatx()).
+        input_shape: Keras 2's name for `shape`.
+        **kw: other base `Layer` arguments.
+    """
 
     def __init__(self, shape=None, batch_size=None, name=None, dtype=None, input_shape=None, **kw):
         shape = shape if shape is not None else input_shape
@@ -33,7 +44,14 @@ class InputLayer(Layer):
 
 
 def Input(shape=None, batch_size=None, name=None, dtype=None) -> SymbolicTensor:
-    """A symbolic model input of `shape` (batch axis excluded), as `keras.Input`."""
+    """A symbolic model input, as `keras.Input`.
+
+    Args:
+        shape: the input shape, batch axis excluded (None for a variable axis).
+        batch_size: Keras's fixed batch size, accepted and ignored.
+        name: the input layer's name.
+        dtype: the input's dtype (default: backend.floatx()).
+    """
     if shape is None:
         raise ConfigError("Input needs a shape, e.g. Input(shape=(64,)).")
     layer = InputLayer(shape=tuple(shape), name=name, dtype=dtype)
@@ -42,16 +60,36 @@ def Input(shape=None, batch_size=None, name=None, dtype=None) -> SymbolicTensor:
 
 @dataclass(slots=True)
 class DenseCache:
-    """What Dense's backward needs from its forward (rows = the input's leading axes, flattened)."""
+    """What Dense's backward needs from its forward (rows = the input's leading axes, flattened).
 
-    x2: np.ndarray               # the input as (rows, in)
-    z: np.ndarray | None         # the pre-activation (rows, units), kept when the activation's derivative needs it
-    y: np.ndarray                # the output (rows, units)
-    shape: tuple                 # the input's shape, for dx
+    Args:
+        x2: the input as (rows, in).
+        z: the pre-activation (rows, units), kept when the activation's derivative needs it, else None.
+        y: the output (rows, units).
+        shape: the input's shape, for dx.
+    """
+
+    x2: np.ndarray
+    z: np.ndarray | None
+    y: np.ndarray
+    shape: tuple
 
 
 class Dense(Layer):
-    """`y = activation(x @ kernel + bias)` on the last axis; kernel (in, units)."""
+    """`y = activation(x @ kernel + bias)` on the last axis; kernel (in, units).
+
+    Args:
+        units: the output size (last axis), a positive int.
+        activation: the activation's name or function (None: linear).
+        use_bias: whether to add a bias vector.
+        kernel_initializer: initializer of the (in, units) kernel.
+        bias_initializer: initializer of the (units,) bias.
+        kernel_regularizer: regularizer of the kernel.
+        bias_regularizer: regularizer of the bias.
+        kernel_constraint: constraint on the kernel.
+        bias_constraint: constraint on the bias.
+        **kwargs: the base `Layer` arguments (name, dtype, input_shape, ...).
+    """
 
     supports_masking = True   # as in Keras 3: a mask passes through
 
@@ -112,7 +150,11 @@ class Dense(Layer):
         return self.backward_preactivation(dz)
 
     def backward_preactivation(self, dz):
-        """Backward from the gradient w.r.t. the pre-activation (fused loss gradients)."""
+        """Backward from the gradient w.r.t. the pre-activation (fused loss gradients).
+
+        Args:
+            dz: the loss gradient w.r.t. the pre-activation, shaped like the output.
+        """
         c = self.cache
         dz = dz.reshape(-1, self.units)
         np.matmul(c.x2.T, dz, out=self.kernel.grad)
@@ -140,7 +182,12 @@ class Dense(Layer):
 
 
 class Activation(Layer):
-    """Applies an activation function by Keras name."""
+    """Applies an activation function by Keras name.
+
+    Args:
+        activation: the activation's name (e.g. "relu") or function.
+        **kwargs: the base `Layer` arguments.
+    """
 
     supports_masking = True   # as in Keras 3: a mask passes through
 
@@ -170,6 +217,12 @@ class Dropout(Layer):
     The mask is a function of (seed, layer, step, global row), drawn with a
     counter-based Philox generator advanced to this rank's first row, so every
     rank count gives the same masks (design decision 3).
+
+    Args:
+        rate: the fraction of inputs to drop, in [0, 1).
+        noise_shape: the shape of the drop mask, broadcast over the input (None: the input's).
+        seed: the seed of the masks (None: the model's).
+        **kwargs: the base `Layer` arguments.
     """
 
     supports_masking = True   # as in Keras 3: a mask passes through
@@ -230,7 +283,12 @@ class Flatten(Layer):
 class Reshape(Layer):
     """Reshapes the non-batch axes to `target_shape` (one entry may be -1). On an input with a None
     (variable) axis the -1 becomes None and the sizes are checked per batch (Keras 3's rule,
-    reshape_test.py: `test_reshape_with_dynamic_dim_and_minus_one`, `test_reshape_sets_static_shape`)."""
+    reshape_test.py: `test_reshape_with_dynamic_dim_and_minus_one`, `test_reshape_sets_static_shape`).
+
+    Args:
+        target_shape: the output shape, batch axis excluded.
+        **kwargs: the base `Layer` arguments.
+    """
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)

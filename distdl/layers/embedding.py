@@ -8,12 +8,24 @@ from .. import constraints, initializers, regularizers
 from .base import Layer
 from .layer_utils import positive_int, serialize_component
 
+__all__ = ["Embedding"]
+
 
 class Embedding(Layer):
     """Looks up `embeddings[index]` for every index; output shape input_shape + (output_dim,).
 
     With `mask_zero=True`, index 0 is padding: the output carries the mask `inputs != 0`
     (batch, timesteps) to later layers, and recurrent layers skip the masked steps (Keras 3).
+
+    Args:
+        input_dim: the vocabulary size (largest index + 1).
+        output_dim: the size of each embedding vector.
+        embeddings_initializer: initializer of the (input_dim, output_dim) table.
+        embeddings_regularizer: regularizer of the table.
+        embeddings_constraint: constraint on the table.
+        mask_zero: whether index 0 is padding, to be masked.
+        input_length: Keras 2's fixed sequence length (sets the input shape).
+        **kwargs: the base `Layer` arguments.
     """
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
@@ -62,11 +74,20 @@ class Embedding(Layer):
         return np.take(self.embeddings.value, idx, axis=0)
 
     def compute_mask(self, inputs, mask):
-        """inputs != 0 with mask_zero (the padding index), else no mask; shape of `inputs`."""
+        """inputs != 0 with mask_zero (the padding index), else no mask; shape of `inputs`.
+
+        Args:
+            inputs: the integer indices.
+            mask: the incoming mask (ignored: the indices decide).
+        """
         return np.not_equal(inputs, 0) if self.mask_zero else None
 
     def backward(self, dy):
-        """Scatter-add dy into the embeddings grad; indices get a zero gradient."""
+        """Scatter-add dy into the embeddings grad; indices get a zero gradient.
+
+        Args:
+            dy: the loss gradient w.r.t. the output, input_shape + (output_dim,).
+        """
         idx = self.cache
         if self.embeddings.trainable:
             g = self.embeddings.grad

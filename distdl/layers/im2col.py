@@ -12,12 +12,22 @@ from ..errors import ConfigError, ShapeError, unknown_name
 from .base import Layer
 from .scratch import Scratch
 
+__all__ = ["PADDINGS", "normalize_tuple", "normalize_padding", "check_data_format", "output_length", "pad_amounts",
+           "Geometry"]
+
 PADDINGS = ("valid", "same")
 _CHUNK_BYTES = 1 << 20  # windows + outputs of one chunk of images: kept in L2 between passes
 
 
 def normalize_tuple(value, n: int, arg: str, layer: str) -> tuple[int, ...]:
-    """An int or a length-`n` sequence of positive ints -> tuple (Keras's `standardize_tuple`)."""
+    """An int or a length-`n` sequence of positive ints -> tuple (Keras's `standardize_tuple`).
+
+    Args:
+        value: the argument given.
+        n: the tuple's length (the layer's rank).
+        arg: the argument's name, for the error.
+        layer: the layer's name, for the error.
+    """
     def whole(v) -> bool:  # Keras 3 takes ints only: "3", 2.5 and True are refused
         return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v > 0
     t = (value,) * n if whole(value) else tuple(value) if isinstance(value, (tuple, list)) else ()
@@ -28,7 +38,13 @@ def normalize_tuple(value, n: int, arg: str, layer: str) -> tuple[int, ...]:
 
 
 def normalize_padding(padding, layer: str, valid=PADDINGS) -> str:
-    """'valid' / 'same' (any case; 'causal' where the caller allows it)."""
+    """'valid' / 'same' (any case; 'causal' where the caller allows it).
+
+    Args:
+        padding: the argument given.
+        layer: the layer's name, for the error.
+        valid: the paddings the layer allows.
+    """
     p = str(padding).lower()
     if p not in valid:
         raise unknown_name(f"padding for layer {layer!r}:", padding, valid)
@@ -36,13 +52,26 @@ def normalize_padding(padding, layer: str, valid=PADDINGS) -> str:
 
 
 def check_data_format(data_format, layer: str) -> None:
-    """Only channels_last is implemented (Keras's default)."""
+    """Only channels_last is implemented (Keras's default); anything else is refused.
+
+    Args:
+        data_format: the argument given (None means channels_last).
+        layer: the layer's name, for the error.
+    """
     if data_format not in (None, "channels_last"):
         raise ConfigError(f"Layer {layer!r} supports data_format='channels_last' only, got {data_format!r}.")
 
 
 def output_length(length: int, window: int, stride: int, padding: str, dilation: int = 1) -> int:
-    """Keras's output size along one axis (<= 0 means the window does not fit)."""
+    """Keras's output size along one axis (<= 0 means the window does not fit).
+
+    Args:
+        length: the input size along the axis.
+        window: the window (kernel) size.
+        stride: the step between windows.
+        padding: "valid", "same" or "causal".
+        dilation: the spacing between window taps.
+    """
     if padding == "valid":
         return (length - dilation * (window - 1) - 1) // stride + 1
     return (length + stride - 1) // stride  # 'same' and 'causal'
@@ -50,7 +79,15 @@ def output_length(length: int, window: int, stride: int, padding: str, dilation:
 
 def pad_amounts(length: int, window: int, stride: int, padding: str,
                 dilation: int = 1) -> tuple[int, int]:
-    """(before, after) padding along one axis; TF's 'same' split puts the extra one after."""
+    """(before, after) padding along one axis; TF's 'same' split puts the extra one after.
+
+    Args:
+        length: the input size along the axis.
+        window: the window (kernel) size.
+        stride: the step between windows.
+        padding: "valid", "same" or "causal".
+        dilation: the spacing between window taps.
+    """
     eff = dilation * (window - 1) + 1
     if padding == "valid":
         return 0, 0
@@ -64,6 +101,14 @@ class Geometry:
     """Window arithmetic of one conv/pool call on an (N, H, W, C) input.
 
     kernel, strides, dilation and pads are (h, w) pairs; pads are ((top, bottom), (left, right)).
+
+    Args:
+        in_shape: the input's (N, H, W, C) shape (rank-1 layers pass H = 1).
+        kernel: the window size (h, w).
+        strides: the steps between windows (h, w).
+        dilation: the spacing between window taps (h, w).
+        padding: "valid", "same" or "causal".
+        layer: the layer's name, for the error when the window does not fit.
     """
 
     def __init__(self, in_shape, kernel, strides, dilation, padding: str, layer: str):
@@ -82,6 +127,7 @@ class Geometry:
 
     @property
     def padded(self) -> bool:
+        """Whether the padding adds any border."""
         return any(self.pads[0]) or any(self.pads[1])
 
     def offset_slices(self):
@@ -94,7 +140,14 @@ class Geometry:
                        slice(j * dw, j * dw + sw * (wo - 1) + 1, sw), slice(None))
 
     def pad(self, x: np.ndarray, scratch: Scratch, key: str, value=0.0) -> np.ndarray:
-        """x with its 'same'/'causal' border filled by `value` (x itself when unpadded), in scratch `key`."""
+        """x with its 'same'/'causal' border filled by `value` (x itself when unpadded), in scratch `key`.
+
+        Args:
+            x: the input (N, H, W, C).
+            scratch: the layer's `Scratch`.
+            key: the buffer's key in it.
+            value: the border's value (0, or -inf for max pooling).
+        """
         if not self.padded:
             return x
         (t, b), (l, r) = self.pads
@@ -108,7 +161,11 @@ class Geometry:
         return xp
 
     def unpad(self, dxp: np.ndarray) -> np.ndarray:
-        """The interior of a padded-input gradient (a view)."""
+        """The interior of a padded-input gradient (a view).
+
+        Args:
+            dxp: the gradient w.r.t. the padded input (N, Hp, Wp, C).
+        """
         if not self.padded:
             return dxp
         (t, _), (l, _) = self.pads
@@ -131,16 +188,26 @@ class Geometry:
 
     @property
     def window_size(self) -> int:
+        """K = kh * kw * C, the values in one window."""
         return self.kernel[0] * self.kernel[1] * self.in_shape[3]
 
     def chunk_images(self, width: int, itemsize: int) -> int:
-        """Images per chunk so that a chunk's windows and `width` output columns stay in cache."""
+        """Images per chunk so that a chunk's windows and `width` output columns stay in cache.
+
+        Args:
+            width: the output columns per window row (e.g. filters).
+            itemsize: the bytes per value.
+        """
         ho, wo = self.out_hw
         per_image = ho * wo * (self.window_size + width) * itemsize
         return max(1, _CHUNK_BYTES // max(per_image, 1))
 
     def chunk_padded(self, itemsize: int) -> int:
-        """Images per chunk so that a chunk of the padded input stays in cache (pooling)."""
+        """Images per chunk so that a chunk of the padded input stays in cache (pooling).
+
+        Args:
+            itemsize: the bytes per value.
+        """
         _, hp, wp, c = self.padded_shape
         return max(1, _CHUNK_BYTES // max(hp * wp * c * itemsize, 1))
 
@@ -148,6 +215,13 @@ class Geometry:
         """Scratch `key` for the windows of up to `images` images, in this geometry's layout.
 
         `ones` (transposed layout only) appends a row of ones, so that a GEMM adds the bias.
+
+        Args:
+            scratch: the layer's `Scratch`.
+            key: the buffer's key in it.
+            images: the most images a chunk holds.
+            dtype: the buffer's dtype.
+            ones: whether to append the row of ones.
         """
         rows = images * self.out_hw[0] * self.out_hw[1]
         if not self.transposed:
@@ -158,7 +232,12 @@ class Geometry:
         return buf
 
     def cols(self, buf: np.ndarray, rows: int) -> np.ndarray:
-        """The first `rows` window rows of a `cols_buffer` as a (rows, K) matrix (a view)."""
+        """The first `rows` window rows of a `cols_buffer` as a (rows, K) matrix (a view).
+
+        Args:
+            buf: a `cols_buffer`.
+            rows: the number of window rows (images * Ho * Wo).
+        """
         return buf[:, :rows].T if self.transposed else buf[:rows]
 
     def _six(self, buf: np.ndarray, images: int) -> np.ndarray:
@@ -173,6 +252,9 @@ class Geometry:
         """The windows of the padded images xp (n, Hp, Wp, C) as a read-only (n, Ho, Wo, kh, kw, C) view.
 
         Built once per pass and sliced per chunk: as_strided costs ~10 us a call.
+
+        Args:
+            xp: the padded images (n, Hp, Wp, C).
         """
         n, _, _, c = xp.shape
         (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.strides, self.dilation
@@ -183,14 +265,24 @@ class Geometry:
                           writeable=False)
 
     def im2col(self, win: np.ndarray, buf: np.ndarray) -> np.ndarray:
-        """Copies some images' `windows` into `buf`; returns them as (rows, K)."""
+        """Copies some images' `windows` into `buf`; returns them as (rows, K).
+
+        Args:
+            win: the images' `windows` view.
+            buf: a `cols_buffer` with room for them.
+        """
         n = win.shape[0]
         np.copyto(self._six(buf, n), win)
         return self.cols(buf, n * self.out_hw[0] * self.out_hw[1])
 
     def col2im(self, dwin: np.ndarray, dxp: np.ndarray) -> None:
         """Window gradients per kernel offset, dwin (kh*kw, rows, C) -> padded-input gradient dxp
-        (n, Hp, Wp, C), summing overlaps. Offset-major, each add runs along whole output rows."""
+        (n, Hp, Wp, C), summing overlaps. Offset-major, each add runs along whole output rows.
+
+        Args:
+            dwin: the window gradients (kh*kw, rows, C).
+            dxp: the padded-input gradient (n, Hp, Wp, C), overwritten.
+        """
         n, _, _, c = dxp.shape
         ho, wo = self.out_hw
         wins = dwin[:, :n * ho * wo].reshape(-1, n, ho, wo, c)

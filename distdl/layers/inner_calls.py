@@ -13,10 +13,19 @@ from ..autodiff import Tensor, as_tensor, current_tape, result
 from ..autodiff.tensor import is_tracked
 from .recorded import CALL_COUNTS, TRAINING_STACK, call_kwargs, hand_down
 
+__all__ = ["call_on_tensors"]
+
 
 def call_on_tensors(layer, inputs, training=None, mask=None):
     """`layer(tensors)` inside a call: a recorded layer runs its `call` inline; a hand-written
-    one runs `forward` and is one node of the current tape."""
+    one runs `forward` and is one node of the current tape.
+
+    Args:
+        layer: the layer being called.
+        inputs: a Tensor or array, or a list of them.
+        training: whether this is a training call (None: the enclosing call's mode).
+        mask: a (batch, timesteps) bool mask, for layers that take one.
+    """
     if training is None:
         training = TRAINING_STACK[-1] if TRAINING_STACK else False
     listed = isinstance(inputs, (list, tuple))

@@ -12,16 +12,19 @@ from ..errors import ConfigError
 from . import recorded_shapes
 from .base import Layer
 
+__all__ = ["Lambda"]
+
 
 class Lambda(Layer):
     """Wraps `function(inputs, **arguments)` as a layer.
 
     Args:
-        function: a callable written with distdl.ops; its gradient is recorded_shapes.
+        function: a callable written with distdl.ops; its gradient is recorded.
         output_shape: the output shape without the batch axis, or a callable of the Keras
             input shape (batch axis first); None: found by calling the function once.
         mask: unused (Keras's argument; a Lambda passes no mask on).
         arguments: keyword arguments for `function`.
+        **kwargs: the base `Layer` arguments.
     """
 
     def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
@@ -37,11 +40,20 @@ class Lambda(Layer):
         self.given_output_shape = output_shape
 
     def call(self, inputs):
+        """`function(inputs, **arguments)`.
+
+        Args:
+            inputs: the input tensor(s).
+        """
         return self.function(inputs, **self.arguments)
 
     def compute_output_shape(self, input_shape):
         """Keras's rule: a tuple is the shape without the batch axis, a callable gets the Keras
-        input shape; without either, the function's output on a small batch says."""
+        input shape; without either, the function's output on a small batch says.
+
+        Args:
+            input_shape: the input shape(s), batch axis excluded.
+        """
         given = self.given_output_shape
         if callable(given):
             return given(input_shape)

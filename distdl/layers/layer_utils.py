@@ -12,9 +12,17 @@ import numpy as np
 
 from ..errors import ConfigError, ShapeError, did_you_mean
 
+__all__ = ["serialize_component", "matmul_sum", "fixed_size", "sized", "positive_int", "optional_seed",
+           "unit_rate", "constructor_arguments", "unknown_arguments"]
+
 
 def serialize_component(module: ModuleType, obj: Any) -> Any:
-    """Keras's {class_name, config} for a name, dict or object of `module`; a user callable is kept as is."""
+    """Keras's {class_name, config} for a name, dict or object of `module`; a user callable is kept as is.
+
+    Args:
+        module: the component module (distdl.initializers, regularizers or constraints).
+        obj: the component, or None.
+    """
     if obj is None:
         return None
     resolved = module.get(obj) if isinstance(obj, (str, dict)) else obj
@@ -25,7 +33,15 @@ def serialize_component(module: ModuleType, obj: Any) -> Any:
 
 def matmul_sum(a, b, total: np.ndarray, part: np.ndarray | None, first: bool) -> None:
     """total = a @ b for a batch's first chunk, total += a @ b for the others (`part`, shaped
-    like total, takes the product): a weight gradient summed chunk by chunk."""
+    like total, takes the product): a weight gradient summed chunk by chunk.
+
+    Args:
+        a: the left factor.
+        b: the right factor.
+        total: the running sum, written in place.
+        part: scratch shaped like total for the later chunks' products (unused when first).
+        first: whether this is the batch's first chunk.
+    """
     np.matmul(a, b, out=total if first else part)
     if not first:
         total += part
@@ -34,7 +50,14 @@ def matmul_sum(a, b, total: np.ndarray, part: np.ndarray | None, first: bool) ->
 def fixed_size(layer, input_shape, axis: int, what: str) -> int:
     """`input_shape[axis]` as an int, for a weight of `layer` sized by it. A None (variable) axis
     cannot size a weight, so it is refused with one sentence naming the layer and the shape, as
-    Keras refuses e.g. Dense on inputs whose last axis is None."""
+    Keras refuses e.g. Dense on inputs whose last axis is None.
+
+    Args:
+        layer: the layer being built.
+        input_shape: its input shape, batch axis excluded.
+        axis: the axis that sizes the weight.
+        what: the axis's name in the message, e.g. "last axis".
+    """
     size = tuple(input_shape)[axis]
     if size is None:
         shown = ", ".join(str(d) for d in (None,) + tuple(input_shape))
@@ -44,7 +67,12 @@ def fixed_size(layer, input_shape, axis: int, what: str) -> int:
 
 
 def sized(length, size):
-    """`size(length)` for a known axis length; a None (variable) axis stays None."""
+    """`size(length)` for a known axis length; a None (variable) axis stays None.
+
+    Args:
+        length: an axis length, or None.
+        size: the function of the length (e.g. the output length of a window).
+    """
     return None if length is None else size(length)
 
 
@@ -59,6 +87,11 @@ def positive_int(layer, arg: str, value) -> int:
 
     Keras 3 refuses what is not an `int` (`Dense(units="16")`, `Dense(units=16.5)`, and also
     `16.0`) and what is not positive; NumPy integers pass here too. A bool is not a count.
+
+    Args:
+        layer: the layer whose argument it is (named in the error).
+        arg: the argument's name.
+        value: the value given.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ConfigError(f"{_who(layer)}: {arg} must be a positive integer, got {value!r}.")
@@ -66,7 +99,12 @@ def positive_int(layer, arg: str, value) -> int:
 
 
 def optional_seed(layer, value):
-    """A layer's `seed`: None, or an int >= 0 (else a ConfigError naming `layer`)."""
+    """A layer's `seed`: None, or an int >= 0 (else a ConfigError naming `layer`).
+
+    Args:
+        layer: the layer whose argument it is (named in the error).
+        value: the seed given.
+    """
     if value is None:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
@@ -76,7 +114,13 @@ def optional_seed(layer, value):
 
 def unit_rate(layer, arg: str, value) -> float:
     """`value` as a float when it is a finite number in [0, 1), else a ConfigError naming `layer`
-    and `arg` (a dropout rate: `Dropout(rate="0.5")` and NaN are refused)."""
+    and `arg` (a dropout rate: `Dropout(rate="0.5")` and NaN are refused).
+
+    Args:
+        layer: the layer whose argument it is (named in the error).
+        arg: the argument's name.
+        value: the value given.
+    """
     if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating))
             or not 0 <= value < 1):
         raise ConfigError(f"{_who(layer)}: {arg} must be a number in [0, 1), got {value!r}.")
@@ -96,7 +140,12 @@ def constructor_arguments(cls: type) -> list[str]:
 
 def unknown_arguments(cls: type, kwargs: dict) -> ConfigError:
     """`Dense got unknown argument 'activaton'. Did you mean 'activation'?`: the refusal of keyword
-    arguments no constructor of `cls` takes, with the closest names it does take."""
+    arguments no constructor of `cls` takes, with the closest names it does take.
+
+    Args:
+        cls: the layer class.
+        kwargs: the unknown keyword arguments.
+    """
     names = sorted(kwargs)
     valid = constructor_arguments(cls)
     hint = did_you_mean(names[0], valid) if len(names) == 1 else ""

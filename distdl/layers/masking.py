@@ -5,11 +5,17 @@ import numpy as np
 
 from .base import Layer
 
+__all__ = ["Masking"]
+
 
 class Masking(Layer):
     """Output x with the masked steps zeroed; mask any(x != mask_value, axis=-1), shape (batch, timesteps).
 
     Later layers that support masking pass the mask on, and recurrent layers skip the masked steps.
+
+    Args:
+        mask_value: the value that marks padding: a step whose features all equal it is masked.
+        **kwargs: the base `Layer` arguments (name, dtype, ...).
     """
 
     supports_masking = True

@@ -13,6 +13,9 @@ import numpy as np
 from ..errors import ConfigError, ShapeError
 from .base import Layer
 
+__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "DotCache", "Dot",
+           "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot"]
+
 
 def _agreed(shapes, skip=None):
     """The one shape `shapes` agree on (axis `skip` aside), or None when they differ: a None
@@ -154,7 +157,11 @@ class Minimum(Maximum):
 
 
 class Concatenate(_Merge):
-    """Joins the inputs along `axis` (an axis of the full tensor, batch included; default -1)."""
+    """Joins the inputs along `axis`; the other axes must agree.
+
+    Args:
+        axis: the axis to join along, of the full tensor (batch included; default -1).
+        **kwargs: the base `Layer` arguments."""
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
@@ -193,7 +200,10 @@ class Concatenate(_Merge):
 
     def compute_mask(self, inputs, mask):
         """Keras 3's rule: each input's mask spread over its shape (all True when unmasked),
-        concatenated like the inputs, then any() over the last axis."""
+        concatenated like the inputs, then any() over the last axis.
+        Args:
+            inputs: the input arrays.
+            mask: one mask (or None) per input."""
         if mask is None or all(m is None for m in mask):
             return None
         full = [np.ones(x.shape, bool) if m is None else
@@ -212,21 +222,36 @@ class Concatenate(_Merge):
 
 @dataclass(slots=True)
 class DotCache:
-    """What Dot's backward needs: the batched product's operands and how to undo their reshapes."""
+    """What Dot's backward needs: the batched product's operands and how to undo their reshapes.
 
-    a: np.ndarray               # the first input as (B, m, k), contracted axis last
-    b: np.ndarray               # the second input as (B, k, n), contracted axis first
-    a_shape: tuple              # the first input with its contracted axis moved last
-    b_shape: tuple              # the second input with its contracted axis moved to 1
-    axis_a: int                 # the contracted axes (batch axis counted)
+    Args:
+        a: the first input as (B, m, k), contracted axis last.
+        b: the second input as (B, k, n), contracted axis first.
+        a_shape: the first input's shape with its contracted axis moved last.
+        b_shape: the second input's shape with its contracted axis moved to 1.
+        axis_a: the first input's contracted axis (batch axis counted).
+        axis_b: the second input's contracted axis.
+        norm_a: with normalize=True, (x / |x|, |x|, |x|^2 > 1e-12) of the first input along its axis.
+        norm_b: the same for the second input."""
+
+    a: np.ndarray
+    b: np.ndarray
+    a_shape: tuple
+    b_shape: tuple
+    axis_a: int
     axis_b: int
-    norm_a: tuple | None        # normalize=True: (x / |x|, |x|, |x|^2 > 1e-12) of each input along its axis
+    norm_a: tuple | None
     norm_b: tuple | None
 
 
 class Dot(_Merge):
     """Batched dot product of two inputs over `axes` (full-tensor axes), optionally of
-    L2-normalised inputs (cosine proximity). (B, d) . (B, d) -> (B, 1)."""
+    L2-normalised inputs (cosine proximity). (B, d) . (B, d) -> (B, 1).
+
+    Args:
+        axes: the axis to contract (full-tensor, batch counted), or a pair: one per input.
+        normalize: whether to L2-normalise each input along its axis first (cosine similarity).
+        **kwargs: the base `Layer` arguments."""
 
     _min_inputs = _max_inputs = 2
 
@@ -308,41 +333,68 @@ class Dot(_Merge):
 # ---------------------------------------------------------------- Keras 3's functional helpers
 
 def add(inputs, **kwargs):
-    """`Add(**kwargs)(inputs)`: the elementwise sum of a list of tensors or arrays of one shape."""
+    """`Add(**kwargs)(inputs)`: the elementwise sum of a list of tensors or arrays of one shape.
+    Args:
+        inputs: the tensors or arrays to add, all of one shape.
+        **kwargs: the layer's constructor arguments (name, dtype, ...)."""
     return Add(**kwargs)(inputs)
 
 
 def subtract(inputs, **kwargs):
-    """`Subtract(**kwargs)(inputs)`: inputs[0] - inputs[1] (exactly two)."""
+    """`Subtract(**kwargs)(inputs)`: inputs[0] - inputs[1] (exactly two).
+    Args:
+        inputs: exactly two tensors or arrays of one shape.
+        **kwargs: the layer's constructor arguments (name, dtype, ...)."""
     return Subtract(**kwargs)(inputs)
 
 
 def multiply(inputs, **kwargs):
-    """`Multiply(**kwargs)(inputs)`: the elementwise product."""
+    """`Multiply(**kwargs)(inputs)`: the elementwise product.
+    Args:
+        inputs: the tensors or arrays to multiply, all of one shape.
+        **kwargs: the layer's constructor arguments (name, dtype, ...)."""
     return Multiply(**kwargs)(inputs)
 
 
 def average(inputs, **kwargs):
-    """`Average(**kwargs)(inputs)`: the elementwise mean."""
+    """`Average(**kwargs)(inputs)`: the elementwise mean.
+    Args:
+        inputs: the tensors or arrays to average, all of one shape.
+        **kwargs: the layer's constructor arguments (name, dtype, ...)."""
     return Average(**kwargs)(inputs)
 
 
 def maximum(inputs, **kwargs):
-    """`Maximum(**kwargs)(inputs)`: the elementwise maximum."""
+    """`Maximum(**kwargs)(inputs)`: the elementwise maximum.
+    Args:
+        inputs: the tensors or arrays to compare, all of one shape.
+        **kwargs: the layer's constructor arguments (name, dtype, ...)."""
     return Maximum(**kwargs)(inputs)
 
 
 def minimum(inputs, **kwargs):
-    """`Minimum(**kwargs)(inputs)`: the elementwise minimum."""
+    """`Minimum(**kwargs)(inputs)`: the elementwise minimum.
+    Args:
+        inputs: the tensors or arrays to compare, all of one shape.
+        **kwargs: the layer's constructor arguments (name, dtype, ...)."""
     return Minimum(**kwargs)(inputs)
 
 
 def concatenate(inputs, axis=-1, **kwargs):
-    """`Concatenate(axis, **kwargs)(inputs)`: the inputs joined along `axis` (batch axis counted)."""
+    """`Concatenate(axis, **kwargs)(inputs)`: the inputs joined along `axis`.
+    Args:
+        inputs: the tensors or arrays to join.
+        axis: the axis to join along (batch axis counted; default -1).
+        **kwargs: the layer's constructor arguments."""
     return Concatenate(axis=axis, **kwargs)(inputs)
 
 
 def dot(inputs, axes=-1, normalize=False, **kwargs):
     """`Dot(axes, normalize, **kwargs)(inputs)`: the batched dot product of two inputs over `axes`
-    (Keras 3's default -1: the last axis of each; (B, d), (B, d) -> (B, 1))."""
+    (Keras 3's default -1: the last axis of each; (B, d), (B, d) -> (B, 1)).
+    Args:
+        inputs: exactly two tensors or arrays.
+        axes: the axis to contract, or a pair: one per input.
+        normalize: whether to L2-normalise each input along its axis first.
+        **kwargs: the layer's constructor arguments."""
     return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)

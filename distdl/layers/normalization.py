@@ -16,6 +16,8 @@ from ..errors import ConfigError, ShapeError
 from .base import Layer
 from .layer_utils import fixed_size, serialize_component
 
+__all__ = ["BatchNormTrainCache", "BatchNormInferCache", "BatchNormalization", "LayerNormalization"]
+
 
 def _sum_ranks(ctx, buf: np.ndarray) -> np.ndarray:
     """Sum a float64 buffer over ranks in place (tolerates a reducer that returns a new array)."""
@@ -74,21 +76,32 @@ class _NormBase(Layer):
 
 @dataclass(slots=True)
 class BatchNormTrainCache:
-    """What backward needs after a forward with batch statistics (rows = all axes but the channel's)."""
+    """What backward needs after a forward with batch statistics (rows = all axes but the channel's).
 
-    xhat: np.ndarray             # the normalised input (rows, C)
-    inv: np.ndarray              # 1 / sqrt(var + epsilon) (C,), float64
-    count: float                 # rows in the global batch's moments
-    keep: np.ndarray | None      # (rows, 1) 0/1 weights of the rows in the moments, or None (all)
+    Args:
+        xhat: the normalised input (rows, C).
+        inv: 1 / sqrt(var + epsilon) (C,), float64.
+        count: the number of rows in the global batch's moments.
+        keep: (rows, 1) 0/1 weights of the rows in the moments, or None (all)."""
+
+    xhat: np.ndarray
+    inv: np.ndarray
+    count: float
+    keep: np.ndarray | None
 
 
 @dataclass(slots=True)
 class BatchNormInferCache:
-    """What backward needs after a forward with the moving statistics (frozen or inference)."""
+    """What backward needs after a forward with the moving statistics (frozen or inference).
 
-    x2: np.ndarray               # the input (rows, C)
-    scale: np.ndarray            # gamma / sqrt(moving_variance + epsilon) (C,), in the input's dtype
-    inv: np.ndarray              # 1 / sqrt(moving_variance + epsilon) (C,), in the input's dtype
+    Args:
+        x2: the input (rows, C).
+        scale: gamma / sqrt(moving_variance + epsilon) (C,), in the input's dtype.
+        inv: 1 / sqrt(moving_variance + epsilon) (C,), in the input's dtype."""
+
+    x2: np.ndarray
+    scale: np.ndarray
+    inv: np.ndarray
 
 
 class BatchNormalization(_NormBase):
@@ -97,6 +110,23 @@ class BatchNormalization(_NormBase):
     Weights in Keras's order: gamma, beta (trainable), moving_mean, moving_variance.
     Training uses global-batch statistics (`synchronized=False`: this rank's only);
     inference, or `trainable=False`, uses the moving statistics.
+
+    Args:
+        axis: the channel axis (counting the batch axis; default -1, the last).
+        momentum: the moving statistics' decay: new = momentum * old + (1 - momentum) * batch.
+        epsilon: a small float added to the variance before the square root.
+        center: whether to add the learned offset beta.
+        scale: whether to multiply by the learned scale gamma.
+        beta_initializer: initializer of beta.
+        gamma_initializer: initializer of gamma.
+        moving_mean_initializer: initializer of the moving mean.
+        moving_variance_initializer: initializer of the moving variance.
+        beta_regularizer: regularizer of beta.
+        gamma_regularizer: regularizer of gamma.
+        beta_constraint: constraint on beta.
+        gamma_constraint: constraint on gamma.
+        synchronized: whether training statistics are over the global batch (all ranks) or this rank's.
+        **kwargs: the base `Layer` arguments.
     """
 
     # a mask passes through, and training moments leave masked steps out (Keras 3)
@@ -153,7 +183,13 @@ class BatchNormalization(_NormBase):
 
     def forward(self, x, training=False, mask=None):
         """x (N, ..., C, ...) -> y of the same shape; a (N, T) mask of (N, T, C) inputs keeps the
-        masked steps out of the training moments (every step is still normalised)."""
+        masked steps out of the training moments (every step is still normalised).
+
+        Args:
+            x: the input.
+            training: whether to use (and update from) batch statistics.
+            mask: an optional (N, T) bool mask of (N, T, C) inputs.
+        """
         x2 = self._rows(x)
         gamma, beta = self._gamma_beta(x2.dtype)
         if training and self.trainable:
@@ -201,7 +237,11 @@ class BatchNormalization(_NormBase):
         return y2
 
     def backward(self, dy):
-        """dy like x -> dx; gamma/beta gradients are this rank's sums (the allreduce adds them)."""
+        """dy like x -> dx; gamma/beta gradients are this rank's sums (the allreduce adds them).
+
+        Args:
+            dy: the loss gradient w.r.t. the output.
+        """
         cache = self.cache
         dy2 = self._rows(dy)
         gamma, _ = self._gamma_beta(dy2.dtype)
@@ -245,7 +285,22 @@ class BatchNormalization(_NormBase):
 
 
 class LayerNormalization(_NormBase):
-    """Normalise each sample over `axis` (int or list); gamma and beta have the shape of those axes."""
+    """Normalise each sample over `axis` (int or list); gamma and beta have the shape of those axes.
+
+    Args:
+        axis: the axis or axes to normalise over (counting the batch axis; default -1).
+        epsilon: a small float added to the variance before the square root.
+        center: whether to add the learned offset beta.
+        scale: whether to multiply by the learned scale gamma.
+        beta_initializer: initializer of beta.
+        gamma_initializer: initializer of gamma.
+        rms_scaling: Keras's RMS-normalisation switch; only False is supported.
+        beta_regularizer: regularizer of beta.
+        gamma_regularizer: regularizer of gamma.
+        beta_constraint: constraint on beta.
+        gamma_constraint: constraint on gamma.
+        **kwargs: the base `Layer` arguments.
+    """
 
     supports_masking = True   # as in Keras 3: a mask passes through
 
@@ -277,7 +332,12 @@ class LayerNormalization(_NormBase):
                              f"(normalising axes {list(self._norm_axes)}), got {tuple(x.shape[1:])}.")
 
     def forward(self, x, training=False):
-        """x (N, ...) -> y of the same shape, normalised per sample over `axis`."""
+        """x (N, ...) -> y of the same shape, normalised per sample over `axis`.
+
+        Args:
+            x: the input.
+            training: unused (the same in training and inference).
+        """
         self._check(x)
         ax = self._norm_axes
         mean = np.mean(x, axis=ax, keepdims=True)
@@ -292,7 +352,11 @@ class LayerNormalization(_NormBase):
         return y
 
     def backward(self, dy):
-        """dy like x -> dx; gamma/beta gradients summed over the batch and non-normalised axes."""
+        """dy like x -> dx; gamma/beta gradients summed over the batch and non-normalised axes.
+
+        Args:
+            dy: the loss gradient w.r.t. the output.
+        """
         xhat, inv = self.cache
         others = self._other_axes
         if self.gamma is not None and self.gamma.grad is not None:

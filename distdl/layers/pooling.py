@@ -17,20 +17,39 @@ from .base import Layer
 from .im2col import Geometry, _Windowed, check_data_format, normalize_padding, normalize_tuple, output_length
 from .layer_utils import sized
 
+__all__ = ["PoolCache", "window_counts", "pool_windows", "max_grad", "MaxPooling1D", "MaxPooling2D",
+           "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+           "GlobalMaxPooling1D", "GlobalMaxPooling2D", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D",
+           "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D"]
+
 
 @dataclass(slots=True)
 class PoolCache:
-    """What windowed pooling's backward needs from its forward."""
+    """What windowed pooling's backward needs from its forward.
+
+    Args:
+        geometry: the window geometry (layers/im2col.py).
+        xp: the padded input (N, Hp, Wp, C); None where `winner` replaces it.
+        y: the output (N, Ho, Wo, C).
+        x_shape: the input's shape, for dx.
+        winner: tiling max pooling: each window's first maximal offset (uint8, like y), else None."""
 
     geometry: Geometry
-    xp: np.ndarray | None        # the padded input (N, Hp, Wp, C); None where `winner` replaces it
-    y: np.ndarray                # the output (N, Ho, Wo, C)
-    x_shape: tuple               # the input's shape, for dx
-    winner: np.ndarray | None    # tiling max pooling: each window's first maximal offset (uint8, like y)
+    xp: np.ndarray | None
+    y: np.ndarray
+    x_shape: tuple
+    winner: np.ndarray | None
 
 
 class _Pooling(_Windowed):
-    """Shared windowed pooling of rank 1 or 2 (subclasses set `rank` and `_mode`)."""
+    """Shared windowed pooling of rank 1 or 2 (subclasses set `rank` and `_mode`).
+
+    Args:
+        pool_size: the window size per spatial axis (an int applies to every axis).
+        strides: the step between windows per axis (None: pool_size).
+        padding: "valid" (windows inside the input) or "same" (output size ceil(size / stride)).
+        data_format: "channels_last" or None (the only layout implemented).
+        **kwargs: the base `Layer` arguments."""
 
     rank = 2
     _steps = "steps"
@@ -140,7 +159,11 @@ class _Pooling(_Windowed):
 
 
 def window_counts(g: Geometry, dtype) -> np.ndarray:
-    """Real (unpadded) input values in each window of a padded geometry, (Ho, Wo, 1) of `dtype`."""
+    """Real (unpadded) input values in each window of a padded geometry, (Ho, Wo, 1) of `dtype`.
+
+    Args:
+        g: the pooling geometry.
+        dtype: the result's dtype."""
     per_axis = []
     for size, k, s, (before, _), o in zip(g.in_shape[1:3], g.kernel, g.strides, g.pads, g.out_hw):
         start = np.arange(o) * s - before
@@ -149,7 +172,13 @@ def window_counts(g: Geometry, dtype) -> np.ndarray:
 
 
 def pool_windows(g: Geometry, xs, ys, mode: str) -> None:
-    """ys = the max ("max") or the sum ("avg") of each window of the padded images xs."""
+    """ys = the max ("max") or the sum ("avg") of each window of the padded images xs.
+
+    Args:
+        g: the pooling geometry.
+        xs: the padded images (N, Hp, Wp, C).
+        ys: the output (N, Ho, Wo, C), written in place.
+        mode: "max" or "avg"."""
     for k, sl in enumerate(g.offset_slices()):
         if k == 0:
             np.copyto(ys, xs[sl])
@@ -163,6 +192,14 @@ def max_grad(g: Geometry, xp, y, dy, dxp, scratch) -> None:
     """Adds (or, for disjoint windows, writes) each window's dy at its first maximum into dxp.
 
     Runs per chunk of images, so that y, dy and the masks stay in cache across the offsets.
+
+    Args:
+        g: the pooling geometry.
+        xp: the padded input (N, Hp, Wp, C).
+        y: the forward's output (N, Ho, Wo, C).
+        dy: the loss gradient w.r.t. y.
+        dxp: the gradient w.r.t. xp (zeros from the caller), filled in place.
+        scratch: the `Scratch` that lends the boolean masks.
     """
     # windows that do not overlap write disjoint slices: no accumulation needed
     overlap = any(k > s for k, s in zip(g.kernel, g.strides))
@@ -208,7 +245,14 @@ class MaxPooling1D(_Pooling):
 
 
 class MaxPooling2D(_Pooling):
-    """Max over `pool_size` windows; input (batch, height, width, channels)."""
+    """Max over `pool_size` windows; input (batch, height, width, channels).
+
+    Args:
+        pool_size: the window size per spatial axis (an int applies to every axis).
+        strides: the step between windows per axis (None: pool_size).
+        padding: "valid" (windows inside the input) or "same" (output size ceil(size / stride)).
+        data_format: "channels_last" or None (the only layout implemented).
+        **kwargs: the base `Layer` arguments."""
     rank, _mode = 2, "max"
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
@@ -221,7 +265,14 @@ class AveragePooling1D(_Pooling):
 
 
 class AveragePooling2D(_Pooling):
-    """Mean over `pool_size` windows; input (batch, height, width, channels)."""
+    """Mean over `pool_size` windows; input (batch, height, width, channels).
+
+    Args:
+        pool_size: the window size per spatial axis (an int applies to every axis).
+        strides: the step between windows per axis (None: pool_size).
+        padding: "valid" (windows inside the input) or "same" (output size ceil(size / stride)).
+        data_format: "channels_last" or None (the only layout implemented).
+        **kwargs: the base `Layer` arguments."""
     rank, _mode = 2, "avg"
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
@@ -229,7 +280,12 @@ class AveragePooling2D(_Pooling):
 
 
 class _GlobalPooling(Layer):
-    """Reduce all spatial axes: (N, *spatial, C) -> (N, C), or (N, 1.., C) with keepdims."""
+    """Reduce all spatial axes: (N, *spatial, C) -> (N, C), or (N, 1.., C) with keepdims.
+
+    Args:
+        data_format: "channels_last" or None (the only layout implemented).
+        keepdims: whether to keep the spatial axes, with size 1.
+        **kwargs: the base `Layer` arguments."""
 
     rank = 2
     _mode = "avg"

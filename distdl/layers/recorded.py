@@ -30,6 +30,9 @@ import numpy as np
 from ..autodiff import Tape, Tensor, as_tensor, backward as run_backward, recording
 from ..errors import ConfigError
 
+__all__ = ["random_place", "call_parameters", "sublayers", "track", "all_variables", "hand_down", "call_kwargs",
+           "wrap", "flatten", "unflatten", "forward", "backward", "add_loss"]
+
 TRAINING_STACK: list = []  # the `training` flag of the calls in progress (Keras's call context)
 LOSS_STACK: list = []      # where add_loss puts its tensors during a top-level call
 CALL_COUNTS: list = []     # per top-level call: id(hand-written layer) -> its calls so far
@@ -47,7 +50,11 @@ def random_place():
 
 
 def call_parameters(cls) -> frozenset:
-    """The parameter names of `cls.call` (to pass `training` / `mask` only where declared)."""
+    """The parameter names of `cls.call` (to pass `training` / `mask` only where declared).
+
+    Args:
+        cls: a Layer subclass that defines `call`.
+    """
     try:
         params = inspect.signature(cls.call).parameters
     except (TypeError, ValueError):
@@ -60,7 +67,11 @@ def call_parameters(cls) -> frozenset:
 
 # ----- tracking -----------------------------------------------------------------------
 def sublayers(layer) -> list:
-    """Layers assigned to `layer`'s attributes (directly or in lists, tuples and dicts), in order."""
+    """Layers assigned to `layer`'s attributes (directly or in lists, tuples and dicts), in order.
+
+    Args:
+        layer: the recorded layer.
+    """
     found, seen = [], {id(layer)}
 
     def visit(value):
@@ -81,7 +92,11 @@ def sublayers(layer) -> list:
 
 
 def track(layer) -> None:
-    """Make the tracked sublayers' weights part of `layer.variables` (after its own, once)."""
+    """Make the tracked sublayers' weights part of `layer.variables` (after its own, once).
+
+    Args:
+        layer: the recorded layer.
+    """
     layer._sublayers = sublayers(layer)
     have = {id(v) for v in layer.variables}
     for sub in layer._sublayers:
@@ -92,6 +107,11 @@ def track(layer) -> None:
 
 
 def all_variables(layer) -> list:
+    """The variables of `layer` and, recursively, of its sublayers.
+
+    Args:
+        layer: any layer.
+    """
     out = list(layer.variables)
     for sub in sublayers(layer):
         out.extend(all_variables(sub))
@@ -99,7 +119,11 @@ def all_variables(layer) -> list:
 
 
 def hand_down(layer) -> None:
-    """Give the tracked sublayers the layer's run context and random streams of their own."""
+    """Give the tracked sublayers the layer's run context and random streams of their own.
+
+    Args:
+        layer: the recorded layer.
+    """
     for j, sub in enumerate(layer._sublayers):
         sub.ctx = layer.ctx
         sub.stream_id = ((layer.stream_id + 1) << 12) + j
@@ -109,6 +133,13 @@ def hand_down(layer) -> None:
 
 # ----- forward and backward -------------------------------------------------------------
 def call_kwargs(layer, training, mask) -> dict:
+    """The keyword arguments `call` declares: `training` always, `mask` when one is given.
+
+    Args:
+        layer: the recorded layer.
+        training: the call's training flag.
+        mask: the call's mask, or None.
+    """
     params = layer._call_params
     kwargs = {}
     if "training" in params:
@@ -119,7 +150,12 @@ def call_kwargs(layer, training, mask) -> dict:
 
 
 def wrap(x, tape):
-    """Arrays as the Tensors `call` gets: leaves of `tape` (their gradient is wanted) or constants."""
+    """Arrays as the Tensors `call` gets: leaves of `tape` (their gradient is wanted) or constants.
+
+    Args:
+        x: an array, a Tensor, or a list or tuple of them.
+        tape: the recording tape, or None (constants).
+    """
     if isinstance(x, (list, tuple)):
         return [wrap(a, tape) for a in x]
     if isinstance(x, Tensor):
@@ -128,7 +164,12 @@ def wrap(x, tape):
 
 
 def flatten(layer, out):
-    """(list of output Tensors, structure) of what `call` returned; anything else is refused."""
+    """(list of output Tensors, structure) of what `call` returned; anything else is refused.
+
+    Args:
+        layer: the recorded layer.
+        out: what `call` returned: a Tensor, or a list, tuple or dict of them.
+    """
     if isinstance(out, dict):
         keys = sorted(out)
         return [_checked(layer, out[k]) for k in keys], ("dict", keys)
@@ -148,6 +189,12 @@ def _checked(layer, t):
 
 
 def unflatten(structure, items):
+    """The inverse of `flatten`: `items` in the structure it recorded.
+
+    Args:
+        structure: the structure `flatten` returned (None for a single output).
+        items: the values, in `flatten`'s order.
+    """
     if structure is None:
         return items[0]
     kind, meta = structure
@@ -157,7 +204,14 @@ def unflatten(structure, items):
 
 
 def forward(layer, x, training=False, mask=None):
-    """Run `call` (recorded when training); returns the output array(s) in `call`'s structure."""
+    """Run `call` (recorded when training); returns the output array(s) in `call`'s structure.
+
+    Args:
+        layer: the recorded layer.
+        x: the input array(s).
+        training: whether to record the call for a backward.
+        mask: a (batch, timesteps) mask for a `call` that takes one, or None.
+    """
     tape = Tape(f"layer {layer.name!r}") if training else None
     hand_down(layer)
     inputs = wrap(x, tape if layer.need_input_grad else None)
@@ -204,7 +258,12 @@ def _as_output(layer, value):
 
 def backward(layer, dy):
     """Run the latest training call's tape back from `dy` (and the added losses): overwrite each
-    trainable weight's gradient, return the inputs' gradients (None where not wanted)."""
+    trainable weight's gradient, return the inputs' gradients (None where not wanted).
+
+    Args:
+        layer: the recorded layer.
+        dy: the loss gradient(s) w.r.t. the output(s), in `call`'s structure.
+    """
     if layer.cache is None:
         raise ConfigError(f"Layer {layer.name!r}: backward needs a training call first (forward(x, training=True)).")
     tape, inputs, outs, structure, losses, weight = layer.cache
@@ -247,7 +306,12 @@ def _input_grad(grads, t):
 
 
 def add_loss(layer, loss) -> None:
-    """Keras's `add_loss` inside `call`: collected for the top-level call in progress."""
+    """Keras's `add_loss` inside `call`: collected for the top-level call in progress.
+
+    Args:
+        layer: the recorded layer.
+        loss: a tensor (summed if not a scalar).
+    """
     t = as_tensor(loss)
     if LOSS_STACK:
         LOSS_STACK[-1].append(t)

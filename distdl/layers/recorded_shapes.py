@@ -11,16 +11,26 @@ from ..autodiff import Tape, recording
 from ..errors import ConfigError, DistdlError
 from .recorded import CALL_COUNTS, LOSS_STACK, TRAINING_STACK, all_variables, call_kwargs, flatten, track, unflatten, wrap
 
+__all__ = ["keras_shape", "batchless", "build", "output_shape_for", "infer_output_shape", "symbolic_shape"]
 
 def keras_shape(shape):
-    """distdl's shape (no batch axis) as Keras's (batch axis None), for lists of shapes too."""
+    """distdl's shape (no batch axis) as Keras's (batch axis None), for lists of shapes too.
+
+    Args:
+        shape: a distdl shape, or a list or tuple of them.
+    """
     if isinstance(shape, list):
         return [keras_shape(s) for s in shape]
     return (None,) + tuple(shape)
 
 
 def batchless(shape, layer):
-    """A Keras shape from compute_output_shape (batch axis first) as distdl's."""
+    """A Keras shape from compute_output_shape (batch axis first) as distdl's.
+
+    Args:
+        shape: the Keras shape(s) a layer's compute_output_shape returned.
+        layer: that layer (named in the error).
+    """
     if isinstance(shape, dict):
         return {k: batchless(s, layer) for k, s in shape.items()}
     if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
@@ -34,7 +44,12 @@ def batchless(shape, layer):
 
 def build(layer, input_shape):
     """Build a recorded layer for `input_shape` (distdl's, no batch axis): Keras's `build`, then
-    the tracked sublayers and their weights; returns the output shape (distdl's)."""
+    the tracked sublayers and their weights; returns the output shape (distdl's).
+
+    Args:
+        layer: the recorded layer.
+        input_shape: its input shape(s), distdl's (no batch axis).
+    """
     cls = type(layer)
     if cls._own_build:
         layer.build(keras_shape(input_shape))
@@ -45,7 +60,12 @@ def build(layer, input_shape):
 
 
 def output_shape_for(layer, input_shape):
-    """The output shape (distdl's) of a built recorded layer called on `input_shape` again."""
+    """The output shape (distdl's) of a built recorded layer called on `input_shape` again.
+
+    Args:
+        layer: the recorded layer.
+        input_shape: its input shape(s), distdl's (no batch axis).
+    """
     if type(layer)._own_output_shape:
         return batchless(layer.compute_output_shape(keras_shape(input_shape)), layer)
     if input_shape == layer.input_shape:
@@ -55,7 +75,12 @@ def output_shape_for(layer, input_shape):
 
 def infer_output_shape(layer, input_shape):
     """Run `call` on ones of batch 2 (None axes 3), and again on batch 3 (None axes 4) when the
-    input has None axes; output axes that changed with them are None. Weights are restored."""
+    input has None axes; output axes that changed with them are None. Weights are restored.
+
+    Args:
+        layer: the recorded layer.
+        input_shape: its input shape(s), distdl's (no batch axis).
+    """
     dtypes = getattr(layer, "_input_dtypes", None)
     snapshot = [(v, v.value.copy()) for v in all_variables(layer)]
     try:
@@ -86,7 +111,12 @@ def infer_output_shape(layer, input_shape):
 
 
 def symbolic_shape(layer, shape):
-    """The output shape a symbolic call uses; a layer whose output lost the batch axis is refused."""
+    """The output shape a symbolic call uses; a layer whose output lost the batch axis is refused.
+
+    Args:
+        layer: the recorded layer.
+        shape: the output shape(s) its build or compute_output_shape gave, distdl's.
+    """
     if shape is None:
         raise ConfigError(f"Layer {layer.name!r}: call returns a tensor without the batch axis first, so it "
                           f"cannot be a layer of a model; keep the batch axis (or define "

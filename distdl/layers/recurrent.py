@@ -18,6 +18,8 @@ from . import rnn_cells, rnn_masking
 from .base import Layer
 from .layer_utils import fixed_size, optional_seed, positive_int, serialize_component, unit_rate
 
+__all__ = ["SimpleRNN", "LSTM", "GRU"]
+
 
 class _RNN(Layer):
     """Shared machinery: config, input checks, time-major projection, outputs and upstream gradients."""

@@ -12,6 +12,9 @@ from .base import Layer
 from .im2col import check_data_format, normalize_tuple
 from .layer_utils import sized
 
+__all__ = ["ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D",
+           "Permute", "RepeatVector"]
+
 
 def _pairs(value, rank: int, arg: str, layer: str) -> tuple[tuple[int, int], ...]:
     """Keras padding/cropping spec -> one (before, after) pair per spatial axis.
@@ -82,7 +85,11 @@ class _ZeroPadding(_Spatial):
 
 
 class ZeroPadding1D(_ZeroPadding):
-    """Pads the steps axis with zeros: padding int or (left, right)."""
+    """Pads the steps axis of (N, steps, C) with zeros.
+
+    Args:
+        padding: zeros to add at each end (int), or (left, right).
+        **kwargs: the base `Layer` arguments."""
     rank = 1
 
     def __init__(self, padding=1, **kwargs):
@@ -90,7 +97,12 @@ class ZeroPadding1D(_ZeroPadding):
 
 
 class ZeroPadding2D(_ZeroPadding):
-    """Pads height and width with zeros: int, (h, w) or ((top, bottom), (left, right))."""
+    """Pads height and width with zeros.
+
+    Args:
+        padding: an int (all four sides), (h, w) (symmetric per axis) or ((top, bottom), (left, right)).
+        data_format: "channels_last" (inputs (N, h, w, C)) or None; the only layout implemented.
+        **kwargs: the base `Layer` arguments."""
     rank = 2
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
@@ -125,7 +137,11 @@ class _Cropping(_Spatial):
 
 
 class Cropping1D(_Cropping):
-    """Crops the steps axis: cropping int or (start, end)."""
+    """Crops the steps axis of (N, steps, C).
+
+    Args:
+        cropping: steps to remove at each end (int), or (start, end).
+        **kwargs: the base `Layer` arguments."""
     rank = 1
 
     def __init__(self, cropping=(1, 1), **kwargs):
@@ -133,7 +149,12 @@ class Cropping1D(_Cropping):
 
 
 class Cropping2D(_Cropping):
-    """Crops height and width: int, (h, w) or ((top, bottom), (left, right))."""
+    """Crops height and width.
+
+    Args:
+        cropping: an int (all four sides), (h, w) (symmetric per axis) or ((top, bottom), (left, right)).
+        data_format: "channels_last" (inputs (N, h, w, C)) or None; the only layout implemented.
+        **kwargs: the base `Layer` arguments."""
     rank = 2
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
@@ -180,7 +201,11 @@ class _UpSampling(_Spatial):
 
 
 class UpSampling1D(_UpSampling):
-    """Repeats each step `size` times: (N, steps, C) -> (N, steps * size, C)."""
+    """Repeats each step `size` times: (N, steps, C) -> (N, steps * size, C).
+
+    Args:
+        size: the repeat factor.
+        **kwargs: the base `Layer` arguments."""
     rank = 1
 
     def __init__(self, size=2, **kwargs):
@@ -188,7 +213,13 @@ class UpSampling1D(_UpSampling):
 
 
 class UpSampling2D(_UpSampling):
-    """Repeats rows and columns: (N, h, w, C) -> (N, h * sh, w * sw, C); 'nearest' only."""
+    """Repeats rows and columns: (N, h, w, C) -> (N, h * sh, w * sw, C).
+
+    Args:
+        size: the factors (sh, sw), or one int for both.
+        data_format: "channels_last" (inputs (N, h, w, C)) or None; the only layout implemented.
+        interpolation: "nearest" (the only one supported).
+        **kwargs: the base `Layer` arguments."""
     rank = 2
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
@@ -196,7 +227,11 @@ class UpSampling2D(_UpSampling):
 
 
 class Permute(Layer):
-    """Permutes the non-batch axes; `dims` is 1-based, e.g. (2, 1) swaps the two axes."""
+    """Permutes the non-batch axes.
+
+    Args:
+        dims: the new order of the non-batch axes, 1-based: (2, 1) swaps the two axes.
+        **kwargs: the base `Layer` arguments."""
 
     def __init__(self, dims, **kwargs):
         super().__init__(**kwargs)
@@ -228,7 +263,11 @@ class Permute(Layer):
 
 
 class RepeatVector(Layer):
-    """Repeats a (N, features) input n times: -> (N, n, features)."""
+    """Repeats a (N, features) input n times: -> (N, n, features).
+
+    Args:
+        n: the number of repetitions.
+        **kwargs: the base `Layer` arguments."""
 
     def __init__(self, n, **kwargs):
         super().__init__(**kwargs)

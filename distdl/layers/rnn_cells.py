@@ -24,6 +24,9 @@ import numpy as np
 from .. import activations
 from .rnn_masking import carry as _carry, pass_through as _pass_through
 
+__all__ = ["simple_forward", "simple_backward", "lstm_fused", "lstm_forward", "lstm_forward_fused", "lstm_backward",
+           "lstm_backward_fused", "gru_forward", "gru_backward"]
+
 
 def _activate(act, x) -> None:
     """Apply `act` to x in place; sigmoid as 0.5 * tanh(0.5 x) + 0.5 (no temporaries, never overflows)."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["Scratch"]
 
 class Scratch:
     """One layer's named buffers, one set per call slot (the lifetime rule is the module's).
@@ -42,8 +43,11 @@ class Scratch:
         self.slot = 0
 
     def select(self, slot: int) -> None:
-        """Hand out call slot `slot`'s buffers from now on (slot 0 unless a layer runs several
-        calls per step)."""
+        """Hand out one call slot's buffers from now on.
+
+        Args:
+            slot: the call slot (0 unless a layer runs several calls per step).
+        """
         while len(self._slots) <= slot:
             self._slots.append({})
         self._bufs = self._slots[slot]
@@ -51,7 +55,13 @@ class Scratch:
 
     def get(self, key, shape: tuple, dtype) -> np.ndarray:
         """An uninitialised C-contiguous array of `shape` and `dtype`: the one the last `get` of
-        `key` in this slot returned when shape and dtype agree, else a new one that replaces it."""
+        `key` in this slot returned when shape and dtype agree, else a new one that replaces it.
+
+        Args:
+            key: the buffer's name within this layer and slot.
+            shape: the array's shape.
+            dtype: the array's dtype.
+        """
         buf = self._bufs.get(key)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
             buf = self._bufs[key] = np.empty(shape, dtype)
@@ -59,5 +69,12 @@ class Scratch:
 
     def output(self, key, shape: tuple, dtype, training: bool) -> np.ndarray:
         """Where a forward writes its output: `get(key, ...)` in training (the engine is done with
-        it by the next forward), a new array in inference (the caller may keep it)."""
+        it by the next forward), a new array in inference (the caller may keep it).
+
+        Args:
+            key: the buffer's name within this layer and slot.
+            shape: the output's shape.
+            dtype: the output's dtype.
+            training: whether the forward is a training one.
+        """
         return self.get(key, shape, dtype) if training else np.empty(shape, dtype)

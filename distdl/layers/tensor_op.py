@@ -34,12 +34,20 @@ _OPS: dict = {f.__name__: f for f in (arithmetic.add, arithmetic.subtract, arith
 
 
 def register(fn) -> None:
-    """Make `fn` (a distdl.ops function) usable in graphs and configs under its name."""
+    """Make a distdl.ops function usable in graphs and configs under its name.
+
+    Args:
+        fn: the op function; its `__name__` is the name configs use.
+    """
     _OPS[fn.__name__] = fn
 
 
 def has_symbolic(values) -> bool:
-    """Whether a SymbolicTensor is among `values` (or in their lists and tuples)."""
+    """Whether a SymbolicTensor is among `values` (or in their lists and tuples).
+
+    Args:
+        values: an op call's arguments.
+    """
     for v in values:
         if type(v) is SymbolicTensor:
             return True
@@ -95,7 +103,13 @@ def _fill(value, inputs):
 
 
 def symbolic_call(name, args, kwargs):
-    """The output(s) of op `name` on arguments holding symbolic tensors: a new TensorOp's call."""
+    """The output(s) of op `name` on arguments holding symbolic tensors: a new TensorOp's call.
+
+    Args:
+        name: the op's name in distdl.ops.
+        args: its positional arguments (some SymbolicTensors).
+        kwargs: its keyword arguments.
+    """
     found: list = []
     try:
         targs, tkwargs = _template(list(args), found), _template(dict(kwargs), found)
@@ -126,6 +140,11 @@ class TensorOp(Layer):
     symbolic_call = staticmethod(symbolic_call)  # for SymbolicTensor's operators, which find it by name
 
     def call(self, inputs):
+        """The op on the inputs put back in its arguments.
+
+        Args:
+            inputs: the input tensors, in the order of the {"__input__": i} places.
+        """
         return _OPS[self.op](*_fill(self.args, inputs), **_fill(self.kwargs, inputs))
 
     def __call__(self, inputs, training=None, mask=None):

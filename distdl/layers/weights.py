@@ -11,6 +11,8 @@ import numpy as np
 from ..arena import Variable, assign_values
 from ..errors import ConfigError
 
+__all__ = ["LayerWeights"]
+
 
 class LayerWeights:
     """The weight half of `Layer` (distdl.layers.base): needs `name`, `dtype`, `variables`,
@@ -21,7 +23,20 @@ class LayerWeights:
         """Create, initialise and register a weight; returns its `Variable` (Keras 3's signature:
         shape () by default, initializer glorot_uniform for floats and zeros otherwise, auto names
         `variable`, `variable_1`, ...). A shape with a negative size, or larger than the machine's
-        memory (`units=10**12`), is refused before allocation."""
+        memory (`units=10**12`), is refused before allocation.
+
+        Args:
+            shape: the weight's shape (an int for 1-D; default ()).
+            initializer: an initializer name, instance or callable.
+            dtype: the weight's dtype (default: the layer's).
+            trainable: whether training updates it (e.g. False for moving statistics).
+            autocast: Keras's mixed-precision flag, accepted for compatibility.
+            regularizer: a regularizer whose penalty joins the loss.
+            constraint: a constraint applied after each optimizer update.
+            aggregation: Keras's distributed-aggregation mode, accepted for compatibility.
+            name: the weight's name within the layer (default: variable, variable_1, ...).
+            rng: the numpy Generator to initialise from (default: distdl.utils.init_rng()).
+        """
         from .. import constraints, initializers, regularizers, utils
         shape = () if shape is None else (shape,) if isinstance(shape, (int, np.integer)) else shape
         dtype = str(np.dtype(dtype or self.dtype))
@@ -73,19 +88,28 @@ class LayerWeights:
 
     @property
     def trainable_weights(self):
+        """The variables training updates (none while the layer is frozen)."""
         return [v for v in self.variables if v.trainable] if self._trainable else []
 
     @property
     def non_trainable_weights(self):
+        """The variables training leaves alone (all of them while the layer is frozen)."""
         if not self._trainable:
             return self.weights
         return [v for v in self.variables if not v.trainable]
 
     def get_weights(self):
+        """Copies of the weights' values, in `weights` order."""
         return [v.value.copy() for v in self.weights]
 
     def set_weights(self, arrays):
+        """Assign the weights' values.
+
+        Args:
+            arrays: one array per weight, in `weights` order, each of that weight's shape.
+        """
         assign_values(self.weights, arrays, f"Layer {self.name!r}")
 
     def count_params(self) -> int:
+        """The number of scalars in the layer's weights."""
         return int(sum(v.value.size for v in self.variables))

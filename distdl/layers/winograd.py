@@ -23,6 +23,8 @@ import numpy as np
 from .layer_utils import matmul_sum
 from .scratch import Scratch
 
+__all__ = ["winograd_applies", "WinogradState", "Winograd"]
+
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 _CHUNK_BYTES = 4 << 20  # transform buffers of one chunk of images (measured best at 8-9 images of 13x13x32)
 _KEEP_V_BYTES = 64 << 20  # V is 4x the input: above this, backward recomputes it instead of keeping it
@@ -32,18 +34,31 @@ def winograd_applies(kernel, strides, dilation, channels: int, filters: int) -> 
     """Whether a 2-D conv takes the Winograd path: 3x3, stride 1, no dilation, at least 16
     input channels and 8 filters. benchmarks/conv.py, im2col time over Winograd's: 1.1-1.2x at
     16 channels, 1.3-1.7x at 32-128, 1.4x for 32 channels into 8 filters; 8 channels
-    measured 0.94x to 1.15x, and 3 or 4 (an RGB image) 0.8x to 0.9x: the GEMMs are too small."""
+    measured 0.94x to 1.15x, and 3 or 4 (an RGB image) 0.8x to 0.9x: the GEMMs are too small.
+
+    Args:
+        kernel: the kernel size (h, w).
+        strides: the strides (h, w).
+        dilation: the dilation rate (h, w).
+        channels: the input channels C.
+        filters: the output channels F.
+    """
     return (tuple(kernel) == (3, 3) and tuple(strides) == (1, 1) and tuple(dilation) == (1, 1)
             and channels >= 16 and filters >= 8)
 
 
 @dataclass(slots=True)
 class WinogradState:
-    """What `Winograd.backward` needs from its forward."""
+    """What `Winograd.backward` needs from its forward.
 
-    v: np.ndarray | None    # V of every image, flat (16 * N * th * tw * C), or None: backward recomputes it
-    xp: np.ndarray          # the padded input (N, Hp, Wp, C)
-    u: np.ndarray           # the transformed kernel U (16, C, F)
+    Args:
+        v: V of every image, flat (16 * N * th * tw * C), or None: backward recomputes it.
+        xp: the padded input (N, Hp, Wp, C).
+        u: the transformed kernel U (16, C, F)."""
+
+    v: np.ndarray | None
+    xp: np.ndarray
+    u: np.ndarray
 
 
 class Winograd:
@@ -54,6 +69,11 @@ class Winograd:
     runs, and only the copies in and out of (k, H, W, C) arrays stride by C. Buffers come
     from the convolution's `Scratch` (its lifetime rule); a chunk's are keyed by (name, whether
     the chunk is full), so every full chunk reuses one set and a short last chunk has its own.
+
+    Args:
+        padded_shape: the padded input's shape (N, Hp, Wp, C).
+        filters: the number of filters F.
+        scratch: the convolution's `Scratch`, which lends the transform buffers.
     """
 
     def __init__(self, padded_shape, filters: int, scratch: Scratch):
@@ -76,11 +96,18 @@ class Winograd:
         after(a, b), when given, runs once images a..b of z are written (while in cache).
         Returns the state `backward` needs. V is 4x the input; outside training, or where it
         would exceed _KEEP_V_BYTES, it is not kept (backward, if any, recomputes it from xp).
+
+        Args:
+            xp: the padded input (N, Hp, Wp, C).
+            kernel: the kernel (3, 3, C, F).
+            z: the output (N, Ho, Wo, F), written.
+            after: a callable after(a, b) run once images a..b of z are written, or None.
+            training: whether to keep V for a backward.
         """
         n, hp, wp, c = self.padded_shape
         th, tw, f = self.th, self.tw, self.filters
         dtype = z.dtype
-        u = kernel_transform(kernel, dtype)
+        u = _kernel_transform(kernel, dtype)
         size = 16 * n * th * tw * c
         keep = training and size * z.itemsize <= _KEEP_V_BYTES
         v_all = self.scratch.get("wg_v", (size,), dtype) if keep else None
@@ -92,7 +119,7 @@ class Winograd:
                               else buf(("v", full), (16 * th * tw * c * k,), dtype))
             m = buf(("m", full), (16, th * tw * k, f), dtype)
             np.matmul(v.reshape(16, -1, c), u, out=m)
-            output_transform(m.reshape(4, 4, th, tw, k, f), buf(("half", full), (2, 4, th, tw, k, f), dtype),
+            _output_transform(m.reshape(4, 4, th, tw, k, f), buf(("half", full), (2, 4, th, tw, k, f), dtype),
                              z[a:b])
             if after is not None:
                 after(a, b)
@@ -105,14 +132,22 @@ class Winograd:
         full = k == self.step
         xq = _to_phases(xp[a:b], buf(("xq", full), (2 * th + 2, 2, tw + 1, k, c), dtype))
         v = out.reshape(4, 4, th, tw, k, c)
-        input_transform(xq, buf(("rows", full), (4, th, 2, tw + 1, k, c), dtype), v)
+        _input_transform(xq, buf(("rows", full), (4, th, 2, tw + 1, k, c), dtype), v)
         return v
 
     # ----- backward -----------------------------------------------------------
     def backward(self, state: WinogradState, dz, kernel_grad: np.ndarray | None, need_dx: bool, dtype):
         """dz(a, b) -> the output gradient of images a..b, (b - a, Ho, Wo, F), called once per
         chunk (so the caller's activation gradient runs in cache) -> dxp (N, Hp, Wp, C) or
-        None; writes kernel_grad (3, 3, C, F)."""
+        None; writes kernel_grad (3, 3, C, F).
+
+        Args:
+            state: what `forward` returned.
+            dz: a callable dz(a, b) giving the output gradient of images a..b.
+            kernel_grad: the kernel gradient (3, 3, C, F) to write, or None.
+            need_dx: whether to compute the input gradient dxp.
+            dtype: the computation's dtype.
+        """
         n, hp, wp, c = self.padded_shape
         th, tw, f = self.th, self.tw, self.filters
         buf = self.scratch.get
@@ -124,7 +159,7 @@ class Winograd:
             k = b - a
             full = k == self.step
             w = buf(("w", full), (4, 4, th, tw, k, f), dtype)
-            output_transform_t(dz(a, b), buf(("d", full), (2, 2, th, tw, k, f), dtype),
+            _output_transform_t(dz(a, b), buf(("d", full), (2, 2, th, tw, k, f), dtype),
                                buf(("drows", full), (4, 2, th, tw, k, f), dtype), w)
             w16 = w.reshape(16, -1, f)
             if du is not None:
@@ -138,7 +173,7 @@ class Winograd:
                 dv = buf(("dv", full), (16, th * tw * k, c), dtype)
                 np.matmul(w16, ut, out=dv)
                 dxq = buf(("dxq", full), (2 * th + 2, 2, tw + 1, k, c), dtype)
-                input_transform_t(dv.reshape(4, 4, th, tw, k, c),
+                _input_transform_t(dv.reshape(4, 4, th, tw, k, c),
                                   buf(("cols", full), (4, th, 2, tw + 1, k, c), dtype),
                                   buf(("tmp_cols", full), (4, th, tw, k, c), dtype),
                                   buf(("tmp_rows", full), (th, 2, tw + 1, k, c), dtype), dxq)
@@ -146,12 +181,12 @@ class Winograd:
         if du is not None:
             if n == 0:
                 du.fill(0)
-            kernel_grad[...] = kernel_transform_t(du)
+            kernel_grad[...] = _kernel_transform_t(du)
         return dxp
 
 
 # ----- the transforms -------------------------------------------------------------
-def kernel_transform(kernel: np.ndarray, dtype) -> np.ndarray:
+def _kernel_transform(kernel: np.ndarray, dtype) -> np.ndarray:
     """(3, 3, C, F) kernel -> U (16, C, F), U[4a + b] = sum_ij G[a, i] G[b, j] g[i, j]."""
     c, f = kernel.shape[2:]
     g = _G.astype(dtype)
@@ -159,8 +194,8 @@ def kernel_transform(kernel: np.ndarray, dtype) -> np.ndarray:
     return np.matmul(g, half).reshape(16, c, f)
 
 
-def kernel_transform_t(du: np.ndarray) -> np.ndarray:
-    """The transpose of `kernel_transform`: dU (16, C, F) -> dkernel (3, 3, C, F)."""
+def _kernel_transform_t(du: np.ndarray) -> np.ndarray:
+    """The transpose of `_kernel_transform`: dU (16, C, F) -> dkernel (3, 3, C, F)."""
     c, f = du.shape[1:]
     gt = _G.T.astype(du.dtype)
     half = np.matmul(gt, du.reshape(4, 4, c * f))  # (4, 3, C*F): over b
@@ -186,7 +221,7 @@ def _from_phases(dxq: np.ndarray, dx: np.ndarray) -> None:
     np.copyto(dx[:, :, 1::2].transpose(1, 2, 0, 3), dxq[:hp, 1, :wp // 2])
 
 
-def input_transform(xq: np.ndarray, rows: np.ndarray, v: np.ndarray) -> None:
+def _input_transform(xq: np.ndarray, rows: np.ndarray, v: np.ndarray) -> None:
     """B^T d B of every 4x4 tile of xq (2th+2, 2, tw+1, k, C) -> v (4, 4, th, tw, k, C).
 
     B^T's rows: d0 - d2, d1 + d2, d2 - d1, d1 - d3 (rows first into `rows`, then columns).
@@ -205,7 +240,7 @@ def input_transform(xq: np.ndarray, rows: np.ndarray, v: np.ndarray) -> None:
     np.subtract(c1, c3, out=v[:, 3])
 
 
-def output_transform(m: np.ndarray, half: np.ndarray, z: np.ndarray) -> None:
+def _output_transform(m: np.ndarray, half: np.ndarray, z: np.ndarray) -> None:
     """A^T M A of every tile, m (4, 4, th, tw, k, F), written into z (k, Ho, Wo, F).
 
     A^T's rows: m0 + m1 + m2 and m1 - m2 - m3, over rows into `half` (2, 4, th, tw, k, F),
@@ -227,8 +262,8 @@ def output_transform(m: np.ndarray, half: np.ndarray, z: np.ndarray) -> None:
             np.copyto(z[:, p::2, q::2].transpose(1, 2, 0, 3), y[p, q, :(ho - p + 1) // 2, :(wo - q + 1) // 2])
 
 
-def output_transform_t(dz: np.ndarray, d: np.ndarray, rows: np.ndarray, w: np.ndarray) -> None:
-    """The transpose of `output_transform`: dz (k, Ho, Wo, F) -> w (4, 4, th, tw, k, F) = A dY A^T.
+def _output_transform_t(dz: np.ndarray, d: np.ndarray, rows: np.ndarray, w: np.ndarray) -> None:
+    """The transpose of `_output_transform`: dz (k, Ho, Wo, F) -> w (4, 4, th, tw, k, F) = A dY A^T.
 
     Scratch: d (2, 2, th, tw, k, F) holds dz by output parity (zero past the edge),
     rows (4, 2, th, tw, k, F) the row half. A's rows: (1, 0), (1, 1), (1, -1), (0, -1).
@@ -250,9 +285,9 @@ def output_transform_t(dz: np.ndarray, d: np.ndarray, rows: np.ndarray, w: np.nd
     np.negative(rows[:, 1], out=w[:, 3])
 
 
-def input_transform_t(dv: np.ndarray, cols: np.ndarray, tmp_cols: np.ndarray, tmp_rows: np.ndarray,
+def _input_transform_t(dv: np.ndarray, cols: np.ndarray, tmp_cols: np.ndarray, tmp_rows: np.ndarray,
                       dxq: np.ndarray) -> None:
-    """The transpose of `input_transform`: B dV B^T of every tile, overlap-added into
+    """The transpose of `_input_transform`: B dV B^T of every tile, overlap-added into
     dxq (2th+2, 2, tw+1, k, C) (overwritten; columns by parity as in `_to_phases`).
 
     dv (4, 4, th, tw, k, C). Scratch: cols (4, th, 2, tw+1, k, C) holds the column
@@ -270,7 +305,7 @@ def _along(a: np.ndarray, axis: int, start: int, stop: int | None = None) -> np.
 
 
 def _overlap_add(e, even, odd, tmp, axis: int) -> None:
-    """One axis of `input_transform_t`. A tile's four values along the axis come from
+    """One axis of `_input_transform_t`. A tile's four values along the axis come from
     e[0..3] (t tiles on `axis`) as e0, e1 - e2 + e3, e1 + e2 - e0 and -e3 (B^T's columns).
     Tile s's last two positions are tile s+1's first two, so position 2s (`even`[s], t+1
     long on `axis`) gets e0[s] + (e1 + e2 - e0)[s-1] and 2s+1 (`odd`[s]) (e1 - e2 + e3)[s] - e3[s-1].

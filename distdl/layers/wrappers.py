@@ -6,6 +6,8 @@ import numpy as np
 from ..errors import ConfigError, ShapeError
 from .base import Layer, deserialize, serialize
 
+__all__ = ["TimeDistributed", "Bidirectional"]
+
 
 def _passed_down(attr: str) -> property:
     """An attribute that, when set on a wrapper, is set on its inner layers too."""
@@ -52,7 +54,12 @@ class _Wrapper(Layer):
 
 
 class TimeDistributed(_Wrapper):
-    """Applies `layer` to every step of (batch, T, ...) by folding T into the batch axis."""
+    """Applies `layer` to every step of (batch, T, ...) by folding T into the batch axis.
+
+    Args:
+        layer: the layer to apply to each step (its weights are shared across steps).
+        **kwargs: the base `Layer` arguments.
+    """
 
     supports_masking = True   # as in Keras 3: a (batch, T) mask passes through
 
@@ -113,10 +120,15 @@ def _renamed_copy(layer: Layer, prefix: str, **overrides) -> Layer:
 class Bidirectional(_Wrapper):
     """Runs an RNN forwards and a go_backwards copy, merging their outputs.
 
-    merge_mode: 'concat' (last axis), 'sum', 'mul', 'ave', or None (a list [forward, backward]).
     Weights: the forward layer's, then the backward layer's. With return_state the
     outputs are [merged..., forward states..., backward states...]. A mask reaches both
     RNNs; as in Keras, their outputs at masked steps are zeros when returning sequences.
+
+    Args:
+        layer: the recurrent layer to run forwards (a fresh copy of it runs backwards).
+        merge_mode: 'concat' (last axis), 'sum', 'mul', 'ave', or None (a list [forward, backward]).
+        backward_layer: the recurrent layer to run backwards instead of a copy of `layer`.
+        **kwargs: the base `Layer` arguments.
     """
 
     supports_masking = True
@@ -172,7 +184,12 @@ class Bidirectional(_Wrapper):
         return outs[0]
 
     def compute_mask(self, inputs, mask):
-        """Keras's rule: the input mask on each returned sequence, none on last outputs and states."""
+        """Keras's rule: the input mask on each returned sequence, none on last outputs and states.
+
+        Args:
+            inputs: the input sequence.
+            mask: its (batch, timesteps) mask, or None.
+        """
         out = mask if self.return_sequences else None
         masks = [out, out] if self.merge_mode is None else [out]
         return masks if (self.return_state or self.merge_mode is None) else out
