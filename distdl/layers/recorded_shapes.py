@@ -11,7 +11,7 @@ from ..autodiff import Tape, recording
 from ..errors import ConfigError, DistdlError
 from .recorded import CALL_COUNTS, LOSS_STACK, TRAINING_STACK, all_variables, call_kwargs, flatten, track, unflatten, wrap
 
-__all__ = ["keras_shape", "batchless", "build", "output_shape_for", "infer_output_shape", "symbolic_shape"]
+__all__ = ["keras_shape", "batchless", "build", "output_shape_for", "infer_output_shape", "symbolic_shape", "probe"]
 
 def keras_shape(shape):
     """distdl's shape (no batch axis) as Keras's (batch axis None), for lists of shapes too.
@@ -146,7 +146,12 @@ def _dummy_run(layer, input_shape, batch, none_size, dtypes):
 def probe(shape, dtype) -> np.ndarray:
     """The values a shape probe runs on: integers 1 (valid ids); floats 0.5 plus the identity on
     the last two axes when they are square, so the values are positive (log, sqrt) and square
-    matrices invertible and positive definite (ops.linalg.inv, cholesky)."""
+    matrices invertible and positive definite (ops.linalg.inv, cholesky).
+
+    Args:
+        shape: the probe's shape (batch axis first).
+        dtype: its dtype.
+    """
     if np.dtype(dtype).kind != "f":
         return np.ones(shape, dtype=dtype)
     out = np.full(shape, 0.5, dtype=dtype)
