@@ -189,3 +189,31 @@ def test_add_loss_in_evaluate_is_the_batch_mean_whatever_the_batch_size():
         logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
         per_batch = [np.mean(x[s:s + batch_size] ** 2) for s in range(0, 10, batch_size)]
         assert logs["loss"] == pytest.approx(float(np.mean(per_batch)), rel=1e-5)
+
+
+def test_keras_activations_inside_call_are_recorded_and_nested_add_loss_shows_in_losses():
+    """The subclassing guide calls `keras.activations.relu(x)` in `call`, and reads
+    `layer.losses` after an eager call of an outer layer whose inner layer adds a loss."""
+    import distdl as keras
+
+    class ReluBlock(Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = LazyLinear(3, dtype=self.dtype)
+
+        def call(self, inputs):
+            return keras.activations.tanh(self.inner(keras.activations.relu(inputs)))
+
+    check_layer(ReluBlock(dtype=F64), _x(4, 3))
+
+    class Outer(Layer):
+        def __init__(self):
+            super().__init__()
+            self.reg = ActivityRegularization(0.5)
+
+        def call(self, inputs):
+            return self.reg(inputs)
+
+    outer = Outer()
+    outer(ops.ones((2, 2)))
+    assert len(outer.losses) == 1 and float(outer.losses[0]) == pytest.approx(0.5)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autodiff.tensor import Tensor, VariableBase, as_tensor, result
 from ..special import _as_float
 
 __all__ = ["Activation"]
@@ -47,7 +48,14 @@ class Activation:
         """
         raise NotImplementedError
 
-    def __call__(self, x) -> np.ndarray:
+    def __call__(self, x):
+        """f(x): an array for an array; for a tensor (inside a layer's `call`, as
+        `keras.activations.relu(x)`) a tensor recorded with this activation's derivative."""
+        if isinstance(x, (Tensor, VariableBase)):
+            t = as_tensor(x)
+            xv = _as_float(t.value)
+            y = self.forward(xv)
+            return result(y, (t,), lambda g: (self.backward(g, xv if self.uses_input else None, y),))
         return self.forward(_as_float(x))
 
     def __repr__(self) -> str:

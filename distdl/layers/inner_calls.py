@@ -11,7 +11,7 @@ import numpy as np
 
 from ..autodiff import Tensor, as_tensor, current_tape, result
 from ..autodiff.tensor import is_tracked
-from .recorded import CALL_COUNTS, TRAINING_STACK, call_kwargs, hand_down
+from .recorded import CALL_COUNTS, LOSS_STACK, TRAINING_STACK, call_kwargs, hand_down
 
 __all__ = ["call_on_tensors"]
 
@@ -36,11 +36,16 @@ def call_on_tensors(layer, inputs, training=None, mask=None):
         layer.ensure_built(shapes if listed else shapes[0])
     if layer._recorded:
         hand_down(layer)
+        top = not LOSS_STACK  # an eager call of its own: its add_loss values become `layer.losses`
+        if top:
+            LOSS_STACK.append([])
         TRAINING_STACK.append(bool(training))
         try:
             out = layer.call(tensors if listed else tensors[0], **call_kwargs(layer, bool(training), mask))
         finally:
             TRAINING_STACK.pop()
+            if top:
+                layer.losses = [t.value for t in LOSS_STACK.pop()]
         return out
     return _hand_written_call(layer, tensors, listed, bool(training), mask)
 
