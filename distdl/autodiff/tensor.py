@@ -150,21 +150,20 @@ class VariableBase(_Operators):
 
 
 class Tape:
-    """One recording: nodes, the leaves made for weights, and the losses `add_loss` attached.
+    """One recording: nodes, the leaves made for weights, and the hand-written layers run back.
 
     Args:
         owner: what is being recorded, for error messages (e.g. "layer 'antirectifier'").
     """
 
-    __slots__ = ("owner", "parents", "vjps", "weights", "losses", "layer_calls")
+    __slots__ = ("owner", "parents", "vjps", "weights", "layer_calls")
 
     def __init__(self, owner: str = "") -> None:
         self.owner = owner
         self.parents: list = []      # per node: tuple of parent indices (-1: not tracked)
         self.vjps: list = []         # per node: vjp function, or None for a leaf
         self.weights: dict = {}      # id(variable) -> (variable, its leaf Tensor)
-        self.losses: list = []       # (Tensor, coefficient) pairs that add_loss attached
-        self.layer_calls: dict = {}  # id(layer) -> calls of a hand-written layer so far
+        self.layer_calls: dict = {}  # id(layer) -> hand-written layer whose backward ran this pass
 
     def leaf(self, value: np.ndarray):
         """A new tracked Tensor with no parents (an input or a weight) holding `value`."""

@@ -186,6 +186,7 @@ class Graph:
     def __init__(self, inputs, outputs, losses=()):
         self.inputs, self.outputs, self.losses = list(inputs), list(outputs), list(losses)
         self.loss_share = 1.0
+        self.loss_values = []  # the latest forward's values of `losses`
         self.nodes = trace(self.inputs, self.outputs + self.losses)
         seen, self.layers = set(), []
         for n in self.nodes:
@@ -279,7 +280,7 @@ class Graph:
             _accumulate(grads, t, d)
             if f:
                 fused_ids.add(id(t))
-        for t, v in zip(self.losses, getattr(self, "loss_values", ())):
+        for t, v in zip(self.losses, self.loss_values):
             _accumulate(grads, t, np.full(np.shape(v), self.loss_share, dtype=np.result_type(v)))
         done = set()  # layers whose weight gradients this pass has written
         for n in reversed(self.nodes):

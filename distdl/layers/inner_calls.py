@@ -82,7 +82,7 @@ def _hand_written_call(layer, tensors, listed, training, mask):
         if saved is not None:
             for v, s in zip(layer.trainable_weights, saved):
                 v.grad += s
-        done[key] = (key, layer)
+        done[key] = layer
         return tuple(dx) if listed else (dx,)
     if not multi:
         return result(np.array(y), tensors, vjp)

@@ -112,9 +112,11 @@ def all_variables(layer) -> list:
     Args:
         layer: any layer.
     """
-    out = list(layer.variables)
-    for sub in sublayers(layer):
-        out.extend(all_variables(sub))
+    out, seen = [], set()  # a tracked sublayer's variables are in `layer.variables` too
+    for v in list(layer.variables) + [v for sub in sublayers(layer) for v in all_variables(sub)]:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
     return out
 
 
@@ -282,13 +284,12 @@ def backward(layer, dy):
             else:
                 var.grad[...] = g
             written.add(id(var))
-    for sub_id, sub in tape.layer_calls.values():
+    for sub in tape.layer_calls.values():
         written.update(id(v) for v in sub.trainable_weights)
     for v in layer.trainable_weights:
         if id(v) not in written and v.grad is not None:
             v.grad.fill(0)
     tape.weights.clear()  # their leaves point back at the tape: free the recording by reference counts
-    tape.losses.clear()
     if not layer.need_input_grad:
         return None
     flat = inputs if isinstance(inputs, list) else [inputs]

@@ -7,7 +7,28 @@ from ..errors import ConfigError
 from .base import Optimizer
 from .schedules import LearningRateSchedule
 
-__all__ = ["Adam", "AdamW"]
+__all__ = ["Adam", "AdamW", "update_moments"]
+
+
+def update_moments(g, m, v, s, beta_1: float, beta_2: float) -> None:
+    """Adam's moment updates in place, through the scratch array `s` (Adam and Lamb share them):
+    m += (1 - beta_1)(g - m), v += (1 - beta_2)(g^2 - v).
+
+    Args:
+        g: the gradient.
+        m: the first moment (updated in place).
+        v: the second moment (updated in place).
+        s: a scratch array of g's shape (overwritten).
+        beta_1: decay rate of the first moment.
+        beta_2: decay rate of the second moment.
+    """
+    np.subtract(g, m, out=s)
+    s *= 1.0 - beta_1
+    m += s
+    np.square(g, out=s)
+    s -= v
+    s *= 1.0 - beta_2
+    v += s
 
 
 class Adam(Optimizer):
@@ -41,13 +62,7 @@ class Adam(Optimizer):
         dt = w.dtype.type
         one = dt(1.0)
         alpha = dt(lr) * np.sqrt(one - dt(self.beta_2) ** dt(t)) / (one - dt(self.beta_1) ** dt(t))
-        np.subtract(g, m, out=s)
-        s *= 1.0 - self.beta_1
-        m += s
-        np.square(g, out=s)
-        s -= v
-        s *= 1.0 - self.beta_2
-        v += s
+        update_moments(g, m, v, s, self.beta_1, self.beta_2)
         if self.amsgrad:
             np.maximum(slots["velocity_hat"], v, out=slots["velocity_hat"])
             v = slots["velocity_hat"]

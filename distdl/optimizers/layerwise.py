@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .adam import update_moments
 from .base import Optimizer
 from .schedules import LearningRateSchedule
 
@@ -61,13 +62,7 @@ class Lamb(_PerVariable):
         m, v = slots["momentum"], slots["velocity"]
         dt = w.dtype.type
         one = dt(1.0)
-        np.subtract(g, m, out=s)
-        s *= 1.0 - self.beta_1
-        m += s
-        np.square(g, out=s)
-        s -= v
-        s *= 1.0 - self.beta_2
-        v += s
+        update_moments(g, m, v, s, self.beta_1, self.beta_2)
         np.divide(v, one - dt(self.beta_2) ** dt(t), out=s)
         np.sqrt(s, out=s)
         s += self.epsilon
